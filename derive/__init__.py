@@ -1,0 +1,11 @@
+"""derive: from a recurrent cell's forward equations to a verified backward pass.
+
+The stages, each a module: spec (TOML -> CellSpec), parse (equation text -> syntax tree),
+model (-> SymPy assignments), derivation (-> adjoint lines), render_numpy / render_latex
+and emit (-> file contents), files (-> disk). `pipeline` runs them in order.
+"""
+from .errors import DeriveError, SpecError
+from .pipeline import build, derive_cell, generate
+
+__all__ = ["DeriveError", "SpecError", "build", "derive_cell", "generate"]
+__version__ = "0.1.0"

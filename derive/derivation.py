@@ -1,0 +1,149 @@
+"""Stage 4: derive the backward pass of one step from a CellModel.
+
+Reverse mode over the assignments, last first. When an assignment is reached, every use
+of its target has already sent its contribution, so its adjoint is complete:
+
+    d_v = (sum of contributions)            one line per variable that reaches the loss
+
+and the assignment then sends contributions to what it reads:
+- element-wise expressions: SymPy differentiates (through the functions' own rules), and
+  applications the cache already holds are replaced by their variables;
+- W v: dW += d^T v (summed over the batch), dv += W^T d;
+- concat(a, b): each part receives its block of the adjoint;
+- a vector parameter b: db += d summed over the batch.
+
+A state's adjoint starts from what arrives from outside the step (d_s_in: the loss at t
+and step t+1); the step ends with the adjoints it sends to t-1 (d_s_prev), dL/dx(t) and
+the parameter gradients. The time-recursion is then: d_s_in(t) = d_s_prev(t+1) (+ loss).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import sympy as sp
+
+from . import naming
+from .functions import BatchSum, Block, Concat, Elementwise, MatVec, MatVecT, Outer, ZerosLike
+from .model import Assignment, CellModel, Kind
+
+
+@dataclass(frozen=True)
+class AdjointLine:
+    """`target = expr` in the backward pass of one step."""
+
+    target: sp.Symbol  # d_v for a variable v, d_W for a parameter W
+    expr: sp.Expr
+    role: str  # "state", "intermediate", "product", "carry", "input" or "param"
+    about: str  # the variable (or parameter, or state for a carry) this is the adjoint of
+    origin: int  # index of the spec equation the line comes from; -1 if none
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """The backward pass of one step, in the order it is computed."""
+
+    model: CellModel
+    lines: tuple[AdjointLine, ...]
+    incoming: dict[str, sp.Symbol]  # state -> symbol of its adjoint from outside the step
+
+    def lines_with_role(self, role: str) -> list[AdjointLine]:
+        return [line for line in self.lines if line.role == role]
+
+    def carry(self, state: str) -> AdjointLine:
+        return next(line for line in self.lines if line.role == "carry" and line.about == state)
+
+
+def derive_backward(model: CellModel) -> Derivation:
+    """The adjoint lines of one step: deltas, carries to t-1, dL/dx(t), parameter gradients."""
+    return _Backward(model).run()
+
+
+class _Backward:
+    def __init__(self, model: CellModel):
+        self.model = model
+        self.spec = model.spec
+        self.contributions: dict[str, list[sp.Expr]] = defaultdict(list)
+        self.gradients: dict[str, list[sp.Expr]] = defaultdict(list)
+        self.lines: list[AdjointLine] = []
+        self.incoming = {state: sp.Symbol(naming.incoming(state)) for state in self.spec.states}
+        # Applications such as Sigmoid(f_pre) whose value a variable (f) already holds.
+        self.cached = {a.expr: sp.Symbol(a.target) for a in model.assignments if isinstance(a.expr, Elementwise)}
+
+    def run(self) -> Derivation:
+        for assignment in reversed(self.model.assignments):
+            adjoint = self.complete_adjoint(assignment)
+            if adjoint is not None:
+                self.propagate(assignment, adjoint)
+        for state in self.spec.states:
+            self.finish(naming.prev(state), naming.adjoint(naming.prev(state)), "carry", state, self.incoming[state])
+        self.finish(self.spec.input, naming.adjoint(self.spec.input), "input", self.spec.input, None)
+        for param in self.spec.params:
+            terms = self.gradients.pop(param.name, [])
+            expr = sp.Add(*terms) if terms else ZerosLike(sp.Symbol(param.name))
+            self.lines.append(AdjointLine(sp.Symbol(naming.adjoint(param.name)), expr, "param", param.name, -1))
+        return Derivation(self.model, tuple(self.lines), self.incoming)
+
+    def complete_adjoint(self, assignment: Assignment) -> sp.Symbol | None:
+        name = assignment.target
+        terms = self.contributions.pop(name, [])
+        is_state = name in self.spec.states
+        if is_state:
+            terms.insert(0, self.incoming[name])
+        if not terms:
+            return None  # this variable does not reach any state: nothing flows back through it
+        symbol = sp.Symbol(naming.adjoint(name))
+        role = "state" if is_state else "intermediate"
+        self.lines.append(AdjointLine(symbol, sp.Add(*terms), role, name, assignment.origin))
+        return symbol
+
+    def finish(self, name: str, target: str, role: str, about: str, zeros_like) -> None:
+        terms = self.contributions.pop(name, [])
+        origin = self.model.variables[name].origin
+        expr = sp.Add(*terms) if terms else ZerosLike(zeros_like)
+        self.lines.append(AdjointLine(sp.Symbol(target), expr, role, about, origin))
+
+    def propagate(self, assignment: Assignment, adjoint: sp.Symbol) -> None:
+        if isinstance(assignment.expr, Concat):
+            self.split(assignment.expr, adjoint)
+        else:
+            self.elementwise(assignment, adjoint)
+
+    def split(self, concat: Concat, adjoint: sp.Symbol) -> None:
+        start = sp.S.Zero
+        for part in concat.args:
+            size = self.model.variables[str(part)].shape[0]
+            stop = start + sp.Symbol("D") * size.d + sp.Symbol("H") * size.h + size.const
+            self.contributions[str(part)].append(Block(adjoint, start, stop, part))
+            start = stop
+
+    def elementwise(self, assignment: Assignment, adjoint: sp.Symbol) -> None:
+        products = sorted(assignment.expr.atoms(MatVec), key=sp.default_sort_key)
+        stand_ins = {product: sp.Dummy(f"p{k}") for k, product in enumerate(products)}
+        back = {dummy: product for product, dummy in stand_ins.items()}
+        flat = assignment.expr.xreplace(stand_ins)
+        for atom in sorted(flat.free_symbols, key=sp.default_sort_key):
+            partial = sp.diff(flat, atom).xreplace(back).xreplace(self.cached)
+            if partial == 0:
+                continue
+            term = partial * adjoint
+            if atom in back:
+                self.product(back[atom], term, assignment.origin)
+            else:
+                self.send(str(atom), term)
+
+    def send(self, name: str, term: sp.Expr) -> None:
+        if self.model.variables[name].kind == Kind.PARAM:
+            self.gradients[name].append(BatchSum(term))
+        else:
+            self.contributions[name].append(term)
+
+    def product(self, product: MatVec, term: sp.Expr, origin: int) -> None:
+        """W v receives `term`: W's gradient gets d v^T and v gets W^T d."""
+        matrix, vector = product.args
+        if not isinstance(term, sp.Symbol):  # name it once; both rules read it
+            symbol = sp.Symbol(naming.adjoint(naming.product(str(matrix), str(vector))))
+            self.lines.append(AdjointLine(symbol, term, "product", f"{matrix} {vector}", origin))
+            term = symbol
+        self.gradients[str(matrix)].append(Outer(term, vector))
+        self.contributions[str(vector)].append(MatVecT(matrix, term))

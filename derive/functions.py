@@ -1,0 +1,122 @@
+"""The element-wise functions of the spec language and the linear operations of the engine.
+
+Each element-wise function is a SymPy Function whose derivative rule (`fdiff`) sits next
+to its definition and is written through the function's own output, as the seed posts
+write it: sigmoid' = s (1 - s), tanh' = 1 - t^2. The derivation then replaces every
+application by the cached variable that holds it, so the backward pass reads the cache.
+
+Linear operations (matrix-vector products, stacking, the adjoints of both) are SymPy
+Functions without derivative rules: the derivation applies their fixed rules itself.
+Printers dispatch on these classes (`_print_Sigmoid`, `_print_MatVec`, ...).
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+
+
+class Elementwise(sp.Function):
+    """An element-wise function of one vector argument."""
+
+    nargs = 1
+
+
+class Sigmoid(Elementwise):
+    """Logistic function; the generated module defines a stable `sigmoid` helper."""
+
+    def fdiff(self, argindex=1):
+        return self * (1 - self)  # sigma'(z) = sigma(z) (1 - sigma(z))
+
+
+class Tanh(Elementwise):
+    def fdiff(self, argindex=1):
+        return 1 - self**2  # tanh'(z) = 1 - tanh(z)^2
+
+
+class Exp(Elementwise):
+    def fdiff(self, argindex=1):
+        return self  # exp'(z) = exp(z)
+
+
+class Relu(Elementwise):
+    def fdiff(self, argindex=1):
+        return Step(self)  # relu'(z) = 1 where relu(z) > 0, else 0
+
+
+class Step(Elementwise):
+    """1 where the argument is positive, else 0 (the derivative of relu, read off its output)."""
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero  # zero almost everywhere
+
+
+class Identity(Elementwise):
+    @classmethod
+    def eval(cls, arg):
+        return arg  # identity(a) is a itself: nothing to cache, nothing to differentiate
+
+
+# The functions a spec may call, by the name it calls them.
+FUNCTIONS: dict[str, type[Elementwise]] = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "exp": Exp,
+    "relu": Relu,
+    "identity": Identity,
+}
+CONCAT = "concat"
+
+
+class Linear(sp.Function):
+    """Base of the vector-level operations; printed by dedicated printer methods."""
+
+    # Below Mul, above Add: printed without parentheses in sums, with them in products.
+    precedence = PRECEDENCE["Mul"] - 1
+
+
+class MatVec(Linear):
+    """W v for a matrix parameter W and a vector v (batched: v @ W.T)."""
+
+    nargs = 2
+
+
+class MatVecT(Linear):
+    """W^T d: the adjoint a product W v sends back to v (batched: d @ W)."""
+
+    nargs = 2
+
+
+class Outer(Linear):
+    """d v^T summed over the batch: a product's contribution to dL/dW (batched: d.T @ v)."""
+
+    nargs = 2
+
+
+class BatchSum(Linear):
+    """An element-wise term summed over the batch: a vector parameter's gradient."""
+
+    nargs = 1
+    precedence = PRECEDENCE["Atom"]
+
+
+class Concat(Linear):
+    """[a; b; ...]: vectors stacked into one."""
+
+    precedence = PRECEDENCE["Atom"]
+
+
+class Block(Linear):
+    """The rows start:stop of a stacked vector's adjoint, the part that belongs to `part`.
+
+    Arguments: (adjoint, start, stop, part); start and stop are sizes in D and H.
+    """
+
+    nargs = 4
+    precedence = PRECEDENCE["Atom"]
+
+
+class ZerosLike(Linear):
+    """An adjoint that nothing contributes to: zeros shaped like its argument."""
+
+    nargs = 1
+    precedence = PRECEDENCE["Atom"]

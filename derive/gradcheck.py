@@ -1,0 +1,85 @@
+"""Central finite differences on a generated module: every parameter, the inputs and the initial states.
+
+The loss is L = sum(w_out * outputs) + sum_k sum(w_k * final_state_k) with random weights,
+so every output and every final state carries its own adjoint. Errors are reported per
+array as max|analytic - numeric| / max(max|analytic|, max|numeric|).
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GradcheckRow:
+    name: str  # "W_g", "xs" or "state0[s]"
+    error: float  # worst relative error over the array
+    entries: int  # how many entries were checked
+
+
+def load_generated(source: str, name: str) -> ModuleType:
+    """Import generated module source under a private name, from a temporary file."""
+    with tempfile.TemporaryDirectory(prefix="derive-") as folder:
+        path = Path(folder) / f"{name}.py"
+        path.write_text(source, encoding="utf-8")
+        spec = importlib.util.spec_from_file_location(f"derive_generated_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    sys.modules.pop(spec.name, None)
+    return module
+
+
+def random_problem(module: ModuleType, input_size=3, hidden_size=4, steps=3, batch=2, seed=0) -> dict:
+    rng = np.random.default_rng(seed)
+    params = module.init_params(input_size, hidden_size, rng=rng)
+    params = {k: v * 2 + rng.normal(0, 0.1, v.shape) for k, v in params.items()}  # larger than init, non-zero
+    return {
+        "params": params,
+        "xs": rng.normal(size=(steps, batch, input_size)),
+        "state0": {k: rng.normal(0, 0.5, (batch, hidden_size)) for k in module.STATE},
+        "w_out": rng.normal(size=(steps, batch, hidden_size)),
+        "w_last": {k: rng.normal(size=(batch, hidden_size)) for k in module.STATE},
+    }
+
+
+def _loss(module, problem) -> float:
+    outputs, cache = module.forward_sequence(problem["params"], problem["xs"], problem["state0"])
+    final = cache["final_state"]
+    return float(np.sum(problem["w_out"] * outputs) + sum(np.sum(problem["w_last"][k] * final[k]) for k in module.STATE))
+
+
+def _numeric(module, problem, array: np.ndarray, eps: float) -> np.ndarray:
+    """Central differences of the loss with respect to every entry of `array` (changed in place, restored)."""
+    grad = np.zeros_like(array)
+    for index in np.ndindex(array.shape):
+        saved = array[index]
+        array[index] = saved + eps
+        up = _loss(module, problem)
+        array[index] = saved - eps
+        down = _loss(module, problem)
+        array[index] = saved
+        grad[index] = (up - down) / (2 * eps)
+    return grad
+
+
+def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
+    scale = max(np.max(np.abs(analytic)), np.max(np.abs(numeric)), 1e-300)
+    return float(np.max(np.abs(analytic - numeric)) / scale)
+
+
+def gradcheck(module: ModuleType, eps: float = 1e-6, **sizes) -> list[GradcheckRow]:
+    """Compare backward_sequence with central differences; one row per checked array."""
+    problem = random_problem(module, **sizes)
+    _, cache = module.forward_sequence(problem["params"], problem["xs"], problem["state0"])
+    grads, dxs, d_state0 = module.backward_sequence(problem["params"], cache, problem["w_out"], problem["w_last"])
+    checks = [(name, grads[name], problem["params"][name]) for name in module.PARAM_SHAPES]
+    checks.append(("xs", dxs, problem["xs"]))
+    checks += [(f"state0[{k}]", d_state0[k], problem["state0"][k]) for k in module.STATE]
+    return [GradcheckRow(name, relative_error(analytic, _numeric(module, problem, array, eps)), array.size)
+            for name, analytic, array in checks]

@@ -1,0 +1,113 @@
+"""How symbols read in LaTeX and in code comments, and the time bookkeeping both need.
+
+Symbols are named as in the code (`d_s`, `s_prev`, `g_pre`); here they get their printed
+forms: `\\frac{\\partial L}{\\partial s(t)}`, `s(t-1)`, `\\hat{g}(t)`. Expressions about step t+1
+are written with shifted symbols (`f@next` prints as f(t+1)), so one printer serves both.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from . import naming
+from .derivation import Derivation
+from .functions import ZerosLike
+from .model import CellModel, Kind
+
+NEXT = "@next"  # suffix of a symbol read at step t+1
+LOSS = "@loss"  # suffix of the loss term dl(t)/dv(t)
+ACCENTS = ("tilde", "hat", "bar")
+GREEK = {name: "\\" + name for name in (
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa", "lambda", "mu", "nu",
+    "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Phi", "Psi", "Omega")}
+
+
+def shifted(expr: sp.Expr) -> sp.Expr:
+    """The same expression one step later: every symbol read at t+1."""
+    return expr.xreplace({s: sp.Symbol(s.name + NEXT) for s in expr.free_symbols})
+
+
+def incoming_meaning(derivation: Derivation, state: str) -> sp.Expr:
+    """What arrives at state(t) from outside step t: step t+1's carry, plus the loss at t for the output."""
+    carry = derivation.carry(state).expr
+    meaning = sp.S.Zero if isinstance(carry, ZerosLike) else shifted(carry)
+    if state == derivation.model.spec.output:
+        meaning += sp.Symbol(naming.adjoint(state) + LOSS)
+    return meaning
+
+
+def explained(derivation: Derivation, expr: sp.Expr) -> sp.Expr:
+    """An adjoint expression with each incoming adjoint replaced by what it is."""
+    meanings = {derivation.incoming[s]: incoming_meaning(derivation, s) for s in derivation.model.spec.states}
+    return expr.xreplace(meanings)
+
+
+def forward_form(model: CellModel, expr: sp.Expr) -> sp.Expr:
+    """An expression with every variable that lowering made up replaced by its definition."""
+    definitions = {sp.Symbol(a.target): a.expr for a in model.assignments if model.variables[a.target].role not in ("equation",)}
+    for _ in range(len(definitions) + 1):
+        expanded = expr.xreplace(definitions)
+        if expanded == expr:
+            return expr
+        expr = expanded
+    return expr
+
+
+def latex_base(name: str) -> str:
+    """LaTeX of a spec name: W_g -> W_{g}, c_tilde -> \\tilde{c}, xc -> \\mathit{xc}, alpha -> \\alpha."""
+    head, *rest = name.split("_")
+    text = GREEK.get(head) or (head if len(head) == 1 else f"\\mathit{{{head}}}")
+    while rest and rest[0] in ACCENTS:
+        text = f"\\{rest.pop(0)}{{{text}}}"
+    rest = [part for part in rest if part]
+    return f"{text}_{{{','.join(rest)}}}" if rest else text
+
+
+class Notation:
+    """Printed names of every symbol of a derivation, in LaTeX and in plain text."""
+
+    def __init__(self, derivation: Derivation):
+        self.derivation = derivation
+        self.model = derivation.model
+        self.latex: dict[str, str] = {"D": "D", "H": "H"}
+        self.text: dict[str, str] = {"D": "D", "H": "H"}
+        for variable in self.model.variables.values():
+            for suffix, time in (("", "t"), (NEXT, "t+1")):
+                self.add(variable.name + suffix, *self.variable_forms(variable.name, time))
+        for state in self.model.spec.states:
+            latex, text = self.variable_forms(state, "t")
+            self.add(naming.adjoint(state) + LOSS, f"\\frac{{\\partial l(t)}}{{\\partial {latex}}}", f"dl(t)/d{text}")
+
+    def add(self, name: str, latex: str, text: str) -> None:
+        """Register a variable and its adjoint."""
+        self.latex[name] = latex
+        self.text[name] = text
+        base, _, suffix = name.partition("@")
+        adjoint = naming.adjoint(base) + (f"@{suffix}" if suffix else "")
+        self.latex[adjoint] = f"\\frac{{\\partial L}}{{\\partial {latex}}}"
+        self.text[adjoint] = f"dL/d{text}"
+
+    def variable_forms(self, name: str, time: str) -> tuple[str, str]:
+        variable = self.model.variables[name]
+        if variable.kind == Kind.PARAM:
+            return latex_base(name), name
+        if variable.kind == Kind.PREVIOUS:
+            state = name[: -len(naming.prev(""))]
+            earlier = "t-1" if time == "t" else "t"
+            return f"{latex_base(state)}({earlier})", f"{state}({earlier})"
+        if variable.role == "pre":
+            base = name[: -len(naming.pre(""))]
+            return f"\\hat{{{latex_base(base)}}}({time})", f"{name}({time})"
+        if variable.role in ("lifted", "product", "operand"):
+            return self.derived_forms(name, time)
+        return f"{latex_base(name)}({time})", f"{name}({time})"
+
+    def derived_forms(self, name: str, time: str) -> tuple[str, str]:
+        """A made-up variable prints as its definition, so readers never meet the made-up name."""
+        from .printers import LatexCellPrinter, TextPrinter  # printers need this module's maps
+
+        definition = forward_form(self.model, sp.Symbol(name))
+        if time != "t":
+            definition = shifted(definition)
+        latex = LatexCellPrinter({"names": self.latex}).doprint(definition)
+        text = TextPrinter({"names": self.text}).doprint(definition)
+        return f"\\left({latex}\\right)", f"({text})"

@@ -1,0 +1,201 @@
+"""Stage 2: read the right-hand side of an equation into a small, whitelisted syntax tree.
+
+Python's own parser tokenises the text (it never runs it); every node of its tree is then
+checked against the short list this language offers. Anything else is refused with a
+message that names the construct. Nothing here calls eval, exec, sympify or parse_expr.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import Location, SpecSyntaxError, UnsupportedError
+
+MAX_EXPRESSION_CHARS = 600
+MAX_DEPTH = 32
+MAX_NODES = 400
+MAX_NUMBER = 10**6
+MAX_DENOMINATOR = 10**9
+
+
+@dataclass(frozen=True)
+class Number:
+    value: Fraction  # exact value of the literal
+    where: Location
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str  # an input, a state at step t, a parameter or an intermediate
+    where: Location
+
+
+@dataclass(frozen=True)
+class Previous:
+    name: str  # a state at step t-1, written name(t-1)
+    where: Location
+
+
+@dataclass(frozen=True)
+class Negate:
+    operand: "Node"
+    where: Location
+
+
+@dataclass(frozen=True)
+class BinaryOp:
+    op: str  # one of + - * / @
+    left: "Node"
+    right: "Node"
+    where: Location
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str  # a function name; checked against the registry by the model stage
+    args: tuple["Node", ...]
+    where: Location
+
+
+Node = Number | Name | Previous | Negate | BinaryOp | Call
+
+_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@"}
+
+# What each refused construct is called in messages, so users learn what they wrote.
+_REFUSED = {
+    ast.Attribute: "attribute access (a.b)",
+    ast.Subscript: "indexing (a[i])",
+    ast.Lambda: "a lambda",
+    ast.ListComp: "a comprehension", ast.SetComp: "a comprehension",
+    ast.DictComp: "a comprehension", ast.GeneratorExp: "a comprehension",
+    ast.JoinedStr: "an f-string", ast.FormattedValue: "an f-string",
+    ast.Compare: "a comparison", ast.BoolOp: "a boolean operator (and/or)",
+    ast.IfExp: "a conditional expression", ast.NamedExpr: "an assignment expression (:=)",
+    ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a dict", ast.Set: "a set",
+    ast.Starred: "a starred argument", ast.Await: "await",
+    ast.Yield: "yield", ast.YieldFrom: "yield", ast.Slice: "a slice",
+}
+_REFUSED_OPERATORS = {
+    ast.Pow: "a power (**)",
+    ast.FloorDiv: "floor division (//)", ast.Mod: "the % operator",
+    ast.LShift: "a bit shift", ast.RShift: "a bit shift", ast.BitOr: "the | operator",
+    ast.BitAnd: "the & operator", ast.BitXor: "the ^ operator",
+    ast.Invert: "the ~ operator", ast.Not: "not",
+}
+EXPECTED = "names, numbers, + - * / @, unary minus, parentheses and calls such as tanh(a) or s(t-1)"
+
+
+def parse_expression(text: str, where: Location) -> Node:
+    """Parse one right-hand side. `where` is the place of its first character.
+
+    Returns the root Node. Raises SpecSyntaxError for text that is not an expression and
+    UnsupportedError for constructs outside the language.
+    """
+    _check_text(text, where)
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as error:
+        column = (error.offset or 1) - 1
+        raise SpecSyntaxError(_shift(where, column), f"syntax error in {text!r}: {error.msg}", EXPECTED) from None
+    except (RecursionError, MemoryError, ValueError):
+        raise SpecSyntaxError(where, "the expression is too deeply nested", f"at most {MAX_DEPTH} levels") from None
+    return _Reader(where).read(tree.body, depth=0)
+
+
+def _check_text(text: str, where: Location) -> None:
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise SpecSyntaxError(where, f"the expression is {len(text)} characters long", f"at most {MAX_EXPRESSION_CHARS}")
+    for column, char in enumerate(text):
+        if not (char.isascii() and (char.isprintable() or char == "\t")):
+            raise SpecSyntaxError(_shift(where, column), f"character {char!r} (U+{ord(char):04X}) is not allowed",
+                                  "plain ASCII; names are written with A-Z, a-z, 0-9 and _")
+    depth = deepest = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        raise SpecSyntaxError(where, f"parentheses nest {deepest} deep", f"at most {MAX_DEPTH} levels")
+
+
+def _shift(where: Location, columns: int) -> Location:
+    return Location(where.path, where.line, where.column + columns if where.column else 0)
+
+
+class _Reader:
+    """Turns a Python expression tree into Nodes, refusing everything not on the list."""
+
+    def __init__(self, where: Location):
+        self.where = where
+        self.nodes = 0
+
+    def place(self, node: ast.AST) -> Location:
+        return _shift(self.where, getattr(node, "col_offset", 0))
+
+    def read(self, node: ast.AST, depth: int) -> Node:
+        self.nodes += 1
+        if depth > MAX_DEPTH:
+            raise SpecSyntaxError(self.place(node), "the expression is too deeply nested", f"at most {MAX_DEPTH} levels")
+        if self.nodes > MAX_NODES:
+            raise SpecSyntaxError(self.where, "the expression is too large", f"at most {MAX_NODES} operations and operands")
+        reader = getattr(self, f"read_{type(node).__name__}", None)
+        if reader is None:
+            what = _REFUSED.get(type(node), f"the construct {type(node).__name__}")
+            raise UnsupportedError(self.place(node), f"{what} is not part of the equation language", EXPECTED)
+        return reader(node, depth + 1)
+
+    def read_Constant(self, node: ast.Constant, depth: int) -> Number:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UnsupportedError(self.place(node), f"the literal {value!r} is not a number", "a real number such as 1 or 0.5")
+        if abs(value) > MAX_NUMBER:
+            raise UnsupportedError(self.place(node), f"the number {value!r} is too large", f"a magnitude of at most {MAX_NUMBER}")
+        exact = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+        if exact.denominator > MAX_DENOMINATOR:
+            raise UnsupportedError(self.place(node), f"the number {value!r} has too many digits", "at most 9 decimal places")
+        return Number(exact, self.place(node))
+
+    def read_Name(self, node: ast.Name, depth: int) -> Name:
+        return Name(self.checked_name(node.id, node), self.place(node))
+
+    def checked_name(self, name: str, node: ast.AST) -> str:
+        if not name[0].isalpha():
+            raise UnsupportedError(self.place(node), f"the name {name!r} starts with _", "names that start with a letter")
+        return name
+
+    def read_UnaryOp(self, node: ast.UnaryOp, depth: int) -> Node:
+        if isinstance(node.op, ast.UAdd):
+            return self.read(node.operand, depth)
+        if isinstance(node.op, ast.USub):
+            return Negate(self.read(node.operand, depth), self.place(node))
+        raise UnsupportedError(self.place(node), f"{_REFUSED_OPERATORS[type(node.op)]} is not part of the equation language", EXPECTED)
+
+    def read_BinOp(self, node: ast.BinOp, depth: int) -> BinaryOp:
+        op = _OPERATORS.get(type(node.op))
+        if op is None:
+            what = _REFUSED_OPERATORS.get(type(node.op), type(node.op).__name__)
+            hint = "a repeated product such as a * a" if isinstance(node.op, ast.Pow) else EXPECTED
+            raise UnsupportedError(self.place(node), f"{what} is not part of the equation language", hint)
+        return BinaryOp(op, self.read(node.left, depth), self.read(node.right, depth), self.place(node))
+
+    def read_Call(self, node: ast.Call, depth: int) -> Node:
+        if not isinstance(node.func, ast.Name):
+            raise UnsupportedError(self.place(node), "only named functions can be called", "a call such as tanh(a)")
+        self.checked_name(node.func.id, node)
+        if node.keywords:
+            raise UnsupportedError(self.place(node), "keyword arguments are not part of the equation language", "positional arguments")
+        if _is_previous_step(node):
+            return Previous(node.func.id, self.place(node))
+        args = tuple(self.read(arg, depth) for arg in node.args)
+        return Call(node.func.id, args, self.place(node))
+
+
+def _is_previous_step(node: ast.Call) -> bool:
+    """True for `name(t-1)`, the one way to read a carried state at the previous step."""
+    if len(node.args) != 1:
+        return False
+    arg = node.args[0]
+    return (isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Sub)
+            and isinstance(arg.left, ast.Name) and arg.left.id == "t"
+            and isinstance(arg.right, ast.Constant) and arg.right.value == 1
+            and not isinstance(arg.right.value, bool))

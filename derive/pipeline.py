@@ -1,0 +1,41 @@
+"""The whole run, stage by stage: spec -> model -> derivation -> rendered files -> disk."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .derivation import Derivation, derive_backward
+from .emit import environment, render_outputs
+from .files import changed_files, write_files
+from .model import build_model
+from .spec import CellSpec
+
+
+def derive_cell(spec: CellSpec) -> Derivation:
+    """From a checked spec to the derived backward pass of one step."""
+    model = build_model(spec)  # parse equations, order them, check names and sizes, lower
+    return derive_backward(model)  # deltas, carries to t-1, dL/dx(t), parameter gradients
+
+
+def generate(spec: CellSpec, templates: Path | None = None) -> dict[str, str]:
+    """The files of one cell: NAME/NAME.py, NAME/NAME.tex, NAME/NAME.md -> content."""
+    derivation = derive_cell(spec)
+    return render_outputs(derivation, spec.path, environment(templates))
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    files: tuple[str, ...]  # every file the build produces, relative to the output folder
+    changed: tuple[str, ...]  # those that differ from what is on disk (written, unless checking)
+
+
+def build(specs: list[CellSpec], out_dir: Path, templates: Path | None = None, check: bool = False) -> BuildResult:
+    """Generate every cell in memory first; then write (or, with check, only compare).
+
+    Nothing is written unless every cell generated without error.
+    """
+    files: dict[str, str] = {}
+    for spec in specs:
+        files.update(generate(spec, templates))
+    changed = changed_files(out_dir, files) if check else write_files(out_dir, files)
+    return BuildResult(tuple(files), tuple(changed))

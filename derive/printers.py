@@ -1,0 +1,232 @@
+"""SymPy printers for the three outputs: NumPy code, LaTeX, and plain text for code comments.
+
+Each dispatches on the node's class (`_print_Sigmoid`, `_print_MatVec`, ...). Names come
+from a mapping built by the renderers, so the same symbol prints as `d_s` in code and
+dL/ds(t) in LaTeX. A node without a printing rule raises, never prints something odd.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.pycode import PythonCodePrinter
+from sympy.printing.str import StrPrinter
+
+from .functions import MatVec, MatVecT, Outer
+
+
+class PrintingError(Exception):
+    """A node this printer has no rule for: a bug in derive, not in the spec."""
+
+
+def ordered_terms(expr: sp.Add) -> list:
+    """Terms of a sum with matrix products first, as people write W x + b."""
+    return sorted(expr.args, key=lambda term: (not term.has(MatVec, MatVecT, Outer), sp.default_sort_key(term)))
+
+
+def _print_sum(printer, expr) -> str:
+    text = ""
+    for index, term in enumerate(ordered_terms(expr)):
+        if index and term.could_extract_minus_sign():
+            text += " - " + printer.parenthesize(-term, PRECEDENCE["Add"])
+        else:
+            text += (" + " if index else "") + printer.parenthesize(term, PRECEDENCE["Add"])
+    return text
+
+
+def _refuse(printer, expr, *args, **kwargs):
+    raise PrintingError(f"{type(printer).__name__} has no rule for {type(expr).__name__}: {expr}")
+
+
+class NumpyPrinter(PythonCodePrinter):
+    """Batched NumPy: vectors are (B, n) arrays, a row per example."""
+
+    _default_settings = {**PythonCodePrinter._default_settings, "strict": True, "names": {}}
+
+    def _print_Add(self, expr, order=None):
+        return _print_sum(self, expr)
+
+    def _print_Symbol(self, expr):
+        return self._settings["names"].get(expr.name, expr.name)
+
+    def _print_Sigmoid(self, expr):
+        return f"sigmoid({self._print(expr.args[0])})"
+
+    def _print_Tanh(self, expr):
+        return f"np.tanh({self._print(expr.args[0])})"
+
+    def _print_Exp(self, expr):
+        return f"np.exp({self._print(expr.args[0])})"
+
+    def _print_Relu(self, expr):
+        return f"np.maximum({self._print(expr.args[0])}, 0)"
+
+    def _print_Step(self, expr):
+        return f"np.heaviside({self._print(expr.args[0])}, 0)"
+
+    def _print_MatVec(self, expr):
+        matrix, vector = expr.args
+        return f"{self._print(vector)} @ {self._print(matrix)}.T"
+
+    def _print_MatVecT(self, expr):
+        matrix, adjoint = expr.args
+        return f"{self._print(adjoint)} @ {self._print(matrix)}"
+
+    def _print_Outer(self, expr):
+        adjoint, vector = expr.args
+        return f"{self._print(adjoint)}.T @ {self._print(vector)}"
+
+    def _print_BatchSum(self, expr):
+        return f"np.sum({self._print(expr.args[0])}, axis=0)"
+
+    def _print_Concat(self, expr):
+        return f"np.concatenate(({', '.join(self._print(a) for a in expr.args)}), axis=1)"
+
+    def _print_Block(self, expr):
+        adjoint, start, stop, _part = expr.args
+        begin = "" if start == 0 else self._print(start)
+        return f"{self._print(adjoint)}[:, {begin}:{self._print(stop)}]"
+
+    def _print_ZerosLike(self, expr):
+        return f"np.zeros_like({self._print(expr.args[0])})"
+
+    def _print_Rational(self, expr):
+        return f"{expr.p}/{expr.q}"
+
+    _print_Function = _refuse
+    _print_not_supported = _refuse
+
+
+class LatexCellPrinter(LatexPrinter):
+    """Column-vector math for one example: \\odot for element-wise products, \\sigma for sigmoid."""
+
+    _default_settings = {**LatexPrinter._default_settings, "names": {}}
+
+    def _print_Add(self, expr, order=None):
+        return _print_sum(self, expr)
+
+    def _print_Symbol(self, expr, style="plain"):
+        names = self._settings["names"]
+        if expr.name not in names:
+            raise PrintingError(f"no LaTeX name for {expr.name}")
+        return names[expr.name]
+
+    def _print_Mul(self, expr):
+        coefficient, factors = expr.as_coeff_mul()
+        numerator = [f for f in factors if not (f.is_Pow and f.exp.is_negative)]
+        denominator = [1 / f for f in factors if f.is_Pow and f.exp.is_negative]
+        sign = "- " if coefficient.is_negative else ""
+        coefficient = abs(coefficient)
+        if coefficient.q != 1:
+            denominator.append(sp.Integer(coefficient.q))
+        parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in sorted(numerator, key=sp.default_sort_key)]
+        if coefficient.p != 1 or not parts:
+            parts.insert(0, str(coefficient.p))
+        top = " \\odot ".join(parts)
+        if denominator:
+            bottom = " \\odot ".join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in denominator)
+            return f"{sign}\\frac{{{top}}}{{{bottom}}}"
+        return sign + top
+
+    def _function(self, name: str, expr) -> str:
+        return f"{name}\\left({self._print(expr.args[0])}\\right)"
+
+    def _print_Sigmoid(self, expr, exp=None):
+        return self._with_exp(self._function("\\sigma", expr), exp)
+
+    def _print_Tanh(self, expr, exp=None):
+        return self._with_exp(self._function("\\tanh", expr), exp)
+
+    def _print_Exp(self, expr, exp=None):
+        return self._with_exp(self._function("\\exp", expr), exp)
+
+    def _print_Relu(self, expr, exp=None):
+        return self._with_exp(self._function("\\operatorname{relu}", expr), exp)
+
+    def _print_Step(self, expr, exp=None):
+        return f"\\mathbf{{1}}\\left[{self._print(expr.args[0])} > 0\\right]"
+
+    @staticmethod
+    def _with_exp(text: str, exp) -> str:
+        return f"{text}^{{{exp}}}" if exp else text
+
+    def _print_MatVec(self, expr):
+        matrix, vector = expr.args
+        return f"{self._print(matrix)} {self._print(vector)}"
+
+    def _print_MatVecT(self, expr):
+        matrix, adjoint = expr.args
+        return f"{self._print(matrix)}^{{\\top}} {self._print(adjoint)}"
+
+    def _print_Outer(self, expr):
+        adjoint, vector = expr.args
+        return f"{self._print(adjoint)} \\, {self._print(vector)}^{{\\top}}"
+
+    def _print_BatchSum(self, expr):
+        return self._print(expr.args[0])
+
+    def _print_Concat(self, expr):
+        rows = " \\\\ ".join(self._print(a) for a in expr.args)
+        return f"\\begin{{bmatrix}} {rows} \\end{{bmatrix}}"
+
+    def _print_Block(self, expr):
+        adjoint, _start, _stop, part = expr.args
+        return f"\\left[{self._print(adjoint)}\\right]_{{{self._print(part)}}}"
+
+    def _print_ZerosLike(self, expr):
+        return "0"
+
+    _print_Function = _refuse
+
+
+class TextPrinter(StrPrinter):
+    """Plain math for comments in generated code: dL/ds(t) = dL/dh(t)*o(t) + ..."""
+
+    _default_settings = {**StrPrinter._default_settings, "names": {}}
+
+    def _print_Add(self, expr, order=None):
+        return _print_sum(self, expr)
+
+    def _print_Symbol(self, expr):
+        return self._settings["names"].get(expr.name, expr.name)
+
+    def _function(self, name: str, expr) -> str:
+        return f"{name}({self._print(expr.args[0])})"
+
+    def _print_Sigmoid(self, expr):
+        return self._function("sigmoid", expr)
+
+    def _print_Tanh(self, expr):
+        return self._function("tanh", expr)
+
+    def _print_Exp(self, expr):
+        return self._function("exp", expr)
+
+    def _print_Relu(self, expr):
+        return self._function("relu", expr)
+
+    def _print_Step(self, expr):
+        return f"[{self._print(expr.args[0])} > 0]"
+
+    def _print_MatVec(self, expr):
+        return f"{self._print(expr.args[0])} @ {self._print(expr.args[1])}"
+
+    def _print_MatVecT(self, expr):
+        return f"{self._print(expr.args[0])}^T @ {self._print(expr.args[1])}"
+
+    def _print_Outer(self, expr):
+        return f"{self._print(expr.args[0])} @ {self._print(expr.args[1])}^T"
+
+    def _print_BatchSum(self, expr):
+        return self._print(expr.args[0])
+
+    def _print_Concat(self, expr):
+        return f"concat({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Block(self, expr):
+        return f"{self._print(expr.args[0])}[{self._print(expr.args[3])} part]"
+
+    def _print_ZerosLike(self, expr):
+        return "0"
+
+    _print_Function = _refuse

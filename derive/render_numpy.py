@@ -1,0 +1,169 @@
+"""Stage 5a: the view of a derivation that templates/module.py.j2 renders into NumPy code.
+
+Forward lines are the lowered assignments (pre-activations written inline); backward lines
+are the adjoint lines after common-subexpression elimination, each with a comment holding
+the equation it implements, in the names the LaTeX uses.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+
+from . import naming
+from .derivation import AdjointLine, Derivation
+from .dims import Dim
+from .model import CellModel, Kind
+from .notation import Notation, explained
+from .printers import NumpyPrinter, TextPrinter
+
+
+@dataclass(frozen=True)
+class CodeLine:
+    code: str  # one Python statement
+    comment: str  # the equation it implements, or why it is there
+
+
+def numpy_view(derivation: Derivation, notation: Notation) -> dict:
+    """Everything module.py.j2 needs, as plain strings and lists."""
+    model = derivation.model
+    spec = model.spec
+    backward = _backward_lines(derivation, notation)
+    backward_code = "\n".join(line.code for line in backward)
+    return {
+        "state_tuple": _python_tuple(spec.states),
+        "states": list(spec.states),
+        "output": spec.output,
+        "input": spec.input,
+        "param_shapes": [(p.name, _python_tuple(str(dim) for dim in p.shape), _code_tuple(p.shape)) for p in spec.params],
+        "equations": [f"{eq.target} = {eq.expression}" for eq in spec.equations],
+        "forward_params": _used_params(model, _forward_lines(model, notation)),
+        "forward": _forward_lines(model, notation),
+        "cache": _cached_names(model, backward_code),
+        "backward_params": _used_params(model, backward),
+        "sizes": _size_lines(model, backward_code),
+        "hidden_size": _solve(model, "h"),
+        "backward": backward,
+        "grads": [(p.name, naming.adjoint(p.name)) for p in spec.params],
+        "carries": [(s, naming.adjoint(naming.prev(s))) for s in spec.states],
+        "input_adjoint": naming.adjoint(spec.input),
+        "helpers": sorted({"sigmoid"} & set(_words(_forward_lines(model, notation)))),
+    }
+
+
+def _python_tuple(strings) -> str:
+    """("a", "b") and ("a",): a tuple of string literals."""
+    items = [f'"{s}"' for s in strings]
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _code_tuple(shape) -> str:
+    """(H, D + H) and (H,): a shape as Python code in the local names D and H."""
+    items = [str(dim) for dim in shape]
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _printer(derivation: Derivation) -> NumpyPrinter:
+    incoming = {symbol.name: f'd_state["{state}"]' for state, symbol in derivation.incoming.items()}
+    return NumpyPrinter({"names": incoming})
+
+
+def _forward_lines(model: CellModel, notation: Notation) -> list[CodeLine]:
+    pre = {sp.Symbol(a.target): a.expr for a in model.assignments if model.variables[a.target].role == "pre"}
+    printer, text = NumpyPrinter(), TextPrinter({"names": notation.text})
+    lines = []
+    for assignment in model.assignments:
+        variable = model.variables[assignment.target]
+        if variable.role == "pre":
+            continue  # written inline: the backward pass reads the activation, not its argument
+        code = f"{assignment.target} = {printer.doprint(assignment.expr.xreplace(pre))}"
+        if variable.role == "equation":
+            equation = model.spec.equations[assignment.origin]
+            comment = f"{equation.target} = {equation.expression}"
+        else:
+            comment = f"{notation.text[assignment.target]}, kept for the backward pass"
+        lines.append(CodeLine(code, comment))
+    return lines
+
+
+def _backward_lines(derivation: Derivation, notation: Notation) -> list[CodeLine]:
+    """Adjoint lines with shared subexpressions computed once, just before their first use."""
+    lines = list(derivation.lines)
+    taken = set(derivation.model.variables) | {line.target.name for line in lines}
+    names = (sp.Symbol(naming.shared(k)) for k in range(10**6) if naming.shared(k) not in taken)
+    shared, reduced = sp.cse([line.expr for line in lines], symbols=names, order="none")
+    printer, text = _printer(derivation), TextPrinter({"names": notation.text})
+    pending = list(shared)
+    out: list[CodeLine] = []
+    for line, expr in zip(lines, reduced):
+        for symbol, value in _needed(pending, expr):
+            out.append(CodeLine(f"{symbol} = {printer.doprint(value)}", "shared subexpression"))
+        out.append(CodeLine(f"{line.target} = {printer.doprint(expr)}", _equation_text(derivation, line, text, notation)))
+    return out
+
+
+def _needed(pending: list, expr: sp.Expr) -> list:
+    """The pending shared subexpressions expr reads (directly or through each other), in order; removed from pending."""
+    wanted = set(expr.free_symbols)
+    chosen = []
+    for symbol, value in reversed(pending):
+        if symbol in wanted:
+            chosen.append((symbol, value))
+            wanted |= value.free_symbols
+    for item in chosen:
+        pending.remove(item)
+    return list(reversed(chosen))
+
+
+def _equation_text(derivation: Derivation, line: AdjointLine, text: TextPrinter, notation: Notation) -> str:
+    left = notation.text[line.target.name]
+    if line.role == "carry":
+        left += " through step t"
+    if line.role == "param":
+        return f"{left} = sum over t of {text.doprint(line.expr)}"
+    return f"{left} = {text.doprint(explained(derivation, line.expr))}"
+
+
+def _used_params(model: CellModel, lines: list[CodeLine]) -> list[str]:
+    words = set(_words(lines))
+    return [p.name for p in model.spec.params if p.name in words]
+
+
+def _words(lines) -> list[str]:
+    """Identifiers in code, outside string literals."""
+    source = "\n".join(line.code if isinstance(line, CodeLine) else line for line in lines)
+    return re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r'"[^"]*"', "", source))
+
+
+def _cached_names(model: CellModel, backward_code: str) -> list[str]:
+    words = set(_words([backward_code]))
+    return [v.name for v in model.variables.values() if v.kind != Kind.PARAM and v.name in words]
+
+
+def _size_lines(model: CellModel, backward_code: str) -> list[str]:
+    """Lines that recover D and H in the backward pass, when its slices need them."""
+    words = set(_words([backward_code]))
+    if not words & {"D", "H"}:
+        return []
+    first_state = model.spec.states[0]
+    lines = [f'H = d_state["{first_state}"].shape[1]']
+    if "D" in words:
+        lines.append(_solve(model, "d"))
+    return lines
+
+
+def _solve(model: CellModel, letter: str) -> str:
+    """`D = ...` (given H) or `H = ...` (given D) from the shape of a parameter sized by it."""
+    candidates = [(p, axis, dim) for p in model.spec.params for axis, dim in enumerate(p.shape) if getattr(dim, letter)]
+    if not candidates:
+        raise AssertionError(f"no parameter is sized by {letter.upper()}")  # model checks make this impossible
+    param, axis, dim = min(candidates, key=lambda c: (c[2] != Dim(**{letter: 1}), len(str(c[2]))))
+    count = getattr(dim, letter)
+    rest = Dim(**{other: getattr(dim, other) for other in ("d", "h", "const") if other != letter})
+    size = f'params["{param.name}"].shape[{axis}]'
+    if rest != Dim():
+        size += f" - ({rest})" if "+" in str(rest) else f" - {rest}"
+    if count != 1:
+        size = f"({size}) // {count}"
+    return f"{letter.upper()} = {size}"

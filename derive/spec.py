@@ -1,0 +1,254 @@
+"""Stage 1: read a cell spec (TOML text) into a typed, frozen CellSpec.
+
+This stage checks the form of the file: required keys, their types, names, shapes and
+the `target = expression` form of each equation. The expressions themselves are read
+by `parse`, and their meaning is checked by `model`.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .dims import Dim, parse_dim
+from .errors import Location, SpecError, SpecNameError, SpecSyntaxError
+
+MAX_SPEC_BYTES = 256 * 1024
+MAX_EQUATIONS = 200
+MAX_PARAMS = 200
+MAX_NAME_LENGTH = 48
+
+CELL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+VARIABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+KNOWN_KEYS = ("name", "title", "reference", "inputs", "states", "output", "equations", "params")
+REQUIRED_KEYS = ("name", "inputs", "states", "output", "equations", "params")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A trainable parameter: a vector (one size) or a matrix (rows, columns)."""
+
+    name: str  # as written in the spec, e.g. "W_g"
+    shape: tuple[Dim, ...]  # one Dim for a vector, two for a matrix
+    where: Location  # the line that declares it
+
+
+@dataclass(frozen=True)
+class EquationSpec:
+    """One `target = expression` line, not yet parsed."""
+
+    target: str  # the variable this line defines
+    expression: str  # the right-hand side, as written
+    where: Location  # line and column of the right-hand side's first character
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A cell as the spec file states it; every name checked, nothing yet interpreted."""
+
+    name: str  # cell name: the module name and the folder in generated/
+    title: str  # human title, e.g. "Simple LSTM"
+    reference: str  # paper or post the equations come from
+    input: str  # the input vector's name (size D)
+    states: tuple[str, ...]  # carried states in spec order (each of size H)
+    output: str  # the state the loss sees
+    params: tuple[ParamSpec, ...]  # in spec order
+    equations: tuple[EquationSpec, ...]  # in spec order
+    path: str  # the spec file, as named by the user
+    source_text: str = field(repr=False, default="")  # the whole file, for hashing and messages
+
+
+def load_spec(path: str | Path, display_path: str | None = None) -> CellSpec:
+    """Read and check a spec file. Raises SpecError (with file, line, column) on any problem."""
+    shown = display_path or str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise SpecError(Location(shown), f"cannot read the spec ({error.strerror})") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(Location(shown), f"the spec is {len(raw)} bytes", f"at most {MAX_SPEC_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecSyntaxError(Location(shown), f"the spec is not UTF-8 text (byte {error.start})") from None
+    return spec_from_text(text, shown)
+
+
+def spec_from_text(text: str, path: str) -> CellSpec:
+    """Check the TOML text of a spec and build its CellSpec."""
+    table = _read_toml(text, path)
+    lines = text.splitlines()
+    where = lambda key: Location(path, _key_line(lines, key))  # noqa: E731 - tiny local helper
+    _check_keys(table, path, where)
+    name = _cell_name(table["name"], where("name"))
+    inputs = _name_list(table["inputs"], "inputs", where("inputs"))
+    if len(inputs) != 1:
+        raise SpecError(where("inputs"), f"{len(inputs)} inputs are declared", "exactly one input vector, e.g. inputs = [\"x\"]")
+    states = _name_list(table["states"], "states", where("states"))
+    output = _text(table["output"], "output", where("output"))
+    if output not in states:
+        raise SpecNameError(where("output"), f"output {output!r} is not a declared state", f"one of {', '.join(states)}")
+    params = _params(table["params"], lines, path)
+    equations = _equations(table["equations"], lines, path, where("equations"))
+    spec = CellSpec(
+        name=name,
+        title=_text(table.get("title", name), "title", where("title")),
+        reference=_text(table.get("reference", ""), "reference", where("reference")),
+        input=inputs[0],
+        states=tuple(states),
+        output=output,
+        params=params,
+        equations=equations,
+        path=path,
+        source_text=text,
+    )
+    _check_unique_names(spec, where)
+    return spec
+
+
+def _read_toml(text: str, path: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
+        line, column = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+        problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error)) or "invalid TOML"
+        raise SpecSyntaxError(Location(path, line, column), f"invalid TOML: {problem}", "a TOML table as in derive/cells/nico.toml") from None
+
+
+def _key_line(lines: list[str], key: str, start: int = 0) -> int:
+    """The 1-based line where `key =` is first written at or after line index `start`; 0 if absent."""
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=|^\s*\[{re.escape(key)}\]")
+    for index in range(start, len(lines)):
+        if pattern.match(lines[index]):
+            return index + 1
+    return 0
+
+
+def _check_keys(table: dict, path: str, where) -> None:
+    unknown = [key for key in table if key not in KNOWN_KEYS]
+    if unknown:
+        raise SpecError(where(unknown[0]), f"unknown key {unknown[0]!r}", f"only {', '.join(KNOWN_KEYS)}")
+    missing = [key for key in REQUIRED_KEYS if key not in table]
+    if missing:
+        raise SpecError(Location(path), f"missing key {missing[0]!r}", f"all of {', '.join(REQUIRED_KEYS)}")
+
+
+def _text(value, key: str, where: Location) -> str:
+    if not isinstance(value, str):
+        raise SpecError(where, f"{key} is a {type(value).__name__}", "a string")
+    return value
+
+
+def _cell_name(value, where: Location) -> str:
+    name = _text(value, "name", where)
+    if not CELL_NAME.match(name) or len(name) > MAX_NAME_LENGTH or keyword.iskeyword(name):
+        raise SpecNameError(where, f"cell name {name!r} cannot name a module and a folder",
+                            f"lower-case letters, digits and _, starting with a letter, at most {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def check_variable_name(name: str, where: Location, what: str) -> str:
+    """A name usable in the generated Python and LaTeX: ASCII, no leading _, no keyword."""
+    if not isinstance(name, str) or not VARIABLE_NAME.match(name) or len(name) > MAX_NAME_LENGTH:
+        raise SpecNameError(where, f"{what} name {name!r} is not allowed",
+                            f"ASCII letters, digits and _, starting with a letter, at most {MAX_NAME_LENGTH} characters")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise SpecNameError(where, f"{what} name {name!r} is a Python keyword", "another name")
+    return name
+
+
+def _name_list(value, key: str, where: Location) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise SpecError(where, f"{key} is not a list of names", f'a list of names, e.g. {key} = ["x"]')
+    return [check_variable_name(item, where, key.rstrip("s")) for item in value]
+
+
+def _params(value, lines: list[str], path: str) -> tuple[ParamSpec, ...]:
+    section = _key_line(lines, "params")
+    if not isinstance(value, dict) or not value:
+        raise SpecError(Location(path, section), "params is not a table of shapes", '[params] with lines such as W = ["H", "D + H"]')
+    if len(value) > MAX_PARAMS:
+        raise SpecError(Location(path, section), f"{len(value)} parameters", f"at most {MAX_PARAMS}")
+    params = []
+    for name, shape in value.items():
+        where = Location(path, _key_line(lines, name, max(section - 1, 0)))
+        check_variable_name(name, where, "parameter")
+        params.append(ParamSpec(name, _shape(shape, name, where), where))
+    return tuple(params)
+
+
+def _shape(value, name: str, where: Location) -> tuple[Dim, ...]:
+    expected = 'a list of one or two sizes in D and H, e.g. ["H", "D + H"] or ["H"]'
+    if not isinstance(value, list) or len(value) not in (1, 2) or not all(isinstance(v, str) for v in value):
+        raise SpecError(where, f"the shape of {name} is {value!r}", expected)
+    dims = tuple(parse_dim(v) for v in value)
+    if any(dim is None for dim in dims):
+        bad = value[dims.index(None)]
+        raise SpecError(where, f"the size {bad!r} of {name} is not a sum of D, H and whole numbers", expected)
+    return dims
+
+
+def _equations(value, lines: list[str], path: str, key_where: Location) -> tuple[EquationSpec, ...]:
+    if not isinstance(value, str):
+        raise SpecError(key_where, "equations is not a string", 'a multi-line string: equations = """ ... """ with one `name = expression` per line')
+    equations = []
+    search_from = max(key_where.line - 1, 0)
+    for raw in value.splitlines():
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        line, offset = _find_line(lines, stripped, search_from)
+        search_from = max(search_from, line - 1) if line else search_from
+        where = Location(path, line or key_where.line, offset + 1 if line else 0)
+        equations.append(_equation(stripped, where))
+    if not equations:
+        raise SpecError(key_where, "there are no equations", "one `name = expression` per line")
+    if len(equations) > MAX_EQUATIONS:
+        raise SpecError(key_where, f"{len(equations)} equations", f"at most {MAX_EQUATIONS}")
+    return tuple(equations)
+
+
+def _find_line(lines: list[str], text: str, start: int) -> tuple[int, int]:
+    """Where an equation stands in the file: (1-based line, 0-based column), or (0, 0)."""
+    for index in range(start, len(lines)):
+        column = lines[index].find(text)
+        if column >= 0:
+            return index + 1, column
+    return 0, 0
+
+
+def _equation(text: str, where: Location) -> EquationSpec:
+    target, sign, expression = text.partition("=")
+    if not sign or expression.startswith("="):
+        raise SpecSyntaxError(where, f"{text!r} is not an equation", "`name = expression`")
+    name = target.strip()
+    check_variable_name(name, where, "equation target")
+    rhs_offset = len(target) + 1 + (len(expression) - len(expression.lstrip()))
+    rhs_where = Location(where.path, where.line, where.column + rhs_offset if where.column else 0)
+    return EquationSpec(name, expression.strip(), rhs_where)
+
+
+def _check_unique_names(spec: CellSpec, where) -> None:
+    """Every name is declared once: input, states, params and equation targets share one space."""
+    seen: dict[str, str] = {}
+    declared = [(spec.input, "the input", where("inputs"))]
+    declared += [(name, "a state", where("states")) for name in spec.states]
+    declared += [(param.name, "a parameter", param.where) for param in spec.params]
+    for name, role, place in declared:
+        if name in seen:
+            raise SpecNameError(place, f"{name!r} is declared as {seen[name]} and as {role}", "each name declared once")
+        seen[name] = role
+    defined: set[str] = set()
+    for equation in spec.equations:
+        role = seen.get(equation.target)
+        if role and role != "a state":
+            raise SpecNameError(equation.where, f"{equation.target!r} is {role}; it cannot be assigned", "an equation for a state or a new intermediate")
+        if equation.target in defined:
+            raise SpecNameError(equation.where, f"{equation.target!r} is defined twice", "one equation per variable")
+        defined.add(equation.target)
+    for state in spec.states:
+        if state not in defined:
+            raise SpecNameError(where("states"), f"state {state!r} has no equation", f"a line `{state} = ...` in equations")
