@@ -24,14 +24,15 @@ EXAMPLES = {
         "  derive gradcheck my_cell.toml --hidden-size 6 --steps 5"
     ),
 }
-SPEC_EXAMPLE = """a spec (my_cell.toml):
+SPEC_EXAMPLE = """example spec (my_cell.toml):
   name = "my_cell"
   inputs = ["x"]
   states = ["h"]
   output = "h"
   equations = \"\"\"
-  z = sigmoid(W_z @ concat(x, h(t-1)) + b_z)
-  h = z * h(t-1) + (1 - z) * tanh(W_h @ concat(x, h(t-1)))
+  xh = concat(x, h(t-1))
+  z = sigmoid(W_z @ xh + b_z)
+  h = z * h(t-1) + (1 - z) * tanh(W_h @ xh)
   \"\"\"
   [params]
   W_z = ["H", "D + H"]

@@ -186,6 +186,7 @@ class _Lowering:
         self.assignments: list[Assignment] = []
         self.used: set[str] = set()
         self.counts: dict[tuple[str, str], int] = {}
+        self.made: dict[sp.Expr, sp.Symbol] = {}  # made-up variables by definition, so equal ones are shared
 
     # -- one equation --------------------------------------------------------------
     def equation(self, index: int, tree: Node) -> None:
@@ -207,7 +208,11 @@ class _Lowering:
         self.define(eq.target, kind, size, expr, "equation")
 
     def define(self, name: str, kind: Kind, size: Dim, expr: sp.Expr, role: str) -> sp.Symbol:
+        if role in ("operand", "lifted", "product") and expr in self.made:
+            return self.made[expr]  # the same operand or application again: compute and cache it once
         self.new_name(name)
+        if role in ("operand", "lifted", "product"):
+            self.made[expr] = sp.Symbol(name)
         self.variables[name] = Variable(name, kind, (size,), self.index, role)
         self.assignments.append(Assignment(name, expr, self.index))
         return sp.Symbol(name)

@@ -10,7 +10,7 @@ import sympy as sp
 
 from . import naming
 from .derivation import Derivation
-from .functions import ZerosLike
+from .functions import Concat, Elementwise, ZerosLike
 from .model import CellModel, Kind
 
 NEXT = "@next"  # suffix of a symbol read at step t+1
@@ -110,4 +110,6 @@ class Notation:
             definition = shifted(definition)
         latex = LatexCellPrinter({"names": self.latex}).doprint(definition)
         text = TextPrinter({"names": self.text}).doprint(definition)
+        if isinstance(definition, (Elementwise, Concat)):  # tanh(c) and [a; b] read as one thing already
+            return latex, text
         return f"\\left({latex}\\right)", f"({text})"

@@ -100,7 +100,7 @@ def parse_expression(text: str, where: Location) -> Node:
         raise SpecSyntaxError(_shift(where, column), f"syntax error in {text!r}: {error.msg}", EXPECTED) from None
     except (RecursionError, MemoryError, ValueError):
         raise SpecSyntaxError(where, "the expression is too deeply nested", f"at most {MAX_DEPTH} levels") from None
-    return _Reader(where).read(tree.body, depth=0)
+    return _Reader(where, text).read(tree.body, depth=0)
 
 
 def _check_text(text: str, where: Location) -> None:
@@ -125,8 +125,9 @@ def _shift(where: Location, columns: int) -> Location:
 class _Reader:
     """Turns a Python expression tree into Nodes, refusing everything not on the list."""
 
-    def __init__(self, where: Location):
+    def __init__(self, where: Location, text: str):
         self.where = where
+        self.text = text
         self.nodes = 0
 
     def place(self, node: ast.AST) -> Location:
@@ -180,14 +181,26 @@ class _Reader:
 
     def read_Call(self, node: ast.Call, depth: int) -> Node:
         if not isinstance(node.func, ast.Name):
-            raise UnsupportedError(self.place(node), "only named functions can be called", "a call such as tanh(a)")
+            what = _REFUSED.get(type(node.func))
+            problem = f"{what} is not part of the equation language" if what else "only named functions can be called"
+            raise UnsupportedError(self.place(node), problem, "a call such as tanh(a)")
         self.checked_name(node.func.id, node)
         if node.keywords:
             raise UnsupportedError(self.place(node), "keyword arguments are not part of the equation language", "positional arguments")
         if _is_previous_step(node):
             return Previous(node.func.id, self.place(node))
+        if any(_mentions_time(arg) for arg in node.args):
+            name = node.func.id
+            raise UnsupportedError(self.place(node), f"{ast.get_source_segment(self.text, node) or name} is not a time index this language reads",
+                                   f"{name} for its value at step t, {name}(t-1) for the previous step")
         args = tuple(self.read(arg, depth) for arg in node.args)
         return Call(node.func.id, args, self.place(node))
+
+
+def _mentions_time(arg: ast.AST) -> bool:
+    """True for t, t+1, t-2, ...: an attempt at a time index other than t-1."""
+    is_t = lambda n: isinstance(n, ast.Name) and n.id == "t"  # noqa: E731
+    return is_t(arg) or (isinstance(arg, ast.BinOp) and (is_t(arg.left) or is_t(arg.right)))
 
 
 def _is_previous_step(node: ast.Call) -> bool:

@@ -92,7 +92,8 @@ def _backward_lines(derivation: Derivation, notation: Notation) -> list[CodeLine
     lines = list(derivation.lines)
     taken = set(derivation.model.variables) | {line.target.name for line in lines}
     names = (sp.Symbol(naming.shared(k)) for k in range(10**6) if naming.shared(k) not in taken)
-    shared, reduced = sp.cse([line.expr for line in lines], symbols=names, order="none")
+    sizes = (sp.Symbol("D"), sp.Symbol("H"))  # slice bounds such as D + H stay written out
+    shared, reduced = sp.cse([line.expr for line in lines], symbols=names, order="none", ignore=sizes)
     printer, text = _printer(derivation), TextPrinter({"names": notation.text})
     pending = list(shared)
     out: list[CodeLine] = []

@@ -1,0 +1,125 @@
+"""Bad specs: one clear message each (file, line, column, what, what was expected), no
+traceback, non-zero exit, and nothing written or overwritten."""
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+GOOD = '''name = "tiny"
+inputs = ["x"]
+states = ["h"]
+output = "h"
+equations = """
+z = sigmoid(W_z @ concat(x, h(t-1)) + b_z)
+h = z * tanh(W_h @ x + U_h @ h(t-1))
+"""
+
+[params]
+W_z = ["H", "D + H"]
+b_z = ["H"]
+W_h = ["H", "D"]
+U_h = ["H", "H"]
+'''
+EQUATION_LINE = 7  # the line of `h = ...` in GOOD
+
+
+def with_h(expression: str) -> str:
+    return GOOD.replace("h = z * tanh(W_h @ x + U_h @ h(t-1))", f"h = {expression}")
+
+
+# (id, spec text, fragments the message must contain)
+CASES = [
+    ("unknown-name", with_h("z * tanh(W_h @ x + U_h @ hh)"), [f":{EQUATION_LINE}:", "unknown name 'hh'", "did you mean 'h'"]),
+    ("shape-mismatch", with_h("z * tanh(W_h @ h(t-1))"), [f":{EQUATION_LINE}:", "W_h has D columns but its operand has size H"]),
+    ("elementwise-sizes", with_h("z * x"), [f":{EQUATION_LINE}:", "sizes H and D", "do not broadcast"]),
+    ("cycle", GOOD.replace("z = sigmoid(W_z @ concat(x, h(t-1)) + b_z)", "z = sigmoid(W_z @ concat(x, h(t-1)) + b_z) * a\na = z * 2"),
+     ["cycle", "z -> a -> z"]),
+    ("self-reference", with_h("h * z + W_h @ x + U_h @ h(t-1)"), ["'h' is used in its own equation", "h(t-1)"]),
+    ("unknown-function", with_h("z * softplus(W_h @ x + U_h @ h(t-1))"), [f":{EQUATION_LINE}:", "unknown function 'softplus'", "sigmoid, tanh"]),
+    ("call-on-variable", with_h("z(x) * tanh(W_h @ x + U_h @ h(t-1))"), [f":{EQUATION_LINE}:", "z is a variable, not a function"]),
+    ("state-time-index", with_h("h(t) * z + W_h @ x + U_h @ h(t-1)"), [f":{EQUATION_LINE}:", "h(t) is not a time index", "h for its value at step t, h(t-1) for the previous step"]),
+    ("python-injection", with_h("__import__('os').system('touch PWNED')"), [f":{EQUATION_LINE}:", "attribute access (a.b) is not part of the equation language"]),
+    ("attribute-access", with_h("z.__class__"), [f":{EQUATION_LINE}:", "attribute access"]),
+    ("lambda", with_h("(lambda: z)()"), ["a lambda is not part of the equation language"]),
+    ("power", with_h("z ** 2"), ["a power (**)", "a * a"]),
+    ("syntax-error", with_h("z * (tanh(W_h @ x)"), [f":{EQUATION_LINE}:", "syntax error", "expected names, numbers"]),
+    ("huge-number", with_h("z * 1e300"), ["too large"]),
+    ("unicode-lookalike", with_h("z * tanh(W_h @ \uff58 + U_h @ h(t-1))"), [f":{EQUATION_LINE}:", "U+FF58", "plain ASCII"]),
+    ("matrix-as-vector", with_h("z * W_h"), ["W_h is a matrix", "W_h @ v"]),
+    ("unused-param", GOOD.replace('U_h = ["H", "H"]', 'U_h = ["H", "H"]\nV = ["H"]'), ["parameter 'V' is declared but never used"]),
+    ("bad-shape", GOOD.replace('b_z = ["H"]', 'b_z = ["H", "D", "H"]'), [":12", "the shape of b_z"]),
+    ("bad-size", GOOD.replace('b_z = ["H"]', 'b_z = ["K"]'), [":12", "'K'", "sum of D, H"]),
+    ("state-without-equation", GOOD.replace('states = ["h"]', 'states = ["h", "c"]'), [":3", "state 'c' has no equation"]),
+    ("output-not-a-state", GOOD.replace('output = "h"', 'output = "y"'), [":4", "output 'y' is not a declared state"]),
+    ("unknown-key", GOOD.replace('output = "h"', 'output = "h"\noutptu = "h"'), [":5", "unknown key 'outptu'"]),
+    ("missing-key", GOOD.replace('inputs = ["x"]\n', ""), ["missing key 'inputs'"]),
+    ("not-toml", "name = nico\n", [":1:8", "invalid TOML"]),
+    ("toml-not-a-cell", 'title = "a shopping list"\n[items]\nmilk = 2\n', ["unknown key 'items'"]),
+    ("escaping-name", GOOD.replace('name = "tiny"', 'name = "../x"'), [":1", "cannot name a module and a folder"]),
+    ("keyword-name", GOOD.replace("z", "lambda"), ["Python keyword"]),
+    ("reserved-name", GOOD.replace("z", "np"), ["'np' is used by the generated code"]),
+    ("state-wrong-size", with_h("concat(x, h(t-1))"), ["state h has size D + H", "size H"]),
+    ("two-inputs", GOOD.replace('inputs = ["x"]', 'inputs = ["x", "y"]'), [":2", "exactly one input"]),
+    ("not-an-equation", with_h("").replace("h = \n", "h == z\n"), ["is not an equation", "`name = expression`"]),
+]
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "derive", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("case_id,text,fragments", CASES, ids=[c[0] for c in CASES])
+def test_bad_spec_is_refused_clearly(case_id, text, fragments, tmp_path):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    run = run_cli("build", str(spec), "--out", str(out), cwd=tmp_path)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr and run.stdout == ""
+    message = run.stderr.strip()
+    assert message.startswith(f"derive: error: {spec}"), message
+    assert "\n" not in message, "one message, one line"
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert not out.exists(), "nothing is written"
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_the_good_spec_builds(tmp_path):
+    """The cases above are mutations of a spec that is itself fine."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(GOOD)
+    run = run_cli("build", str(spec), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out" / "tiny" / "tiny.py").is_file()
+
+
+def test_a_bad_spec_among_good_cells_leaves_existing_outputs_untouched(tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("build", "nico", "--out", str(out), cwd=tmp_path).returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(with_h("z * softplus(x)"))
+    (out / "nico" / "nico.py").write_text("# edited by hand\n")
+    before[out / "nico" / "nico.py"] = b"# edited by hand\n"
+    run = run_cli("build", "nico", "lstm", str(bad), "--out", str(out), cwd=tmp_path)
+    assert run.returncode == 2
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before, "a failed build changes nothing, not even the cells that were fine"
+
+
+def test_missing_spec_file(tmp_path):
+    run = run_cli("build", "no_such_cell.toml", cwd=tmp_path)
+    assert run.returncode == 2 and "cannot read the spec" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_unknown_cell_name(tmp_path):
+    run = run_cli("gradcheck", "nicoo", cwd=tmp_path)
+    assert run.returncode == 2 and "unknown cell 'nicoo'" in run.stderr and "nico" in run.stderr
+
+
+def test_examples_in_this_file_are_plain_ascii_except_the_lookalike():
+    """Guard against the table itself changing meaning: only one case carries non-ASCII."""
+    assert sum(not text.isascii() for _, text, _ in CASES) == 1
+    assert (ROOT / "tests" / "test_bad_specs.py").is_file()

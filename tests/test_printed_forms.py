@@ -1,0 +1,66 @@
+"""Lock the printed forms: `@` and `*` in code, \\odot and \\sigma in LaTeX, pdflatex compiles."""
+import re
+import shutil
+import subprocess
+
+import pytest
+from conftest import CATALOG
+
+from derive.catalog import builtin_spec
+from derive.pipeline import generate
+
+
+def outputs(name):
+    return generate(builtin_spec(name))
+
+
+def test_nico_forward_lines_read_like_the_equations():
+    code = outputs("nico")["nico/nico.py"]
+    assert "xc = np.concatenate((x, h_prev), axis=1)  # xc = concat(x, h(t-1))" in code
+    assert "g = np.tanh(xc @ W_g.T + b_g)  # g = tanh(W_g @ xc + b_g)" in code
+    assert "i = sigmoid(xc @ W_i.T + b_i)" in code
+    assert "h = o*s  # h = s * o" in code
+
+
+def test_backward_lines_carry_their_equation():
+    code = outputs("nico")["nico/nico.py"]
+    assert "    # dL/ds(t) = dL/dh(t)*o(t) + dL/ds(t+1)*f(t+1)\n    d_s = d_state[\"s\"] + d_h*o\n" in code
+    assert "    d_W_g = d_g_pre.T @ xc\n" in code
+    assert "    d_xc = d_f_pre @ W_f + d_g_pre @ W_g + d_i_pre @ W_i + d_o_pre @ W_o\n" in code
+
+
+def test_generated_module_imports_nothing_from_derive(cell):
+    code = outputs(cell)[f"{cell}/{cell}.py"]
+    imports = re.findall(r"^\s*(?:import|from)\s+(\S+)", code, flags=re.M)
+    assert imports == ["numpy"]
+
+
+def test_latex_uses_odot_and_sigma_and_no_circ(cell):
+    for suffix in (".tex", ".md"):
+        text = outputs(cell)[f"{cell}/{cell}{suffix}"]
+        assert r"\odot" in text and r"\sigma\left(" in text
+        for forbidden in (r"\circ", "eqnarray", r"\label", r"\operatorname{Sigmoid}", r"\mathbf{Sigmoid}"):
+            assert forbidden not in text
+
+
+def test_markdown_math_has_no_bar_and_uses_aligned(cell):
+    text = outputs(cell)[f"{cell}/{cell}.md"]
+    blocks = re.findall(r"\$\$\n(.*?)\n\$\$", text, flags=re.S)
+    assert blocks and all(b.startswith(r"\begin{aligned}") for b in blocks)
+    assert all("|" not in block for block in blocks)
+
+
+def test_headers_name_spec_template_and_do_not_edit(cell):
+    for suffix, template in ((".py", "module.py.j2"), (".tex", "document.tex.j2"), (".md", "equations.md.j2")):
+        head = outputs(cell)[f"{cell}/{cell}{suffix}"][:400]
+        assert f"derive/cells/{cell}.toml" in head and f"templates/{template}" in head and "do not edit" in head
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (Debian: texlive-latex-base)")
+@pytest.mark.parametrize("name", CATALOG)
+def test_tex_compiles_with_pdflatex(name, tmp_path):
+    (tmp_path / f"{name}.tex").write_text(outputs(name)[f"{name}/{name}.tex"])
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", f"{name}.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert (tmp_path / f"{name}.pdf").stat().st_size > 1000

@@ -1,0 +1,26 @@
+"""The README's set-up commands are the ones CI runs, and its example spec builds."""
+import re
+
+from conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    command = re.search(r"<!-- test-command:.*?-->\n```bash\n(.*?)\n```", README, flags=re.S).group(1)
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == command
+
+
+def test_readme_example_spec_builds_and_its_quoted_line_is_real(tmp_path):
+    from derive.gradcheck import gradcheck, load_generated
+    from derive.pipeline import generate
+    from derive.spec import spec_from_text
+
+    toml = re.search(r"## A cell in ten lines\n\n```toml\n(.*?)```", README, flags=re.S).group(1)
+    spec = spec_from_text(toml, "tiny_gru.toml")
+    source = generate(spec)["tiny_gru/tiny_gru.py"]
+    quoted = re.search(r"```python\n(.*?)```", README, flags=re.S).group(1)
+    for line in quoted.splitlines():
+        assert line in source.splitlines(), f"README quotes a line the generator does not write: {line!r}"
+    assert max(row.error for row in gradcheck(load_generated(source, "tiny_gru"))) < 1e-6
