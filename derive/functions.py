@@ -16,35 +16,48 @@ from sympy.printing.precedence import PRECEDENCE
 
 
 class Elementwise(sp.Function):
-    """An element-wise function of one vector argument."""
+    """An element-wise function of one vector argument, with how each output writes it."""
 
     nargs = 1
+    numpy = ""  # NumPy code with {} for the argument
+    latex = ""  # LaTeX with {} for the argument
+    text = ""  # plain text for code comments, with {} for the argument
 
 
 class Sigmoid(Elementwise):
     """Logistic function; the generated module defines a stable `sigmoid` helper."""
+
+    numpy, latex, text = "sigmoid({})", "\\sigma\\left({}\\right)", "sigmoid({})"
 
     def fdiff(self, argindex=1):
         return self * (1 - self)  # sigma'(z) = sigma(z) (1 - sigma(z))
 
 
 class Tanh(Elementwise):
+    numpy, latex, text = "np.tanh({})", "\\tanh\\left({}\\right)", "tanh({})"
+
     def fdiff(self, argindex=1):
         return 1 - self**2  # tanh'(z) = 1 - tanh(z)^2
 
 
 class Exp(Elementwise):
+    numpy, latex, text = "np.exp({})", "\\exp\\left({}\\right)", "exp({})"
+
     def fdiff(self, argindex=1):
         return self  # exp'(z) = exp(z)
 
 
 class Relu(Elementwise):
+    numpy, latex, text = "np.maximum({}, 0)", "\\operatorname{{relu}}\\left({}\\right)", "relu({})"
+
     def fdiff(self, argindex=1):
         return Step(self)  # relu'(z) = 1 where relu(z) > 0, else 0
 
 
 class Step(Elementwise):
     """1 where the argument is positive, else 0 (the derivative of relu, read off its output)."""
+
+    numpy, latex, text = "np.heaviside({}, 0)", "\\mathbf{{1}}\\left[{} > 0\\right]", "[{} > 0]"
 
     def fdiff(self, argindex=1):
         return sp.S.Zero  # zero almost everywhere

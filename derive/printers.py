@@ -1,6 +1,7 @@
 """SymPy printers for the three outputs: NumPy code, LaTeX, and plain text for code comments.
 
-Each dispatches on the node's class (`_print_Sigmoid`, `_print_MatVec`, ...). Names come
+Each dispatches on the node's class (`_print_MatVec`, `_print_Block`, ...); element-wise
+functions print from their own class attributes (see functions.py). Names come
 from a mapping built by the renderers, so the same symbol prints as `d_s` in code and
 dL/ds(t) in LaTeX. A node without a printing rule raises, never prints something odd.
 """
@@ -12,7 +13,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
-from .functions import MatVec, MatVecT, Outer
+from .functions import Elementwise, MatVec, MatVecT, Outer
 
 
 class PrintingError(Exception):
@@ -38,6 +39,17 @@ def _refuse(printer, expr, *args, **kwargs):
     raise PrintingError(f"{type(printer).__name__} has no rule for {type(expr).__name__}: {expr}")
 
 
+def _print_function(printer, expr, *args, **kwargs):
+    """Element-wise functions print from their own class attributes; any other function is refused.
+
+    (SymPy's dispatch skips base classes between a Function subclass and Function, so
+    `_print_Elementwise` is reached from here.)
+    """
+    if isinstance(expr, Elementwise):
+        return printer._print_Elementwise(expr, *args, **kwargs)
+    return _refuse(printer, expr)
+
+
 class NumpyPrinter(PythonCodePrinter):
     """Batched NumPy: vectors are (B, n) arrays, a row per example."""
 
@@ -49,20 +61,8 @@ class NumpyPrinter(PythonCodePrinter):
     def _print_Symbol(self, expr):
         return self._settings["names"].get(expr.name, expr.name)
 
-    def _print_Sigmoid(self, expr):
-        return f"sigmoid({self._print(expr.args[0])})"
-
-    def _print_Tanh(self, expr):
-        return f"np.tanh({self._print(expr.args[0])})"
-
-    def _print_Exp(self, expr):
-        return f"np.exp({self._print(expr.args[0])})"
-
-    def _print_Relu(self, expr):
-        return f"np.maximum({self._print(expr.args[0])}, 0)"
-
-    def _print_Step(self, expr):
-        return f"np.heaviside({self._print(expr.args[0])}, 0)"
+    def _print_Elementwise(self, expr, exp=None):
+        return type(expr).numpy.format(self._print(expr.args[0]))
 
     def _print_MatVec(self, expr):
         matrix, vector = expr.args
@@ -93,7 +93,7 @@ class NumpyPrinter(PythonCodePrinter):
     def _print_Rational(self, expr):
         return f"{expr.p}/{expr.q}"
 
-    _print_Function = _refuse
+    _print_Function = _print_function
     _print_not_supported = _refuse
 
 
@@ -128,26 +128,8 @@ class LatexCellPrinter(LatexPrinter):
             return f"{sign}\\frac{{{top}}}{{{bottom}}}"
         return sign + top
 
-    def _function(self, name: str, expr) -> str:
-        return f"{name}\\left({self._print(expr.args[0])}\\right)"
-
-    def _print_Sigmoid(self, expr, exp=None):
-        return self._with_exp(self._function("\\sigma", expr), exp)
-
-    def _print_Tanh(self, expr, exp=None):
-        return self._with_exp(self._function("\\tanh", expr), exp)
-
-    def _print_Exp(self, expr, exp=None):
-        return self._with_exp(self._function("\\exp", expr), exp)
-
-    def _print_Relu(self, expr, exp=None):
-        return self._with_exp(self._function("\\operatorname{relu}", expr), exp)
-
-    def _print_Step(self, expr, exp=None):
-        return f"\\mathbf{{1}}\\left[{self._print(expr.args[0])} > 0\\right]"
-
-    @staticmethod
-    def _with_exp(text: str, exp) -> str:
+    def _print_Elementwise(self, expr, exp=None):
+        text = type(expr).latex.format(self._print(expr.args[0]))
         return f"{text}^{{{exp}}}" if exp else text
 
     def _print_MatVec(self, expr):
@@ -176,7 +158,7 @@ class LatexCellPrinter(LatexPrinter):
     def _print_ZerosLike(self, expr):
         return "0"
 
-    _print_Function = _refuse
+    _print_Function = _print_function
 
 
 class TextPrinter(StrPrinter):
@@ -190,23 +172,8 @@ class TextPrinter(StrPrinter):
     def _print_Symbol(self, expr):
         return self._settings["names"].get(expr.name, expr.name)
 
-    def _function(self, name: str, expr) -> str:
-        return f"{name}({self._print(expr.args[0])})"
-
-    def _print_Sigmoid(self, expr):
-        return self._function("sigmoid", expr)
-
-    def _print_Tanh(self, expr):
-        return self._function("tanh", expr)
-
-    def _print_Exp(self, expr):
-        return self._function("exp", expr)
-
-    def _print_Relu(self, expr):
-        return self._function("relu", expr)
-
-    def _print_Step(self, expr):
-        return f"[{self._print(expr.args[0])} > 0]"
+    def _print_Elementwise(self, expr, exp=None):
+        return type(expr).text.format(self._print(expr.args[0]))
 
     def _print_MatVec(self, expr):
         return f"{self._print(expr.args[0])} @ {self._print(expr.args[1])}"
@@ -229,4 +196,4 @@ class TextPrinter(StrPrinter):
     def _print_ZerosLike(self, expr):
         return "0"
 
-    _print_Function = _refuse
+    _print_Function = _print_function
