@@ -8,7 +8,8 @@ from pathlib import Path
 from .catalog import builtin_names, builtin_spec, resolve
 from .errors import DeriveError
 from .gradcheck import gradcheck, load_generated
-from .pipeline import build, generate
+from .files import write_files
+from .pipeline import build, compare, generate
 
 EXAMPLES = {
     "list": "example:\n  derive list",
@@ -17,6 +18,12 @@ EXAMPLES = {
         "  derive build                      # every built-in cell into generated/\n"
         "  derive build nico my_cell.toml --out out/\n"
         "  derive build --check              # exit 1 and name the files a build would change"
+    ),
+    "compare": (
+        "examples:\n"
+        "  derive compare greff_v greff_noaf              # Markdown to the terminal\n"
+        "  derive compare lstm gru mgu --out report.html  # a page that renders with KaTeX\n"
+        "  derive compare nico my_variant.toml --out diff.md --hidden-size 64"
     ),
     "gradcheck": (
         "examples:\n"
@@ -76,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", type=Path, default=Path("generated"), help="output folder (default: generated)")
     sub.add_argument("--templates", type=Path, help="folder of templates that override derive's own, file by file")
     sub.add_argument("--check", action="store_true", help="write nothing; exit 1 and name each file a build would change")
+    sub = command("compare", "what changes between cells: equations side by side, differences marked, costs", _compare)
+    sub.add_argument("cells", nargs="+", metavar="CELL", help="two or more built-in cells or .toml specs; the first is the reference")
+    sub.add_argument("--out", type=Path, help="write to FILE.md or FILE.html instead of printing Markdown")
+    sub.add_argument("--input-size", type=int, default=50, help="D for the cost table (default 50, as in the seed posts)")
+    sub.add_argument("--hidden-size", type=int, default=100, help="H for the cost table (default 100)")
+    sub.add_argument("--templates", type=Path, help="folder of templates that override derive's own")
     sub = command("gradcheck", "check a cell's generated backward pass against finite differences", _gradcheck)
     sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
     sub.add_argument("--input-size", type=int, default=3, help="D (default 3)")
@@ -96,8 +109,9 @@ def _list(args) -> int:
 def _build(args) -> int:
     if args.templates is not None and not args.templates.is_dir():
         raise DeriveError(f"--templates {args.templates}: not a folder")
+    whole_catalog = not args.cells
     specs = [resolve(cell) for cell in args.cells] if args.cells else [builtin_spec(n) for n in builtin_names()]
-    result = build(specs, args.out, args.templates, check=args.check)
+    result = build(specs, args.out, args.templates, check=args.check, comparison=whole_catalog)
     if args.check:
         for relative in result.changed:
             print(f"would change: {args.out / relative}")
@@ -107,6 +121,30 @@ def _build(args) -> int:
         print(f"wrote {args.out / relative}")
     print(f"{len(specs)} cells, {len(result.files)} files: {len(result.changed)} written, "
           f"{len(result.files) - len(result.changed)} unchanged")
+    return 0
+
+
+def _compare(args) -> int:
+    suffix = args.out.suffix if args.out else ".md"
+    if suffix not in (".md", ".html"):
+        raise DeriveError(f"--out {args.out}: expected a file ending in .md or .html")
+    for flag in ("input_size", "hidden_size"):
+        if not 1 <= getattr(args, flag) <= 100_000:
+            raise DeriveError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a whole number from 1 to 100000")
+    if len(args.cells) < 2:
+        raise DeriveError("compare needs at least two cells, e.g. derive compare greff_v greff_noaf")
+    specs = []
+    for cell in args.cells:
+        try:
+            specs.append(resolve(cell))
+        except DeriveError as error:
+            raise DeriveError(f"cannot compare {cell!r}: {error}") from None
+    text = compare(specs, suffix, args.templates, (args.input_size, args.hidden_size))
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    write_files(args.out.parent, {args.out.name: text})
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import jinja2
 
+from .compare import comparison_view, costs_table
 from .derivation import Derivation
 from .errors import DeriveError
 from .notation import Notation
 from .render_latex import latex_view, tex_escape
 from .render_numpy import numpy_view
 
+KATEX_VERSION = "0.19.1"  # the HTML comparison's integrity hashes are for this release
+COMPARISON_TEMPLATES = {".md": "comparison.md.j2", ".html": "comparison.html.j2"}
 TEMPLATES = {  # output suffix -> template that renders it
     ".py": "module.py.j2",
     ".tex": "document.tex.j2",
@@ -47,6 +50,21 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
     return env
 
 
+def _render(env: jinja2.Environment, template: str, context: dict) -> str:
+    try:
+        return env.get_template(template).render(**context)
+    except jinja2.TemplateError as error:
+        where = f"{getattr(error, 'filename', None) or template}:{getattr(error, 'lineno', '?')}"
+        raise DeriveError(f"template {where}: {error}") from None
+
+
+def render_comparison(derivations: list[Derivation], suffix: str, env: jinja2.Environment, d: int, h: int) -> str:
+    """The comparison report as Markdown (.md) or an HTML page (.html)."""
+    view = comparison_view(derivations, d, h)
+    view["table"] = costs_table(view.pop("costs"))
+    return _render(env, COMPARISON_TEMPLATES[suffix], {**view, "katex_version": KATEX_VERSION})
+
+
 def render_outputs(derivation: Derivation, spec_path: str, env: jinja2.Environment) -> dict[str, str]:
     """File name (relative to the output folder) -> content, for one cell."""
     spec = derivation.model.spec
@@ -56,10 +74,5 @@ def render_outputs(derivation: Derivation, spec_path: str, env: jinja2.Environme
     views[".md"] = views[".tex"]
     outputs = {}
     for suffix, template in TEMPLATES.items():
-        try:
-            text = env.get_template(template).render(**common, **views[suffix])
-        except jinja2.TemplateError as error:
-            where = f"{getattr(error, 'filename', None) or template}:{getattr(error, 'lineno', '?')}"
-            raise DeriveError(f"template {where}: {error}") from None
-        outputs[f"{spec.name}/{spec.name}{suffix}"] = text
+        outputs[f"{spec.name}/{spec.name}{suffix}"] = _render(env, template, {**common, **views[suffix]})
     return outputs

@@ -26,6 +26,16 @@ def changed_files(out_dir: Path, files: dict[str, str]) -> list[str]:
     return changed
 
 
+def _mode_for(target: Path) -> int:
+    """Keep an existing file's permissions; a new file gets the usual ones (mkstemp's are private)."""
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_files(out_dir: Path, files: dict[str, str]) -> list[str]:
     """Write the files that changed; returns their relative paths. Raises OutputError."""
     changed = changed_files(out_dir, files)
@@ -38,6 +48,7 @@ def write_files(out_dir: Path, files: dict[str, str]) -> list[str]:
             staged.append((temporary, target))
             with os.fdopen(handle, "wb") as stream:
                 stream.write(files[relative].encode("utf-8"))
+            os.chmod(temporary, _mode_for(target))
         for temporary, target in staged:
             os.replace(temporary, target)
     except OSError as error:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .derivation import Derivation, derive_backward
-from .emit import environment, render_outputs
+from .emit import environment, render_comparison, render_outputs
 from .files import changed_files, write_files
 from .model import build_model
 from .spec import CellSpec
@@ -29,13 +29,29 @@ class BuildResult:
     changed: tuple[str, ...]  # those that differ from what is on disk (written, unless checking)
 
 
-def build(specs: list[CellSpec], out_dir: Path, templates: Path | None = None, check: bool = False) -> BuildResult:
+COMPARISON_FILE = "COMPARISON.md"
+COMPARISON_BASE = "lstm"  # the catalog is compared against the standard LSTM
+SEED_SIZES = (50, 100)  # D and H of the seed posts' experiments
+
+
+def compare(specs: list[CellSpec], suffix: str, templates: Path | None = None, sizes=SEED_SIZES) -> str:
+    """The comparison report of cells (the first is the reference) as .md or .html text."""
+    derivations = [derive_cell(spec) for spec in specs]
+    return render_comparison(derivations, suffix, environment(templates), *sizes)
+
+
+def build(specs: list[CellSpec], out_dir: Path, templates: Path | None = None, check: bool = False,
+          comparison: bool = False) -> BuildResult:
     """Generate every cell in memory first; then write (or, with check, only compare).
 
-    Nothing is written unless every cell generated without error.
+    With comparison, also COMPARISON.md: every cell against lstm. Nothing is written unless
+    every output generated without error.
     """
     files: dict[str, str] = {}
     for spec in specs:
         files.update(generate(spec, templates))
+    if comparison:
+        ordered = sorted(specs, key=lambda spec: spec.name != COMPARISON_BASE)
+        files[COMPARISON_FILE] = compare(ordered, ".md", templates)
     changed = changed_files(out_dir, files) if check else write_files(out_dir, files)
     return BuildResult(tuple(files), tuple(changed))

@@ -87,17 +87,21 @@ def _forward_lines(model: CellModel, notation: Notation) -> list[CodeLine]:
     return lines
 
 
-def _backward_lines(derivation: Derivation, notation: Notation) -> list[CodeLine]:
-    """Adjoint lines with shared subexpressions computed once, just before their first use."""
-    lines = list(derivation.lines)
-    taken = set(derivation.model.variables) | {line.target.name for line in lines}
+def shared_subexpressions(derivation: Derivation) -> tuple[list, list]:
+    """CSE over the backward pass: ([(temp, value)], one reduced expression per adjoint line)."""
+    taken = set(derivation.model.variables) | {line.target.name for line in derivation.lines}
     names = (sp.Symbol(naming.shared(k)) for k in range(10**6) if naming.shared(k) not in taken)
     sizes = (sp.Symbol("D"), sp.Symbol("H"))  # slice bounds such as D + H stay written out
-    shared, reduced = sp.cse([line.expr for line in lines], symbols=names, order="none", ignore=sizes)
+    return sp.cse([line.expr for line in derivation.lines], symbols=names, order="none", ignore=sizes)
+
+
+def _backward_lines(derivation: Derivation, notation: Notation) -> list[CodeLine]:
+    """Adjoint lines with shared subexpressions computed once, just before their first use."""
+    shared, reduced = shared_subexpressions(derivation)
     printer, text = _printer(derivation), TextPrinter({"names": notation.text})
     pending = list(shared)
     out: list[CodeLine] = []
-    for line, expr in zip(lines, reduced):
+    for line, expr in zip(derivation.lines, reduced):
         for symbol, value in _needed(pending, expr):
             out.append(CodeLine(f"{symbol} = {printer.doprint(value)}", "shared subexpression"))
         out.append(CodeLine(f"{line.target} = {printer.doprint(expr)}", _equation_text(derivation, line, text, notation)))
@@ -135,6 +139,12 @@ def _words(lines) -> list[str]:
     """Identifiers in code, outside string literals."""
     source = "\n".join(line.code if isinstance(line, CodeLine) else line for line in lines)
     return re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r'"[^"]*"', "", source))
+
+
+def cached_names(derivation: Derivation) -> list[str]:
+    """The forward variables the backward pass reads: what a step must keep for backprop through time."""
+    backward = _backward_lines(derivation, Notation(derivation))
+    return _cached_names(derivation.model, "\n".join(line.code for line in backward))
 
 
 def _cached_names(model: CellModel, backward_code: str) -> list[str]:

@@ -15,7 +15,7 @@ def committed_files():
 
 
 def test_generated_matches_a_fresh_build(tmp_path):
-    build([builtin_spec(name) for name in CATALOG], tmp_path)
+    build([builtin_spec(name) for name in CATALOG], tmp_path, comparison=True)
     fresh = {str(p.relative_to(tmp_path)): p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
     committed = committed_files()
     assert sorted(fresh) == sorted(committed), "generated/ has missing or extra files: run `derive build`"
@@ -39,3 +39,7 @@ def test_same_bytes_under_any_hash_seed(tmp_path):
                        cwd=ROOT, capture_output=True)
         outputs.append({str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_comparison_is_committed():
+    assert "COMPARISON.md" in committed_files()

@@ -1,0 +1,91 @@
+"""What a cell costs per step and per example, counted from its derivation at given D and H.
+
+- parameters: entries of all parameter arrays;
+- multiply-adds: rows x columns for every matrix-vector product (forward: W v; backward:
+  W^T d and the d v^T of the weight gradient);
+- element-wise operations: SymPy's count_ops of each element-wise expression (each
+  +, -, *, / and function application) times the vector's size; a bias gradient's sum over
+  the batch counts one addition per entry;
+- cached floats: the entries of every variable the backward pass reads from the cache;
+- backward operations: count_ops over the emitted backward expressions after common-
+  subexpression elimination (a matrix product or a slice counts as one operation).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .derivation import Derivation
+from .functions import BatchSum, Block, Concat, MatVec, MatVecT, Outer, ZerosLike
+from .render_numpy import cached_names, shared_subexpressions
+
+
+@dataclass(frozen=True)
+class CellCost:
+    name: str
+    parameters: int  # entries of all parameters
+    forward_macs: int  # multiply-adds of matrix products, one example, one step
+    backward_macs: int
+    forward_elementwise: int  # element-wise operations, one example, one step
+    backward_elementwise: int
+    cached_floats: int  # floats kept per example per step for backprop through time
+    backward_ops_after_cse: int  # size of the emitted backward pass
+
+
+def cell_cost(derivation: Derivation, d: int, h: int) -> CellCost:
+    model = derivation.model
+    size = lambda name: _entries(model.variables[name].shape, d, h)  # noqa: E731
+    forward_macs = forward_ew = 0
+    for assignment in model.assignments:
+        macs, ops = _costs(assignment.expr, model, d, h)
+        forward_macs += macs
+        forward_ew += ops * size(assignment.target)
+    backward_macs = backward_ew = 0
+    for line in derivation.lines:
+        macs, ops = _costs(line.expr, model, d, h)
+        backward_macs += macs
+        width = size(line.about) if line.about in model.variables else 0
+        backward_ew += ops * width
+    shared, reduced = shared_subexpressions(derivation)
+    return CellCost(
+        name=model.spec.name,
+        parameters=sum(_entries(p.shape, d, h) for p in model.spec.params),
+        forward_macs=forward_macs,
+        backward_macs=backward_macs,
+        forward_elementwise=forward_ew,
+        backward_elementwise=backward_ew,
+        cached_floats=sum(size(name) for name in cached_names(derivation)),
+        backward_ops_after_cse=int(sum(sp.count_ops(e) for e in [v for _, v in shared] + list(reduced))),
+    )
+
+
+def _entries(shape, d: int, h: int) -> int:
+    total = 1
+    for dim in shape:
+        total *= dim.value(d, h)
+    return total
+
+
+def _costs(expr: sp.Expr, model, d: int, h: int) -> tuple[int, int]:
+    """(matrix multiply-adds, element-wise operations per entry) of one expression."""
+    macs = 0
+    stand_ins = {}
+    for node in sorted(expr.atoms(MatVec, MatVecT, Outer), key=sp.default_sort_key):
+        rows, columns = model.variables[str(node.args[0] if not isinstance(node, Outer) else _matrix_of(node, model))].shape
+        macs += rows.value(d, h) * columns.value(d, h)
+        stand_ins[node] = sp.Dummy()
+    for node in expr.atoms(BatchSum, Block, Concat, ZerosLike):
+        stand_ins[node] = sp.Dummy()
+    batch_sums = len(expr.atoms(BatchSum))
+    return macs, int(sp.count_ops(expr.xreplace(stand_ins))) + batch_sums
+
+
+def _matrix_of(outer: Outer, model) -> str:
+    """The weight an outer product d v^T is the gradient of: the matrix whose product has that v."""
+    adjoint, vector = outer.args
+    for assignment in model.assignments:
+        for product in assignment.expr.atoms(MatVec):
+            if product.args[1] == vector:
+                return str(product.args[0])
+    raise AssertionError(f"no product reads {vector}")
