@@ -89,14 +89,23 @@ def build_model(spec: CellSpec) -> CellModel:
 
 
 def _declared_variables(spec: CellSpec) -> dict[str, Variable]:
+    for name, where in _all_names(spec):
+        if naming.is_reserved(name):
+            raise SpecNameError(where, f"the name {name!r} is used by the generated code", "another name")
+        if naming.is_adjoint(name):
+            raise SpecNameError(where, f"the name {name!r} starts with d_, which names adjoints (d_h is dL/dh)",
+                                "a name that does not start with d_")
     variables = {spec.input: Variable(spec.input, Kind.INPUT, (D,))}
     for state in spec.states:
         variables[naming.prev(state)] = Variable(naming.prev(state), Kind.PREVIOUS, (H,))
     for param in spec.params:
+        if param.name in variables:
+            clash = "the input" if variables[param.name].kind == Kind.INPUT else f"{param.name[:-5]}(t-1) in generated code"
+            raise SpecNameError(param.where, f"the parameter name {param.name!r} is taken by {clash}", "another name")
         variables[param.name] = Variable(param.name, Kind.PARAM, param.shape)
-    for name, where in _all_names(spec):
-        if naming.is_reserved(name):
-            raise SpecNameError(where, f"the name {name!r} is used by the generated code", "another name")
+    if len(variables) < 1 + len(spec.states) + len(spec.params):
+        raise SpecNameError(Location(spec.path), f"the input {spec.input!r} is the name generated code gives a previous state",
+                            "an input name that does not end in _prev")
     return variables
 
 

@@ -56,6 +56,11 @@ def shared(count: int) -> str:
     return f"common{count}"
 
 
+def is_adjoint(name: str) -> bool:
+    """True for names of the adjoint form d_<name>, which a spec may not use for its own variables."""
+    return name.startswith("d_")
+
+
 def is_reserved(name: str) -> bool:
     """True for names a spec may not use because generated code needs them."""
     return name in MODULE_NAMES or keyword.iskeyword(name)

@@ -60,6 +60,10 @@ CASES = [
     ("keyword-name", GOOD.replace("z", "lambda"), ["Python keyword"]),
     ("reserved-name", GOOD.replace("z", "np"), ["'np' is used by the generated code"]),
     ("state-wrong-size", with_h("concat(x, h(t-1))"), ["state h has size D + H", "size H"]),
+    ("adjoint-name", GOOD.replace("z", "d_h"), ["'d_h' starts with d_, which names adjoints"]),
+    ("param-shadows-previous-state", GOOD.replace("U_h", "h_prev"), ["parameter name 'h_prev' is taken by h(t-1)"]),
+    ("input-shadows-previous-state", GOOD.replace('inputs = ["x"]', 'inputs = ["h_prev"]').replace("x", "h_prev"), ["'h_prev' is the name generated code gives a previous state"]),
+    ("target-shadows-pre-activation", GOOD.replace("h = z * tanh", "z_pre = z * 2\nh = z_pre * tanh"), ["derived name 'z_pre' clashes"]),
     ("two-inputs", GOOD.replace('inputs = ["x"]', 'inputs = ["x", "y"]'), [":2", "exactly one input"]),
     ("not-an-equation", with_h("").replace("h = \n", "h == z\n"), ["is not an equation", "`name = expression`"]),
 ]
