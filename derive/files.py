@@ -1,7 +1,9 @@
 """Writing outputs so that a failure never leaves a half-written or mixed set of files.
 
-Every file is first written to a temporary file beside its target; only when all of them
-are written are they renamed into place (a rename within a folder is atomic).
+Every file is first written to a temporary file beside its target. Only when all of them
+are written are they renamed into place (a rename within a folder is atomic). If a rename
+fails part-way, the files already replaced are restored from backups taken just before,
+so the folder ends as it began.
 """
 from __future__ import annotations
 
@@ -36,23 +38,45 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~umask
 
 
+def _stage(target: Path, data: bytes) -> Path:
+    """Write data to a temporary file beside target; return its path."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(data)
+    os.chmod(temporary, _mode_for(target))
+    return Path(temporary)
+
+
 def write_files(out_dir: Path, files: dict[str, str]) -> list[str]:
-    """Write the files that changed; returns their relative paths. Raises OutputError."""
+    """Write the files that changed, all or none; returns their relative paths. Raises OutputError."""
     changed = changed_files(out_dir, files)
-    staged: list[tuple[str, Path]] = []
+    staged: list[tuple[Path, Path]] = []  # (temporary, target)
+    replaced: list[tuple[Path, Path | None]] = []  # (target, backup of what it held, or None if new)
     try:
         for relative in changed:
             target = out_dir / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            staged.append((temporary, target))
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(files[relative].encode("utf-8"))
-            os.chmod(temporary, _mode_for(target))
+            staged.append((_stage(target, files[relative].encode("utf-8")), target))
         for temporary, target in staged:
+            backup = _stage(target, target.read_bytes()) if target.exists() else None
+            replaced.append((target, backup))
             os.replace(temporary, target)
     except OSError as error:
-        for temporary, _ in staged:
-            Path(temporary).unlink(missing_ok=True)
+        _roll_back(replaced)
         raise OutputError(f"cannot write {error.filename or out_dir}: {error.strerror}; nothing was changed") from None
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+    for _, backup in replaced:
+        if backup is not None:
+            backup.unlink(missing_ok=True)
     return changed
+
+
+def _roll_back(replaced: list[tuple[Path, Path | None]]) -> None:
+    """Put back what each replaced file held (or remove it if it was new)."""
+    for target, backup in reversed(replaced):
+        if backup is None:
+            target.unlink(missing_ok=True)
+        else:
+            os.replace(backup, target)

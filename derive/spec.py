@@ -111,6 +111,8 @@ def spec_from_text(text: str, path: str) -> CellSpec:
 def _read_toml(text: str, path: str) -> dict:
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise SpecSyntaxError(Location(path), "the TOML nests arrays or tables too deeply", "a flat cell spec as in derive/cells/nico.toml") from None
     except tomllib.TOMLDecodeError as error:
         found = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
         line, column = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
