@@ -77,7 +77,7 @@ class _Backward:
                 self.propagate(assignment, adjoint)
         for state in self.spec.states:
             self.finish(naming.prev(state), naming.adjoint(naming.prev(state)), "carry", state, self.incoming[state])
-        self.finish(self.spec.input, naming.adjoint(self.spec.input), "input", self.spec.input, None)
+        self.finish(self.spec.input, naming.adjoint(self.spec.input), "input", self.spec.input, sp.Symbol(self.spec.input))
         for param in self.spec.params:
             terms = self.gradients.pop(param.name, [])
             expr = sp.Add(*terms) if terms else ZerosLike(sp.Symbol(param.name))

@@ -205,11 +205,14 @@ class _Lowering:
             expr, size = self.concat(tree, top=True)
         else:
             expr, size = self.convert(tree)
-        if size is None:
-            raise ShapeError(eq.where, f"{eq.target} is a constant", "an expression of vectors")
+        if size is None or not expr.free_symbols:
+            constant = f" (its terms cancel to {expr})" if size is not None else ""
+            raise ShapeError(eq.where, f"{eq.target} is a constant{constant}", "an expression of vectors")
         kind = Kind.STATE if eq.target in self.spec.states else Kind.INTERMEDIATE
         if kind == Kind.STATE and size != H:
             raise ShapeError(eq.where, f"state {eq.target} has size {size}", "size H")
+        if kind == Kind.STATE:
+            self.check_per_example(expr, f"state {eq.target}", eq.where)
         if not isinstance(expr, Concat):
             expr = self.lift_nested(expr)
             expr = self.split_activation(eq.target, expr, size)
@@ -329,10 +332,28 @@ class _Lowering:
         expr, size = self.convert(node)
         if size is None:
             raise ShapeError(node.where, "a constant used as a vector operand", "a vector")
+        self.check_per_example(expr, "the operand", node.where)
         if isinstance(expr, sp.Symbol):
             return expr, size
         expr = self.cache_products(self.lift_nested(expr)) if not isinstance(expr, Concat) else expr
         return self.define(self.fresh(naming.operand), Kind.INTERMEDIATE, size, expr, "operand"), size
+
+    def check_per_example(self, expr: sp.Expr, what: str, where: Location) -> None:
+        """Products, stacking and states need a row per example: refuse what depends on parameters alone."""
+        if not self.reads_data(expr):
+            raise ShapeError(where, f"{what} depends on parameters alone, so it is one vector for every example and step",
+                             "an expression that reads the input or a state (a constant vector can be a parameter itself)")
+
+    def reads_data(self, expr: sp.Expr) -> bool:
+        """True if expr depends on the input or a state, directly or through intermediates."""
+        definitions = {a.target: a.expr for a in self.assignments}
+        for symbol in expr.free_symbols:
+            variable = self.variables[str(symbol)]
+            if variable.kind in (Kind.INPUT, Kind.PREVIOUS, Kind.STATE):
+                return True
+            if variable.kind == Kind.INTERMEDIATE and self.reads_data(definitions[variable.name]):
+                return True
+        return any(self.reads_data(product.args[1]) for product in expr.atoms(MatVec))
 
     # -- lowering rules --------------------------------------------------------------
     def lift_nested(self, expr: sp.Expr) -> sp.Expr:

@@ -76,6 +76,12 @@ class Notation:
         for state in self.model.spec.states:
             latex, text = self.variable_forms(state, "t")
             self.add(naming.adjoint(state) + LOSS, f"\\frac{{\\partial l(t)}}{{\\partial {latex}}}", f"dl(t)/d{text}")
+        for line in derivation.lines_with_role("product"):  # the adjoint of a product W v, named when shared
+            matrix, vector = line.about.split(" ")
+            for suffix in ("", NEXT):
+                name = line.target.name + suffix
+                self.latex[name] = f"\\frac{{\\partial L}}{{\\partial \\left({latex_base(matrix)} {self.latex[vector + suffix]}\\right)}}"
+                self.text[name] = f"dL/d({matrix} @ {self.text[vector + suffix]})"
 
     def add(self, name: str, latex: str, text: str) -> None:
         """Register a variable and its adjoint."""

@@ -97,6 +97,14 @@ class NumpyPrinter(PythonCodePrinter):
     _print_not_supported = _refuse
 
 
+def _powered(method):
+    """SymPy asks for (W x)^2 as a function printed with exp=2; parenthesise and raise it."""
+    def print_with_power(self, expr, exp=None):
+        text = method(self, expr)
+        return f"\\left({text}\\right)^{{{exp}}}" if exp else text
+    return print_with_power
+
+
 class LatexCellPrinter(LatexPrinter):
     """Column-vector math for one example: \\odot for element-wise products, \\sigma for sigmoid."""
 
@@ -132,29 +140,36 @@ class LatexCellPrinter(LatexPrinter):
         text = type(expr).latex.format(self._print(expr.args[0]))
         return f"{text}^{{{exp}}}" if exp else text
 
+    @_powered
     def _print_MatVec(self, expr):
         matrix, vector = expr.args
         return f"{self._print(matrix)} {self._print(vector)}"
 
+    @_powered
     def _print_MatVecT(self, expr):
         matrix, adjoint = expr.args
         return f"{self._print(matrix)}^{{\\top}} {self._print(adjoint)}"
 
+    @_powered
     def _print_Outer(self, expr):
         adjoint, vector = expr.args
         return f"{self._print(adjoint)} \\, {self._print(vector)}^{{\\top}}"
 
+    @_powered
     def _print_BatchSum(self, expr):
         return self._print(expr.args[0])
 
+    @_powered
     def _print_Concat(self, expr):
         rows = " \\\\ ".join(self._print(a) for a in expr.args)
         return f"\\begin{{bmatrix}} {rows} \\end{{bmatrix}}"
 
+    @_powered
     def _print_Block(self, expr):
         adjoint, _start, _stop, part = expr.args
         return f"\\left[{self._print(adjoint)}\\right]_{{{self._print(part)}}}"
 
+    @_powered
     def _print_ZerosLike(self, expr):
         return "0"
 

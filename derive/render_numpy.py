@@ -31,6 +31,8 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
     spec = model.spec
     backward = _backward_lines(derivation, notation)
     backward_code = "\n".join(line.code for line in backward)
+    cache = _cached_names(model, backward_code)
+    forward = _forward_lines(model, notation, keep=set(cache))
     return {
         "state_tuple": _python_tuple(spec.states),
         "states": list(spec.states),
@@ -38,9 +40,9 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
         "input": spec.input,
         "param_shapes": [(p.name, _python_tuple(str(dim) for dim in p.shape), _code_tuple(p.shape)) for p in spec.params],
         "equations": [f"{eq.target} = {eq.expression}" for eq in spec.equations],
-        "forward_params": _used_params(model, _forward_lines(model, notation)),
-        "forward": _forward_lines(model, notation),
-        "cache": _cached_names(model, backward_code),
+        "forward_params": _used_params(model, forward),
+        "forward": forward,
+        "cache": cache,
         "backward_params": _used_params(model, backward),
         "sizes": _size_lines(model, backward_code),
         "hidden_size": _solve(model, "h"),
@@ -48,7 +50,7 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
         "grads": [(p.name, naming.adjoint(p.name)) for p in spec.params],
         "carries": [(s, naming.adjoint(naming.prev(s))) for s in spec.states],
         "input_adjoint": naming.adjoint(spec.input),
-        "helpers": sorted({"sigmoid"} & set(_words(_forward_lines(model, notation)))),
+        "helpers": sorted({"sigmoid"} & set(_words(forward))),
     }
 
 
@@ -69,13 +71,15 @@ def _printer(derivation: Derivation) -> NumpyPrinter:
     return NumpyPrinter({"names": incoming})
 
 
-def _forward_lines(model: CellModel, notation: Notation) -> list[CodeLine]:
-    pre = {sp.Symbol(a.target): a.expr for a in model.assignments if model.variables[a.target].role == "pre"}
+def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list[CodeLine]:
+    """Forward assignments; a pre-activation is written inline unless the backward pass reads it (keep)."""
+    pre = {sp.Symbol(a.target): a.expr for a in model.assignments
+           if model.variables[a.target].role == "pre" and a.target not in keep}
     printer, text = NumpyPrinter(), TextPrinter({"names": notation.text})
     lines = []
     for assignment in model.assignments:
         variable = model.variables[assignment.target]
-        if variable.role == "pre":
+        if sp.Symbol(assignment.target) in pre:
             continue  # written inline: the backward pass reads the activation, not its argument
         code = f"{assignment.target} = {printer.doprint(assignment.expr.xreplace(pre))}"
         if variable.role == "equation":

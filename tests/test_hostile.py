@@ -20,6 +20,7 @@ h = tanh(W @ x + U @ h(t-1)) * ({expression})
 [params]
 W = ["H", "D"]
 U = ["H", "H"]
+p = ["H"]
 '''
 
 # (id, expression, fragment of the message)
@@ -72,6 +73,7 @@ EQUATIONS = [
     ("concat-one", "concat(x)", "concat of 1 vector"),
     ("function-arity", "tanh(x, x)", "tanh takes one argument"),
     ("division-by-zero", "h(t-1) / 0", "division by zero"),
+    ("parameter-only-operand", "U @ relu(W @ x) + U @ relu(p)", "the operand depends on parameters alone"),
 ]
 
 

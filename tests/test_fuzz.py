@@ -1,0 +1,168 @@
+"""Property-based fuzzing of specs: generated cells and mutated built-in specs.
+
+Every case either generates its outputs or raises a DeriveError (a clean message); no other
+exception escapes, none takes longer than 2 s (hypothesis' deadline), and memory stays bounded.
+Cases are derandomized so CI sees the same thousands of cases on every run.
+"""
+import re
+import resource
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, given, settings
+
+from derive.catalog import builtin_names, builtin_spec
+from derive.errors import DeriveError
+from derive.gradcheck import gradcheck, load_generated
+from derive.pipeline import generate
+from derive.spec import spec_from_text
+
+def fuzz(examples: int):
+    return settings(max_examples=examples, deadline=2000, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+MAX_RSS_MIB = 2048
+
+STATES = ["h", "s", "c"]
+PARAMS = {"W": '["H", "D"]', "U": '["H", "H"]', "V": '["H", "D + H"]', "b": '["H"]', "p": '["H"]', "Q": '["D", "H"]', "e": '["D"]'}
+FUNCTIONS = ["sigmoid", "tanh", "exp", "relu", "identity", "softplus", "concat", "h", "W"]
+ATOMS = ["x", "h", "s", "c", "b", "p", "e", "a", "g", "W", "t", "0", "1", "2.5", "-1", "h(t-1)", "s(t-1)", "c(t-1)", "x(t-1)"]
+
+
+def expressions(depth=3):
+    atom = st.sampled_from(ATOMS)
+    if depth == 0:
+        return atom
+    inner = expressions(depth - 1)
+    return st.one_of(
+        atom,
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "@"]), inner).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
+        st.tuples(st.sampled_from(["W", "U", "V", "Q", "b"]), inner).map(lambda t: f"{t[0]} @ ({t[1]})"),
+        st.tuples(st.sampled_from(FUNCTIONS), st.lists(inner, min_size=1, max_size=3)).map(lambda t: f"{t[0]}({', '.join(t[1])})"),
+        inner.map(lambda e: f"({e})"),
+        inner.map(lambda e: f"-{e}"),
+    )
+
+
+@st.composite
+def specs(draw):
+    states = draw(st.lists(st.sampled_from(STATES), min_size=1, max_size=3, unique=True))
+    params = draw(st.lists(st.sampled_from(sorted(PARAMS)), min_size=1, max_size=5, unique=True))
+    targets = states + draw(st.lists(st.sampled_from(["a", "g"]), max_size=2, unique=True))
+    order = draw(st.permutations(targets))
+    equations = [f"{target} = {draw(expressions())}" for target in order]
+    lines = ['name = "fuzz"', 'inputs = ["x"]', f"states = {states!r}".replace("'", '"'), f'output = "{states[0]}"',
+             'equations = """', *equations, '"""', "[params]", *(f"{p} = {PARAMS[p]}" for p in params)]
+    return "\n".join(lines) + "\n"
+
+
+# Well-typed cells: every expression has the size its context needs, every name is declared
+# before use, so each spec must build, and its backward pass must pass finite differences.
+TYPED_PARAMS = {"W": '["H", "D"]', "U": '["H", "H"]', "V": '["H", "D + H"]', "b": '["H"]', "p": '["H"]', "Q": '["D", "H"]'}
+SAFE_FUNCTIONS = ["sigmoid", "tanh", "identity", "relu"]  # bounded or tame, so finite differences stay accurate
+
+
+def vectors_h(names: tuple, depth: int):
+    atom = st.sampled_from(names)
+    if depth == 0:
+        return atom
+    h, d = vectors_h(names, depth - 1), vectors_d(names, depth - 1)
+    return st.one_of(
+        atom,
+        st.tuples(h, st.sampled_from(["+", "-", "*"]), h).map(lambda t: f"({t[0]}) {t[1]} ({t[2]})"),
+        st.tuples(st.sampled_from(["0.5", "2", "1 -"]), h).map(lambda t: f"{t[0]} * ({t[1]})" if t[0] != "1 -" else f"1 - {t[1]}"),
+        st.tuples(h, st.sampled_from(["2", "4"])).map(lambda t: f"({t[0]}) / {t[1]}"),
+        st.tuples(st.sampled_from(SAFE_FUNCTIONS), h).map(lambda t: f"{t[0]}({t[1]})"),
+        d.map(lambda e: f"(W @ ({e}))"),
+        h.map(lambda e: f"(U @ ({e}))"),
+        st.tuples(d, h).map(lambda t: f"(V @ concat({t[0]}, {t[1]}))"),
+    )
+
+
+def vectors_d(names: tuple, depth: int):
+    if depth == 0:
+        return st.just("x")
+    return st.one_of(st.just("x"), vectors_h(names, depth - 1).map(lambda e: f"(Q @ ({e}))"),
+                     st.tuples(st.sampled_from(SAFE_FUNCTIONS), st.just("x")).map(lambda t: f"{t[0]}(x)"))
+
+
+@st.composite
+def typed_specs(draw):
+    states = draw(st.lists(st.sampled_from(STATES), min_size=1, max_size=2, unique=True))
+    intermediates = draw(st.lists(st.sampled_from(["a", "g"]), max_size=2, unique=True))
+    known = [f"{s}(t-1)" for s in states] + ["b", "p"]
+    equations = []
+    for target in intermediates + states:
+        expression = draw(vectors_h(tuple(known), 2))
+        if target == states[-1]:
+            expression = f"({expression}) + W @ x"  # the input reaches a state
+        equations.append(f"{target} = {expression}")
+        known.append(target)
+    body = "\n".join(equations)
+    used = [p for p in TYPED_PARAMS if re.search(rf"\b{p}\b", body)]
+    lines = ['name = "typed"', 'inputs = ["x"]', f"states = {states!r}".replace("'", '"'), f'output = "{states[0]}"',
+             'equations = """', *equations, '"""', "[params]", *(f"{p} = {TYPED_PARAMS[p]}" for p in used)]
+    return "\n".join(lines) + "\n"
+
+
+@fuzz(250)
+@given(typed_specs())
+def test_well_typed_specs_build_and_pass_finite_differences(text):
+    spec = spec_from_text(text, "typed.toml")
+    try:
+        source = generate(spec)["typed/typed.py"]
+    except DeriveError as error:  # refusals a well-typed spec may get: terms that cancel, data-free operands
+        assert "cancel" in str(error) or "parameters alone" in str(error), f"{error}\n{text}"
+        return
+    module = load_generated(source, "typed")
+    rows = gradcheck(module, input_size=2, hidden_size=3, steps=2, batch=1, seed=0)
+    worst = max(rows, key=lambda row: row.error)
+    assert worst.error < 1e-5, f"{worst.name}: {worst.error:.1e}\n{text}"
+
+
+def builds_or_refuses(text: str) -> bool:
+    """True if the spec built, False if it was refused with a DeriveError; anything else fails the test."""
+    try:
+        generate(spec_from_text(text, "fuzz.toml"))
+        return True
+    except DeriveError:
+        return False
+
+
+@fuzz(600)
+@given(specs())
+def test_generated_specs_build_or_are_refused(text):
+    builds_or_refuses(text)
+
+
+MUTATION_ALPHABET = "abcxhstW_ ()[]{}=+-*/@.,:;'\"\\#\n0123456789\u00e9\u0445\x00"
+
+
+@st.composite
+def mutated_builtins(draw):
+    text = builtin_spec(draw(st.sampled_from(builtin_names()))).source_text
+    for _ in range(draw(st.integers(1, 4))):
+        position = draw(st.integers(0, len(text)))
+        kind = draw(st.sampled_from(["insert", "delete", "replace", "duplicate-line", "drop-line"]))
+        if kind == "insert":
+            text = text[:position] + draw(st.text(MUTATION_ALPHABET, min_size=1, max_size=6)) + text[position:]
+        elif kind == "delete":
+            text = text[:position] + text[position + draw(st.integers(1, 12)):]
+        elif kind == "replace":
+            text = text[:position] + draw(st.sampled_from(MUTATION_ALPHABET)) + text[position + 1:]
+        else:
+            lines = text.split("\n")
+            index = draw(st.integers(0, len(lines) - 1))
+            lines[index:index + 1] = [lines[index]] * 2 if kind == "duplicate-line" else []
+            text = "\n".join(lines)
+    return text
+
+
+@fuzz(1500)
+@given(mutated_builtins())
+def test_mutated_builtin_specs_build_or_are_refused(text):
+    builds_or_refuses(text)
+
+
+def test_fuzzing_stayed_within_memory():
+    """Run after the fuzz tests in this file: the process's peak resident memory stays bounded."""
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert peak_mib < MAX_RSS_MIB, f"peak memory {peak_mib:.0f} MiB"
