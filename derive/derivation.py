@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import naming
-from .functions import BatchSum, Block, Concat, Elementwise, MatVec, MatVecT, Outer, ZerosLike
+from .functions import BatchSum, Block, Concat, Elementwise, MatVec, MatVecT, Outer, Sigmoid, ZerosLike
 from .model import Assignment, CellModel, Kind
 
 
@@ -54,6 +54,22 @@ class Derivation:
         return next(line for line in self.lines if line.role == "carry" and line.about == state)
 
 
+def _cached_values(model: CellModel) -> dict[sp.Expr, sp.Symbol]:
+    """Expressions whose value a forward variable already holds: Sigmoid(f_pre) is f, and
+    1 - f is f_complement, computed as sigmoid(-f_pre) so that f * (1 - f) keeps its tiny
+    values for saturated gates (1 - f rounds to 0 once f rounds to 1)."""
+    cached = {}
+    for a in model.assignments:
+        if isinstance(a.expr, Elementwise):
+            cached[a.expr] = sp.Symbol(a.target)
+        if model.variables[a.target].role == "complement":
+            base = sp.Symbol(naming.complemented(a.target))
+            z = -a.expr.args[0]
+            cached[1 - Sigmoid(z)] = sp.Symbol(a.target)
+            cached[1 - base] = sp.Symbol(a.target)
+    return cached
+
+
 def derive_backward(model: CellModel) -> Derivation:
     """The adjoint lines of one step: deltas, carries to t-1, dL/dx(t), parameter gradients."""
     return _Backward(model).run()
@@ -67,8 +83,7 @@ class _Backward:
         self.gradients: dict[str, list[sp.Expr]] = defaultdict(list)
         self.lines: list[AdjointLine] = []
         self.incoming = {state: sp.Symbol(naming.incoming(state)) for state in self.spec.states}
-        # Applications such as Sigmoid(f_pre) whose value a variable (f) already holds.
-        self.cached = {a.expr: sp.Symbol(a.target) for a in model.assignments if isinstance(a.expr, Elementwise)}
+        self.cached = _cached_values(model)
 
     def run(self) -> Derivation:
         for assignment in reversed(self.model.assignments):

@@ -20,7 +20,7 @@ import sympy as sp
 from . import naming
 from .dims import D, H, Dim
 from .errors import Location, ShapeError, SpecError, SpecNameError, UnsupportedError
-from .functions import CONCAT, FUNCTIONS, Concat, Elementwise, MatVec
+from .functions import CONCAT, FUNCTIONS, Concat, Elementwise, MatVec, Sigmoid
 from .parse import BinaryOp, Call, Name, Negate, Node, Number, Previous, parse_expression
 from .spec import CellSpec
 
@@ -41,7 +41,7 @@ class Variable:
     kind: Kind
     shape: tuple[Dim, ...]  # (size,) for vectors, (rows, columns) for matrices
     origin: int = -1  # index of the spec equation that defines it; -1 if none
-    role: str = "declared"  # "declared", "equation", or why lowering made it: "pre", "operand", "lifted", "product"
+    role: str = "declared"  # "declared", "equation", or why lowering made it: "pre", "operand", "lifted", "product", "complement"
 
     @property
     def is_matrix(self) -> bool:
@@ -227,6 +227,11 @@ class _Lowering:
             self.made[expr] = sp.Symbol(name)
         self.variables[name] = Variable(name, kind, (size,), self.index, role)
         self.assignments.append(Assignment(name, expr, self.index))
+        if isinstance(expr, Sigmoid):
+            complement = naming.complement(name)
+            self.new_name(complement)
+            self.variables[complement] = Variable(complement, Kind.INTERMEDIATE, (size,), self.index, "complement")
+            self.assignments.append(Assignment(complement, Sigmoid(-expr.args[0]), self.index))
         return sp.Symbol(name)
 
     def new_name(self, name: str) -> None:

@@ -31,6 +31,16 @@ def adjoint(variable: str) -> str:
     return f"d_{variable}"
 
 
+def complement(variable: str) -> str:
+    """1 - variable for a sigmoid output, computed as sigmoid(-z) so it keeps its small values."""
+    return f"{variable}_complement"
+
+
+def complemented(name: str) -> str:
+    """The sigmoid output a complement variable belongs to."""
+    return name[: -len(complement(""))]
+
+
 def incoming(state: str) -> str:
     """The adjoint of a state at t that arrives from outside the step (the loss, step t+1)."""
     return f"d_{state}_in"

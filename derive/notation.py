@@ -42,14 +42,22 @@ def explained(derivation: Derivation, expr: sp.Expr) -> sp.Expr:
 
 
 def forward_form(model: CellModel, expr: sp.Expr) -> sp.Expr:
-    """An expression with every variable that lowering made up replaced by its definition."""
-    definitions = {sp.Symbol(a.target): a.expr for a in model.assignments if model.variables[a.target].role not in ("equation",)}
+    """An expression with every variable that lowering made up replaced by its definition
+    (a sigmoid output's complement by 1 - s, as it is written)."""
+    definitions = {sp.Symbol(a.target): _shown_definition(model, a) for a in model.assignments
+                   if model.variables[a.target].role != "equation"}
     for _ in range(len(definitions) + 1):
         expanded = expr.xreplace(definitions)
         if expanded == expr:
             return expr
         expr = expanded
     return expr
+
+
+def _shown_definition(model: CellModel, assignment) -> sp.Expr:
+    if model.variables[assignment.target].role == "complement":
+        return 1 - sp.Symbol(naming.complemented(assignment.target))
+    return assignment.expr
 
 
 def latex_base(name: str) -> str:
@@ -103,6 +111,9 @@ class Notation:
         if variable.role == "pre":
             base = name[: -len(naming.pre(""))]
             return f"\\hat{{{latex_base(base)}}}({time})", f"{name}({time})"
+        if variable.role == "complement":
+            latex, text = self.variable_forms(naming.complemented(name), time)
+            return f"\\left(1 - {latex}\\right)", f"(1 - {text})"
         if variable.role in ("lifted", "product", "operand"):
             return self.derived_forms(name, time)
         return f"{latex_base(name)}({time})", f"{name}({time})"

@@ -72,12 +72,19 @@ def _printer(derivation: Derivation) -> NumpyPrinter:
 
 
 def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list[CodeLine]:
-    """Forward assignments; a pre-activation is written inline unless the backward pass reads it (keep)."""
-    pre = {sp.Symbol(a.target): a.expr for a in model.assignments
-           if model.variables[a.target].role == "pre" and a.target not in keep}
+    """Forward assignments. A complement nobody reads is left out; a pre-activation read by one
+    line only, and not by the backward pass (keep), is written inline into that line."""
+    readers: dict[str, int] = {}
+    emitted = [a for a in model.assignments
+               if model.variables[a.target].role != "complement" or a.target in keep or _read_by(a.target, model)]
+    for a in emitted:
+        for symbol in a.expr.free_symbols:
+            readers[symbol.name] = readers.get(symbol.name, 0) + 1
+    pre = {sp.Symbol(a.target): a.expr for a in emitted
+           if model.variables[a.target].role == "pre" and a.target not in keep and readers.get(a.target) == 1}
     printer, text = NumpyPrinter(), TextPrinter({"names": notation.text})
     lines = []
-    for assignment in model.assignments:
+    for assignment in emitted:
         variable = model.variables[assignment.target]
         if sp.Symbol(assignment.target) in pre:
             continue  # written inline: the backward pass reads the activation, not its argument
@@ -85,6 +92,10 @@ def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list
         if variable.role == "equation":
             equation = model.spec.equations[assignment.origin]
             comment = f"{equation.target} = {equation.expression}"
+        elif variable.role == "pre":
+            comment = f"pre-activation of {assignment.target[:-len(naming.pre(''))]}"
+        elif variable.role == "complement":
+            comment = f"{notation.text[assignment.target]} without cancellation, for the tiny derivatives of saturated gates"
         else:
             comment = f"{notation.text[assignment.target]}, kept for the backward pass"
         lines.append(CodeLine(code, comment))
@@ -97,6 +108,11 @@ def shared_subexpressions(derivation: Derivation) -> tuple[list, list]:
     names = (sp.Symbol(naming.shared(k)) for k in range(10**6) if naming.shared(k) not in taken)
     sizes = (sp.Symbol("D"), sp.Symbol("H"))  # slice bounds such as D + H stay written out
     return sp.cse([line.expr for line in derivation.lines], symbols=names, order="none", ignore=sizes)
+
+
+def _read_by(name: str, model: CellModel) -> bool:
+    """True if another forward assignment reads `name`."""
+    return any(sp.Symbol(name) in a.expr.free_symbols for a in model.assignments if a.target != name)
 
 
 def _backward_lines(derivation: Derivation, notation: Notation) -> list[CodeLine]:

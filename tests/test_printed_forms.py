@@ -18,7 +18,9 @@ def test_nico_forward_lines_read_like_the_equations():
     code = outputs("nico")["nico/nico.py"]
     assert "xc = np.concatenate((x, h_prev), axis=1)  # xc = concat(x, h(t-1))" in code
     assert "g = np.tanh(xc @ W_g.T + b_g)  # g = tanh(W_g @ xc + b_g)" in code
-    assert "i = sigmoid(xc @ W_i.T + b_i)" in code
+    assert "i_pre = xc @ W_i.T + b_i  # pre-activation of i" in code
+    assert "i = sigmoid(i_pre)  # i = sigmoid(W_i @ xc + b_i)" in code
+    assert "i_complement = sigmoid(-i_pre)" in code
     assert "h = o*s  # h = s * o" in code
 
 

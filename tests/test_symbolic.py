@@ -9,7 +9,9 @@ S = sp.Symbol
 
 def test_nico_adjoints_are_the_published_equations():
     derivation = derive_cell(builtin_spec("nico"))
-    derived = {line.target.name: line.expr for line in derivation.lines}
+    # The code holds 1 - i as i_complement (computed as sigmoid(-z), without cancellation): read it as 1 - i.
+    complements = {S(f"{v}_complement"): 1 - S(v) for v in ("i", "f", "o")}
+    derived = {line.target.name: line.expr.xreplace(complements) for line in derivation.lines}
     o, s, g, i, f, s_prev = (S(n) for n in ("o", "s", "g", "i", "f", "s_prev"))
     d_h, d_s, d_o, d_i, d_g, d_f = (S(n) for n in ("d_h", "d_s", "d_o", "d_i", "d_g", "d_f"))
     published = {

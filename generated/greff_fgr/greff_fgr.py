@@ -47,7 +47,11 @@ PARAM_SHAPES = {
 
 
 def sigmoid(z):
-    """Logistic function without overflow: exp is only taken of -|z|."""
+    """Logistic function without overflow: exp is only taken of -|z|.
+
+    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
+    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -121,10 +125,16 @@ def forward(params, x, state):
     f_prev = state["f"]
     o_prev = state["o"]
     z = np.tanh(y_prev @ R_z.T + x @ W_z.T + b_z)  # z = tanh(W_z @ x + R_z @ y(t-1) + b_z)
-    i = sigmoid(f_prev @ R_fi.T + y_prev @ R_i.T + i_prev @ R_ii.T + o_prev @ R_oi.T + x @ W_i.T + b_i + c_prev*p_i)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + p_i * c(t-1) + R_ii @ i(t-1) + R_fi @ f(t-1) + R_oi @ o(t-1) + b_i)
-    f = sigmoid(y_prev @ R_f.T + f_prev @ R_ff.T + i_prev @ R_if.T + o_prev @ R_of.T + x @ W_f.T + b_f + c_prev*p_f)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + R_if @ i(t-1) + R_ff @ f(t-1) + R_of @ o(t-1) + b_f)
+    i_pre = f_prev @ R_fi.T + y_prev @ R_i.T + i_prev @ R_ii.T + o_prev @ R_oi.T + x @ W_i.T + b_i + c_prev*p_i  # pre-activation of i
+    i = sigmoid(i_pre)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + p_i * c(t-1) + R_ii @ i(t-1) + R_fi @ f(t-1) + R_oi @ o(t-1) + b_i)
+    i_complement = sigmoid(-i_pre)  # (1 - i(t)) without cancellation, for the tiny derivatives of saturated gates
+    f_pre = y_prev @ R_f.T + f_prev @ R_ff.T + i_prev @ R_if.T + o_prev @ R_of.T + x @ W_f.T + b_f + c_prev*p_f  # pre-activation of f
+    f = sigmoid(f_pre)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + R_if @ i(t-1) + R_ff @ f(t-1) + R_of @ o(t-1) + b_f)
+    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
     c = c_prev*f + i*z  # c = z * i + c(t-1) * f
-    o = sigmoid(f_prev @ R_fo.T + i_prev @ R_io.T + y_prev @ R_o.T + o_prev @ R_oo.T + x @ W_o.T + b_o + c*p_o)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + R_io @ i(t-1) + R_fo @ f(t-1) + R_oo @ o(t-1) + b_o)
+    o_pre = f_prev @ R_fo.T + i_prev @ R_io.T + y_prev @ R_o.T + o_prev @ R_oo.T + x @ W_o.T + b_o + c*p_o  # pre-activation of o
+    o = sigmoid(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + R_io @ i(t-1) + R_fo @ f(t-1) + R_oo @ o(t-1) + b_o)
+    o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
     y = o*np.tanh(c)  # y = tanh(c) * o
     state_next = {"y": y, "c": c, "i": i, "f": f, "o": o}
     cache = {
@@ -136,9 +146,12 @@ def forward(params, x, state):
         "o_prev": o_prev,
         "z": z,
         "i": i,
+        "i_complement": i_complement,
         "f": f,
+        "f_complement": f_complement,
         "c": c,
         "o": o,
+        "o_complement": o_complement,
     }
     return state_next, cache
 
@@ -177,9 +190,12 @@ def backward(params, cache, d_state):
     o_prev = cache["o_prev"]
     z = cache["z"]
     i = cache["i"]
+    i_complement = cache["i_complement"]
     f = cache["f"]
+    f_complement = cache["f_complement"]
     c = cache["c"]
     o = cache["o"]
+    o_complement = cache["o_complement"]
     # dL/dy(t) = R_f^T @ dL/df_pre(t+1) + R_i^T @ dL/di_pre(t+1) + R_o^T @ dL/do_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
     d_y = d_state["y"]
     # shared subexpression
@@ -187,17 +203,17 @@ def backward(params, cache, d_state):
     # dL/do(t) = R_of^T @ dL/df_pre(t+1) + R_oi^T @ dL/di_pre(t+1) + R_oo^T @ dL/do_pre(t+1) + dL/dy(t)*tanh(c(t))
     d_o = d_state["o"] + common0*d_y
     # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
-    d_o_pre = d_o*o*(1 - o)
+    d_o_pre = d_o*o*o_complement
     # dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/df_pre(t+1)*p_f + dL/di_pre(t+1)*p_i + dL/do_pre(t)*p_o + dL/dy(t)*o(t)*(1 - tanh(c(t))**2)
     d_c = d_state["c"] + d_o_pre*p_o + d_y*o*(1 - common0**2)
     # dL/df(t) = R_ff^T @ dL/df_pre(t+1) + R_fi^T @ dL/di_pre(t+1) + R_fo^T @ dL/do_pre(t+1) + c(t-1)*dL/dc(t)
     d_f = d_state["f"] + c_prev*d_c
     # dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = d_f*f*(1 - f)
+    d_f_pre = d_f*f*f_complement
     # dL/di(t) = R_if^T @ dL/df_pre(t+1) + R_ii^T @ dL/di_pre(t+1) + R_io^T @ dL/do_pre(t+1) + dL/dc(t)*z(t)
     d_i = d_state["i"] + d_c*z
     # dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
-    d_i_pre = d_i*i*(1 - i)
+    d_i_pre = d_i*i*i_complement
     # dL/dz(t) = dL/dc(t)*i(t)
     d_z = d_c*i
     # dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)

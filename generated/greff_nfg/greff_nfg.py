@@ -33,7 +33,11 @@ PARAM_SHAPES = {
 
 
 def sigmoid(z):
-    """Logistic function without overflow: exp is only taken of -|z|."""
+    """Logistic function without overflow: exp is only taken of -|z|.
+
+    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
+    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -78,9 +82,13 @@ def forward(params, x, state):
     y_prev = state["y"]
     c_prev = state["c"]
     z = np.tanh(y_prev @ R_z.T + x @ W_z.T + b_z)  # z = tanh(W_z @ x + R_z @ y(t-1) + b_z)
-    i = sigmoid(y_prev @ R_i.T + x @ W_i.T + b_i + c_prev*p_i)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + p_i * c(t-1) + b_i)
+    i_pre = y_prev @ R_i.T + x @ W_i.T + b_i + c_prev*p_i  # pre-activation of i
+    i = sigmoid(i_pre)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + p_i * c(t-1) + b_i)
+    i_complement = sigmoid(-i_pre)  # (1 - i(t)) without cancellation, for the tiny derivatives of saturated gates
     c = c_prev + i*z  # c = z * i + c(t-1)
-    o = sigmoid(y_prev @ R_o.T + x @ W_o.T + b_o + c*p_o)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
+    o_pre = y_prev @ R_o.T + x @ W_o.T + b_o + c*p_o  # pre-activation of o
+    o = sigmoid(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
+    o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
     y = o*np.tanh(c)  # y = tanh(c) * o
     state_next = {"y": y, "c": c}
     cache = {
@@ -89,8 +97,10 @@ def forward(params, x, state):
         "c_prev": c_prev,
         "z": z,
         "i": i,
+        "i_complement": i_complement,
         "c": c,
         "o": o,
+        "o_complement": o_complement,
     }
     return state_next, cache
 
@@ -114,8 +124,10 @@ def backward(params, cache, d_state):
     c_prev = cache["c_prev"]
     z = cache["z"]
     i = cache["i"]
+    i_complement = cache["i_complement"]
     c = cache["c"]
     o = cache["o"]
+    o_complement = cache["o_complement"]
     # dL/dy(t) = R_i^T @ dL/di_pre(t+1) + R_o^T @ dL/do_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
     d_y = d_state["y"]
     # shared subexpression
@@ -123,13 +135,13 @@ def backward(params, cache, d_state):
     # dL/do(t) = dL/dy(t)*tanh(c(t))
     d_o = common0*d_y
     # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
-    d_o_pre = d_o*o*(1 - o)
+    d_o_pre = d_o*o*o_complement
     # dL/dc(t) = dL/dc(t+1) + dL/di_pre(t+1)*p_i + dL/do_pre(t)*p_o + dL/dy(t)*o(t)*(1 - tanh(c(t))**2)
     d_c = d_state["c"] + d_o_pre*p_o + d_y*o*(1 - common0**2)
     # dL/di(t) = dL/dc(t)*z(t)
     d_i = d_c*z
     # dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
-    d_i_pre = d_i*i*(1 - i)
+    d_i_pre = d_i*i*i_complement
     # dL/dz(t) = dL/dc(t)*i(t)
     d_z = d_c*i
     # dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)

@@ -33,7 +33,11 @@ PARAM_SHAPES = {
 
 
 def sigmoid(z):
-    """Logistic function without overflow: exp is only taken of -|z|."""
+    """Logistic function without overflow: exp is only taken of -|z|.
+
+    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
+    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -78,9 +82,13 @@ def forward(params, x, state):
     y_prev = state["y"]
     c_prev = state["c"]
     z = np.tanh(y_prev @ R_z.T + x @ W_z.T + b_z)  # z = tanh(W_z @ x + R_z @ y(t-1) + b_z)
-    f = sigmoid(y_prev @ R_f.T + x @ W_f.T + b_f + c_prev*p_f)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + b_f)
+    f_pre = y_prev @ R_f.T + x @ W_f.T + b_f + c_prev*p_f  # pre-activation of f
+    f = sigmoid(f_pre)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + b_f)
+    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
     c = z + c_prev*f  # c = z + c(t-1) * f
-    o = sigmoid(y_prev @ R_o.T + x @ W_o.T + b_o + c*p_o)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
+    o_pre = y_prev @ R_o.T + x @ W_o.T + b_o + c*p_o  # pre-activation of o
+    o = sigmoid(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
+    o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
     y = o*np.tanh(c)  # y = tanh(c) * o
     state_next = {"y": y, "c": c}
     cache = {
@@ -89,8 +97,10 @@ def forward(params, x, state):
         "c_prev": c_prev,
         "z": z,
         "f": f,
+        "f_complement": f_complement,
         "c": c,
         "o": o,
+        "o_complement": o_complement,
     }
     return state_next, cache
 
@@ -114,8 +124,10 @@ def backward(params, cache, d_state):
     c_prev = cache["c_prev"]
     z = cache["z"]
     f = cache["f"]
+    f_complement = cache["f_complement"]
     c = cache["c"]
     o = cache["o"]
+    o_complement = cache["o_complement"]
     # dL/dy(t) = R_f^T @ dL/df_pre(t+1) + R_o^T @ dL/do_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
     d_y = d_state["y"]
     # shared subexpression
@@ -123,13 +135,13 @@ def backward(params, cache, d_state):
     # dL/do(t) = dL/dy(t)*tanh(c(t))
     d_o = common0*d_y
     # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
-    d_o_pre = d_o*o*(1 - o)
+    d_o_pre = d_o*o*o_complement
     # dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/df_pre(t+1)*p_f + dL/do_pre(t)*p_o + dL/dy(t)*o(t)*(1 - tanh(c(t))**2)
     d_c = d_state["c"] + d_o_pre*p_o + d_y*o*(1 - common0**2)
     # dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
     # dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = d_f*f*(1 - f)
+    d_f_pre = d_f*f*f_complement
     # dL/dz(t) = dL/dc(t)
     d_z = d_c
     # dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)

@@ -33,7 +33,11 @@ PARAM_SHAPES = {
 
 
 def sigmoid(z):
-    """Logistic function without overflow: exp is only taken of -|z|."""
+    """Logistic function without overflow: exp is only taken of -|z|.
+
+    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
+    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -78,8 +82,12 @@ def forward(params, x, state):
     y_prev = state["y"]
     c_prev = state["c"]
     z = np.tanh(y_prev @ R_z.T + x @ W_z.T + b_z)  # z = tanh(W_z @ x + R_z @ y(t-1) + b_z)
-    i = sigmoid(y_prev @ R_i.T + x @ W_i.T + b_i + c_prev*p_i)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + p_i * c(t-1) + b_i)
-    f = sigmoid(y_prev @ R_f.T + x @ W_f.T + b_f + c_prev*p_f)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + b_f)
+    i_pre = y_prev @ R_i.T + x @ W_i.T + b_i + c_prev*p_i  # pre-activation of i
+    i = sigmoid(i_pre)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + p_i * c(t-1) + b_i)
+    i_complement = sigmoid(-i_pre)  # (1 - i(t)) without cancellation, for the tiny derivatives of saturated gates
+    f_pre = y_prev @ R_f.T + x @ W_f.T + b_f + c_prev*p_f  # pre-activation of f
+    f = sigmoid(f_pre)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + b_f)
+    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
     c = c_prev*f + i*z  # c = z * i + c(t-1) * f
     y = np.tanh(c)  # y = tanh(c)
     state_next = {"y": y, "c": c}
@@ -89,7 +97,9 @@ def forward(params, x, state):
         "c_prev": c_prev,
         "z": z,
         "i": i,
+        "i_complement": i_complement,
         "f": f,
+        "f_complement": f_complement,
         "y": y,
     }
     return state_next, cache
@@ -114,7 +124,9 @@ def backward(params, cache, d_state):
     c_prev = cache["c_prev"]
     z = cache["z"]
     i = cache["i"]
+    i_complement = cache["i_complement"]
     f = cache["f"]
+    f_complement = cache["f_complement"]
     y = cache["y"]
     # dL/dy(t) = R_f^T @ dL/df_pre(t+1) + R_i^T @ dL/di_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
     d_y = d_state["y"]
@@ -123,11 +135,11 @@ def backward(params, cache, d_state):
     # dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
     # dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = d_f*f*(1 - f)
+    d_f_pre = d_f*f*f_complement
     # dL/di(t) = dL/dc(t)*z(t)
     d_i = d_c*z
     # dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
-    d_i_pre = d_i*i*(1 - i)
+    d_i_pre = d_i*i*i_complement
     # dL/dz(t) = dL/dc(t)*i(t)
     d_z = d_c*i
     # dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)

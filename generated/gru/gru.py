@@ -27,7 +27,11 @@ PARAM_SHAPES = {
 
 
 def sigmoid(z):
-    """Logistic function without overflow: exp is only taken of -|z|."""
+    """Logistic function without overflow: exp is only taken of -|z|.
+
+    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
+    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -60,8 +64,12 @@ def forward(params, x, state):
     W = params["W"]
     U = params["U"]
     h_prev = state["h"]
-    r = sigmoid(h_prev @ U_r.T + x @ W_r.T)  # r = sigmoid(W_r @ x + U_r @ h(t-1))
-    z = sigmoid(h_prev @ U_z.T + x @ W_z.T)  # z = sigmoid(W_z @ x + U_z @ h(t-1))
+    r_pre = h_prev @ U_r.T + x @ W_r.T  # pre-activation of r
+    r = sigmoid(r_pre)  # r = sigmoid(W_r @ x + U_r @ h(t-1))
+    r_complement = sigmoid(-r_pre)  # (1 - r(t)) without cancellation, for the tiny derivatives of saturated gates
+    z_pre = h_prev @ U_z.T + x @ W_z.T  # pre-activation of z
+    z = sigmoid(z_pre)  # z = sigmoid(W_z @ x + U_z @ h(t-1))
+    z_complement = sigmoid(-z_pre)  # (1 - z(t)) without cancellation, for the tiny derivatives of saturated gates
     h_tilde_arg = h_prev*r  # (h(t-1)*r(t)), kept for the backward pass
     h_tilde = np.tanh(h_tilde_arg @ U.T + x @ W.T)  # h_tilde = tanh(W @ x + U @ (r * h(t-1)))
     h = h_prev*z + h_tilde*(1 - z)  # h = z * h(t-1) + (1 - z) * h_tilde
@@ -70,7 +78,9 @@ def forward(params, x, state):
         "x": x,
         "h_prev": h_prev,
         "r": r,
+        "r_complement": r_complement,
         "z": z,
+        "z_complement": z_complement,
         "h_tilde_arg": h_tilde_arg,
         "h_tilde": h_tilde,
     }
@@ -92,15 +102,15 @@ def backward(params, cache, d_state):
     x = cache["x"]
     h_prev = cache["h_prev"]
     r = cache["r"]
+    r_complement = cache["r_complement"]
     z = cache["z"]
+    z_complement = cache["z_complement"]
     h_tilde_arg = cache["h_tilde_arg"]
     h_tilde = cache["h_tilde"]
     # dL/dh(t) = U_r^T @ dL/dr_pre(t+1) + U_z^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1) + dL/d(h(t)*r(t+1))*r(t+1)
     d_h = d_state["h"]
-    # shared subexpression
-    common0 = 1 - z
     # dL/dh_tilde(t) = dL/dh(t)*(1 - z(t))
-    d_h_tilde = common0*d_h
+    d_h_tilde = d_h*z_complement
     # dL/dh_tilde_pre(t) = dL/dh_tilde(t)*(1 - h_tilde(t)**2)
     d_h_tilde_pre = d_h_tilde*(1 - h_tilde**2)
     # dL/d(h(t-1)*r(t)) = U^T @ dL/dh_tilde_pre(t)
@@ -108,11 +118,11 @@ def backward(params, cache, d_state):
     # dL/dz(t) = dL/dh(t)*(h(t-1) - h_tilde(t))
     d_z = d_h*(h_prev - h_tilde)
     # dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
-    d_z_pre = common0*d_z*z
+    d_z_pre = d_z*z*z_complement
     # dL/dr(t) = dL/d(h(t-1)*r(t))*h(t-1)
     d_r = d_h_tilde_arg*h_prev
     # dL/dr_pre(t) = dL/dr(t)*r(t)*(1 - r(t))
-    d_r_pre = d_r*r*(1 - r)
+    d_r_pre = d_r*r*r_complement
     # dL/dh(t-1) through step t = U_r^T @ dL/dr_pre(t) + U_z^T @ dL/dz_pre(t) + dL/dh(t)*z(t) + dL/d(h(t-1)*r(t))*r(t)
     d_h_prev = d_r_pre @ U_r + d_z_pre @ U_z + d_h*z + d_h_tilde_arg*r
     # dL/dx(t) = W^T @ dL/dh_tilde_pre(t) + W_r^T @ dL/dr_pre(t) + W_z^T @ dL/dz_pre(t)

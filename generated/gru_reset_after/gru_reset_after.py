@@ -33,7 +33,11 @@ PARAM_SHAPES = {
 
 
 def sigmoid(z):
-    """Logistic function without overflow: exp is only taken of -|z|."""
+    """Logistic function without overflow: exp is only taken of -|z|.
+
+    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
+    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -78,8 +82,12 @@ def forward(params, x, state):
     b_hz = params["b_hz"]
     b_hn = params["b_hn"]
     h_prev = state["h"]
-    r = sigmoid(h_prev @ W_hr.T + x @ W_ir.T + b_hr + b_ir)  # r = sigmoid(W_ir @ x + b_ir + W_hr @ h(t-1) + b_hr)
-    z = sigmoid(h_prev @ W_hz.T + x @ W_iz.T + b_hz + b_iz)  # z = sigmoid(W_iz @ x + b_iz + W_hz @ h(t-1) + b_hz)
+    r_pre = h_prev @ W_hr.T + x @ W_ir.T + b_hr + b_ir  # pre-activation of r
+    r = sigmoid(r_pre)  # r = sigmoid(W_ir @ x + b_ir + W_hr @ h(t-1) + b_hr)
+    r_complement = sigmoid(-r_pre)  # (1 - r(t)) without cancellation, for the tiny derivatives of saturated gates
+    z_pre = h_prev @ W_hz.T + x @ W_iz.T + b_hz + b_iz  # pre-activation of z
+    z = sigmoid(z_pre)  # z = sigmoid(W_iz @ x + b_iz + W_hz @ h(t-1) + b_hz)
+    z_complement = sigmoid(-z_pre)  # (1 - z(t)) without cancellation, for the tiny derivatives of saturated gates
     W_hn_h_prev = h_prev @ W_hn.T  # (W_hn @ h(t-1)), kept for the backward pass
     n = np.tanh(x @ W_in.T + b_in + r*(W_hn_h_prev + b_hn))  # n = tanh(W_in @ x + b_in + r * (W_hn @ h(t-1) + b_hn))
     h = h_prev*z + n*(1 - z)  # h = (1 - z) * n + z * h(t-1)
@@ -88,7 +96,9 @@ def forward(params, x, state):
         "x": x,
         "h_prev": h_prev,
         "r": r,
+        "r_complement": r_complement,
         "z": z,
+        "z_complement": z_complement,
         "W_hn_h_prev": W_hn_h_prev,
         "n": n,
     }
@@ -111,29 +121,29 @@ def backward(params, cache, d_state):
     x = cache["x"]
     h_prev = cache["h_prev"]
     r = cache["r"]
+    r_complement = cache["r_complement"]
     z = cache["z"]
+    z_complement = cache["z_complement"]
     W_hn_h_prev = cache["W_hn_h_prev"]
     n = cache["n"]
     # dL/dh(t) = W_hn^T @ dL/d(W_hn @ h(t)) + W_hr^T @ dL/dr_pre(t+1) + W_hz^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1)
     d_h = d_state["h"]
-    # shared subexpression
-    common0 = 1 - z
     # dL/dn(t) = dL/dh(t)*(1 - z(t))
-    d_n = common0*d_h
+    d_n = d_h*z_complement
     # dL/dn_pre(t) = dL/dn(t)*(1 - n(t)**2)
     d_n_pre = d_n*(1 - n**2)
     # shared subexpression
-    common1 = d_n_pre*r
+    common0 = d_n_pre*r
     # dL/d(W_hn @ h(t-1)) = dL/dn_pre(t)*r(t)
-    d_W_hn_h_prev = common1
+    d_W_hn_h_prev = common0
     # dL/dz(t) = dL/dh(t)*(h(t-1) - n(t))
     d_z = d_h*(h_prev - n)
     # dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
-    d_z_pre = common0*d_z*z
+    d_z_pre = d_z*z*z_complement
     # dL/dr(t) = dL/dn_pre(t)*((W_hn @ h(t-1)) + b_hn)
     d_r = d_n_pre*(W_hn_h_prev + b_hn)
     # dL/dr_pre(t) = dL/dr(t)*r(t)*(1 - r(t))
-    d_r_pre = d_r*r*(1 - r)
+    d_r_pre = d_r*r*r_complement
     # dL/dh(t-1) through step t = W_hn^T @ dL/d(W_hn @ h(t-1)) + W_hr^T @ dL/dr_pre(t) + W_hz^T @ dL/dz_pre(t) + dL/dh(t)*z(t)
     d_h_prev = d_W_hn_h_prev @ W_hn + d_r_pre @ W_hr + d_z_pre @ W_hz + d_h*z
     # dL/dx(t) = W_in^T @ dL/dn_pre(t) + W_ir^T @ dL/dr_pre(t) + W_iz^T @ dL/dz_pre(t)
@@ -151,21 +161,21 @@ def backward(params, cache, d_state):
     # dL/dW_hn = sum over t of dL/d(W_hn @ h(t-1)) @ h(t-1)^T
     d_W_hn = d_W_hn_h_prev.T @ h_prev
     # shared subexpression
-    common2 = np.sum(d_r_pre, axis=0)
+    common1 = np.sum(d_r_pre, axis=0)
     # dL/db_ir = sum over t of dL/dr_pre(t)
-    d_b_ir = common2
+    d_b_ir = common1
     # shared subexpression
-    common3 = np.sum(d_z_pre, axis=0)
+    common2 = np.sum(d_z_pre, axis=0)
     # dL/db_iz = sum over t of dL/dz_pre(t)
-    d_b_iz = common3
+    d_b_iz = common2
     # dL/db_in = sum over t of dL/dn_pre(t)
     d_b_in = np.sum(d_n_pre, axis=0)
     # dL/db_hr = sum over t of dL/dr_pre(t)
-    d_b_hr = common2
+    d_b_hr = common1
     # dL/db_hz = sum over t of dL/dz_pre(t)
-    d_b_hz = common3
+    d_b_hz = common2
     # dL/db_hn = sum over t of dL/dn_pre(t)*r(t)
-    d_b_hn = np.sum(common1, axis=0)
+    d_b_hn = np.sum(common0, axis=0)
     grads = {
         "W_ir": d_W_ir,
         "W_iz": d_W_iz,

@@ -32,7 +32,11 @@ PARAM_SHAPES = {
 
 
 def sigmoid(z):
-    """Logistic function without overflow: exp is only taken of -|z|."""
+    """Logistic function without overflow: exp is only taken of -|z|.
+
+    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
+    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -71,10 +75,16 @@ def forward(params, x, state):
     h_prev = state["h"]
     c_prev = state["c"]
     X = np.concatenate((h_prev, x), axis=1)  # X = concat(h(t-1), x)
-    f = sigmoid(X @ W_f.T + b_f)  # f = sigmoid(W_f @ X + b_f)
-    i = sigmoid(X @ W_i.T + b_i)  # i = sigmoid(W_i @ X + b_i)
+    f_pre = X @ W_f.T + b_f  # pre-activation of f
+    f = sigmoid(f_pre)  # f = sigmoid(W_f @ X + b_f)
+    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
+    i_pre = X @ W_i.T + b_i  # pre-activation of i
+    i = sigmoid(i_pre)  # i = sigmoid(W_i @ X + b_i)
+    i_complement = sigmoid(-i_pre)  # (1 - i(t)) without cancellation, for the tiny derivatives of saturated gates
     c_tilde = np.tanh(X @ W_c.T + b_c)  # c_tilde = tanh(W_c @ X + b_c)
-    o = sigmoid(X @ W_o.T + b_o)  # o = sigmoid(W_o @ X + b_o)
+    o_pre = X @ W_o.T + b_o  # pre-activation of o
+    o = sigmoid(o_pre)  # o = sigmoid(W_o @ X + b_o)
+    o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
     c = c_prev*f + c_tilde*i  # c = f * c(t-1) + i * c_tilde
     h = o*np.tanh(c)  # h = o * tanh(c)
     state_next = {"h": h, "c": c}
@@ -82,9 +92,12 @@ def forward(params, x, state):
         "c_prev": c_prev,
         "X": X,
         "f": f,
+        "f_complement": f_complement,
         "i": i,
+        "i_complement": i_complement,
         "c_tilde": c_tilde,
         "o": o,
+        "o_complement": o_complement,
         "c": c,
     }
     return state_next, cache
@@ -103,9 +116,12 @@ def backward(params, cache, d_state):
     c_prev = cache["c_prev"]
     X = cache["X"]
     f = cache["f"]
+    f_complement = cache["f_complement"]
     i = cache["i"]
+    i_complement = cache["i_complement"]
     c_tilde = cache["c_tilde"]
     o = cache["o"]
+    o_complement = cache["o_complement"]
     c = cache["c"]
     H = d_state["h"].shape[1]
     D = params["W_f"].shape[1] - H
@@ -118,7 +134,7 @@ def backward(params, cache, d_state):
     # dL/do(t) = dL/dh(t)*tanh(c(t))
     d_o = common0*d_h
     # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
-    d_o_pre = d_o*o*(1 - o)
+    d_o_pre = d_o*o*o_complement
     # dL/dc_tilde(t) = dL/dc(t)*i(t)
     d_c_tilde = d_c*i
     # dL/dc_tilde_pre(t) = dL/dc_tilde(t)*(1 - c_tilde(t)**2)
@@ -126,11 +142,11 @@ def backward(params, cache, d_state):
     # dL/di(t) = c_tilde(t)*dL/dc(t)
     d_i = c_tilde*d_c
     # dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
-    d_i_pre = d_i*i*(1 - i)
+    d_i_pre = d_i*i*i_complement
     # dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
     # dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = d_f*f*(1 - f)
+    d_f_pre = d_f*f*f_complement
     # dL/dX(t) = W_c^T @ dL/dc_tilde_pre(t) + W_f^T @ dL/df_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t)
     d_X = d_c_tilde_pre @ W_c + d_f_pre @ W_f + d_i_pre @ W_i + d_o_pre @ W_o
     # dL/dh(t-1) through step t = dL/dX(t)[h(t-1) part]

@@ -37,7 +37,11 @@ PARAM_SHAPES = {
 
 
 def sigmoid(z):
-    """Logistic function without overflow: exp is only taken of -|z|."""
+    """Logistic function without overflow: exp is only taken of -|z|.
+
+    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
+    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -89,11 +93,17 @@ def forward(params, x, state):
     b_o = params["b_o"]
     h_prev = state["h"]
     c_prev = state["c"]
-    i = sigmoid(h_prev @ W_hi.T + x @ W_xi.T + b_i + W_ci*c_prev)  # i = sigmoid(W_xi @ x + W_hi @ h(t-1) + W_ci * c(t-1) + b_i)
-    f = sigmoid(h_prev @ W_hf.T + x @ W_xf.T + b_f + W_cf*c_prev)  # f = sigmoid(W_xf @ x + W_hf @ h(t-1) + W_cf * c(t-1) + b_f)
+    i_pre = h_prev @ W_hi.T + x @ W_xi.T + b_i + W_ci*c_prev  # pre-activation of i
+    i = sigmoid(i_pre)  # i = sigmoid(W_xi @ x + W_hi @ h(t-1) + W_ci * c(t-1) + b_i)
+    i_complement = sigmoid(-i_pre)  # (1 - i(t)) without cancellation, for the tiny derivatives of saturated gates
+    f_pre = h_prev @ W_hf.T + x @ W_xf.T + b_f + W_cf*c_prev  # pre-activation of f
+    f = sigmoid(f_pre)  # f = sigmoid(W_xf @ x + W_hf @ h(t-1) + W_cf * c(t-1) + b_f)
+    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
     c_tanh = np.tanh(h_prev @ W_hc.T + x @ W_xc.T + b_c)  # tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c), kept for the backward pass
     c = c_prev*f + c_tanh*i  # c = f * c(t-1) + i * tanh(W_xc @ x + W_hc @ h(t-1) + b_c)
-    o = sigmoid(h_prev @ W_ho.T + x @ W_xo.T + b_o + W_co*c)  # o = sigmoid(W_xo @ x + W_ho @ h(t-1) + W_co * c + b_o)
+    o_pre = h_prev @ W_ho.T + x @ W_xo.T + b_o + W_co*c  # pre-activation of o
+    o = sigmoid(o_pre)  # o = sigmoid(W_xo @ x + W_ho @ h(t-1) + W_co * c + b_o)
+    o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
     h = o*np.tanh(c)  # h = o * tanh(c)
     state_next = {"h": h, "c": c}
     cache = {
@@ -101,10 +111,13 @@ def forward(params, x, state):
         "h_prev": h_prev,
         "c_prev": c_prev,
         "i": i,
+        "i_complement": i_complement,
         "f": f,
+        "f_complement": f_complement,
         "c_tanh": c_tanh,
         "c": c,
         "o": o,
+        "o_complement": o_complement,
     }
     return state_next, cache
 
@@ -130,10 +143,13 @@ def backward(params, cache, d_state):
     h_prev = cache["h_prev"]
     c_prev = cache["c_prev"]
     i = cache["i"]
+    i_complement = cache["i_complement"]
     f = cache["f"]
+    f_complement = cache["f_complement"]
     c_tanh = cache["c_tanh"]
     c = cache["c"]
     o = cache["o"]
+    o_complement = cache["o_complement"]
     # dL/dh(t) = W_hc^T @ dL/dc_tanh_pre(t+1) + W_hf^T @ dL/df_pre(t+1) + W_hi^T @ dL/di_pre(t+1) + W_ho^T @ dL/do_pre(t+1) + dl(t)/dh(t)
     d_h = d_state["h"]
     # shared subexpression
@@ -141,7 +157,7 @@ def backward(params, cache, d_state):
     # dL/do(t) = dL/dh(t)*tanh(c(t))
     d_o = common0*d_h
     # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
-    d_o_pre = d_o*o*(1 - o)
+    d_o_pre = d_o*o*o_complement
     # dL/dc(t) = W_cf*dL/df_pre(t+1) + W_ci*dL/di_pre(t+1) + W_co*dL/do_pre(t) + dL/dc(t+1)*f(t+1) + dL/dh(t)*o(t)*(1 - tanh(c(t))**2)
     d_c = d_state["c"] + W_co*d_o_pre + d_h*o*(1 - common0**2)
     # dL/dtanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c) = dL/dc(t)*i(t)
@@ -151,11 +167,11 @@ def backward(params, cache, d_state):
     # dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
     # dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = d_f*f*(1 - f)
+    d_f_pre = d_f*f*f_complement
     # dL/di(t) = tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)*dL/dc(t)
     d_i = c_tanh*d_c
     # dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
-    d_i_pre = d_i*i*(1 - i)
+    d_i_pre = d_i*i*i_complement
     # dL/dh(t-1) through step t = W_hc^T @ dL/dc_tanh_pre(t) + W_hf^T @ dL/df_pre(t) + W_hi^T @ dL/di_pre(t) + W_ho^T @ dL/do_pre(t)
     d_h_prev = d_c_tanh_pre @ W_hc + d_f_pre @ W_hf + d_i_pre @ W_hi + d_o_pre @ W_ho
     # dL/dc(t-1) through step t = W_cf*dL/df_pre(t) + W_ci*dL/di_pre(t) + dL/dc(t)*f(t)

@@ -26,7 +26,11 @@ PARAM_SHAPES = {
 
 
 def sigmoid(z):
-    """Logistic function without overflow: exp is only taken of -|z|."""
+    """Logistic function without overflow: exp is only taken of -|z|.
+
+    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
+    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -59,7 +63,9 @@ def forward(params, x, state):
     U_h = params["U_h"]
     b_h = params["b_h"]
     h_prev = state["h"]
-    f = sigmoid(h_prev @ U_f.T + x @ W_f.T + b_f)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f)
+    f_pre = h_prev @ U_f.T + x @ W_f.T + b_f  # pre-activation of f
+    f = sigmoid(f_pre)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f)
+    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
     h_tilde_arg = f*h_prev  # (f(t)*h(t-1)), kept for the backward pass
     h_tilde = np.tanh(h_tilde_arg @ U_h.T + x @ W_h.T + b_h)  # h_tilde = tanh(W_h @ x + U_h @ (f * h(t-1)) + b_h)
     h = f*h_tilde + h_prev*(1 - f)  # h = (1 - f) * h(t-1) + f * h_tilde
@@ -68,6 +74,7 @@ def forward(params, x, state):
         "x": x,
         "h_prev": h_prev,
         "f": f,
+        "f_complement": f_complement,
         "h_tilde_arg": h_tilde_arg,
         "h_tilde": h_tilde,
     }
@@ -87,6 +94,7 @@ def backward(params, cache, d_state):
     x = cache["x"]
     h_prev = cache["h_prev"]
     f = cache["f"]
+    f_complement = cache["f_complement"]
     h_tilde_arg = cache["h_tilde_arg"]
     h_tilde = cache["h_tilde"]
     # dL/dh(t) = U_f^T @ dL/df_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*(1 - f(t+1)) + dL/d(f(t+1)*h(t))*f(t+1)
@@ -99,12 +107,10 @@ def backward(params, cache, d_state):
     d_h_tilde_arg = d_h_tilde_pre @ U_h
     # dL/df(t) = dL/dh(t)*((-h(t-1)) + h_tilde(t)) + dL/d(f(t)*h(t-1))*h(t-1)
     d_f = d_h*((-h_prev) + h_tilde) + d_h_tilde_arg*h_prev
-    # shared subexpression
-    common0 = 1 - f
     # dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = common0*d_f*f
+    d_f_pre = d_f*f*f_complement
     # dL/dh(t-1) through step t = U_f^T @ dL/df_pre(t) + dL/dh(t)*(1 - f(t)) + dL/d(f(t)*h(t-1))*f(t)
-    d_h_prev = d_f_pre @ U_f + common0*d_h + d_h_tilde_arg*f
+    d_h_prev = d_f_pre @ U_f + d_h*f_complement + d_h_tilde_arg*f
     # dL/dx(t) = W_f^T @ dL/df_pre(t) + W_h^T @ dL/dh_tilde_pre(t)
     d_x = d_f_pre @ W_f + d_h_tilde_pre @ W_h
     # dL/dW_f = sum over t of dL/df_pre(t) @ x(t)^T

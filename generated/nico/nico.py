@@ -32,7 +32,11 @@ PARAM_SHAPES = {
 
 
 def sigmoid(z):
-    """Logistic function without overflow: exp is only taken of -|z|."""
+    """Logistic function without overflow: exp is only taken of -|z|.
+
+    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
+    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
@@ -72,9 +76,15 @@ def forward(params, x, state):
     h_prev = state["h"]
     xc = np.concatenate((x, h_prev), axis=1)  # xc = concat(x, h(t-1))
     g = np.tanh(xc @ W_g.T + b_g)  # g = tanh(W_g @ xc + b_g)
-    i = sigmoid(xc @ W_i.T + b_i)  # i = sigmoid(W_i @ xc + b_i)
-    f = sigmoid(xc @ W_f.T + b_f)  # f = sigmoid(W_f @ xc + b_f)
-    o = sigmoid(xc @ W_o.T + b_o)  # o = sigmoid(W_o @ xc + b_o)
+    i_pre = xc @ W_i.T + b_i  # pre-activation of i
+    i = sigmoid(i_pre)  # i = sigmoid(W_i @ xc + b_i)
+    i_complement = sigmoid(-i_pre)  # (1 - i(t)) without cancellation, for the tiny derivatives of saturated gates
+    f_pre = xc @ W_f.T + b_f  # pre-activation of f
+    f = sigmoid(f_pre)  # f = sigmoid(W_f @ xc + b_f)
+    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
+    o_pre = xc @ W_o.T + b_o  # pre-activation of o
+    o = sigmoid(o_pre)  # o = sigmoid(W_o @ xc + b_o)
+    o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
     s = f*s_prev + g*i  # s = g * i + s(t-1) * f
     h = o*s  # h = s * o
     state_next = {"s": s, "h": h}
@@ -83,8 +93,11 @@ def forward(params, x, state):
         "xc": xc,
         "g": g,
         "i": i,
+        "i_complement": i_complement,
         "f": f,
+        "f_complement": f_complement,
         "o": o,
+        "o_complement": o_complement,
         "s": s,
     }
     return state_next, cache
@@ -104,8 +117,11 @@ def backward(params, cache, d_state):
     xc = cache["xc"]
     g = cache["g"]
     i = cache["i"]
+    i_complement = cache["i_complement"]
     f = cache["f"]
+    f_complement = cache["f_complement"]
     o = cache["o"]
+    o_complement = cache["o_complement"]
     s = cache["s"]
     H = d_state["s"].shape[1]
     D = params["W_g"].shape[1] - H
@@ -116,15 +132,15 @@ def backward(params, cache, d_state):
     # dL/do(t) = dL/dh(t)*s(t)
     d_o = d_h*s
     # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
-    d_o_pre = d_o*o*(1 - o)
+    d_o_pre = d_o*o*o_complement
     # dL/df(t) = dL/ds(t)*s(t-1)
     d_f = d_s*s_prev
     # dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = d_f*f*(1 - f)
+    d_f_pre = d_f*f*f_complement
     # dL/di(t) = dL/ds(t)*g(t)
     d_i = d_s*g
     # dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
-    d_i_pre = d_i*i*(1 - i)
+    d_i_pre = d_i*i*i_complement
     # dL/dg(t) = dL/ds(t)*i(t)
     d_g = d_s*i
     # dL/dg_pre(t) = dL/dg(t)*(1 - g(t)**2)

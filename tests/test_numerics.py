@@ -1,0 +1,94 @@
+"""Numerics of the generated code: saturated sigmoids, huge pre-activations, float32 against float64."""
+import math
+
+import numpy as np
+import pytest
+from conftest import module_for
+
+from derive.gradcheck import load_generated
+from derive.pipeline import generate
+from derive.spec import spec_from_text
+
+GATE = '''name = "gate"
+inputs = ["x"]
+states = ["h"]
+output = "h"
+equations = """
+h = sigmoid(W @ x)
+"""
+[params]
+W = ["H", "D"]
+'''
+
+
+def exact_sigmoid_derivative(z: float) -> float:
+    e = math.exp(-abs(z))
+    return e / (1 + e) ** 2
+
+
+@pytest.mark.parametrize("dtype,z,tolerance", [
+    (np.float64, 40.0, 1e-12),  # s rounds to 1: written as s * (1 - s) this is 0
+    (np.float64, -40.0, 1e-12),
+    (np.float64, 700.0, 1e-12),  # about 1e-304, still a normal float64
+    (np.float32, 20.0, 1e-5),  # s rounds to 1 in float32 beyond about 17
+    (np.float32, -20.0, 1e-5),
+    (np.float32, 80.0, 1e-5),
+])
+def test_saturated_sigmoid_keeps_its_tiny_derivative(dtype, z, tolerance):
+    module = load_generated(generate(spec_from_text(GATE, "gate.toml"))["gate/gate.py"], "gate")
+    params = {"W": np.array([[z]], dtype=dtype)}
+    xs = np.ones((1, 1, 1), dtype=dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        outputs, cache = module.forward_sequence(params, xs, {"h": np.zeros((1, 1), dtype=dtype)})
+        grads, dxs, _ = module.backward_sequence(params, cache, np.ones_like(outputs))
+    expected = exact_sigmoid_derivative(z)  # dL/dx = sigma'(z) * W with x = 1, W = z
+    assert expected > 0 and dxs[0, 0, 0] != 0
+    assert abs(dxs[0, 0, 0] / (expected * z) - 1) < tolerance
+    assert dxs.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype,scale", [(np.float64, 1000.0), (np.float32, 100.0)])
+def test_huge_pre_activations_raise_no_overflow(cell, dtype, scale):
+    """Inputs large enough that pre-activations reach |z| ~ scale: no overflow, no NaN, anywhere."""
+    module = module_for(cell)
+    rng = np.random.default_rng(0)
+    D, H = 4, 5
+    params = {k: np.sign(v).astype(dtype) for k, v in module.init_params(D, H, rng=rng, dtype=dtype).items()}
+    xs = (scale * rng.choice([-1.0, 1.0], size=(3, 2, D))).astype(dtype)
+    if cell in ("greff_niaf",):  # an unsquashed block input grows with the input: keep its cell state in range
+        xs = xs / scale
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        outputs, cache = module.forward_sequence(params, xs)
+        grads, dxs, d_state0 = module.backward_sequence(params, cache, np.ones_like(outputs))
+    arrays = [outputs, dxs, *grads.values(), *d_state0.values()]
+    assert all(np.all(np.isfinite(a)) for a in arrays)
+
+
+def test_sigmoid_helper_at_the_extremes():
+    module = module_for("lstm")
+    with np.errstate(all="raise", under="ignore"):
+        for dtype, z in ((np.float64, 1000.0), (np.float32, 100.0)):
+            values = module.sigmoid(np.array([-z, 0.0, z], dtype=dtype))
+            assert values.dtype == dtype
+            assert values[0] >= 0 and values[1] == 0.5 and values[2] == 1.0
+
+
+def test_float32_gradients_agree_with_float64(cell):
+    module = module_for(cell)
+    rng = np.random.default_rng(1)
+    T, B, D, H = 5, 4, 8, 16
+    params64 = module.init_params(D, H, rng=rng)
+    xs64 = rng.normal(size=(T, B, D))
+    d_out64 = rng.normal(size=(T, B, H))
+    results = {}
+    for dtype in (np.float64, np.float32):
+        params = {k: v.astype(dtype) for k, v in params64.items()}
+        outputs, cache = module.forward_sequence(params, xs64.astype(dtype))
+        results[dtype] = module.backward_sequence(params, cache, d_out64.astype(dtype))
+    grads64, dxs64, _ = results[np.float64]
+    grads32, dxs32, _ = results[np.float32]
+    for name in grads64:
+        scale = np.max(np.abs(grads64[name]))
+        error = np.max(np.abs(grads32[name] - grads64[name])) / scale
+        assert error < 1e-4, f"{name}: {error:.1e}"
+    assert np.max(np.abs(dxs32 - dxs64)) / np.max(np.abs(dxs64)) < 1e-4
