@@ -68,6 +68,7 @@ def vectors_h(names: tuple, depth: int):
     return st.one_of(
         atom,
         st.tuples(h, st.sampled_from(["+", "-", "*"]), h).map(lambda t: f"({t[0]}) {t[1]} ({t[2]})"),
+        st.tuples(h, st.sampled_from(["+ b", "* p"])).map(lambda t: f"({t[0]}) {t[1]}"),  # bias and peephole vectors
         st.tuples(st.sampled_from(["0.5", "2", "1 -"]), h).map(lambda t: f"{t[0]} * ({t[1]})" if t[0] != "1 -" else f"1 - {t[1]}"),
         st.tuples(h, st.sampled_from(["2", "4"])).map(lambda t: f"({t[0]}) / {t[1]}"),
         st.tuples(st.sampled_from(SAFE_FUNCTIONS), h).map(lambda t: f"{t[0]}({t[1]})"),
@@ -88,7 +89,7 @@ def vectors_d(names: tuple, depth: int):
 def typed_specs(draw):
     states = draw(st.lists(st.sampled_from(STATES), min_size=1, max_size=2, unique=True))
     intermediates = draw(st.lists(st.sampled_from(["a", "g"]), max_size=2, unique=True))
-    known = [f"{s}(t-1)" for s in states] + ["b", "p"]
+    known = [f"{s}(t-1)" for s in states]  # vectors that read data; b and p enter only through `+ b`, `* p`
     equations = []
     for target in intermediates + states:
         expression = draw(vectors_h(tuple(known), 2))
