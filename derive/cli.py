@@ -57,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"derive: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("derive: interrupted; nothing was half-written", file=sys.stderr)
+        print("derive: interrupted; every output is as it was or complete", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # derive list | head
+        sys.stderr.close()
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,6 +128,8 @@ def _build(args) -> int:
 
 
 def _compare(args) -> int:
+    if args.templates is not None and not args.templates.is_dir():
+        raise DeriveError(f"--templates {args.templates}: not a folder")
     suffix = args.out.suffix if args.out else ".md"
     if suffix not in (".md", ".html"):
         raise DeriveError(f"--out {args.out}: expected a file ending in .md or .html")

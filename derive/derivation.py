@@ -25,6 +25,7 @@ import sympy as sp
 
 from . import naming
 from .functions import BatchSum, Block, Concat, Elementwise, MatVec, MatVecT, Outer, Sigmoid, ZerosLike
+from .errors import Location, SpecNameError
 from .model import Assignment, CellModel, Kind
 
 
@@ -92,11 +93,16 @@ class _Backward:
                 self.propagate(assignment, adjoint)
         for state in self.spec.states:
             self.finish(naming.prev(state), naming.adjoint(naming.prev(state)), "carry", state, self.incoming[state])
-        self.finish(self.spec.input, naming.adjoint(self.spec.input), "input", self.spec.input, sp.Symbol(self.spec.input))
+        if not self.contributions.get(self.spec.input):
+            raise SpecNameError(Location(self.spec.path), f"input {self.spec.input!r} never reaches a state",
+                                "an input on a path to a carried state")
+        self.finish(self.spec.input, naming.adjoint(self.spec.input), "input", self.spec.input, None)
         for param in self.spec.params:
             terms = self.gradients.pop(param.name, [])
-            expr = sp.Add(*terms) if terms else ZerosLike(sp.Symbol(param.name))
-            self.lines.append(AdjointLine(sp.Symbol(naming.adjoint(param.name)), expr, "param", param.name, -1))
+            if not terms:
+                raise SpecNameError(param.where, f"parameter {param.name!r} never reaches a state, so its gradient is always 0",
+                                    "every parameter on a path to a carried state")
+            self.lines.append(AdjointLine(sp.Symbol(naming.adjoint(param.name)), sp.Add(*terms), "param", param.name, -1))
         return Derivation(self.model, tuple(self.lines), self.incoming)
 
     def complete_adjoint(self, assignment: Assignment) -> sp.Symbol | None:
@@ -147,6 +153,15 @@ class _Backward:
             else:
                 self.send(str(atom), term)
 
+    def unique(self, name: str) -> str:
+        """name, or name2, name3, ... when a product appears in several assignments."""
+        taken = {line.target.name for line in self.lines} | set(self.model.variables)
+        candidate, count = name, 1
+        while candidate in taken:
+            count += 1
+            candidate = f"{name}{count}"
+        return candidate
+
     def send(self, name: str, term: sp.Expr) -> None:
         if self.model.variables[name].kind == Kind.PARAM:
             self.gradients[name].append(BatchSum(term))
@@ -157,8 +172,8 @@ class _Backward:
         """W v receives `term`: W's gradient gets d v^T and v gets W^T d."""
         matrix, vector = product.args
         if not isinstance(term, sp.Symbol):  # name it once; both rules read it
-            symbol = sp.Symbol(naming.adjoint(naming.product(str(matrix), str(vector))))
+            symbol = sp.Symbol(self.unique(naming.adjoint(naming.product(str(matrix), str(vector)))))
             self.lines.append(AdjointLine(symbol, term, "product", f"{matrix} {vector}", origin))
             term = symbol
-        self.gradients[str(matrix)].append(Outer(term, vector))
+        self.gradients[str(matrix)].append(Outer(term, vector, matrix))
         self.contributions[str(vector)].append(MatVecT(matrix, term))

@@ -56,6 +56,8 @@ def _render(env: jinja2.Environment, template: str, context: dict) -> str:
     except jinja2.TemplateError as error:
         where = f"{getattr(error, 'filename', None) or template}:{getattr(error, 'lineno', '?')}"
         raise DeriveError(f"template {where}: {error}") from None
+    except Exception as error:  # a user's template can fail at run time too ({{ 1/0 }})
+        raise DeriveError(f"template {template}: {type(error).__name__}: {error}") from None
 
 
 def render_comparison(derivations: list[Derivation], suffix: str, env: jinja2.Environment, d: int, h: int) -> str:

@@ -64,6 +64,9 @@ def write_files(out_dir: Path, files: dict[str, str]) -> list[str]:
     except OSError as error:
         _roll_back(replaced)
         raise OutputError(f"cannot write {error.filename or out_dir}: {error.strerror}; nothing was changed") from None
+    except BaseException:  # Ctrl-C or a bug between two renames: put every file back, then let it through
+        _roll_back(replaced)
+        raise
     finally:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)

@@ -100,9 +100,12 @@ class MatVecT(Linear):
 
 
 class Outer(Linear):
-    """d v^T summed over the batch: a product's contribution to dL/dW (batched: d.T @ v)."""
+    """d v^T summed over the batch: a product's contribution to dL/dW (batched: d.T @ v).
 
-    nargs = 2
+    Arguments: (d, v, W); W is carried so that readers know which weight this is for.
+    """
+
+    nargs = 3
 
 
 class BatchSum(Linear):

@@ -72,20 +72,11 @@ def _costs(expr: sp.Expr, model, d: int, h: int) -> tuple[int, int]:
     macs = 0
     stand_ins = {}
     for node in sorted(expr.atoms(MatVec, MatVecT, Outer), key=sp.default_sort_key):
-        rows, columns = model.variables[str(node.args[0] if not isinstance(node, Outer) else _matrix_of(node, model))].shape
+        matrix = node.args[2] if isinstance(node, Outer) else node.args[0]
+        rows, columns = model.variables[str(matrix)].shape
         macs += rows.value(d, h) * columns.value(d, h)
         stand_ins[node] = sp.Dummy()
     for node in expr.atoms(BatchSum, Block, Concat, ZerosLike):
         stand_ins[node] = sp.Dummy()
     batch_sums = len(expr.atoms(BatchSum))
     return macs, int(sp.count_ops(expr.xreplace(stand_ins))) + batch_sums
-
-
-def _matrix_of(outer: Outer, model) -> str:
-    """The weight an outer product d v^T is the gradient of: the matrix whose product has that v."""
-    adjoint, vector = outer.args
-    for assignment in model.assignments:
-        for product in assignment.expr.atoms(MatVec):
-            if product.args[1] == vector:
-                return str(product.args[0])
-    raise AssertionError(f"no product reads {vector}")

@@ -3,7 +3,7 @@
 Every equation is parsed, its names resolved, its sizes checked, and it is lowered into
 assignments the derivation can work with:
 - the argument of a top-level activation becomes its own pre-activation variable (g_pre);
-- a function applied to a compound argument inside an equation gets its own variable;
+- a function applied inside an equation (tanh(c) in o * tanh(c)) gets its own cached variable;
 - operands of @ and concat that are not plain variables get their own variable;
 - a product W v whose value the backward pass needs (say r * (W v)) is cached.
 Vectors are SymPy symbols standing for one entry each, so element-wise algebra is
@@ -69,8 +69,9 @@ class CellModel:
     variables: dict[str, Variable]  # every name of the step, in order of appearance
     assignments: tuple[Assignment, ...]  # in an order where each name is defined before use
 
-    def variable(self, name: str) -> Variable:
-        return self.variables[name]
+    def cached_values(self) -> dict[sp.Expr, sp.Symbol]:
+        """Function applications a lifted variable holds: tanh(c) -> h_tanh."""
+        return {a.expr: sp.Symbol(a.target) for a in self.assignments if self.variables[a.target].role == "lifted"}
 
 
 def build_model(spec: CellSpec) -> CellModel:
@@ -100,7 +101,8 @@ def _declared_variables(spec: CellSpec) -> dict[str, Variable]:
         variables[naming.prev(state)] = Variable(naming.prev(state), Kind.PREVIOUS, (H,))
     for param in spec.params:
         if param.name in variables:
-            clash = "the input" if variables[param.name].kind == Kind.INPUT else f"{param.name[:-5]}(t-1) in generated code"
+            taken = variables[param.name]
+            clash = "the input" if taken.kind == Kind.INPUT else f"{naming.state_of(param.name)}(t-1) in generated code"
             raise SpecNameError(param.where, f"the parameter name {param.name!r} is taken by {clash}", "another name")
         variables[param.name] = Variable(param.name, Kind.PARAM, param.shape)
     if len(variables) < 1 + len(spec.states) + len(spec.params):
@@ -240,6 +242,15 @@ class _Lowering:
             raise SpecNameError(self.spec.equations[self.index].where,
                                 f"the derived name {name!r} clashes with a name in the spec", f"another name than {name!r}")
 
+    def unused(self, name: str) -> str:
+        """name, or name2, name3, ...: a made-up name that no variable or spec name has."""
+        taken = set(self.variables) | {e.target for e in self.spec.equations}
+        candidate, count = name, 1
+        while candidate in taken:
+            count += 1
+            candidate = f"{name}{count}"
+        return candidate
+
     def fresh(self, make, *args) -> str:
         key = (make.__name__, self.target, *args)
         self.counts[key] = self.counts.get(key, 0) + 1
@@ -362,14 +373,20 @@ class _Lowering:
 
     # -- lowering rules --------------------------------------------------------------
     def lift_nested(self, expr: sp.Expr) -> sp.Expr:
-        """Give each function application with a compound argument, below the top, its own variable."""
+        """Give each function application below the top its own variable, so the backward pass
+        reads its value (tanh(c) in h = o * tanh(c)) from the cache instead of computing it again."""
         top = expr if isinstance(expr, Elementwise) else None
         replacements = {}
         for application in sorted(expr.atoms(Elementwise), key=sp.default_sort_key):
-            if application is top or _is_simple(application.args[0]):
+            if application is top:
                 continue
             name = self.fresh(naming.lifted, type(application).__name__.lower())
             size = self.size_of(application.args[0])
+            if _is_simple(application.args[0]):
+                # A value to cache, not a step of the chain rule: the equation keeps tanh(c), and
+                # code and derivatives read the cached variable (CellModel.cached_values).
+                self.define(name, Kind.INTERMEDIATE, size, application, "lifted")
+                continue
             inner = self.split_activation(name, self.lift_nested(application), size)
             replacements[application] = self.define(name, Kind.INTERMEDIATE, size, self.cache_products(inner), "lifted")
         return expr.xreplace(replacements) if replacements else expr
@@ -393,18 +410,18 @@ class _Lowering:
         for product, stand_in in stand_ins.items():
             if any(stand_in in sp.diff(flat, atom).free_symbols for atom in atoms):
                 matrix, vector = product.args
-                name = naming.product(str(matrix), str(vector))
-                if name not in self.variables:
-                    self.define(name, Kind.INTERMEDIATE, self.variables[str(matrix)].shape[0], product, "product")
-                replacements[product] = sp.Symbol(name)
+                name = self.unused(naming.product(str(matrix), str(vector)))
+                replacements[product] = self.define(name, Kind.INTERMEDIATE, self.variables[str(matrix)].shape[0], product, "product")
         return expr.xreplace(replacements) if replacements else expr
 
     def size_of(self, expr: sp.Expr) -> Dim:
-        for symbol in sorted(expr.free_symbols, key=sp.default_sort_key):
-            variable = self.variables[str(symbol)]
-            if not variable.is_matrix:
-                return variable.shape[0]
-        return self.variables[str(next(iter(expr.atoms(MatVec))).args[0])].shape[0]
+        """The size of an element-wise expression: any vector in it outside a product, else a product's rows."""
+        products = sorted(expr.atoms(MatVec), key=sp.default_sort_key)
+        outside = expr.xreplace({p: sp.Dummy() for p in products})
+        for symbol in sorted(outside.free_symbols, key=sp.default_sort_key):
+            if symbol.name in self.variables:
+                return self.variables[symbol.name].shape[0]
+        return self.variables[str(products[0].args[0])].shape[0]
 
 
 def _is_simple(expr: sp.Expr) -> bool:

@@ -11,14 +11,21 @@ from .functions import CONCAT, FUNCTIONS
 
 # Names the generated module's step functions use for their own purposes.
 MODULE_NAMES = frozenset({
-    "np", "params", "state", "cache", "grads", "d_state", "d_state_prev", "state_next",
-    "D", "H", "t", "sigmoid", "relu", CONCAT, *FUNCTIONS,
+    "np", "params", "state", "cache", "grads", "d_state", "d_state_prev", "state_next", "state0",
+    "d_state_last", "xs", "outputs", "d_outputs", "dxs", "dx", "steps", "step_cache", "step_grads",
+    "stacks", "cached", "parts", "name", "value", "T", "B", "D", "H", "t", "sigmoid", "relu",
+    "STATE", "OUTPUT", "PARAM_SHAPES", CONCAT, *FUNCTIONS,
 })
 
 
 def prev(state: str) -> str:
     """A carried state's value at step t-1."""
     return f"{state}_prev"
+
+
+def state_of(previous: str) -> str:
+    """The state whose value at t-1 a `*_prev` name holds."""
+    return previous[: -len(prev(""))]
 
 
 def pre(variable: str) -> str:

@@ -11,7 +11,9 @@ import sympy as sp
 from . import naming
 from .derivation import Derivation
 from .functions import Concat, Elementwise, ZerosLike
+from .errors import Location, SpecNameError
 from .model import CellModel, Kind
+from .printers import LatexCellPrinter, TextPrinter
 
 NEXT = "@next"  # suffix of a symbol read at step t+1
 LOSS = "@loss"  # suffix of the loss term dl(t)/dv(t)
@@ -84,12 +86,24 @@ class Notation:
         for state in self.model.spec.states:
             latex, text = self.variable_forms(state, "t")
             self.add(naming.adjoint(state) + LOSS, f"\\frac{{\\partial l(t)}}{{\\partial {latex}}}", f"dl(t)/d{text}")
+        self.check_unique()
         for line in derivation.lines_with_role("product"):  # the adjoint of a product W v, named when shared
             matrix, vector = line.about.split(" ")
             for suffix in ("", NEXT):
                 name = line.target.name + suffix
                 self.latex[name] = f"\\frac{{\\partial L}}{{\\partial \\left({latex_base(matrix)} {self.latex[vector + suffix]}\\right)}}"
                 self.text[name] = f"dL/d({matrix} @ {self.text[vector + suffix]})"
+
+    def check_unique(self) -> None:
+        """Two variables that would print alike (g_hat and the pre-activation of g) are refused."""
+        seen: dict[str, str] = {}
+        for name in self.model.variables:
+            latex = self.latex[name]
+            if latex in seen:
+                raise SpecNameError(Location(self.model.spec.path),
+                                    f"{seen[latex]!r} and {name!r} would both print as ${latex}$ in LaTeX",
+                                    f"another name for {seen[latex] if self.model.variables[seen[latex]].role == 'equation' else name!r}")
+            seen[latex] = name
 
     def add(self, name: str, latex: str, text: str) -> None:
         """Register a variable and its adjoint."""
@@ -105,7 +119,7 @@ class Notation:
         if variable.kind == Kind.PARAM:
             return latex_base(name), name
         if variable.kind == Kind.PREVIOUS:
-            state = name[: -len(naming.prev(""))]
+            state = naming.state_of(name)
             earlier = "t-1" if time == "t" else "t"
             return f"{latex_base(state)}({earlier})", f"{state}({earlier})"
         if variable.role == "pre":
@@ -120,8 +134,6 @@ class Notation:
 
     def derived_forms(self, name: str, time: str) -> tuple[str, str]:
         """A made-up variable prints as its definition, so readers never meet the made-up name."""
-        from .printers import LatexCellPrinter, TextPrinter  # printers need this module's maps
-
         definition = forward_form(self.model, sp.Symbol(name))
         if time != "t":
             definition = shifted(definition)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .derivation import Derivation, derive_backward
 from .emit import environment, render_comparison, render_outputs
+from .errors import DeriveError
 from .files import changed_files, write_files
 from .model import build_model
 from .spec import CellSpec
@@ -47,6 +48,11 @@ def build(specs: list[CellSpec], out_dir: Path, templates: Path | None = None, c
     With comparison, also COMPARISON.md: every cell against lstm. Nothing is written unless
     every output generated without error.
     """
+    names = [spec.name for spec in specs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        paths = ", ".join(spec.path for spec in specs if spec.name == repeated[0])
+        raise DeriveError(f"two cells are named {repeated[0]!r} ({paths}); expected distinct names, one folder each")
     files: dict[str, str] = {}
     for spec in specs:
         files.update(generate(spec, templates))

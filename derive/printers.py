@@ -73,7 +73,7 @@ class NumpyPrinter(PythonCodePrinter):
         return f"{self._print(adjoint)} @ {self._print(matrix)}"
 
     def _print_Outer(self, expr):
-        adjoint, vector = expr.args
+        adjoint, vector, _matrix = expr.args
         return f"{self._print(adjoint)}.T @ {self._print(vector)}"
 
     def _print_BatchSum(self, expr):
@@ -152,7 +152,7 @@ class LatexCellPrinter(LatexPrinter):
 
     @_powered
     def _print_Outer(self, expr):
-        adjoint, vector = expr.args
+        adjoint, vector, _matrix = expr.args
         return f"{self._print(adjoint)} \\, {self._print(vector)}^{{\\top}}"
 
     @_powered

@@ -17,6 +17,7 @@ from .dims import Dim
 from .model import CellModel, Kind
 from .notation import Notation, explained
 from .printers import NumpyPrinter, TextPrinter
+from .render_fast import fast_view
 
 
 @dataclass(frozen=True)
@@ -51,19 +52,24 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
         "carries": [(s, naming.adjoint(naming.prev(s))) for s in spec.states],
         "input_adjoint": naming.adjoint(spec.input),
         "helpers": sorted({"sigmoid"} & set(_words(forward))),
+        "all_params": [p.name for p in spec.params],
+        "fast": fast_view(derivation),
     }
 
 
-def _python_tuple(strings) -> str:
-    """("a", "b") and ("a",): a tuple of string literals."""
-    items = [f'"{s}"' for s in strings]
+def _tuple(items: list[str]) -> str:
+    """(a, b) and (a,): Python tuple syntax."""
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _python_tuple(strings) -> str:
+    """("a", "b"): a tuple of string literals."""
+    return _tuple([f'"{s}"' for s in strings])
 
 
 def _code_tuple(shape) -> str:
-    """(H, D + H) and (H,): a shape as Python code in the local names D and H."""
-    items = [str(dim) for dim in shape]
-    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    """(H, D + H): a shape as Python code in the local names D and H."""
+    return _tuple([str(dim) for dim in shape])
 
 
 def _printer(derivation: Derivation) -> NumpyPrinter:
@@ -83,12 +89,14 @@ def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list
     pre = {sp.Symbol(a.target): a.expr for a in emitted
            if model.variables[a.target].role == "pre" and a.target not in keep and readers.get(a.target) == 1}
     printer, text = NumpyPrinter(), TextPrinter({"names": notation.text})
+    values = model.cached_values()
     lines = []
     for assignment in emitted:
         variable = model.variables[assignment.target]
         if sp.Symbol(assignment.target) in pre:
             continue  # written inline: the backward pass reads the activation, not its argument
-        code = f"{assignment.target} = {printer.doprint(assignment.expr.xreplace(pre))}"
+        expr = assignment.expr if assignment.target in map(str, values.values()) else assignment.expr.xreplace(values)
+        code = f"{assignment.target} = {printer.doprint(expr.xreplace(pre))}"
         if variable.role == "equation":
             equation = model.spec.equations[assignment.origin]
             comment = f"{equation.target} = {equation.expression}"

@@ -94,8 +94,8 @@ def spec_from_text(text: str, path: str) -> CellSpec:
     equations = _equations(table["equations"], lines, path, where("equations"))
     spec = CellSpec(
         name=name,
-        title=_text(table.get("title", name), "title", where("title")),
-        reference=_text(table.get("reference", ""), "reference", where("reference")),
+        title=_prose(table.get("title", name), "title", where("title")),
+        reference=_prose(table.get("reference", ""), "reference", where("reference")),
         input=inputs[0],
         states=tuple(states),
         output=output,
@@ -142,6 +142,20 @@ def _text(value, key: str, where: Location) -> str:
     if not isinstance(value, str):
         raise SpecError(where, f"{key} is a {type(value).__name__}", "a string")
     return value
+
+
+MAX_PROSE = 500
+
+
+def _prose(value, key: str, where: Location) -> str:
+    """Title and reference go into docstrings, comments and documents: one line of plain text."""
+    text = _text(value, key, where)
+    bad = next((c for c in text if not c.isprintable() or c in "\\`"), None)
+    if bad is not None or '"""' in text or len(text) > MAX_PROSE:
+        what = f"character {bad!r}" if bad is not None else ('"""' if '"""' in text else f"{len(text)} characters")
+        raise SpecError(where, f"{key} contains {what}",
+                        f"one line of printable text without backslashes, backquotes or \"\"\", at most {MAX_PROSE} characters")
+    return text
 
 
 def _cell_name(value, where: Location) -> str:

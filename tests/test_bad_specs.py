@@ -64,6 +64,11 @@ CASES = [
     ("param-shadows-previous-state", GOOD.replace("U_h", "h_prev"), ["parameter name 'h_prev' is taken by h(t-1)"]),
     ("input-shadows-previous-state", GOOD.replace('inputs = ["x"]', 'inputs = ["h_prev"]').replace("x", "h_prev"), ["'h_prev' is the name generated code gives a previous state"]),
     ("target-shadows-pre-activation", GOOD.replace("h = z * tanh", "z_pre = z * 2\nh = z_pre * tanh"), ["derived name 'z_pre' clashes"]),
+    ("title-injection", GOOD.replace('name = "tiny"', 'name = "tiny"\ntitle = \'x"""; import os; os.system("touch PWNED"); """\''), ["title contains", '"""']),
+    ("reference-backslash", GOOD.replace('name = "tiny"', 'name = "tiny"\nreference = \'a \\ b\''), ["reference contains character '\\\\'"]),
+    ("title-newline", GOOD.replace('name = "tiny"', 'name = "tiny"\ntitle = "a\\nb"'), ["title contains character '\\n'"]),
+    ("unused-intermediate-parameter", GOOD.replace("h = z * tanh", "a = U_h @ h(t-1)\nh = z * tanh").replace("U_h @ h(t-1))", "W_h @ x)").replace('U_h = ["H", "H"]', 'U_h = ["H", "H"]'), ["parameter 'U_h' never reaches a state"]),
+    ("latex-clash", GOOD.replace("h = z * tanh", "z_hat = z * 2\nh = z_hat * tanh"), ["'z_pre' and 'z_hat' would both print as", "another name for 'z_hat'"]),
     ("two-inputs", GOOD.replace('inputs = ["x"]', 'inputs = ["x", "y"]'), [":2", "exactly one input"]),
     ("not-an-equation", with_h("").replace("h = \n", "h == z\n"), ["is not an equation", "`name = expression`"]),
 ]
@@ -111,6 +116,34 @@ def test_a_bad_spec_among_good_cells_leaves_existing_outputs_untouched(tmp_path)
     assert run.returncode == 2
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before, "a failed build changes nothing, not even the cells that were fine"
+
+
+def test_two_cells_with_one_name_are_refused(tmp_path):
+    twin = tmp_path / "twin.toml"
+    twin.write_text(GOOD)
+    other = tmp_path / "other.toml"
+    other.write_text(GOOD)
+    run = run_cli("build", str(twin), str(other), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert run.returncode == 2 and "two cells are named 'tiny'" in run.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_template_failing_at_run_time_is_reported(tmp_path):
+    templates = tmp_path / "t"
+    templates.mkdir()
+    (templates / "equations.md.j2").write_text("{{ 1 / 0 }}")
+    run = run_cli("build", "nico", "--out", str(tmp_path / "out"), "--templates", str(templates), cwd=tmp_path)
+    assert run.returncode == 2 and "ZeroDivisionError" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_checks_its_templates_folder(tmp_path):
+    run = run_cli("compare", "lstm", "gru", "--templates", str(tmp_path / "missing"), cwd=tmp_path)
+    assert run.returncode == 2 and "not a folder" in run.stderr
+
+
+def test_list_into_a_closed_pipe_is_quiet(tmp_path):
+    run = subprocess.run(f"{sys.executable} -m derive list | head -1", shell=True, capture_output=True, text=True, cwd=tmp_path)
+    assert "Traceback" not in run.stderr and run.stdout.strip()
 
 
 def test_missing_spec_file(tmp_path):

@@ -76,10 +76,15 @@ def test_costs_match_the_generated_module(cell, d, h):
     assert cost.backward_ops_after_cse > 0
 
 
-def test_lstm_multiply_adds_by_hand():
+def test_lstm_costs_by_hand():
     cost = cell_cost(derive_cell(builtin_spec("lstm")), 50, 100)
-    assert cost.forward_macs == 4 * 100 * (50 + 100)
-    assert cost.parameters == 4 * 100 * 150 + 4 * 100
+    D, H = 50, 100
+    assert cost.forward_macs == 4 * H * (D + H)
+    assert cost.backward_macs == 2 * 4 * H * (D + H)  # W^T d and d X^T for each of the four gates
+    assert cost.parameters == 4 * H * (H + D) + 4 * H
+    # kept per step: X = [h(t-1); x], c(t-1), f, i, c~, o, tanh(c), and 1 - f, 1 - i, 1 - o
+    # (c itself is not needed: the backward pass reads tanh(c))
+    assert cost.cached_floats == (H + D) + H + 4 * H + H + 3 * H
 
 
 def derive(*args, cwd):

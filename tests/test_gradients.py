@@ -72,3 +72,52 @@ def test_gradcheck_catches_a_wrong_backward():
     broken = load_generated(source.replace("d_s_prev = d_s*f\n", "d_s_prev = d_s*f*1.001\n"), "nico_broken")
     rows = {row.name: row.error for row in gradcheck(broken)}
     assert rows["state0[s]"] > 1e-4
+
+
+@pytest.mark.parametrize("T,B,D,H", [(1, 1, 2, 3), (4, 3, 5, 2)])
+def test_fast_sequence_matches_the_readable_steps(cell, T, B, D, H):
+    """The fused forward_sequence/backward_sequence agree with the readable per-step functions."""
+    module = module_for(cell)
+    rng = np.random.default_rng(T + H)
+    params = {k: v * 2 for k, v in module.init_params(D, H, rng=rng).items()}
+    xs = rng.normal(size=(T, B, D))
+    state0 = {k: rng.normal(0, 0.5, (B, H)) for k in module.STATE}
+    d_outputs, d_last = rng.normal(size=(T, B, H)), {k: rng.normal(size=(B, H)) for k in module.STATE}
+    fast_out, fast_cache = module.forward_sequence(params, xs, state0)
+    slow_out, slow_cache = module.forward_sequence_steps(params, xs, state0)
+    np.testing.assert_allclose(fast_out, slow_out, rtol=1e-12, atol=1e-14)
+    fast = module.backward_sequence(params, fast_cache, d_outputs, d_last)
+    slow = module.backward_sequence_steps(params, slow_cache, d_outputs, d_last)
+    for name in module.PARAM_SHAPES:
+        np.testing.assert_allclose(fast[0][name], slow[0][name], rtol=1e-12, atol=1e-13, err_msg=name)
+    np.testing.assert_allclose(fast[1], slow[1], rtol=1e-12, atol=1e-13)
+    for name in module.STATE:
+        np.testing.assert_allclose(fast[2][name], slow[2][name], rtol=1e-12, atol=1e-13, err_msg=name)
+
+
+@pytest.mark.parametrize("equations,params", [
+    # the same product twice with different coefficients: two adjoints, both counted
+    ("h = tanh(U @ h(t-1)) + 0.5 * (W @ x)\nc = (W @ x) / 4 + c(t-1)", 'W = ["H", "D"]\nU = ["H", "H"]'),
+    # a parameter named like a product the generator caches (W_x for W @ x)
+    ("h = (W @ x) * (W @ x) + W_x * h(t-1)\nc = c(t-1) + h", 'W = ["H", "D"]\nW_x = ["H"]'),
+    # two different products whose made-up names would coincide (W_a @ b and W @ a_b)
+    ("a_b = tanh(V @ x)\nb = sigmoid(Q @ x)\nh = (W_a @ b) * (W @ a_b) + h(t-1)\nc = c(t-1) + h",
+     'V = ["H", "D"]\nQ = ["H", "D"]\nW_a = ["H", "H"]\nW = ["H", "H"]'),
+])
+def test_cells_with_colliding_products_agree_with_the_oracle(equations, params, tmp_path):
+    text = (f'name = "clash"\ninputs = ["x"]\nstates = ["h", "c"]\noutput = "h"\n'
+            f'equations = """\n{equations}\n"""\n[params]\n{params}\n')
+    path = tmp_path / "clash.toml"
+    path.write_text(text)
+    from conftest import module_from_file
+
+    module = module_from_file(path)
+    problem = oracle.random_problem(path, 3, 2, 2, 3, seed=5)
+    outputs, cache = module.forward_sequence(problem["params"], problem["xs"], problem["state0"])
+    expected_outputs, _ = oracle.evaluate_sequence(path, problem["params"], problem["xs"], problem["state0"])
+    np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-12, atol=1e-14)
+    grads, dxs, _ = module.backward_sequence(problem["params"], cache, problem["d_outputs"], problem["d_state_last"])
+    expected = oracle.oracle_gradients(path, **problem)
+    for name in module.PARAM_SHAPES:
+        np.testing.assert_allclose(grads[name], expected["params"][name], rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(dxs, expected["xs"], rtol=1e-10, atol=1e-12)

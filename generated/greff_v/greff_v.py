@@ -105,7 +105,8 @@ def forward(params, x, state):
     o_pre = y_prev @ R_o.T + x @ W_o.T + b_o + c*p_o  # pre-activation of o
     o = sigmoid(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
     o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
-    y = o*np.tanh(c)  # y = tanh(c) * o
+    y_tanh = np.tanh(c)  # tanh(c(t)), kept for the backward pass
+    y = o*y_tanh  # y = tanh(c) * o
     state_next = {"y": y, "c": c}
     cache = {
         "x": x,
@@ -119,6 +120,7 @@ def forward(params, x, state):
         "c": c,
         "o": o,
         "o_complement": o_complement,
+        "y_tanh": y_tanh,
     }
     return state_next, cache
 
@@ -151,16 +153,15 @@ def backward(params, cache, d_state):
     c = cache["c"]
     o = cache["o"]
     o_complement = cache["o_complement"]
+    y_tanh = cache["y_tanh"]
     # dL/dy(t) = R_f^T @ dL/df_pre(t+1) + R_i^T @ dL/di_pre(t+1) + R_o^T @ dL/do_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
     d_y = d_state["y"]
-    # shared subexpression
-    common0 = np.tanh(c)
     # dL/do(t) = dL/dy(t)*tanh(c(t))
-    d_o = common0*d_y
+    d_o = d_y*y_tanh
     # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
     d_o_pre = d_o*o*o_complement
     # dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/df_pre(t+1)*p_f + dL/di_pre(t+1)*p_i + dL/do_pre(t)*p_o + dL/dy(t)*o(t)*(1 - tanh(c(t))**2)
-    d_c = d_state["c"] + d_o_pre*p_o + d_y*o*(1 - common0**2)
+    d_c = d_state["c"] + d_o_pre*p_o + d_y*o*(1 - y_tanh**2)
     # dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
     # dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
@@ -230,8 +231,8 @@ def backward(params, cache, d_state):
     return grads, d_x, d_state_prev
 
 
-def forward_sequence(params, xs, state0=None):
-    """Run the cell over xs (T, B, D) from state0 (zeros if None).
+def forward_sequence_steps(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), one readable forward() per step.
 
     Returns (outputs (T, B, H) of the state "y", cache for backward_sequence).
     """
@@ -247,8 +248,8 @@ def forward_sequence(params, xs, state0=None):
     return outputs, {"steps": steps, "final_state": state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
-    """Backpropagation through time.
+def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, one readable backward() per step (cache from forward_sequence_steps).
 
     d_outputs (T, B, H): dL/dy(t) from the loss at each step; d_state_last: adjoints
     of the final states (zeros if None). Returns (gradients summed over time,
@@ -268,3 +269,170 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
             grads[name] += step_grads[name]
         dxs.append(dx)
     return grads, np.stack(dxs[::-1]), d_state
+
+
+def forward_sequence(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
+
+    Weight blocks that multiply the same vector are stacked once per call; the input's
+    products for all T steps are one matrix product before the loop. Same results as
+    forward_sequence_steps, which runs the readable forward() step by step.
+    Returns (outputs (T, B, H) of the state "y", cache for backward_sequence).
+    """
+    T, B, D = xs.shape
+    H = params["W_z"].shape[0]
+    W_z = params["W_z"]
+    R_z = params["R_z"]
+    b_z = params["b_z"]
+    W_i = params["W_i"]
+    R_i = params["R_i"]
+    p_i = params["p_i"]
+    b_i = params["b_i"]
+    W_f = params["W_f"]
+    R_f = params["R_f"]
+    p_f = params["p_f"]
+    b_f = params["b_f"]
+    W_o = params["W_o"]
+    R_o = params["R_o"]
+    p_o = params["p_o"]
+    b_o = params["b_o"]
+    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
+    stacks = {
+        "_stack_y_prev": np.concatenate((R_z[:, :H], R_i[:, :H], R_f[:, :H], R_o[:, :H]), axis=0),
+        "_stack_x": np.concatenate((W_z[:, :D], W_i[:, :D], W_f[:, :D], W_o[:, :D]), axis=0),
+    }
+    _stack_y_prev = stacks["_stack_y_prev"]
+    _stack_x = stacks["_stack_x"]
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    outputs = np.empty((T, B, H), dtype=xs.dtype)
+    cached = {
+        "c_prev": np.empty((T, B, H), dtype=xs.dtype),
+        "z": np.empty((T, B, H), dtype=xs.dtype),
+        "i": np.empty((T, B, H), dtype=xs.dtype),
+        "i_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "f": np.empty((T, B, H), dtype=xs.dtype),
+        "f_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "c": np.empty((T, B, H), dtype=xs.dtype),
+        "o": np.empty((T, B, H), dtype=xs.dtype),
+        "o_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "y_tanh": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    parts = {
+        "y_prev": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    for t in range(T):
+        x = xs[t]
+        y_prev = state["y"]
+        c_prev = state["c"]
+        _proj_y_prev = y_prev @ _stack_y_prev.T  # every product of y_prev, at once
+        z_pre = _proj_y_prev[:, :H] + _proj_x[t, :, :H] + b_z  # pre for the backward pass
+        z = np.tanh(z_pre)  # z = tanh(W_z @ x + R_z @ y(t-1) + b_z)
+        i_pre = _proj_y_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + b_i + c_prev*p_i  # pre for the backward pass
+        i = sigmoid(i_pre)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + p_i * c(t-1) + b_i)
+        i_complement = sigmoid(-i_pre)  # complement for the backward pass
+        f_pre = _proj_y_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H] + b_f + c_prev*p_f  # pre for the backward pass
+        f = sigmoid(f_pre)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + b_f)
+        f_complement = sigmoid(-f_pre)  # complement for the backward pass
+        c = c_prev*f + i*z  # c = z * i + c(t-1) * f
+        o_pre = _proj_y_prev[:, 3 * H:4 * H] + _proj_x[t, :, 3 * H:4 * H] + b_o + c*p_o  # pre for the backward pass
+        o = sigmoid(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
+        o_complement = sigmoid(-o_pre)  # complement for the backward pass
+        y_tanh = np.tanh(c)  # lifted for the backward pass
+        y = o*y_tanh  # y = tanh(c) * o
+        state = {"y": y, "c": c}
+        outputs[t] = state[OUTPUT]
+        cached["c_prev"][t] = c_prev
+        cached["z"][t] = z
+        cached["i"][t] = i
+        cached["i_complement"][t] = i_complement
+        cached["f"][t] = f
+        cached["f_complement"][t] = f_complement
+        cached["c"][t] = c
+        cached["o"][t] = o
+        cached["o_complement"][t] = o_complement
+        cached["y_tanh"][t] = y_tanh
+        parts["y_prev"][t] = y_prev
+    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+
+
+def backward_sequence(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, fast: the gradient of every weight is one matrix product
+    over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
+
+    d_outputs (T, B, H): dL/dy(t) from the loss at each step; d_state_last: adjoints
+    of the final states (zeros if None). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
+    """
+    xs = cache["xs"]
+    T, B, D = xs.shape
+    H = params["W_z"].shape[0]
+    b_z = params["b_z"]
+    p_i = params["p_i"]
+    b_i = params["b_i"]
+    p_f = params["p_f"]
+    b_f = params["b_f"]
+    p_o = params["p_o"]
+    b_o = params["b_o"]
+    _stack_y_prev = cache["stacks"]["_stack_y_prev"]
+    _stack_x = cache["stacks"]["_stack_x"]
+    grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
+    dxs = np.zeros_like(xs)
+    _deltas_y_prev = np.zeros((T, B, 4 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    _deltas_x = np.zeros((T, B, 4 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
+    if d_state_last is not None:
+        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    for t in reversed(range(T)):
+        c_prev = cache["cached"]["c_prev"][t]
+        z = cache["cached"]["z"][t]
+        i = cache["cached"]["i"][t]
+        i_complement = cache["cached"]["i_complement"][t]
+        f = cache["cached"]["f"][t]
+        f_complement = cache["cached"]["f_complement"][t]
+        c = cache["cached"]["c"][t]
+        o = cache["cached"]["o"][t]
+        o_complement = cache["cached"]["o_complement"][t]
+        y_tanh = cache["cached"]["y_tanh"][t]
+        d_state = dict(d_state)
+        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
+        d_y = d_state["y"]
+        d_o = d_y*y_tanh
+        d_o_pre = d_o*o*o_complement
+        d_c = d_state["c"] + d_o_pre*p_o + d_y*o*(1 - y_tanh**2)
+        d_f = c_prev*d_c
+        d_f_pre = d_f*f*f_complement
+        d_i = d_c*z
+        d_i_pre = d_i*i*i_complement
+        d_z = d_c*i
+        d_z_pre = d_z*(1 - z**2)
+        _deltas_y_prev[t, :, :H] = d_z_pre
+        _deltas_y_prev[t, :, H:2 * H] = d_i_pre
+        _deltas_y_prev[t, :, 2 * H:3 * H] = d_f_pre
+        _deltas_y_prev[t, :, 3 * H:4 * H] = d_o_pre
+        _grad_y_prev = _deltas_y_prev[t] @ _stack_y_prev  # W^T d of every product of y_prev, at once
+        d_y_prev = _grad_y_prev
+        d_c_prev = d_c*f + d_f_pre*p_f + d_i_pre*p_i
+        grads["b_z"] += np.sum(d_z_pre, axis=0)  # dL/db_z, this step's term
+        grads["p_i"] += np.sum(c_prev*d_i_pre, axis=0)  # dL/dp_i, this step's term
+        grads["b_i"] += np.sum(d_i_pre, axis=0)  # dL/db_i, this step's term
+        grads["p_f"] += np.sum(c_prev*d_f_pre, axis=0)  # dL/dp_f, this step's term
+        grads["b_f"] += np.sum(d_f_pre, axis=0)  # dL/db_f, this step's term
+        grads["p_o"] += np.sum(c*d_o_pre, axis=0)  # dL/dp_o, this step's term
+        grads["b_o"] += np.sum(d_o_pre, axis=0)  # dL/db_o, this step's term
+        _deltas_x[t, :, :H] = d_z_pre
+        _deltas_x[t, :, H:2 * H] = d_i_pre
+        _deltas_x[t, :, 2 * H:3 * H] = d_f_pre
+        _deltas_x[t, :, 3 * H:4 * H] = d_o_pre
+        d_state = {"y": d_y_prev, "c": d_c_prev}
+    _dW = _deltas_y_prev.reshape(T * B, -1).T @ cache["parts"]["y_prev"].reshape(T * B, -1)
+    grads["R_z"][:, :H] += _dW[:H]
+    grads["R_i"][:, :H] += _dW[H:2 * H]
+    grads["R_f"][:, :H] += _dW[2 * H:3 * H]
+    grads["R_o"][:, :H] += _dW[3 * H:4 * H]
+    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
+    grads["W_z"][:, :D] += _dW[:H]
+    grads["W_i"][:, :D] += _dW[H:2 * H]
+    grads["W_f"][:, :D] += _dW[2 * H:3 * H]
+    grads["W_o"][:, :D] += _dW[3 * H:4 * H]
+    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    return grads, dxs, d_state

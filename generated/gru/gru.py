@@ -151,8 +151,8 @@ def backward(params, cache, d_state):
     return grads, d_x, d_state_prev
 
 
-def forward_sequence(params, xs, state0=None):
-    """Run the cell over xs (T, B, D) from state0 (zeros if None).
+def forward_sequence_steps(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), one readable forward() per step.
 
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
@@ -168,8 +168,8 @@ def forward_sequence(params, xs, state0=None):
     return outputs, {"steps": steps, "final_state": state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
-    """Backpropagation through time.
+def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, one readable backward() per step (cache from forward_sequence_steps).
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
     of the final states (zeros if None). Returns (gradients summed over time,
@@ -189,3 +189,132 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
             grads[name] += step_grads[name]
         dxs.append(dx)
     return grads, np.stack(dxs[::-1]), d_state
+
+
+def forward_sequence(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
+
+    Weight blocks that multiply the same vector are stacked once per call; the input's
+    products for all T steps are one matrix product before the loop. Same results as
+    forward_sequence_steps, which runs the readable forward() step by step.
+    Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
+    """
+    T, B, D = xs.shape
+    H = params["W_r"].shape[0]
+    W_r = params["W_r"]
+    U_r = params["U_r"]
+    W_z = params["W_z"]
+    U_z = params["U_z"]
+    W = params["W"]
+    U = params["U"]
+    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
+    stacks = {
+        "_stack_h_prev": np.concatenate((U_r[:, :H], U_z[:, :H]), axis=0),
+        "_stack_x": np.concatenate((W_r[:, :D], W_z[:, :D], W[:, :D]), axis=0),
+        "_stack_h_tilde_arg": np.concatenate((U[:, :H],), axis=0),
+    }
+    _stack_h_prev = stacks["_stack_h_prev"]
+    _stack_x = stacks["_stack_x"]
+    _stack_h_tilde_arg = stacks["_stack_h_tilde_arg"]
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    outputs = np.empty((T, B, H), dtype=xs.dtype)
+    cached = {
+        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
+        "r": np.empty((T, B, H), dtype=xs.dtype),
+        "r_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "z": np.empty((T, B, H), dtype=xs.dtype),
+        "z_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "h_tilde": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    parts = {
+        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
+        "h_tilde_arg": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    for t in range(T):
+        x = xs[t]
+        h_prev = state["h"]
+        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        r_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre for the backward pass
+        r = sigmoid(r_pre)  # r = sigmoid(W_r @ x + U_r @ h(t-1))
+        r_complement = sigmoid(-r_pre)  # complement for the backward pass
+        z_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H]  # pre for the backward pass
+        z = sigmoid(z_pre)  # z = sigmoid(W_z @ x + U_z @ h(t-1))
+        z_complement = sigmoid(-z_pre)  # complement for the backward pass
+        h_tilde_arg = h_prev*r  # operand for the backward pass
+        _proj_h_tilde_arg = h_tilde_arg @ _stack_h_tilde_arg.T  # every product of h_tilde_arg, at once
+        h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, 2 * H:3 * H]  # pre for the backward pass
+        h_tilde = np.tanh(h_tilde_pre)  # h_tilde = tanh(W @ x + U @ (r * h(t-1)))
+        h = h_prev*z + h_tilde*(1 - z)  # h = z * h(t-1) + (1 - z) * h_tilde
+        state = {"h": h}
+        outputs[t] = state[OUTPUT]
+        cached["h_prev"][t] = h_prev
+        cached["r"][t] = r
+        cached["r_complement"][t] = r_complement
+        cached["z"][t] = z
+        cached["z_complement"][t] = z_complement
+        cached["h_tilde"][t] = h_tilde
+        parts["h_prev"][t] = h_prev
+        parts["h_tilde_arg"][t] = h_tilde_arg
+    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+
+
+def backward_sequence(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, fast: the gradient of every weight is one matrix product
+    over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
+
+    d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
+    of the final states (zeros if None). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
+    """
+    xs = cache["xs"]
+    T, B, D = xs.shape
+    H = params["W_r"].shape[0]
+    _stack_h_prev = cache["stacks"]["_stack_h_prev"]
+    _stack_x = cache["stacks"]["_stack_x"]
+    _stack_h_tilde_arg = cache["stacks"]["_stack_h_tilde_arg"]
+    grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
+    dxs = np.zeros_like(xs)
+    _deltas_h_prev = np.zeros((T, B, 2 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    _deltas_x = np.zeros((T, B, 3 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    _deltas_h_tilde_arg = np.zeros((T, B, H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
+    if d_state_last is not None:
+        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    for t in reversed(range(T)):
+        h_prev = cache["cached"]["h_prev"][t]
+        r = cache["cached"]["r"][t]
+        r_complement = cache["cached"]["r_complement"][t]
+        z = cache["cached"]["z"][t]
+        z_complement = cache["cached"]["z_complement"][t]
+        h_tilde = cache["cached"]["h_tilde"][t]
+        d_state = dict(d_state)
+        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
+        d_h = d_state["h"]
+        d_h_tilde = d_h*z_complement
+        d_h_tilde_pre = d_h_tilde*(1 - h_tilde**2)
+        _deltas_h_tilde_arg[t, :, :H] = d_h_tilde_pre
+        _grad_h_tilde_arg = _deltas_h_tilde_arg[t] @ _stack_h_tilde_arg  # W^T d of every product of h_tilde_arg, at once
+        d_h_tilde_arg = _grad_h_tilde_arg
+        d_z = d_h*(h_prev - h_tilde)
+        d_z_pre = d_z*z*z_complement
+        d_r = d_h_tilde_arg*h_prev
+        d_r_pre = d_r*r*r_complement
+        _deltas_h_prev[t, :, :H] = d_r_pre
+        _deltas_h_prev[t, :, H:2 * H] = d_z_pre
+        _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
+        d_h_prev = _grad_h_prev + d_h*z + d_h_tilde_arg*r
+        _deltas_x[t, :, :H] = d_r_pre
+        _deltas_x[t, :, H:2 * H] = d_z_pre
+        _deltas_x[t, :, 2 * H:3 * H] = d_h_tilde_pre
+        d_state = {"h": d_h_prev}
+    _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
+    grads["U_r"][:, :H] += _dW[:H]
+    grads["U_z"][:, :H] += _dW[H:2 * H]
+    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
+    grads["W_r"][:, :D] += _dW[:H]
+    grads["W_z"][:, :D] += _dW[H:2 * H]
+    grads["W"][:, :D] += _dW[2 * H:3 * H]
+    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    _dW = _deltas_h_tilde_arg.reshape(T * B, -1).T @ cache["parts"]["h_tilde_arg"].reshape(T * B, -1)
+    grads["U"][:, :H] += _dW[:H]
+    return grads, dxs, d_state

@@ -194,8 +194,8 @@ def backward(params, cache, d_state):
     return grads, d_x, d_state_prev
 
 
-def forward_sequence(params, xs, state0=None):
-    """Run the cell over xs (T, B, D) from state0 (zeros if None).
+def forward_sequence_steps(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), one readable forward() per step.
 
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
@@ -211,8 +211,8 @@ def forward_sequence(params, xs, state0=None):
     return outputs, {"steps": steps, "final_state": state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
-    """Backpropagation through time.
+def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, one readable backward() per step (cache from forward_sequence_steps).
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
     of the final states (zeros if None). Returns (gradients summed over time,
@@ -232,3 +232,144 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
             grads[name] += step_grads[name]
         dxs.append(dx)
     return grads, np.stack(dxs[::-1]), d_state
+
+
+def forward_sequence(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
+
+    Weight blocks that multiply the same vector are stacked once per call; the input's
+    products for all T steps are one matrix product before the loop. Same results as
+    forward_sequence_steps, which runs the readable forward() step by step.
+    Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
+    """
+    T, B, D = xs.shape
+    H = params["W_ir"].shape[0]
+    W_ir = params["W_ir"]
+    W_iz = params["W_iz"]
+    W_in = params["W_in"]
+    W_hr = params["W_hr"]
+    W_hz = params["W_hz"]
+    W_hn = params["W_hn"]
+    b_ir = params["b_ir"]
+    b_iz = params["b_iz"]
+    b_in = params["b_in"]
+    b_hr = params["b_hr"]
+    b_hz = params["b_hz"]
+    b_hn = params["b_hn"]
+    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
+    stacks = {
+        "_stack_h_prev": np.concatenate((W_hr[:, :H], W_hz[:, :H], W_hn[:, :H]), axis=0),
+        "_stack_x": np.concatenate((W_ir[:, :D], W_iz[:, :D], W_in[:, :D]), axis=0),
+    }
+    _stack_h_prev = stacks["_stack_h_prev"]
+    _stack_x = stacks["_stack_x"]
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    outputs = np.empty((T, B, H), dtype=xs.dtype)
+    cached = {
+        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
+        "r": np.empty((T, B, H), dtype=xs.dtype),
+        "r_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "z": np.empty((T, B, H), dtype=xs.dtype),
+        "z_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "W_hn_h_prev": np.empty((T, B, H), dtype=xs.dtype),
+        "n": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    parts = {
+        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    for t in range(T):
+        x = xs[t]
+        h_prev = state["h"]
+        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        r_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b_hr + b_ir  # pre for the backward pass
+        r = sigmoid(r_pre)  # r = sigmoid(W_ir @ x + b_ir + W_hr @ h(t-1) + b_hr)
+        r_complement = sigmoid(-r_pre)  # complement for the backward pass
+        z_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + b_hz + b_iz  # pre for the backward pass
+        z = sigmoid(z_pre)  # z = sigmoid(W_iz @ x + b_iz + W_hz @ h(t-1) + b_hz)
+        z_complement = sigmoid(-z_pre)  # complement for the backward pass
+        W_hn_h_prev = _proj_h_prev[:, 2 * H:3 * H]  # product for the backward pass
+        n_pre = _proj_x[t, :, 2 * H:3 * H] + b_in + r*(W_hn_h_prev + b_hn)  # pre for the backward pass
+        n = np.tanh(n_pre)  # n = tanh(W_in @ x + b_in + r * (W_hn @ h(t-1) + b_hn))
+        h = h_prev*z + n*(1 - z)  # h = (1 - z) * n + z * h(t-1)
+        state = {"h": h}
+        outputs[t] = state[OUTPUT]
+        cached["h_prev"][t] = h_prev
+        cached["r"][t] = r
+        cached["r_complement"][t] = r_complement
+        cached["z"][t] = z
+        cached["z_complement"][t] = z_complement
+        cached["W_hn_h_prev"][t] = W_hn_h_prev
+        cached["n"][t] = n
+        parts["h_prev"][t] = h_prev
+    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+
+
+def backward_sequence(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, fast: the gradient of every weight is one matrix product
+    over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
+
+    d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
+    of the final states (zeros if None). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
+    """
+    xs = cache["xs"]
+    T, B, D = xs.shape
+    H = params["W_ir"].shape[0]
+    b_ir = params["b_ir"]
+    b_iz = params["b_iz"]
+    b_in = params["b_in"]
+    b_hr = params["b_hr"]
+    b_hz = params["b_hz"]
+    b_hn = params["b_hn"]
+    _stack_h_prev = cache["stacks"]["_stack_h_prev"]
+    _stack_x = cache["stacks"]["_stack_x"]
+    grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
+    dxs = np.zeros_like(xs)
+    _deltas_h_prev = np.zeros((T, B, 3 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    _deltas_x = np.zeros((T, B, 3 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
+    if d_state_last is not None:
+        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    for t in reversed(range(T)):
+        h_prev = cache["cached"]["h_prev"][t]
+        r = cache["cached"]["r"][t]
+        r_complement = cache["cached"]["r_complement"][t]
+        z = cache["cached"]["z"][t]
+        z_complement = cache["cached"]["z_complement"][t]
+        W_hn_h_prev = cache["cached"]["W_hn_h_prev"][t]
+        n = cache["cached"]["n"][t]
+        d_state = dict(d_state)
+        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
+        d_h = d_state["h"]
+        d_n = d_h*z_complement
+        d_n_pre = d_n*(1 - n**2)
+        d_W_hn_h_prev = d_n_pre*r
+        d_z = d_h*(h_prev - n)
+        d_z_pre = d_z*z*z_complement
+        d_r = d_n_pre*(W_hn_h_prev + b_hn)
+        d_r_pre = d_r*r*r_complement
+        _deltas_h_prev[t, :, :H] = d_r_pre
+        _deltas_h_prev[t, :, H:2 * H] = d_z_pre
+        _deltas_h_prev[t, :, 2 * H:3 * H] = d_W_hn_h_prev
+        _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
+        d_h_prev = _grad_h_prev + d_h*z
+        grads["b_ir"] += np.sum(d_r_pre, axis=0)  # dL/db_ir, this step's term
+        grads["b_iz"] += np.sum(d_z_pre, axis=0)  # dL/db_iz, this step's term
+        grads["b_in"] += np.sum(d_n_pre, axis=0)  # dL/db_in, this step's term
+        grads["b_hr"] += np.sum(d_r_pre, axis=0)  # dL/db_hr, this step's term
+        grads["b_hz"] += np.sum(d_z_pre, axis=0)  # dL/db_hz, this step's term
+        grads["b_hn"] += np.sum(d_n_pre*r, axis=0)  # dL/db_hn, this step's term
+        _deltas_x[t, :, :H] = d_r_pre
+        _deltas_x[t, :, H:2 * H] = d_z_pre
+        _deltas_x[t, :, 2 * H:3 * H] = d_n_pre
+        d_state = {"h": d_h_prev}
+    _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
+    grads["W_hr"][:, :H] += _dW[:H]
+    grads["W_hz"][:, :H] += _dW[H:2 * H]
+    grads["W_hn"][:, :H] += _dW[2 * H:3 * H]
+    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
+    grads["W_ir"][:, :D] += _dW[:H]
+    grads["W_iz"][:, :D] += _dW[H:2 * H]
+    grads["W_in"][:, :D] += _dW[2 * H:3 * H]
+    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    return grads, dxs, d_state

@@ -78,7 +78,8 @@ def forward(params, x, state):
     o = sigmoid(o_pre)  # o = sigmoid(W_o @ X + b_o)
     o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
     c = c_prev*f + c_tilde*i  # c = f * c(t-1) + i * c_tilde
-    h = o*np.tanh(c)  # h = o * tanh(c)
+    h_tanh = np.tanh(c)  # tanh(c(t)), kept for the backward pass
+    h = h_tanh*o  # h = o * tanh(c)
     state_next = {"h": h, "c": c}
     cache = {
         "c_prev": c_prev,
@@ -89,7 +90,7 @@ def forward(params, x, state):
         "c_tilde": c_tilde,
         "o": o,
         "o_complement": o_complement,
-        "c": c,
+        "h_tanh": h_tanh,
     }
     return state_next, cache
 
@@ -111,17 +112,15 @@ def backward(params, cache, d_state):
     c_tilde = cache["c_tilde"]
     o = cache["o"]
     o_complement = cache["o_complement"]
-    c = cache["c"]
+    h_tanh = cache["h_tanh"]
     H = d_state["h"].shape[1]
     D = params["W_i"].shape[1] - H
     # dL/dh(t) = dl(t)/dh(t) + dL/dX(t+1)[h(t) part]
     d_h = d_state["h"]
-    # shared subexpression
-    common0 = np.tanh(c)
     # dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/dh(t)*o(t)*(1 - tanh(c(t))**2)
-    d_c = d_state["c"] + d_h*o*(1 - common0**2)
+    d_c = d_state["c"] + d_h*o*(1 - h_tanh**2)
     # dL/do(t) = dL/dh(t)*tanh(c(t))
-    d_o = common0*d_h
+    d_o = d_h*h_tanh
     # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
     d_o_pre = d_o*o*o_complement
     # dL/dc_tilde(t) = dL/dc(t)*i(t)
@@ -166,8 +165,8 @@ def backward(params, cache, d_state):
     return grads, d_x, d_state_prev
 
 
-def forward_sequence(params, xs, state0=None):
-    """Run the cell over xs (T, B, D) from state0 (zeros if None).
+def forward_sequence_steps(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), one readable forward() per step.
 
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
@@ -183,8 +182,8 @@ def forward_sequence(params, xs, state0=None):
     return outputs, {"steps": steps, "final_state": state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
-    """Backpropagation through time.
+def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, one readable backward() per step (cache from forward_sequence_steps).
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
     of the final states (zeros if None). Returns (gradients summed over time,
@@ -204,3 +203,136 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
             grads[name] += step_grads[name]
         dxs.append(dx)
     return grads, np.stack(dxs[::-1]), d_state
+
+
+def forward_sequence(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
+
+    Weight blocks that multiply the same vector are stacked once per call; the input's
+    products for all T steps are one matrix product before the loop. Same results as
+    forward_sequence_steps, which runs the readable forward() step by step.
+    Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
+    """
+    T, B, D = xs.shape
+    H = params["W_i"].shape[0]
+    W_i = params["W_i"]
+    W_c = params["W_c"]
+    W_o = params["W_o"]
+    b_i = params["b_i"]
+    b_c = params["b_c"]
+    b_o = params["b_o"]
+    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
+    stacks = {
+        "_stack_h_prev": np.concatenate((W_i[:, :H], W_c[:, :H], W_o[:, :H]), axis=0),
+        "_stack_x": np.concatenate((W_i[:, H:D + H], W_c[:, H:D + H], W_o[:, H:D + H]), axis=0),
+    }
+    _stack_h_prev = stacks["_stack_h_prev"]
+    _stack_x = stacks["_stack_x"]
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    outputs = np.empty((T, B, H), dtype=xs.dtype)
+    cached = {
+        "c_prev": np.empty((T, B, H), dtype=xs.dtype),
+        "i": np.empty((T, B, H), dtype=xs.dtype),
+        "i_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "f": np.empty((T, B, H), dtype=xs.dtype),
+        "c_tilde": np.empty((T, B, H), dtype=xs.dtype),
+        "o": np.empty((T, B, H), dtype=xs.dtype),
+        "o_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "h_tanh": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    parts = {
+        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    for t in range(T):
+        x = xs[t]
+        h_prev = state["h"]
+        c_prev = state["c"]
+        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        i_pre = (_proj_h_prev[:, :H] + _proj_x[t, :, :H]) + b_i  # pre for the backward pass
+        i = sigmoid(i_pre)  # i = sigmoid(W_i @ X + b_i)
+        i_complement = sigmoid(-i_pre)  # complement for the backward pass
+        f = 1 - i  # f = 1 - i
+        c_tilde_pre = (_proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H]) + b_c  # pre for the backward pass
+        c_tilde = np.tanh(c_tilde_pre)  # c_tilde = tanh(W_c @ X + b_c)
+        o_pre = (_proj_h_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H]) + b_o  # pre for the backward pass
+        o = sigmoid(o_pre)  # o = sigmoid(W_o @ X + b_o)
+        o_complement = sigmoid(-o_pre)  # complement for the backward pass
+        c = c_prev*f + c_tilde*i  # c = f * c(t-1) + i * c_tilde
+        h_tanh = np.tanh(c)  # lifted for the backward pass
+        h = h_tanh*o  # h = o * tanh(c)
+        state = {"h": h, "c": c}
+        outputs[t] = state[OUTPUT]
+        cached["c_prev"][t] = c_prev
+        cached["i"][t] = i
+        cached["i_complement"][t] = i_complement
+        cached["f"][t] = f
+        cached["c_tilde"][t] = c_tilde
+        cached["o"][t] = o
+        cached["o_complement"][t] = o_complement
+        cached["h_tanh"][t] = h_tanh
+        parts["h_prev"][t] = h_prev
+    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+
+
+def backward_sequence(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, fast: the gradient of every weight is one matrix product
+    over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
+
+    d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
+    of the final states (zeros if None). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
+    """
+    xs = cache["xs"]
+    T, B, D = xs.shape
+    H = params["W_i"].shape[0]
+    b_i = params["b_i"]
+    b_c = params["b_c"]
+    b_o = params["b_o"]
+    _stack_h_prev = cache["stacks"]["_stack_h_prev"]
+    _stack_x = cache["stacks"]["_stack_x"]
+    grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
+    dxs = np.zeros_like(xs)
+    _deltas_h_prev = np.zeros((T, B, 3 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
+    if d_state_last is not None:
+        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    for t in reversed(range(T)):
+        c_prev = cache["cached"]["c_prev"][t]
+        i = cache["cached"]["i"][t]
+        i_complement = cache["cached"]["i_complement"][t]
+        f = cache["cached"]["f"][t]
+        c_tilde = cache["cached"]["c_tilde"][t]
+        o = cache["cached"]["o"][t]
+        o_complement = cache["cached"]["o_complement"][t]
+        h_tanh = cache["cached"]["h_tanh"][t]
+        d_state = dict(d_state)
+        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
+        d_h = d_state["h"]
+        d_c = d_state["c"] + d_h*o*(1 - h_tanh**2)
+        d_o = d_h*h_tanh
+        d_o_pre = d_o*o*o_complement
+        d_c_tilde = d_c*i
+        d_c_tilde_pre = d_c_tilde*(1 - c_tilde**2)
+        d_f = c_prev*d_c
+        d_i = (-d_f) + c_tilde*d_c
+        d_i_pre = d_i*i*i_complement
+        _deltas_h_prev[t, :, :H] = d_i_pre
+        _deltas_h_prev[t, :, H:2 * H] = d_c_tilde_pre
+        _deltas_h_prev[t, :, 2 * H:3 * H] = d_o_pre
+        _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
+        d_h_prev = _grad_h_prev
+        d_c_prev = d_c*f
+        grads["b_i"] += np.sum(d_i_pre, axis=0)  # dL/db_i, this step's term
+        grads["b_c"] += np.sum(d_c_tilde_pre, axis=0)  # dL/db_c, this step's term
+        grads["b_o"] += np.sum(d_o_pre, axis=0)  # dL/db_o, this step's term
+        d_state = {"h": d_h_prev, "c": d_c_prev}
+    _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
+    grads["W_i"][:, :H] += _dW[:H]
+    grads["W_c"][:, :H] += _dW[H:2 * H]
+    grads["W_o"][:, :H] += _dW[2 * H:3 * H]
+    _dW = _deltas_h_prev.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
+    grads["W_i"][:, H:D + H] += _dW[:H]
+    grads["W_c"][:, H:D + H] += _dW[H:2 * H]
+    grads["W_o"][:, H:D + H] += _dW[2 * H:3 * H]
+    dxs += (_deltas_h_prev.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    return grads, dxs, d_state

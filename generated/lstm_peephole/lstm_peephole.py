@@ -104,7 +104,8 @@ def forward(params, x, state):
     o_pre = h_prev @ W_ho.T + x @ W_xo.T + b_o + W_co*c  # pre-activation of o
     o = sigmoid(o_pre)  # o = sigmoid(W_xo @ x + W_ho @ h(t-1) + W_co * c + b_o)
     o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
-    h = o*np.tanh(c)  # h = o * tanh(c)
+    h_tanh = np.tanh(c)  # tanh(c(t)), kept for the backward pass
+    h = h_tanh*o  # h = o * tanh(c)
     state_next = {"h": h, "c": c}
     cache = {
         "x": x,
@@ -118,6 +119,7 @@ def forward(params, x, state):
         "c": c,
         "o": o,
         "o_complement": o_complement,
+        "h_tanh": h_tanh,
     }
     return state_next, cache
 
@@ -150,16 +152,15 @@ def backward(params, cache, d_state):
     c = cache["c"]
     o = cache["o"]
     o_complement = cache["o_complement"]
+    h_tanh = cache["h_tanh"]
     # dL/dh(t) = W_hc^T @ dL/dc_tanh_pre(t+1) + W_hf^T @ dL/df_pre(t+1) + W_hi^T @ dL/di_pre(t+1) + W_ho^T @ dL/do_pre(t+1) + dl(t)/dh(t)
     d_h = d_state["h"]
-    # shared subexpression
-    common0 = np.tanh(c)
     # dL/do(t) = dL/dh(t)*tanh(c(t))
-    d_o = common0*d_h
+    d_o = d_h*h_tanh
     # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
     d_o_pre = d_o*o*o_complement
     # dL/dc(t) = W_cf*dL/df_pre(t+1) + W_ci*dL/di_pre(t+1) + W_co*dL/do_pre(t) + dL/dc(t+1)*f(t+1) + dL/dh(t)*o(t)*(1 - tanh(c(t))**2)
-    d_c = d_state["c"] + W_co*d_o_pre + d_h*o*(1 - common0**2)
+    d_c = d_state["c"] + W_co*d_o_pre + d_h*o*(1 - h_tanh**2)
     # dL/dtanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c) = dL/dc(t)*i(t)
     d_c_tanh = d_c*i
     # dL/dc_tanh_pre(t) = dL/dtanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)*(1 - tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)**2)
@@ -229,8 +230,8 @@ def backward(params, cache, d_state):
     return grads, d_x, d_state_prev
 
 
-def forward_sequence(params, xs, state0=None):
-    """Run the cell over xs (T, B, D) from state0 (zeros if None).
+def forward_sequence_steps(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), one readable forward() per step.
 
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
@@ -246,8 +247,8 @@ def forward_sequence(params, xs, state0=None):
     return outputs, {"steps": steps, "final_state": state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
-    """Backpropagation through time.
+def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, one readable backward() per step (cache from forward_sequence_steps).
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
     of the final states (zeros if None). Returns (gradients summed over time,
@@ -267,3 +268,170 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
             grads[name] += step_grads[name]
         dxs.append(dx)
     return grads, np.stack(dxs[::-1]), d_state
+
+
+def forward_sequence(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
+
+    Weight blocks that multiply the same vector are stacked once per call; the input's
+    products for all T steps are one matrix product before the loop. Same results as
+    forward_sequence_steps, which runs the readable forward() step by step.
+    Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
+    """
+    T, B, D = xs.shape
+    H = params["W_xi"].shape[0]
+    W_xi = params["W_xi"]
+    W_hi = params["W_hi"]
+    W_ci = params["W_ci"]
+    b_i = params["b_i"]
+    W_xf = params["W_xf"]
+    W_hf = params["W_hf"]
+    W_cf = params["W_cf"]
+    b_f = params["b_f"]
+    W_xc = params["W_xc"]
+    W_hc = params["W_hc"]
+    b_c = params["b_c"]
+    W_xo = params["W_xo"]
+    W_ho = params["W_ho"]
+    W_co = params["W_co"]
+    b_o = params["b_o"]
+    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
+    stacks = {
+        "_stack_h_prev": np.concatenate((W_hi[:, :H], W_hf[:, :H], W_hc[:, :H], W_ho[:, :H]), axis=0),
+        "_stack_x": np.concatenate((W_xi[:, :D], W_xf[:, :D], W_xc[:, :D], W_xo[:, :D]), axis=0),
+    }
+    _stack_h_prev = stacks["_stack_h_prev"]
+    _stack_x = stacks["_stack_x"]
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    outputs = np.empty((T, B, H), dtype=xs.dtype)
+    cached = {
+        "c_prev": np.empty((T, B, H), dtype=xs.dtype),
+        "i": np.empty((T, B, H), dtype=xs.dtype),
+        "i_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "f": np.empty((T, B, H), dtype=xs.dtype),
+        "f_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "c_tanh": np.empty((T, B, H), dtype=xs.dtype),
+        "c": np.empty((T, B, H), dtype=xs.dtype),
+        "o": np.empty((T, B, H), dtype=xs.dtype),
+        "o_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "h_tanh": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    parts = {
+        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    for t in range(T):
+        x = xs[t]
+        h_prev = state["h"]
+        c_prev = state["c"]
+        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        i_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b_i + W_ci*c_prev  # pre for the backward pass
+        i = sigmoid(i_pre)  # i = sigmoid(W_xi @ x + W_hi @ h(t-1) + W_ci * c(t-1) + b_i)
+        i_complement = sigmoid(-i_pre)  # complement for the backward pass
+        f_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + b_f + W_cf*c_prev  # pre for the backward pass
+        f = sigmoid(f_pre)  # f = sigmoid(W_xf @ x + W_hf @ h(t-1) + W_cf * c(t-1) + b_f)
+        f_complement = sigmoid(-f_pre)  # complement for the backward pass
+        c_tanh_pre = _proj_h_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H] + b_c  # pre for the backward pass
+        c_tanh = np.tanh(c_tanh_pre)  # lifted for the backward pass
+        c = c_prev*f + c_tanh*i  # c = f * c(t-1) + i * tanh(W_xc @ x + W_hc @ h(t-1) + b_c)
+        o_pre = _proj_h_prev[:, 3 * H:4 * H] + _proj_x[t, :, 3 * H:4 * H] + b_o + W_co*c  # pre for the backward pass
+        o = sigmoid(o_pre)  # o = sigmoid(W_xo @ x + W_ho @ h(t-1) + W_co * c + b_o)
+        o_complement = sigmoid(-o_pre)  # complement for the backward pass
+        h_tanh = np.tanh(c)  # lifted for the backward pass
+        h = h_tanh*o  # h = o * tanh(c)
+        state = {"h": h, "c": c}
+        outputs[t] = state[OUTPUT]
+        cached["c_prev"][t] = c_prev
+        cached["i"][t] = i
+        cached["i_complement"][t] = i_complement
+        cached["f"][t] = f
+        cached["f_complement"][t] = f_complement
+        cached["c_tanh"][t] = c_tanh
+        cached["c"][t] = c
+        cached["o"][t] = o
+        cached["o_complement"][t] = o_complement
+        cached["h_tanh"][t] = h_tanh
+        parts["h_prev"][t] = h_prev
+    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+
+
+def backward_sequence(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, fast: the gradient of every weight is one matrix product
+    over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
+
+    d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
+    of the final states (zeros if None). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
+    """
+    xs = cache["xs"]
+    T, B, D = xs.shape
+    H = params["W_xi"].shape[0]
+    W_ci = params["W_ci"]
+    b_i = params["b_i"]
+    W_cf = params["W_cf"]
+    b_f = params["b_f"]
+    b_c = params["b_c"]
+    W_co = params["W_co"]
+    b_o = params["b_o"]
+    _stack_h_prev = cache["stacks"]["_stack_h_prev"]
+    _stack_x = cache["stacks"]["_stack_x"]
+    grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
+    dxs = np.zeros_like(xs)
+    _deltas_h_prev = np.zeros((T, B, 4 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    _deltas_x = np.zeros((T, B, 4 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
+    if d_state_last is not None:
+        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    for t in reversed(range(T)):
+        c_prev = cache["cached"]["c_prev"][t]
+        i = cache["cached"]["i"][t]
+        i_complement = cache["cached"]["i_complement"][t]
+        f = cache["cached"]["f"][t]
+        f_complement = cache["cached"]["f_complement"][t]
+        c_tanh = cache["cached"]["c_tanh"][t]
+        c = cache["cached"]["c"][t]
+        o = cache["cached"]["o"][t]
+        o_complement = cache["cached"]["o_complement"][t]
+        h_tanh = cache["cached"]["h_tanh"][t]
+        d_state = dict(d_state)
+        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
+        d_h = d_state["h"]
+        d_o = d_h*h_tanh
+        d_o_pre = d_o*o*o_complement
+        d_c = d_state["c"] + W_co*d_o_pre + d_h*o*(1 - h_tanh**2)
+        d_c_tanh = d_c*i
+        d_c_tanh_pre = d_c_tanh*(1 - c_tanh**2)
+        d_f = c_prev*d_c
+        d_f_pre = d_f*f*f_complement
+        d_i = c_tanh*d_c
+        d_i_pre = d_i*i*i_complement
+        _deltas_h_prev[t, :, :H] = d_i_pre
+        _deltas_h_prev[t, :, H:2 * H] = d_f_pre
+        _deltas_h_prev[t, :, 2 * H:3 * H] = d_c_tanh_pre
+        _deltas_h_prev[t, :, 3 * H:4 * H] = d_o_pre
+        _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
+        d_h_prev = _grad_h_prev
+        d_c_prev = W_cf*d_f_pre + W_ci*d_i_pre + d_c*f
+        grads["W_ci"] += np.sum(c_prev*d_i_pre, axis=0)  # dL/dW_ci, this step's term
+        grads["b_i"] += np.sum(d_i_pre, axis=0)  # dL/db_i, this step's term
+        grads["W_cf"] += np.sum(c_prev*d_f_pre, axis=0)  # dL/dW_cf, this step's term
+        grads["b_f"] += np.sum(d_f_pre, axis=0)  # dL/db_f, this step's term
+        grads["b_c"] += np.sum(d_c_tanh_pre, axis=0)  # dL/db_c, this step's term
+        grads["W_co"] += np.sum(c*d_o_pre, axis=0)  # dL/dW_co, this step's term
+        grads["b_o"] += np.sum(d_o_pre, axis=0)  # dL/db_o, this step's term
+        _deltas_x[t, :, :H] = d_i_pre
+        _deltas_x[t, :, H:2 * H] = d_f_pre
+        _deltas_x[t, :, 2 * H:3 * H] = d_c_tanh_pre
+        _deltas_x[t, :, 3 * H:4 * H] = d_o_pre
+        d_state = {"h": d_h_prev, "c": d_c_prev}
+    _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
+    grads["W_hi"][:, :H] += _dW[:H]
+    grads["W_hf"][:, :H] += _dW[H:2 * H]
+    grads["W_hc"][:, :H] += _dW[2 * H:3 * H]
+    grads["W_ho"][:, :H] += _dW[3 * H:4 * H]
+    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
+    grads["W_xi"][:, :D] += _dW[:H]
+    grads["W_xf"][:, :D] += _dW[H:2 * H]
+    grads["W_xc"][:, :D] += _dW[2 * H:3 * H]
+    grads["W_xo"][:, :D] += _dW[3 * H:4 * H]
+    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    return grads, dxs, d_state

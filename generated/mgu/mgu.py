@@ -137,8 +137,8 @@ def backward(params, cache, d_state):
     return grads, d_x, d_state_prev
 
 
-def forward_sequence(params, xs, state0=None):
-    """Run the cell over xs (T, B, D) from state0 (zeros if None).
+def forward_sequence_steps(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), one readable forward() per step.
 
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
@@ -154,8 +154,8 @@ def forward_sequence(params, xs, state0=None):
     return outputs, {"steps": steps, "final_state": state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
-    """Backpropagation through time.
+def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, one readable backward() per step (cache from forward_sequence_steps).
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
     of the final states (zeros if None). Returns (gradients summed over time,
@@ -175,3 +175,121 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
             grads[name] += step_grads[name]
         dxs.append(dx)
     return grads, np.stack(dxs[::-1]), d_state
+
+
+def forward_sequence(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
+
+    Weight blocks that multiply the same vector are stacked once per call; the input's
+    products for all T steps are one matrix product before the loop. Same results as
+    forward_sequence_steps, which runs the readable forward() step by step.
+    Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
+    """
+    T, B, D = xs.shape
+    H = params["W_f"].shape[0]
+    W_f = params["W_f"]
+    U_f = params["U_f"]
+    b_f = params["b_f"]
+    W_h = params["W_h"]
+    U_h = params["U_h"]
+    b_h = params["b_h"]
+    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
+    stacks = {
+        "_stack_h_prev": np.concatenate((U_f[:, :H],), axis=0),
+        "_stack_x": np.concatenate((W_f[:, :D], W_h[:, :D]), axis=0),
+        "_stack_h_tilde_arg": np.concatenate((U_h[:, :H],), axis=0),
+    }
+    _stack_h_prev = stacks["_stack_h_prev"]
+    _stack_x = stacks["_stack_x"]
+    _stack_h_tilde_arg = stacks["_stack_h_tilde_arg"]
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    outputs = np.empty((T, B, H), dtype=xs.dtype)
+    cached = {
+        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
+        "f": np.empty((T, B, H), dtype=xs.dtype),
+        "f_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "h_tilde": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    parts = {
+        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
+        "h_tilde_arg": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    for t in range(T):
+        x = xs[t]
+        h_prev = state["h"]
+        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        f_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b_f  # pre for the backward pass
+        f = sigmoid(f_pre)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f)
+        f_complement = sigmoid(-f_pre)  # complement for the backward pass
+        h_tilde_arg = f*h_prev  # operand for the backward pass
+        _proj_h_tilde_arg = h_tilde_arg @ _stack_h_tilde_arg.T  # every product of h_tilde_arg, at once
+        h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, H:2 * H] + b_h  # pre for the backward pass
+        h_tilde = np.tanh(h_tilde_pre)  # h_tilde = tanh(W_h @ x + U_h @ (f * h(t-1)) + b_h)
+        h = f*h_tilde + h_prev*(1 - f)  # h = (1 - f) * h(t-1) + f * h_tilde
+        state = {"h": h}
+        outputs[t] = state[OUTPUT]
+        cached["h_prev"][t] = h_prev
+        cached["f"][t] = f
+        cached["f_complement"][t] = f_complement
+        cached["h_tilde"][t] = h_tilde
+        parts["h_prev"][t] = h_prev
+        parts["h_tilde_arg"][t] = h_tilde_arg
+    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+
+
+def backward_sequence(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, fast: the gradient of every weight is one matrix product
+    over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
+
+    d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
+    of the final states (zeros if None). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
+    """
+    xs = cache["xs"]
+    T, B, D = xs.shape
+    H = params["W_f"].shape[0]
+    b_f = params["b_f"]
+    b_h = params["b_h"]
+    _stack_h_prev = cache["stacks"]["_stack_h_prev"]
+    _stack_x = cache["stacks"]["_stack_x"]
+    _stack_h_tilde_arg = cache["stacks"]["_stack_h_tilde_arg"]
+    grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
+    dxs = np.zeros_like(xs)
+    _deltas_h_prev = np.zeros((T, B, H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    _deltas_x = np.zeros((T, B, 2 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    _deltas_h_tilde_arg = np.zeros((T, B, H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
+    if d_state_last is not None:
+        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    for t in reversed(range(T)):
+        h_prev = cache["cached"]["h_prev"][t]
+        f = cache["cached"]["f"][t]
+        f_complement = cache["cached"]["f_complement"][t]
+        h_tilde = cache["cached"]["h_tilde"][t]
+        d_state = dict(d_state)
+        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
+        d_h = d_state["h"]
+        d_h_tilde = d_h*f
+        d_h_tilde_pre = d_h_tilde*(1 - h_tilde**2)
+        _deltas_h_tilde_arg[t, :, :H] = d_h_tilde_pre
+        _grad_h_tilde_arg = _deltas_h_tilde_arg[t] @ _stack_h_tilde_arg  # W^T d of every product of h_tilde_arg, at once
+        d_h_tilde_arg = _grad_h_tilde_arg
+        d_f = d_h*((-h_prev) + h_tilde) + d_h_tilde_arg*h_prev
+        d_f_pre = d_f*f*f_complement
+        _deltas_h_prev[t, :, :H] = d_f_pre
+        _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
+        d_h_prev = _grad_h_prev + d_h*f_complement + d_h_tilde_arg*f
+        grads["b_f"] += np.sum(d_f_pre, axis=0)  # dL/db_f, this step's term
+        grads["b_h"] += np.sum(d_h_tilde_pre, axis=0)  # dL/db_h, this step's term
+        _deltas_x[t, :, :H] = d_f_pre
+        _deltas_x[t, :, H:2 * H] = d_h_tilde_pre
+        d_state = {"h": d_h_prev}
+    _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
+    grads["U_f"][:, :H] += _dW[:H]
+    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
+    grads["W_f"][:, :D] += _dW[:H]
+    grads["W_h"][:, :D] += _dW[H:2 * H]
+    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    _dW = _deltas_h_tilde_arg.reshape(T * B, -1).T @ cache["parts"]["h_tilde_arg"].reshape(T * B, -1)
+    grads["U_h"][:, :H] += _dW[:H]
+    return grads, dxs, d_state

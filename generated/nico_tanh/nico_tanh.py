@@ -86,7 +86,8 @@ def forward(params, x, state):
     o = sigmoid(o_pre)  # o = sigmoid(W_o @ xc + b_o)
     o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
     s = f*s_prev + g*i  # s = g * i + s(t-1) * f
-    h = o*np.tanh(s)  # h = tanh(s) * o
+    h_tanh = np.tanh(s)  # tanh(s(t)), kept for the backward pass
+    h = h_tanh*o  # h = tanh(s) * o
     state_next = {"s": s, "h": h}
     cache = {
         "s_prev": s_prev,
@@ -98,7 +99,7 @@ def forward(params, x, state):
         "f_complement": f_complement,
         "o": o,
         "o_complement": o_complement,
-        "s": s,
+        "h_tanh": h_tanh,
     }
     return state_next, cache
 
@@ -122,17 +123,15 @@ def backward(params, cache, d_state):
     f_complement = cache["f_complement"]
     o = cache["o"]
     o_complement = cache["o_complement"]
-    s = cache["s"]
+    h_tanh = cache["h_tanh"]
     H = d_state["s"].shape[1]
     D = params["W_g"].shape[1] - H
     # dL/dh(t) = dl(t)/dh(t) + dL/dxc(t+1)[h(t) part]
     d_h = d_state["h"]
-    # shared subexpression
-    common0 = np.tanh(s)
     # dL/ds(t) = dL/ds(t+1)*f(t+1) + dL/dh(t)*o(t)*(1 - tanh(s(t))**2)
-    d_s = d_state["s"] + d_h*o*(1 - common0**2)
+    d_s = d_state["s"] + d_h*o*(1 - h_tanh**2)
     # dL/do(t) = dL/dh(t)*tanh(s(t))
-    d_o = common0*d_h
+    d_o = d_h*h_tanh
     # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
     d_o_pre = d_o*o*o_complement
     # dL/df(t) = dL/ds(t)*s(t-1)
@@ -185,8 +184,8 @@ def backward(params, cache, d_state):
     return grads, d_x, d_state_prev
 
 
-def forward_sequence(params, xs, state0=None):
-    """Run the cell over xs (T, B, D) from state0 (zeros if None).
+def forward_sequence_steps(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), one readable forward() per step.
 
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
@@ -202,8 +201,8 @@ def forward_sequence(params, xs, state0=None):
     return outputs, {"steps": steps, "final_state": state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
-    """Backpropagation through time.
+def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, one readable backward() per step (cache from forward_sequence_steps).
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
     of the final states (zeros if None). Returns (gradients summed over time,
@@ -223,3 +222,149 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
             grads[name] += step_grads[name]
         dxs.append(dx)
     return grads, np.stack(dxs[::-1]), d_state
+
+
+def forward_sequence(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
+
+    Weight blocks that multiply the same vector are stacked once per call; the input's
+    products for all T steps are one matrix product before the loop. Same results as
+    forward_sequence_steps, which runs the readable forward() step by step.
+    Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
+    """
+    T, B, D = xs.shape
+    H = params["W_g"].shape[0]
+    W_g = params["W_g"]
+    W_i = params["W_i"]
+    W_f = params["W_f"]
+    W_o = params["W_o"]
+    b_g = params["b_g"]
+    b_i = params["b_i"]
+    b_f = params["b_f"]
+    b_o = params["b_o"]
+    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
+    stacks = {
+        "_stack_x": np.concatenate((W_g[:, :D], W_i[:, :D], W_f[:, :D], W_o[:, :D]), axis=0),
+        "_stack_h_prev": np.concatenate((W_g[:, D:D + H], W_i[:, D:D + H], W_f[:, D:D + H], W_o[:, D:D + H]), axis=0),
+    }
+    _stack_x = stacks["_stack_x"]
+    _stack_h_prev = stacks["_stack_h_prev"]
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    outputs = np.empty((T, B, H), dtype=xs.dtype)
+    cached = {
+        "s_prev": np.empty((T, B, H), dtype=xs.dtype),
+        "g": np.empty((T, B, H), dtype=xs.dtype),
+        "i": np.empty((T, B, H), dtype=xs.dtype),
+        "i_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "f": np.empty((T, B, H), dtype=xs.dtype),
+        "f_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "o": np.empty((T, B, H), dtype=xs.dtype),
+        "o_complement": np.empty((T, B, H), dtype=xs.dtype),
+        "h_tanh": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    parts = {
+        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    for t in range(T):
+        x = xs[t]
+        s_prev = state["s"]
+        h_prev = state["h"]
+        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        g_pre = (_proj_x[t, :, :H] + _proj_h_prev[:, :H]) + b_g  # pre for the backward pass
+        g = np.tanh(g_pre)  # g = tanh(W_g @ xc + b_g)
+        i_pre = (_proj_x[t, :, H:2 * H] + _proj_h_prev[:, H:2 * H]) + b_i  # pre for the backward pass
+        i = sigmoid(i_pre)  # i = sigmoid(W_i @ xc + b_i)
+        i_complement = sigmoid(-i_pre)  # complement for the backward pass
+        f_pre = (_proj_x[t, :, 2 * H:3 * H] + _proj_h_prev[:, 2 * H:3 * H]) + b_f  # pre for the backward pass
+        f = sigmoid(f_pre)  # f = sigmoid(W_f @ xc + b_f)
+        f_complement = sigmoid(-f_pre)  # complement for the backward pass
+        o_pre = (_proj_x[t, :, 3 * H:4 * H] + _proj_h_prev[:, 3 * H:4 * H]) + b_o  # pre for the backward pass
+        o = sigmoid(o_pre)  # o = sigmoid(W_o @ xc + b_o)
+        o_complement = sigmoid(-o_pre)  # complement for the backward pass
+        s = f*s_prev + g*i  # s = g * i + s(t-1) * f
+        h_tanh = np.tanh(s)  # lifted for the backward pass
+        h = h_tanh*o  # h = tanh(s) * o
+        state = {"s": s, "h": h}
+        outputs[t] = state[OUTPUT]
+        cached["s_prev"][t] = s_prev
+        cached["g"][t] = g
+        cached["i"][t] = i
+        cached["i_complement"][t] = i_complement
+        cached["f"][t] = f
+        cached["f_complement"][t] = f_complement
+        cached["o"][t] = o
+        cached["o_complement"][t] = o_complement
+        cached["h_tanh"][t] = h_tanh
+        parts["h_prev"][t] = h_prev
+    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+
+
+def backward_sequence(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, fast: the gradient of every weight is one matrix product
+    over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
+
+    d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
+    of the final states (zeros if None). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
+    """
+    xs = cache["xs"]
+    T, B, D = xs.shape
+    H = params["W_g"].shape[0]
+    b_g = params["b_g"]
+    b_i = params["b_i"]
+    b_f = params["b_f"]
+    b_o = params["b_o"]
+    _stack_x = cache["stacks"]["_stack_x"]
+    _stack_h_prev = cache["stacks"]["_stack_h_prev"]
+    grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
+    dxs = np.zeros_like(xs)
+    _deltas_x = np.zeros((T, B, 4 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
+    if d_state_last is not None:
+        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    for t in reversed(range(T)):
+        s_prev = cache["cached"]["s_prev"][t]
+        g = cache["cached"]["g"][t]
+        i = cache["cached"]["i"][t]
+        i_complement = cache["cached"]["i_complement"][t]
+        f = cache["cached"]["f"][t]
+        f_complement = cache["cached"]["f_complement"][t]
+        o = cache["cached"]["o"][t]
+        o_complement = cache["cached"]["o_complement"][t]
+        h_tanh = cache["cached"]["h_tanh"][t]
+        d_state = dict(d_state)
+        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
+        d_h = d_state["h"]
+        d_s = d_state["s"] + d_h*o*(1 - h_tanh**2)
+        d_o = d_h*h_tanh
+        d_o_pre = d_o*o*o_complement
+        d_f = d_s*s_prev
+        d_f_pre = d_f*f*f_complement
+        d_i = d_s*g
+        d_i_pre = d_i*i*i_complement
+        d_g = d_s*i
+        d_g_pre = d_g*(1 - g**2)
+        d_s_prev = d_s*f
+        _deltas_x[t, :, :H] = d_g_pre
+        _deltas_x[t, :, H:2 * H] = d_i_pre
+        _deltas_x[t, :, 2 * H:3 * H] = d_f_pre
+        _deltas_x[t, :, 3 * H:4 * H] = d_o_pre
+        _grad_h_prev = _deltas_x[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
+        d_h_prev = _grad_h_prev
+        grads["b_g"] += np.sum(d_g_pre, axis=0)  # dL/db_g, this step's term
+        grads["b_i"] += np.sum(d_i_pre, axis=0)  # dL/db_i, this step's term
+        grads["b_f"] += np.sum(d_f_pre, axis=0)  # dL/db_f, this step's term
+        grads["b_o"] += np.sum(d_o_pre, axis=0)  # dL/db_o, this step's term
+        d_state = {"s": d_s_prev, "h": d_h_prev}
+    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
+    grads["W_g"][:, :D] += _dW[:H]
+    grads["W_i"][:, :D] += _dW[H:2 * H]
+    grads["W_f"][:, :D] += _dW[2 * H:3 * H]
+    grads["W_o"][:, :D] += _dW[3 * H:4 * H]
+    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    _dW = _deltas_x.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
+    grads["W_g"][:, D:D + H] += _dW[:H]
+    grads["W_i"][:, D:D + H] += _dW[H:2 * H]
+    grads["W_f"][:, D:D + H] += _dW[2 * H:3 * H]
+    grads["W_o"][:, D:D + H] += _dW[3 * H:4 * H]
+    return grads, dxs, d_state

@@ -86,8 +86,8 @@ def backward(params, cache, d_state):
     return grads, d_x, d_state_prev
 
 
-def forward_sequence(params, xs, state0=None):
-    """Run the cell over xs (T, B, D) from state0 (zeros if None).
+def forward_sequence_steps(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), one readable forward() per step.
 
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
@@ -103,8 +103,8 @@ def forward_sequence(params, xs, state0=None):
     return outputs, {"steps": steps, "final_state": state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
-    """Backpropagation through time.
+def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, one readable backward() per step (cache from forward_sequence_steps).
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
     of the final states (zeros if None). Returns (gradients summed over time,
@@ -124,3 +124,85 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
             grads[name] += step_grads[name]
         dxs.append(dx)
     return grads, np.stack(dxs[::-1]), d_state
+
+
+def forward_sequence(params, xs, state0=None):
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
+
+    Weight blocks that multiply the same vector are stacked once per call; the input's
+    products for all T steps are one matrix product before the loop. Same results as
+    forward_sequence_steps, which runs the readable forward() step by step.
+    Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
+    """
+    T, B, D = xs.shape
+    H = params["W"].shape[0]
+    W = params["W"]
+    U = params["U"]
+    b = params["b"]
+    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
+    stacks = {
+        "_stack_h_prev": np.concatenate((U[:, :H],), axis=0),
+        "_stack_x": np.concatenate((W[:, :D],), axis=0),
+    }
+    _stack_h_prev = stacks["_stack_h_prev"]
+    _stack_x = stacks["_stack_x"]
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    outputs = np.empty((T, B, H), dtype=xs.dtype)
+    cached = {
+        "h": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    parts = {
+        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
+    }
+    for t in range(T):
+        x = xs[t]
+        h_prev = state["h"]
+        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        h_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b  # pre for the backward pass
+        h = np.tanh(h_pre)  # h = tanh(W @ x + U @ h(t-1) + b)
+        state = {"h": h}
+        outputs[t] = state[OUTPUT]
+        cached["h"][t] = h
+        parts["h_prev"][t] = h_prev
+    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+
+
+def backward_sequence(params, cache, d_outputs, d_state_last=None):
+    """Backpropagation through time, fast: the gradient of every weight is one matrix product
+    over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
+
+    d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
+    of the final states (zeros if None). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
+    """
+    xs = cache["xs"]
+    T, B, D = xs.shape
+    H = params["W"].shape[0]
+    b = params["b"]
+    _stack_h_prev = cache["stacks"]["_stack_h_prev"]
+    _stack_x = cache["stacks"]["_stack_x"]
+    grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
+    dxs = np.zeros_like(xs)
+    _deltas_h_prev = np.zeros((T, B, H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    _deltas_x = np.zeros((T, B, H), dtype=xs.dtype)  # products that do not reach the loss keep 0
+    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
+    if d_state_last is not None:
+        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    for t in reversed(range(T)):
+        h = cache["cached"]["h"][t]
+        d_state = dict(d_state)
+        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
+        d_h = d_state["h"]
+        d_h_pre = d_h*(1 - h**2)
+        _deltas_h_prev[t, :, :H] = d_h_pre
+        _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
+        d_h_prev = _grad_h_prev
+        grads["b"] += np.sum(d_h_pre, axis=0)  # dL/db, this step's term
+        _deltas_x[t, :, :H] = d_h_pre
+        d_state = {"h": d_h_prev}
+    _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
+    grads["U"][:, :H] += _dW[:H]
+    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
+    grads["W"][:, :D] += _dW[:H]
+    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    return grads, dxs, d_state

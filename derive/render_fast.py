@@ -1,0 +1,231 @@
+"""Stage 5c: the view of a FusedPlan that templates/sequence_fast.py.j2 renders.
+
+Names this code makes up start with an underscore (`_stack_x`, `_proj_h_prev`); no spec name
+can, so they never collide with a cell's own variables.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+
+from . import naming
+from .derivation import Derivation
+from .dims import Dim
+from .functions import MatVec, Outer, ZerosLike
+from .fused import FusedPlan, Group, plan, rewrite_backward
+from .model import CellModel, Kind
+from .printers import NumpyPrinter
+
+
+def stack(part: str) -> str:
+    return f"_stack_{part}"  # the group's blocks, stacked: (rows of all blocks, size of part)
+
+
+def projection(part: str) -> str:
+    return f"_proj_{part}"  # part @ stack.T: all the group's products at once
+
+
+def deltas(part: str) -> str:
+    return f"_deltas_{part}"  # the adjoints of the group's products: (T, B, rows)
+
+
+def contribution(part: str) -> str:
+    return f"_grad_{part}"  # what the group sends back to the vector it multiplied
+
+
+def _size(dim: Dim) -> str:
+    return str(dim).replace("*", " * ")
+
+
+def _buffers(fused: FusedPlan) -> dict[str, str]:
+    """Group -> the delta buffer it fills; groups whose blocks come from the same products in
+    the same order (x and h(t-1) of an LSTM over [x; h]) share one."""
+    owner: dict[tuple, str] = {}
+    return {g.part: owner.setdefault(tuple(s.product for s in g.slabs), deltas(g.part)) for g in fused.groups}
+
+
+def fast_view(derivation: Derivation) -> dict:
+    """Everything sequence_fast.py.j2 needs."""
+    fused = plan(derivation)
+    model = derivation.model
+    rows = {g.part: _row_ranges(model, g) for g in fused.groups}
+    buffers = _buffers(fused)
+    backward_groups = _groups_reaching_the_loss(derivation, fused)
+    backward, step_end = _backward_lines(derivation, fused, rows, buffers)
+    cached = _read_names(model, [code for code, _ in backward + step_end], exclude=fused.fused_concats)
+    return {
+        "stacks": [(stack(g.part), _stack_code(g)) for g in fused.groups],
+        "input_groups": [(projection(g.part), stack(g.part)) for g in fused.groups if g.before_loop],
+        "forward": _forward_lines(derivation, fused, rows),
+        "cached": [(name, _size(model.variables[name].shape[0])) for name in cached],
+        "parts": [(g.part, _size(model.variables[g.part].shape[0])) for g in fused.groups if not g.before_loop],
+        "delta_buffers": [(buffers[g.part], _size(_total_rows(model, g))) for g in backward_groups if buffers[g.part] == deltas(g.part)],
+        "backward_params": [p.name for p in model.spec.params if re.search(rf"\b{p.name}\b", "\n".join(c for c, _ in backward))],
+        "backward": backward,
+        "step_end": step_end,
+        "after_loop": _after_loop(backward_groups, rows, buffers),
+        "input_adjoint": naming.adjoint(model.spec.input),
+        "carries": [(s, naming.adjoint(naming.prev(s))) for s in model.spec.states],
+    }
+
+
+# -- layout ---------------------------------------------------------------------------
+def _row_ranges(model: CellModel, group: Group) -> list[tuple[str, str]]:
+    """Code for the first and one-past-last row of each block inside the group's stack."""
+    ranges, start = [], Dim()
+    for slab in group.slabs:
+        stop = start + model.variables[slab.matrix].shape[0]
+        ranges.append((_size(start) if start != Dim() else "", _size(stop)))
+        start = stop
+    return ranges
+
+
+def _groups_reaching_the_loss(derivation: Derivation, fused: FusedPlan) -> list[Group]:
+    """Groups with at least one product whose result reaches the loss (the others get no gradient)."""
+    adjoints = _product_adjoints(derivation, fused)
+    return [g for g in fused.groups if any(s.product in adjoints for s in g.slabs)]
+
+
+def _total_rows(model: CellModel, group: Group) -> Dim:
+    total = Dim()
+    for slab in group.slabs:
+        total += model.variables[slab.matrix].shape[0]
+    return total
+
+
+def _columns(slab) -> str:
+    start = _size(slab.start) if slab.start != Dim() else ""
+    return f"{start}:{_size(slab.stop)}"
+
+
+def _stack_code(group: Group) -> str:
+    blocks = ", ".join(f"{s.matrix}[:, {_columns(s)}]" for s in group.slabs)
+    return f"np.concatenate(({blocks},), axis=0)" if len(group.slabs) == 1 else f"np.concatenate(({blocks}), axis=0)"
+
+
+# -- forward ---------------------------------------------------------------------------
+def _forward_lines(derivation: Derivation, fused: FusedPlan, rows) -> list[tuple[str, str]]:
+    """(code, comment) for one step: products read from the projections, groups projected when their vector is ready."""
+    model = derivation.model
+    names = {f"_mv{k}": _product_code(fused, k, rows) for k in range(len(fused.products))}
+    stand_ins = {product: sp.Symbol(f"_mv{k}") for k, product in enumerate(fused.products)}
+    printer = NumpyPrinter({"names": names})
+    values = model.cached_values()
+    known_at_start = (Kind.INPUT, Kind.PREVIOUS)  # other vectors are projected right after they are computed
+    lines = [_projection_line(g) for g in fused.groups if not g.before_loop and model.variables[g.part].kind in known_at_start]
+    for assignment in model.assignments:
+        if assignment.target in fused.fused_concats or _unused_complement(model, assignment.target, derivation):
+            continue
+        expr = assignment.expr if model.variables[assignment.target].role == "lifted" else assignment.expr.xreplace(values)
+        lines.append((f"{assignment.target} = {printer.doprint(expr.xreplace(stand_ins))}", _comment(model, assignment)))
+        lines += [_projection_line(g) for g in fused.groups if g.part == assignment.target]
+    return lines
+
+
+def _projection_line(group: Group) -> tuple[str, str]:
+    return f"{projection(group.part)} = {group.part} @ {stack(group.part)}.T", f"every product of {group.part}, at once"
+
+
+def _product_code(fused: FusedPlan, index: int, rows) -> str:
+    terms = []
+    for group in fused.groups:
+        for slab, (start, stop) in zip(group.slabs, rows[group.part]):
+            if slab.product == index:
+                step = "t, " if group.before_loop else ""
+                terms.append(f"{projection(group.part)}[{step}:, {start}:{stop}]")
+    return terms[0] if len(terms) == 1 else "(" + " + ".join(terms) + ")"
+
+
+def _comment(model: CellModel, assignment) -> str:
+    variable = model.variables[assignment.target]
+    if variable.role == "equation":
+        equation = model.spec.equations[assignment.origin]
+        return f"{equation.target} = {equation.expression}"
+    return f"{variable.role} for the backward pass"
+
+
+def _unused_complement(model: CellModel, name: str, derivation: Derivation) -> bool:
+    if model.variables[name].role != "complement":
+        return False
+    symbol = sp.Symbol(name)
+    return not any(symbol in line.expr.free_symbols for line in derivation.lines)
+
+
+# -- backward --------------------------------------------------------------------------
+def _backward_lines(derivation: Derivation, fused: FusedPlan, rows, buffers):
+    """(per-step lines, lines at the end of each step): deltas stored, each group's contribution
+    computed just before the first line that needs it."""
+    stored: set[str] = set()
+    reaching = _groups_reaching_the_loss(derivation, fused)
+    per_step = {g.part: sp.Symbol(contribution(g.part)) for g in reaching if not g.before_loop}
+    product_adjoints = _product_adjoints(derivation, fused)
+    incoming = {symbol.name: f'd_state["{state}"]' for state, symbol in derivation.incoming.items()}
+    printer = NumpyPrinter({"names": incoming})
+    lines, pending = [], {per_step[group.part].name: group for group in reaching if not group.before_loop}
+    for line, expr in rewrite_backward(derivation, fused, per_step):
+        for name in sorted(s.name for s in expr.free_symbols if s.name in pending):
+            lines += _store_deltas(pending.pop(name), rows, product_adjoints, buffers, stored)
+        lines += _line_code(line, expr, printer)
+    step_end = [code for g in reaching if g.before_loop
+                for code in _store_deltas(g, rows, product_adjoints, buffers, stored, contribute=False)]
+    return lines, step_end
+
+
+def _line_code(line, expr, printer) -> list[tuple[str, str]]:
+    if line.role == "param":
+        if expr == 0:
+            return []  # a weight: its gradient is one product after the loop
+        return [(f'grads["{line.about}"] += {printer.doprint(expr)}', f"dL/d{line.about}, this step's term")]
+    if line.role == "input":
+        return [] if expr == 0 else [(f"dxs[t] = {printer.doprint(expr)}", "dL/dx(t) from element-wise uses")]
+    if isinstance(expr, ZerosLike) or expr == 0:
+        return [(f"{line.target} = np.zeros_like({printer.doprint(expr.args[0]) if isinstance(expr, ZerosLike) else 'd_state[OUTPUT]'})", "")]
+    return [(f"{line.target} = {printer.doprint(expr)}", "")]
+
+
+def _store_deltas(group: Group, rows, product_adjoints, buffers, stored: set, contribute=True) -> list[tuple[str, str]]:
+    """Write this step's product adjoints into the group's buffer (once per shared buffer); then W^T d."""
+    buffer = buffers[group.part]
+    codes = []
+    if buffer not in stored:
+        stored.add(buffer)
+        codes = [(f"{buffer}[t, :, {start}:{stop}] = {product_adjoints[slab.product]}", "")
+                 for slab, (start, stop) in zip(group.slabs, rows[group.part]) if slab.product in product_adjoints]
+    if contribute:
+        codes.append((f"{contribution(group.part)} = {buffer}[t] @ {stack(group.part)}",
+                      f"W^T d of every product of {group.part}, at once"))
+    return codes
+
+
+def _product_adjoints(derivation: Derivation, fused: FusedPlan) -> dict[int, str]:
+    """Code for dL/d(W u) of each product: the sum of the d in every d u^T term of W's gradient
+    (one term per assignment the product appears in)."""
+    found: dict[int, list[str]] = {}
+    for line in derivation.lines_with_role("param"):
+        for outer in sorted(line.expr.atoms(Outer), key=sp.default_sort_key):
+            adjoint, vector, _matrix = outer.args
+            for index, product in enumerate(fused.products):
+                if str(product.args[0]) == line.about and product.args[1] == vector:
+                    found.setdefault(index, []).append(str(adjoint))
+    return {index: " + ".join(terms) for index, terms in found.items()}
+
+
+def _after_loop(groups: list[Group], rows, buffers) -> list[str]:
+    """Weight gradients of all steps in one product per group; the input's adjoint likewise."""
+    code = []
+    for group in groups:
+        stacked = f"{buffers[group.part]}.reshape(T * B, -1)"
+        values = "xs" if group.before_loop else f'cache["parts"]["{group.part}"]'
+        code.append(f"_dW = {stacked}.T @ {values}.reshape(T * B, -1)")
+        for slab, (start, stop) in zip(group.slabs, rows[group.part]):
+            code.append(f'grads["{slab.matrix}"][:, {_columns(slab)}] += _dW[{start}:{stop}]')
+        if group.before_loop:
+            code.append(f"dxs += ({stacked} @ {stack(group.part)}).reshape(T, B, -1)")
+    return code
+
+
+def _read_names(model: CellModel, codes: list[str], exclude) -> list[str]:
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r'"[^"]*"', "", "\n".join(codes))))
+    return [v.name for v in model.variables.values()
+            if v.kind.value not in ("param", "input") and v.name in words and v.name not in exclude]
