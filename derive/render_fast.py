@@ -114,8 +114,15 @@ def _forward_lines(derivation: Derivation, fused: FusedPlan, rows) -> list[tuple
     values = model.cached_values()
     known_at_start = (Kind.INPUT, Kind.PREVIOUS)  # other vectors are projected right after they are computed
     lines = [_projection_line(g) for g in fused.groups if not g.before_loop and model.variables[g.part].kind in known_at_start]
-    for assignment in model.assignments:
-        if assignment.target in fused.fused_concats or _unused_complement(model, assignment.target, derivation):
+    emitted = [a for a in model.assignments
+               if a.target not in fused.fused_concats and not _unused_complement(model, a.target, derivation)]
+    paired = sigmoid_pairs(model, emitted)
+    for assignment in emitted:
+        if assignment.target in paired.values():
+            continue  # computed with its sigmoid
+        if assignment.target in paired:
+            argument = printer.doprint(assignment.expr.args[0].xreplace(stand_ins))
+            lines.append((f"{assignment.target}, {paired[assignment.target]} = sigmoid_pair({argument})", _comment(model, assignment)))
             continue
         expr = assignment.expr if model.variables[assignment.target].role == "lifted" else assignment.expr.xreplace(values)
         lines.append((f"{assignment.target} = {printer.doprint(expr.xreplace(stand_ins))}", _comment(model, assignment)))
@@ -124,7 +131,7 @@ def _forward_lines(derivation: Derivation, fused: FusedPlan, rows) -> list[tuple
 
 
 def _projection_line(group: Group) -> tuple[str, str]:
-    return f"{projection(group.part)} = {group.part} @ {stack(group.part)}.T", f"every product of {group.part}, at once"
+    return f"{projection(group.part)} = {group.part} @ {stack(group.part)}_T", f"every product of {group.part}, at once"
 
 
 def _product_code(fused: FusedPlan, index: int, rows) -> str:
@@ -150,6 +157,13 @@ def _unused_complement(model: CellModel, name: str, derivation: Derivation) -> b
         return False
     symbol = sp.Symbol(name)
     return not any(symbol in line.expr.free_symbols for line in derivation.lines)
+
+
+def sigmoid_pairs(model: CellModel, emitted) -> dict[str, str]:
+    """Sigmoid outputs whose complement is also computed: both come from one sigmoid_pair call."""
+    names = {a.target for a in emitted}
+    return {naming.complemented(a.target): a.target for a in emitted
+            if model.variables[a.target].role == "complement" and naming.complemented(a.target) in names}
 
 
 # -- backward --------------------------------------------------------------------------

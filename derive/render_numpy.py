@@ -17,7 +17,7 @@ from .dims import Dim
 from .model import CellModel, Kind
 from .notation import Notation, explained
 from .printers import NumpyPrinter, TextPrinter
-from .render_fast import fast_view
+from .render_fast import fast_view, sigmoid_pairs
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
         "grads": [(p.name, naming.adjoint(p.name)) for p in spec.params],
         "carries": [(s, naming.adjoint(naming.prev(s))) for s in spec.states],
         "input_adjoint": naming.adjoint(spec.input),
-        "helpers": sorted({"sigmoid"} & set(_words(forward))),
+        "helpers": sorted({"sigmoid"} & set(_words(forward)) | ({"sigmoid"} if "sigmoid_pair" in _words(forward) else set())),
         "all_params": [p.name for p in spec.params],
         "fast": fast_view(derivation),
     }
@@ -91,10 +91,16 @@ def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list
     printer, text = NumpyPrinter(), TextPrinter({"names": notation.text})
     values = model.cached_values()
     lines = []
+    paired = sigmoid_pairs(model, emitted)
     for assignment in emitted:
         variable = model.variables[assignment.target]
-        if sp.Symbol(assignment.target) in pre:
-            continue  # written inline: the backward pass reads the activation, not its argument
+        if sp.Symbol(assignment.target) in pre or assignment.target in paired.values():
+            continue  # written inline, or computed together with its sigmoid
+        if assignment.target in paired:
+            argument = printer.doprint(assignment.expr.args[0].xreplace(pre))
+            lines.append(CodeLine(f"{assignment.target}, {paired[assignment.target]} = sigmoid_pair({argument})",
+                                  f"{_equation_comment(model, assignment)}; and 1 - {assignment.target} without cancellation"))
+            continue
         expr = assignment.expr if assignment.target in map(str, values.values()) else assignment.expr.xreplace(values)
         code = f"{assignment.target} = {printer.doprint(expr.xreplace(pre))}"
         if variable.role == "equation":
@@ -116,6 +122,14 @@ def shared_subexpressions(derivation: Derivation) -> tuple[list, list]:
     names = (sp.Symbol(naming.shared(k)) for k in range(10**6) if naming.shared(k) not in taken)
     sizes = (sp.Symbol("D"), sp.Symbol("H"))  # slice bounds such as D + H stay written out
     return sp.cse([line.expr for line in derivation.lines], symbols=names, order="none", ignore=sizes)
+
+
+def _equation_comment(model: CellModel, assignment) -> str:
+    variable = model.variables[assignment.target]
+    if variable.role == "equation":
+        equation = model.spec.equations[assignment.origin]
+        return f"{equation.target} = {equation.expression}"
+    return f"{assignment.target}, kept for the backward pass"
 
 
 def _read_by(name: str, model: CellModel) -> bool:

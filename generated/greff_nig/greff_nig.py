@@ -35,11 +35,22 @@ PARAM_SHAPES = {
 def sigmoid(z):
     """Logistic function without overflow: exp is only taken of -|z|.
 
-    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
-    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    With e = exp(-|z|) and r = 1 / (1 + e), sigmoid(z) is r where z >= 0 and e * r below:
+    r * max(e, [z >= 0]) picks that without a slow np.where.
     """
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return np.maximum(e, z >= 0) / (1 + e)
+
+
+def sigmoid_pair(z):
+    """(sigmoid(z), 1 - sigmoid(z)) from one exp, both without cancellation.
+
+    The backward pass uses the derivative as s * (1 - s) with this 1 - s (the *_complement
+    variables): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
+    e = np.exp(-np.abs(z))
+    r = 1 / (1 + e)
+    return r * np.maximum(e, z >= 0), r * np.maximum(e, z < 0)
 
 
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
@@ -83,12 +94,10 @@ def forward(params, x, state):
     c_prev = state["c"]
     z = np.tanh(y_prev @ R_z.T + x @ W_z.T + b_z)  # z = tanh(W_z @ x + R_z @ y(t-1) + b_z)
     f_pre = y_prev @ R_f.T + x @ W_f.T + b_f + c_prev*p_f  # pre-activation of f
-    f = sigmoid(f_pre)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + b_f)
-    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
+    f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + b_f); and 1 - f without cancellation
     c = z + c_prev*f  # c = z + c(t-1) * f
     o_pre = y_prev @ R_o.T + x @ W_o.T + b_o + c*p_o  # pre-activation of o
-    o = sigmoid(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
-    o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
+    o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o); and 1 - o without cancellation
     y_tanh = np.tanh(c)  # tanh(c(t)), kept for the backward pass
     y = o*y_tanh  # y = tanh(c) * o
     state_next = {"y": y, "c": c}
@@ -258,19 +267,19 @@ def forward_sequence(params, xs, state0=None):
         "_stack_y_prev": np.concatenate((R_z[:, :H], R_f[:, :H], R_o[:, :H]), axis=0),
         "_stack_x": np.concatenate((W_z[:, :D], W_f[:, :D], W_o[:, :D]), axis=0),
     }
-    _stack_y_prev = stacks["_stack_y_prev"]
-    _stack_x = stacks["_stack_x"]
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    _stack_y_prev_T = np.ascontiguousarray(stacks["_stack_y_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
     outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {
-        "c_prev": np.empty((T, B, H), dtype=xs.dtype),
-        "z": np.empty((T, B, H), dtype=xs.dtype),
-        "f": np.empty((T, B, H), dtype=xs.dtype),
-        "f_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "c": np.empty((T, B, H), dtype=xs.dtype),
-        "o": np.empty((T, B, H), dtype=xs.dtype),
-        "o_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "y_tanh": np.empty((T, B, H), dtype=xs.dtype),
+    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
+        "c_prev": [],
+        "z": [],
+        "f": [],
+        "f_complement": [],
+        "c": [],
+        "o": [],
+        "o_complement": [],
+        "y_tanh": [],
     }
     parts = {
         "y_prev": np.empty((T, B, H), dtype=xs.dtype),
@@ -279,28 +288,26 @@ def forward_sequence(params, xs, state0=None):
         x = xs[t]
         y_prev = state["y"]
         c_prev = state["c"]
-        _proj_y_prev = y_prev @ _stack_y_prev.T  # every product of y_prev, at once
+        _proj_y_prev = y_prev @ _stack_y_prev_T  # every product of y_prev, at once
         z_pre = _proj_y_prev[:, :H] + _proj_x[t, :, :H] + b_z  # pre for the backward pass
         z = np.tanh(z_pre)  # z = tanh(W_z @ x + R_z @ y(t-1) + b_z)
         f_pre = _proj_y_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + b_f + c_prev*p_f  # pre for the backward pass
-        f = sigmoid(f_pre)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + b_f)
-        f_complement = sigmoid(-f_pre)  # complement for the backward pass
+        f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + b_f)
         c = z + c_prev*f  # c = z + c(t-1) * f
         o_pre = _proj_y_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H] + b_o + c*p_o  # pre for the backward pass
-        o = sigmoid(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
-        o_complement = sigmoid(-o_pre)  # complement for the backward pass
+        o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
         y_tanh = np.tanh(c)  # lifted for the backward pass
         y = o*y_tanh  # y = tanh(c) * o
         state = {"y": y, "c": c}
         outputs[t] = state[OUTPUT]
-        cached["c_prev"][t] = c_prev
-        cached["z"][t] = z
-        cached["f"][t] = f
-        cached["f_complement"][t] = f_complement
-        cached["c"][t] = c
-        cached["o"][t] = o
-        cached["o_complement"][t] = o_complement
-        cached["y_tanh"][t] = y_tanh
+        cached["c_prev"].append(c_prev)
+        cached["z"].append(z)
+        cached["f"].append(f)
+        cached["f_complement"].append(f_complement)
+        cached["c"].append(c)
+        cached["o"].append(o)
+        cached["o_complement"].append(o_complement)
+        cached["y_tanh"].append(y_tanh)
         parts["y_prev"][t] = y_prev
     return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
 

@@ -29,11 +29,22 @@ PARAM_SHAPES = {
 def sigmoid(z):
     """Logistic function without overflow: exp is only taken of -|z|.
 
-    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
-    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    With e = exp(-|z|) and r = 1 / (1 + e), sigmoid(z) is r where z >= 0 and e * r below:
+    r * max(e, [z >= 0]) picks that without a slow np.where.
     """
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return np.maximum(e, z >= 0) / (1 + e)
+
+
+def sigmoid_pair(z):
+    """(sigmoid(z), 1 - sigmoid(z)) from one exp, both without cancellation.
+
+    The backward pass uses the derivative as s * (1 - s) with this 1 - s (the *_complement
+    variables): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
+    e = np.exp(-np.abs(z))
+    r = 1 / (1 + e)
+    return r * np.maximum(e, z >= 0), r * np.maximum(e, z < 0)
 
 
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
@@ -65,11 +76,9 @@ def forward(params, x, state):
     U = params["U"]
     h_prev = state["h"]
     r_pre = h_prev @ U_r.T + x @ W_r.T  # pre-activation of r
-    r = sigmoid(r_pre)  # r = sigmoid(W_r @ x + U_r @ h(t-1))
-    r_complement = sigmoid(-r_pre)  # (1 - r(t)) without cancellation, for the tiny derivatives of saturated gates
+    r, r_complement = sigmoid_pair(r_pre)  # r = sigmoid(W_r @ x + U_r @ h(t-1)); and 1 - r without cancellation
     z_pre = h_prev @ U_z.T + x @ W_z.T  # pre-activation of z
-    z = sigmoid(z_pre)  # z = sigmoid(W_z @ x + U_z @ h(t-1))
-    z_complement = sigmoid(-z_pre)  # (1 - z(t)) without cancellation, for the tiny derivatives of saturated gates
+    z, z_complement = sigmoid_pair(z_pre)  # z = sigmoid(W_z @ x + U_z @ h(t-1)); and 1 - z without cancellation
     h_tilde_arg = h_prev*r  # (h(t-1)*r(t)), kept for the backward pass
     h_tilde = np.tanh(h_tilde_arg @ U.T + x @ W.T)  # h_tilde = tanh(W @ x + U @ (r * h(t-1)))
     h = h_prev*z + h_tilde*(1 - z)  # h = z * h(t-1) + (1 - z) * h_tilde
@@ -213,18 +222,18 @@ def forward_sequence(params, xs, state0=None):
         "_stack_x": np.concatenate((W_r[:, :D], W_z[:, :D], W[:, :D]), axis=0),
         "_stack_h_tilde_arg": np.concatenate((U[:, :H],), axis=0),
     }
-    _stack_h_prev = stacks["_stack_h_prev"]
-    _stack_x = stacks["_stack_x"]
-    _stack_h_tilde_arg = stacks["_stack_h_tilde_arg"]
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_h_tilde_arg_T = np.ascontiguousarray(stacks["_stack_h_tilde_arg"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
     outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {
-        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
-        "r": np.empty((T, B, H), dtype=xs.dtype),
-        "r_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "z": np.empty((T, B, H), dtype=xs.dtype),
-        "z_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "h_tilde": np.empty((T, B, H), dtype=xs.dtype),
+    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
+        "h_prev": [],
+        "r": [],
+        "r_complement": [],
+        "z": [],
+        "z_complement": [],
+        "h_tilde": [],
     }
     parts = {
         "h_prev": np.empty((T, B, H), dtype=xs.dtype),
@@ -233,26 +242,24 @@ def forward_sequence(params, xs, state0=None):
     for t in range(T):
         x = xs[t]
         h_prev = state["h"]
-        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
         r_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre for the backward pass
-        r = sigmoid(r_pre)  # r = sigmoid(W_r @ x + U_r @ h(t-1))
-        r_complement = sigmoid(-r_pre)  # complement for the backward pass
+        r, r_complement = sigmoid_pair(r_pre)  # r = sigmoid(W_r @ x + U_r @ h(t-1))
         z_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H]  # pre for the backward pass
-        z = sigmoid(z_pre)  # z = sigmoid(W_z @ x + U_z @ h(t-1))
-        z_complement = sigmoid(-z_pre)  # complement for the backward pass
+        z, z_complement = sigmoid_pair(z_pre)  # z = sigmoid(W_z @ x + U_z @ h(t-1))
         h_tilde_arg = h_prev*r  # operand for the backward pass
-        _proj_h_tilde_arg = h_tilde_arg @ _stack_h_tilde_arg.T  # every product of h_tilde_arg, at once
+        _proj_h_tilde_arg = h_tilde_arg @ _stack_h_tilde_arg_T  # every product of h_tilde_arg, at once
         h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, 2 * H:3 * H]  # pre for the backward pass
         h_tilde = np.tanh(h_tilde_pre)  # h_tilde = tanh(W @ x + U @ (r * h(t-1)))
         h = h_prev*z + h_tilde*(1 - z)  # h = z * h(t-1) + (1 - z) * h_tilde
         state = {"h": h}
         outputs[t] = state[OUTPUT]
-        cached["h_prev"][t] = h_prev
-        cached["r"][t] = r
-        cached["r_complement"][t] = r_complement
-        cached["z"][t] = z
-        cached["z_complement"][t] = z_complement
-        cached["h_tilde"][t] = h_tilde
+        cached["h_prev"].append(h_prev)
+        cached["r"].append(r)
+        cached["r_complement"].append(r_complement)
+        cached["z"].append(z)
+        cached["z_complement"].append(z_complement)
+        cached["h_tilde"].append(h_tilde)
         parts["h_prev"][t] = h_prev
         parts["h_tilde_arg"][t] = h_tilde_arg
     return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}

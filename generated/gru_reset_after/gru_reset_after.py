@@ -35,11 +35,22 @@ PARAM_SHAPES = {
 def sigmoid(z):
     """Logistic function without overflow: exp is only taken of -|z|.
 
-    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
-    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    With e = exp(-|z|) and r = 1 / (1 + e), sigmoid(z) is r where z >= 0 and e * r below:
+    r * max(e, [z >= 0]) picks that without a slow np.where.
     """
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return np.maximum(e, z >= 0) / (1 + e)
+
+
+def sigmoid_pair(z):
+    """(sigmoid(z), 1 - sigmoid(z)) from one exp, both without cancellation.
+
+    The backward pass uses the derivative as s * (1 - s) with this 1 - s (the *_complement
+    variables): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
+    e = np.exp(-np.abs(z))
+    r = 1 / (1 + e)
+    return r * np.maximum(e, z >= 0), r * np.maximum(e, z < 0)
 
 
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
@@ -83,11 +94,9 @@ def forward(params, x, state):
     b_hn = params["b_hn"]
     h_prev = state["h"]
     r_pre = h_prev @ W_hr.T + x @ W_ir.T + b_hr + b_ir  # pre-activation of r
-    r = sigmoid(r_pre)  # r = sigmoid(W_ir @ x + b_ir + W_hr @ h(t-1) + b_hr)
-    r_complement = sigmoid(-r_pre)  # (1 - r(t)) without cancellation, for the tiny derivatives of saturated gates
+    r, r_complement = sigmoid_pair(r_pre)  # r = sigmoid(W_ir @ x + b_ir + W_hr @ h(t-1) + b_hr); and 1 - r without cancellation
     z_pre = h_prev @ W_hz.T + x @ W_iz.T + b_hz + b_iz  # pre-activation of z
-    z = sigmoid(z_pre)  # z = sigmoid(W_iz @ x + b_iz + W_hz @ h(t-1) + b_hz)
-    z_complement = sigmoid(-z_pre)  # (1 - z(t)) without cancellation, for the tiny derivatives of saturated gates
+    z, z_complement = sigmoid_pair(z_pre)  # z = sigmoid(W_iz @ x + b_iz + W_hz @ h(t-1) + b_hz); and 1 - z without cancellation
     W_hn_h_prev = h_prev @ W_hn.T  # (W_hn @ h(t-1)), kept for the backward pass
     n = np.tanh(x @ W_in.T + b_in + r*(W_hn_h_prev + b_hn))  # n = tanh(W_in @ x + b_in + r * (W_hn @ h(t-1) + b_hn))
     h = h_prev*z + n*(1 - z)  # h = (1 - z) * n + z * h(t-1)
@@ -261,18 +270,18 @@ def forward_sequence(params, xs, state0=None):
         "_stack_h_prev": np.concatenate((W_hr[:, :H], W_hz[:, :H], W_hn[:, :H]), axis=0),
         "_stack_x": np.concatenate((W_ir[:, :D], W_iz[:, :D], W_in[:, :D]), axis=0),
     }
-    _stack_h_prev = stacks["_stack_h_prev"]
-    _stack_x = stacks["_stack_x"]
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
     outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {
-        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
-        "r": np.empty((T, B, H), dtype=xs.dtype),
-        "r_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "z": np.empty((T, B, H), dtype=xs.dtype),
-        "z_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "W_hn_h_prev": np.empty((T, B, H), dtype=xs.dtype),
-        "n": np.empty((T, B, H), dtype=xs.dtype),
+    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
+        "h_prev": [],
+        "r": [],
+        "r_complement": [],
+        "z": [],
+        "z_complement": [],
+        "W_hn_h_prev": [],
+        "n": [],
     }
     parts = {
         "h_prev": np.empty((T, B, H), dtype=xs.dtype),
@@ -280,26 +289,24 @@ def forward_sequence(params, xs, state0=None):
     for t in range(T):
         x = xs[t]
         h_prev = state["h"]
-        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
         r_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b_hr + b_ir  # pre for the backward pass
-        r = sigmoid(r_pre)  # r = sigmoid(W_ir @ x + b_ir + W_hr @ h(t-1) + b_hr)
-        r_complement = sigmoid(-r_pre)  # complement for the backward pass
+        r, r_complement = sigmoid_pair(r_pre)  # r = sigmoid(W_ir @ x + b_ir + W_hr @ h(t-1) + b_hr)
         z_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + b_hz + b_iz  # pre for the backward pass
-        z = sigmoid(z_pre)  # z = sigmoid(W_iz @ x + b_iz + W_hz @ h(t-1) + b_hz)
-        z_complement = sigmoid(-z_pre)  # complement for the backward pass
+        z, z_complement = sigmoid_pair(z_pre)  # z = sigmoid(W_iz @ x + b_iz + W_hz @ h(t-1) + b_hz)
         W_hn_h_prev = _proj_h_prev[:, 2 * H:3 * H]  # product for the backward pass
         n_pre = _proj_x[t, :, 2 * H:3 * H] + b_in + r*(W_hn_h_prev + b_hn)  # pre for the backward pass
         n = np.tanh(n_pre)  # n = tanh(W_in @ x + b_in + r * (W_hn @ h(t-1) + b_hn))
         h = h_prev*z + n*(1 - z)  # h = (1 - z) * n + z * h(t-1)
         state = {"h": h}
         outputs[t] = state[OUTPUT]
-        cached["h_prev"][t] = h_prev
-        cached["r"][t] = r
-        cached["r_complement"][t] = r_complement
-        cached["z"][t] = z
-        cached["z_complement"][t] = z_complement
-        cached["W_hn_h_prev"][t] = W_hn_h_prev
-        cached["n"][t] = n
+        cached["h_prev"].append(h_prev)
+        cached["r"].append(r)
+        cached["r_complement"].append(r_complement)
+        cached["z"].append(z)
+        cached["z_complement"].append(z_complement)
+        cached["W_hn_h_prev"].append(W_hn_h_prev)
+        cached["n"].append(n)
         parts["h_prev"][t] = h_prev
     return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
 

@@ -34,11 +34,22 @@ PARAM_SHAPES = {
 def sigmoid(z):
     """Logistic function without overflow: exp is only taken of -|z|.
 
-    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
-    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    With e = exp(-|z|) and r = 1 / (1 + e), sigmoid(z) is r where z >= 0 and e * r below:
+    r * max(e, [z >= 0]) picks that without a slow np.where.
     """
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return np.maximum(e, z >= 0) / (1 + e)
+
+
+def sigmoid_pair(z):
+    """(sigmoid(z), 1 - sigmoid(z)) from one exp, both without cancellation.
+
+    The backward pass uses the derivative as s * (1 - s) with this 1 - s (the *_complement
+    variables): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
+    e = np.exp(-np.abs(z))
+    r = 1 / (1 + e)
+    return r * np.maximum(e, z >= 0), r * np.maximum(e, z < 0)
 
 
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
@@ -76,15 +87,12 @@ def forward(params, x, state):
     c_prev = state["c"]
     X = np.concatenate((h_prev, x), axis=1)  # X = concat(h(t-1), x)
     f_pre = X @ W_f.T + b_f  # pre-activation of f
-    f = sigmoid(f_pre)  # f = sigmoid(W_f @ X + b_f)
-    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
+    f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ X + b_f); and 1 - f without cancellation
     i_pre = X @ W_i.T + b_i  # pre-activation of i
-    i = sigmoid(i_pre)  # i = sigmoid(W_i @ X + b_i)
-    i_complement = sigmoid(-i_pre)  # (1 - i(t)) without cancellation, for the tiny derivatives of saturated gates
+    i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ X + b_i); and 1 - i without cancellation
     c_tilde = np.tanh(X @ W_c.T + b_c)  # c_tilde = tanh(W_c @ X + b_c)
     o_pre = X @ W_o.T + b_o  # pre-activation of o
-    o = sigmoid(o_pre)  # o = sigmoid(W_o @ X + b_o)
-    o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
+    o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ X + b_o); and 1 - o without cancellation
     c = c_prev*f + c_tilde*i  # c = f * c(t-1) + i * c_tilde
     h_tanh = np.tanh(c)  # tanh(c(t)), kept for the backward pass
     h = h_tanh*o  # h = o * tanh(c)
@@ -247,20 +255,20 @@ def forward_sequence(params, xs, state0=None):
         "_stack_h_prev": np.concatenate((W_f[:, :H], W_i[:, :H], W_c[:, :H], W_o[:, :H]), axis=0),
         "_stack_x": np.concatenate((W_f[:, H:D + H], W_i[:, H:D + H], W_c[:, H:D + H], W_o[:, H:D + H]), axis=0),
     }
-    _stack_h_prev = stacks["_stack_h_prev"]
-    _stack_x = stacks["_stack_x"]
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
     outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {
-        "c_prev": np.empty((T, B, H), dtype=xs.dtype),
-        "f": np.empty((T, B, H), dtype=xs.dtype),
-        "f_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "i": np.empty((T, B, H), dtype=xs.dtype),
-        "i_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "c_tilde": np.empty((T, B, H), dtype=xs.dtype),
-        "o": np.empty((T, B, H), dtype=xs.dtype),
-        "o_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "h_tanh": np.empty((T, B, H), dtype=xs.dtype),
+    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
+        "c_prev": [],
+        "f": [],
+        "f_complement": [],
+        "i": [],
+        "i_complement": [],
+        "c_tilde": [],
+        "o": [],
+        "o_complement": [],
+        "h_tanh": [],
     }
     parts = {
         "h_prev": np.empty((T, B, H), dtype=xs.dtype),
@@ -269,32 +277,29 @@ def forward_sequence(params, xs, state0=None):
         x = xs[t]
         h_prev = state["h"]
         c_prev = state["c"]
-        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
         f_pre = (_proj_h_prev[:, :H] + _proj_x[t, :, :H]) + b_f  # pre for the backward pass
-        f = sigmoid(f_pre)  # f = sigmoid(W_f @ X + b_f)
-        f_complement = sigmoid(-f_pre)  # complement for the backward pass
+        f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ X + b_f)
         i_pre = (_proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H]) + b_i  # pre for the backward pass
-        i = sigmoid(i_pre)  # i = sigmoid(W_i @ X + b_i)
-        i_complement = sigmoid(-i_pre)  # complement for the backward pass
+        i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ X + b_i)
         c_tilde_pre = (_proj_h_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H]) + b_c  # pre for the backward pass
         c_tilde = np.tanh(c_tilde_pre)  # c_tilde = tanh(W_c @ X + b_c)
         o_pre = (_proj_h_prev[:, 3 * H:4 * H] + _proj_x[t, :, 3 * H:4 * H]) + b_o  # pre for the backward pass
-        o = sigmoid(o_pre)  # o = sigmoid(W_o @ X + b_o)
-        o_complement = sigmoid(-o_pre)  # complement for the backward pass
+        o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ X + b_o)
         c = c_prev*f + c_tilde*i  # c = f * c(t-1) + i * c_tilde
         h_tanh = np.tanh(c)  # lifted for the backward pass
         h = h_tanh*o  # h = o * tanh(c)
         state = {"h": h, "c": c}
         outputs[t] = state[OUTPUT]
-        cached["c_prev"][t] = c_prev
-        cached["f"][t] = f
-        cached["f_complement"][t] = f_complement
-        cached["i"][t] = i
-        cached["i_complement"][t] = i_complement
-        cached["c_tilde"][t] = c_tilde
-        cached["o"][t] = o
-        cached["o_complement"][t] = o_complement
-        cached["h_tanh"][t] = h_tanh
+        cached["c_prev"].append(c_prev)
+        cached["f"].append(f)
+        cached["f_complement"].append(f_complement)
+        cached["i"].append(i)
+        cached["i_complement"].append(i_complement)
+        cached["c_tilde"].append(c_tilde)
+        cached["o"].append(o)
+        cached["o_complement"].append(o_complement)
+        cached["h_tanh"].append(h_tanh)
         parts["h_prev"][t] = h_prev
     return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
 

@@ -39,11 +39,22 @@ PARAM_SHAPES = {
 def sigmoid(z):
     """Logistic function without overflow: exp is only taken of -|z|.
 
-    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
-    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    With e = exp(-|z|) and r = 1 / (1 + e), sigmoid(z) is r where z >= 0 and e * r below:
+    r * max(e, [z >= 0]) picks that without a slow np.where.
     """
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return np.maximum(e, z >= 0) / (1 + e)
+
+
+def sigmoid_pair(z):
+    """(sigmoid(z), 1 - sigmoid(z)) from one exp, both without cancellation.
+
+    The backward pass uses the derivative as s * (1 - s) with this 1 - s (the *_complement
+    variables): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
+    e = np.exp(-np.abs(z))
+    r = 1 / (1 + e)
+    return r * np.maximum(e, z >= 0), r * np.maximum(e, z < 0)
 
 
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
@@ -94,16 +105,13 @@ def forward(params, x, state):
     h_prev = state["h"]
     c_prev = state["c"]
     i_pre = h_prev @ W_hi.T + x @ W_xi.T + b_i + W_ci*c_prev  # pre-activation of i
-    i = sigmoid(i_pre)  # i = sigmoid(W_xi @ x + W_hi @ h(t-1) + W_ci * c(t-1) + b_i)
-    i_complement = sigmoid(-i_pre)  # (1 - i(t)) without cancellation, for the tiny derivatives of saturated gates
+    i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_xi @ x + W_hi @ h(t-1) + W_ci * c(t-1) + b_i); and 1 - i without cancellation
     f_pre = h_prev @ W_hf.T + x @ W_xf.T + b_f + W_cf*c_prev  # pre-activation of f
-    f = sigmoid(f_pre)  # f = sigmoid(W_xf @ x + W_hf @ h(t-1) + W_cf * c(t-1) + b_f)
-    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
+    f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_xf @ x + W_hf @ h(t-1) + W_cf * c(t-1) + b_f); and 1 - f without cancellation
     c_tanh = np.tanh(h_prev @ W_hc.T + x @ W_xc.T + b_c)  # tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c), kept for the backward pass
     c = c_prev*f + c_tanh*i  # c = f * c(t-1) + i * tanh(W_xc @ x + W_hc @ h(t-1) + b_c)
     o_pre = h_prev @ W_ho.T + x @ W_xo.T + b_o + W_co*c  # pre-activation of o
-    o = sigmoid(o_pre)  # o = sigmoid(W_xo @ x + W_ho @ h(t-1) + W_co * c + b_o)
-    o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
+    o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_xo @ x + W_ho @ h(t-1) + W_co * c + b_o); and 1 - o without cancellation
     h_tanh = np.tanh(c)  # tanh(c(t)), kept for the backward pass
     h = h_tanh*o  # h = o * tanh(c)
     state_next = {"h": h, "c": c}
@@ -300,21 +308,21 @@ def forward_sequence(params, xs, state0=None):
         "_stack_h_prev": np.concatenate((W_hi[:, :H], W_hf[:, :H], W_hc[:, :H], W_ho[:, :H]), axis=0),
         "_stack_x": np.concatenate((W_xi[:, :D], W_xf[:, :D], W_xc[:, :D], W_xo[:, :D]), axis=0),
     }
-    _stack_h_prev = stacks["_stack_h_prev"]
-    _stack_x = stacks["_stack_x"]
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
     outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {
-        "c_prev": np.empty((T, B, H), dtype=xs.dtype),
-        "i": np.empty((T, B, H), dtype=xs.dtype),
-        "i_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "f": np.empty((T, B, H), dtype=xs.dtype),
-        "f_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "c_tanh": np.empty((T, B, H), dtype=xs.dtype),
-        "c": np.empty((T, B, H), dtype=xs.dtype),
-        "o": np.empty((T, B, H), dtype=xs.dtype),
-        "o_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "h_tanh": np.empty((T, B, H), dtype=xs.dtype),
+    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
+        "c_prev": [],
+        "i": [],
+        "i_complement": [],
+        "f": [],
+        "f_complement": [],
+        "c_tanh": [],
+        "c": [],
+        "o": [],
+        "o_complement": [],
+        "h_tanh": [],
     }
     parts = {
         "h_prev": np.empty((T, B, H), dtype=xs.dtype),
@@ -323,33 +331,30 @@ def forward_sequence(params, xs, state0=None):
         x = xs[t]
         h_prev = state["h"]
         c_prev = state["c"]
-        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
         i_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b_i + W_ci*c_prev  # pre for the backward pass
-        i = sigmoid(i_pre)  # i = sigmoid(W_xi @ x + W_hi @ h(t-1) + W_ci * c(t-1) + b_i)
-        i_complement = sigmoid(-i_pre)  # complement for the backward pass
+        i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_xi @ x + W_hi @ h(t-1) + W_ci * c(t-1) + b_i)
         f_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + b_f + W_cf*c_prev  # pre for the backward pass
-        f = sigmoid(f_pre)  # f = sigmoid(W_xf @ x + W_hf @ h(t-1) + W_cf * c(t-1) + b_f)
-        f_complement = sigmoid(-f_pre)  # complement for the backward pass
+        f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_xf @ x + W_hf @ h(t-1) + W_cf * c(t-1) + b_f)
         c_tanh_pre = _proj_h_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H] + b_c  # pre for the backward pass
         c_tanh = np.tanh(c_tanh_pre)  # lifted for the backward pass
         c = c_prev*f + c_tanh*i  # c = f * c(t-1) + i * tanh(W_xc @ x + W_hc @ h(t-1) + b_c)
         o_pre = _proj_h_prev[:, 3 * H:4 * H] + _proj_x[t, :, 3 * H:4 * H] + b_o + W_co*c  # pre for the backward pass
-        o = sigmoid(o_pre)  # o = sigmoid(W_xo @ x + W_ho @ h(t-1) + W_co * c + b_o)
-        o_complement = sigmoid(-o_pre)  # complement for the backward pass
+        o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_xo @ x + W_ho @ h(t-1) + W_co * c + b_o)
         h_tanh = np.tanh(c)  # lifted for the backward pass
         h = h_tanh*o  # h = o * tanh(c)
         state = {"h": h, "c": c}
         outputs[t] = state[OUTPUT]
-        cached["c_prev"][t] = c_prev
-        cached["i"][t] = i
-        cached["i_complement"][t] = i_complement
-        cached["f"][t] = f
-        cached["f_complement"][t] = f_complement
-        cached["c_tanh"][t] = c_tanh
-        cached["c"][t] = c
-        cached["o"][t] = o
-        cached["o_complement"][t] = o_complement
-        cached["h_tanh"][t] = h_tanh
+        cached["c_prev"].append(c_prev)
+        cached["i"].append(i)
+        cached["i_complement"].append(i_complement)
+        cached["f"].append(f)
+        cached["f_complement"].append(f_complement)
+        cached["c_tanh"].append(c_tanh)
+        cached["c"].append(c)
+        cached["o"].append(o)
+        cached["o_complement"].append(o_complement)
+        cached["h_tanh"].append(h_tanh)
         parts["h_prev"][t] = h_prev
     return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
 

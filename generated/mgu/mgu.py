@@ -28,11 +28,22 @@ PARAM_SHAPES = {
 def sigmoid(z):
     """Logistic function without overflow: exp is only taken of -|z|.
 
-    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
-    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    With e = exp(-|z|) and r = 1 / (1 + e), sigmoid(z) is r where z >= 0 and e * r below:
+    r * max(e, [z >= 0]) picks that without a slow np.where.
     """
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return np.maximum(e, z >= 0) / (1 + e)
+
+
+def sigmoid_pair(z):
+    """(sigmoid(z), 1 - sigmoid(z)) from one exp, both without cancellation.
+
+    The backward pass uses the derivative as s * (1 - s) with this 1 - s (the *_complement
+    variables): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
+    e = np.exp(-np.abs(z))
+    r = 1 / (1 + e)
+    return r * np.maximum(e, z >= 0), r * np.maximum(e, z < 0)
 
 
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
@@ -64,8 +75,7 @@ def forward(params, x, state):
     b_h = params["b_h"]
     h_prev = state["h"]
     f_pre = h_prev @ U_f.T + x @ W_f.T + b_f  # pre-activation of f
-    f = sigmoid(f_pre)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f)
-    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
+    f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f); and 1 - f without cancellation
     h_tilde_arg = f*h_prev  # (f(t)*h(t-1)), kept for the backward pass
     h_tilde = np.tanh(h_tilde_arg @ U_h.T + x @ W_h.T + b_h)  # h_tilde = tanh(W_h @ x + U_h @ (f * h(t-1)) + b_h)
     h = f*h_tilde + h_prev*(1 - f)  # h = (1 - f) * h(t-1) + f * h_tilde
@@ -199,16 +209,16 @@ def forward_sequence(params, xs, state0=None):
         "_stack_x": np.concatenate((W_f[:, :D], W_h[:, :D]), axis=0),
         "_stack_h_tilde_arg": np.concatenate((U_h[:, :H],), axis=0),
     }
-    _stack_h_prev = stacks["_stack_h_prev"]
-    _stack_x = stacks["_stack_x"]
-    _stack_h_tilde_arg = stacks["_stack_h_tilde_arg"]
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_h_tilde_arg_T = np.ascontiguousarray(stacks["_stack_h_tilde_arg"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
     outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {
-        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
-        "f": np.empty((T, B, H), dtype=xs.dtype),
-        "f_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "h_tilde": np.empty((T, B, H), dtype=xs.dtype),
+    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
+        "h_prev": [],
+        "f": [],
+        "f_complement": [],
+        "h_tilde": [],
     }
     parts = {
         "h_prev": np.empty((T, B, H), dtype=xs.dtype),
@@ -217,21 +227,20 @@ def forward_sequence(params, xs, state0=None):
     for t in range(T):
         x = xs[t]
         h_prev = state["h"]
-        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
         f_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b_f  # pre for the backward pass
-        f = sigmoid(f_pre)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f)
-        f_complement = sigmoid(-f_pre)  # complement for the backward pass
+        f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f)
         h_tilde_arg = f*h_prev  # operand for the backward pass
-        _proj_h_tilde_arg = h_tilde_arg @ _stack_h_tilde_arg.T  # every product of h_tilde_arg, at once
+        _proj_h_tilde_arg = h_tilde_arg @ _stack_h_tilde_arg_T  # every product of h_tilde_arg, at once
         h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, H:2 * H] + b_h  # pre for the backward pass
         h_tilde = np.tanh(h_tilde_pre)  # h_tilde = tanh(W_h @ x + U_h @ (f * h(t-1)) + b_h)
         h = f*h_tilde + h_prev*(1 - f)  # h = (1 - f) * h(t-1) + f * h_tilde
         state = {"h": h}
         outputs[t] = state[OUTPUT]
-        cached["h_prev"][t] = h_prev
-        cached["f"][t] = f
-        cached["f_complement"][t] = f_complement
-        cached["h_tilde"][t] = h_tilde
+        cached["h_prev"].append(h_prev)
+        cached["f"].append(f)
+        cached["f_complement"].append(f_complement)
+        cached["h_tilde"].append(h_tilde)
         parts["h_prev"][t] = h_prev
         parts["h_tilde_arg"][t] = h_tilde_arg
     return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}

@@ -34,11 +34,22 @@ PARAM_SHAPES = {
 def sigmoid(z):
     """Logistic function without overflow: exp is only taken of -|z|.
 
-    Its derivative is used as s * (1 - s), with 1 - s held in a *_complement variable computed
-    as sigmoid(-z): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    With e = exp(-|z|) and r = 1 / (1 + e), sigmoid(z) is r where z >= 0 and e * r below:
+    r * max(e, [z >= 0]) picks that without a slow np.where.
     """
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return np.maximum(e, z >= 0) / (1 + e)
+
+
+def sigmoid_pair(z):
+    """(sigmoid(z), 1 - sigmoid(z)) from one exp, both without cancellation.
+
+    The backward pass uses the derivative as s * (1 - s) with this 1 - s (the *_complement
+    variables): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
+    """
+    e = np.exp(-np.abs(z))
+    r = 1 / (1 + e)
+    return r * np.maximum(e, z >= 0), r * np.maximum(e, z < 0)
 
 
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
@@ -77,14 +88,11 @@ def forward(params, x, state):
     xc = np.concatenate((x, h_prev), axis=1)  # xc = concat(x, h(t-1))
     g = np.tanh(xc @ W_g.T + b_g)  # g = tanh(W_g @ xc + b_g)
     i_pre = xc @ W_i.T + b_i  # pre-activation of i
-    i = sigmoid(i_pre)  # i = sigmoid(W_i @ xc + b_i)
-    i_complement = sigmoid(-i_pre)  # (1 - i(t)) without cancellation, for the tiny derivatives of saturated gates
+    i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ xc + b_i); and 1 - i without cancellation
     f_pre = xc @ W_f.T + b_f  # pre-activation of f
-    f = sigmoid(f_pre)  # f = sigmoid(W_f @ xc + b_f)
-    f_complement = sigmoid(-f_pre)  # (1 - f(t)) without cancellation, for the tiny derivatives of saturated gates
+    f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ xc + b_f); and 1 - f without cancellation
     o_pre = xc @ W_o.T + b_o  # pre-activation of o
-    o = sigmoid(o_pre)  # o = sigmoid(W_o @ xc + b_o)
-    o_complement = sigmoid(-o_pre)  # (1 - o(t)) without cancellation, for the tiny derivatives of saturated gates
+    o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ xc + b_o); and 1 - o without cancellation
     s = f*s_prev + g*i  # s = g * i + s(t-1) * f
     h = o*s  # h = s * o
     state_next = {"s": s, "h": h}
@@ -246,20 +254,20 @@ def forward_sequence(params, xs, state0=None):
         "_stack_x": np.concatenate((W_g[:, :D], W_i[:, :D], W_f[:, :D], W_o[:, :D]), axis=0),
         "_stack_h_prev": np.concatenate((W_g[:, D:D + H], W_i[:, D:D + H], W_f[:, D:D + H], W_o[:, D:D + H]), axis=0),
     }
-    _stack_x = stacks["_stack_x"]
-    _stack_h_prev = stacks["_stack_h_prev"]
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
     outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {
-        "s_prev": np.empty((T, B, H), dtype=xs.dtype),
-        "g": np.empty((T, B, H), dtype=xs.dtype),
-        "i": np.empty((T, B, H), dtype=xs.dtype),
-        "i_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "f": np.empty((T, B, H), dtype=xs.dtype),
-        "f_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "o": np.empty((T, B, H), dtype=xs.dtype),
-        "o_complement": np.empty((T, B, H), dtype=xs.dtype),
-        "s": np.empty((T, B, H), dtype=xs.dtype),
+    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
+        "s_prev": [],
+        "g": [],
+        "i": [],
+        "i_complement": [],
+        "f": [],
+        "f_complement": [],
+        "o": [],
+        "o_complement": [],
+        "s": [],
     }
     parts = {
         "h_prev": np.empty((T, B, H), dtype=xs.dtype),
@@ -268,31 +276,28 @@ def forward_sequence(params, xs, state0=None):
         x = xs[t]
         s_prev = state["s"]
         h_prev = state["h"]
-        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
         g_pre = (_proj_x[t, :, :H] + _proj_h_prev[:, :H]) + b_g  # pre for the backward pass
         g = np.tanh(g_pre)  # g = tanh(W_g @ xc + b_g)
         i_pre = (_proj_x[t, :, H:2 * H] + _proj_h_prev[:, H:2 * H]) + b_i  # pre for the backward pass
-        i = sigmoid(i_pre)  # i = sigmoid(W_i @ xc + b_i)
-        i_complement = sigmoid(-i_pre)  # complement for the backward pass
+        i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ xc + b_i)
         f_pre = (_proj_x[t, :, 2 * H:3 * H] + _proj_h_prev[:, 2 * H:3 * H]) + b_f  # pre for the backward pass
-        f = sigmoid(f_pre)  # f = sigmoid(W_f @ xc + b_f)
-        f_complement = sigmoid(-f_pre)  # complement for the backward pass
+        f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ xc + b_f)
         o_pre = (_proj_x[t, :, 3 * H:4 * H] + _proj_h_prev[:, 3 * H:4 * H]) + b_o  # pre for the backward pass
-        o = sigmoid(o_pre)  # o = sigmoid(W_o @ xc + b_o)
-        o_complement = sigmoid(-o_pre)  # complement for the backward pass
+        o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ xc + b_o)
         s = f*s_prev + g*i  # s = g * i + s(t-1) * f
         h = o*s  # h = s * o
         state = {"s": s, "h": h}
         outputs[t] = state[OUTPUT]
-        cached["s_prev"][t] = s_prev
-        cached["g"][t] = g
-        cached["i"][t] = i
-        cached["i_complement"][t] = i_complement
-        cached["f"][t] = f
-        cached["f_complement"][t] = f_complement
-        cached["o"][t] = o
-        cached["o_complement"][t] = o_complement
-        cached["s"][t] = s
+        cached["s_prev"].append(s_prev)
+        cached["g"].append(g)
+        cached["i"].append(i)
+        cached["i_complement"].append(i_complement)
+        cached["f"].append(f)
+        cached["f_complement"].append(f_complement)
+        cached["o"].append(o)
+        cached["o_complement"].append(o_complement)
+        cached["s"].append(s)
         parts["h_prev"][t] = h_prev
     return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
 

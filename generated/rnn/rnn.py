@@ -144,12 +144,12 @@ def forward_sequence(params, xs, state0=None):
         "_stack_h_prev": np.concatenate((U[:, :H],), axis=0),
         "_stack_x": np.concatenate((W[:, :D],), axis=0),
     }
-    _stack_h_prev = stacks["_stack_h_prev"]
-    _stack_x = stacks["_stack_x"]
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x.T).reshape(T, B, -1)  # the input's products, all steps at once
+    _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
     outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {
-        "h": np.empty((T, B, H), dtype=xs.dtype),
+    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
+        "h": [],
     }
     parts = {
         "h_prev": np.empty((T, B, H), dtype=xs.dtype),
@@ -157,12 +157,12 @@ def forward_sequence(params, xs, state0=None):
     for t in range(T):
         x = xs[t]
         h_prev = state["h"]
-        _proj_h_prev = h_prev @ _stack_h_prev.T  # every product of h_prev, at once
+        _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
         h_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b  # pre for the backward pass
         h = np.tanh(h_pre)  # h = tanh(W @ x + U @ h(t-1) + b)
         state = {"h": h}
         outputs[t] = state[OUTPUT]
-        cached["h"][t] = h
+        cached["h"].append(h)
         parts["h_prev"][t] = h_prev
     return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
 
