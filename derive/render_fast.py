@@ -118,15 +118,17 @@ def _forward_lines(derivation: Derivation, fused: FusedPlan, rows) -> list[tuple
                if a.target not in fused.fused_concats and not _unused_complement(model, a.target, derivation)]
     paired = sigmoid_pairs(model, emitted)
     for assignment in emitted:
-        if assignment.target in paired.values():
+        target = assignment.target
+        if target in paired.values():
             continue  # computed with its sigmoid
-        if assignment.target in paired:
+        if target in paired:
             argument = printer.doprint(assignment.expr.args[0].xreplace(stand_ins))
-            lines.append((f"{assignment.target}, {paired[assignment.target]} = sigmoid_pair({argument})", _comment(model, assignment)))
-            continue
-        expr = assignment.expr if model.variables[assignment.target].role == "lifted" else assignment.expr.xreplace(values)
-        lines.append((f"{assignment.target} = {printer.doprint(expr.xreplace(stand_ins))}", _comment(model, assignment)))
-        lines += [_projection_line(g) for g in fused.groups if g.part == assignment.target]
+            lines.append((f"{target}, {paired[target]} = sigmoid_pair({argument})", _comment(model, assignment)))
+        else:
+            expr = assignment.expr if model.variables[target].role == "lifted" else assignment.expr.xreplace(values)
+            lines.append((f"{target} = {printer.doprint(expr.xreplace(stand_ins))}", _comment(model, assignment)))
+        done = {target, paired.get(target)}
+        lines += [_projection_line(g) for g in fused.groups if g.part in done]
     return lines
 
 

@@ -19,8 +19,7 @@ def test_nico_forward_lines_read_like_the_equations():
     assert "xc = np.concatenate((x, h_prev), axis=1)  # xc = concat(x, h(t-1))" in code
     assert "g = np.tanh(xc @ W_g.T + b_g)  # g = tanh(W_g @ xc + b_g)" in code
     assert "i_pre = xc @ W_i.T + b_i  # pre-activation of i" in code
-    assert "i = sigmoid(i_pre)  # i = sigmoid(W_i @ xc + b_i)" in code
-    assert "i_complement = sigmoid(-i_pre)" in code
+    assert "i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ xc + b_i); and 1 - i without cancellation" in code
     assert "h = o*s  # h = s * o" in code
 
 
