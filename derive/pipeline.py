@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .derivation import Derivation, derive_backward
-from .emit import environment, render_comparison, render_outputs
+from . import buildcache
+from .emit import default_templates_dir, environment, render_comparison, render_outputs
 from .errors import DeriveError
 from .files import changed_files, write_files
 from .model import build_model
@@ -53,11 +54,21 @@ def build(specs: list[CellSpec], out_dir: Path, templates: Path | None = None, c
     if repeated:
         paths = ", ".join(spec.path for spec in specs if spec.name == repeated[0])
         raise DeriveError(f"two cells are named {repeated[0]!r} ({paths}); expected distinct names, one folder each")
+    generator = buildcache.generator_digest([d for d in (templates, default_templates_dir()) if d])
+    manifest, fresh = buildcache.load(out_dir), {}
     files: dict[str, str] = {}
     for spec in specs:
-        files.update(generate(spec, templates))
+        key = buildcache.cell_key(generator, spec.path, spec.source_text)
+        outputs = buildcache.reusable(manifest, out_dir, spec.name, key) or generate(spec, templates)
+        fresh[spec.name] = buildcache.entry(key, outputs)
+        files.update(outputs)
     if comparison:
+        key = buildcache.cell_key(generator, COMPARISON_FILE, "".join(fresh[s.name]["key"] for s in specs))
         ordered = sorted(specs, key=lambda spec: spec.name != COMPARISON_BASE)
-        files[COMPARISON_FILE] = compare(ordered, ".md", templates)
+        outputs = buildcache.reusable(manifest, out_dir, COMPARISON_FILE, key) or {COMPARISON_FILE: compare(ordered, ".md", templates)}
+        fresh[COMPARISON_FILE] = buildcache.entry(key, outputs)
+        files.update(outputs)
     changed = changed_files(out_dir, files) if check else write_files(out_dir, files)
+    if not check:
+        buildcache.save(out_dir, {**manifest, **fresh})
     return BuildResult(tuple(files), tuple(changed))

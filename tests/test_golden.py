@@ -11,12 +11,12 @@ from derive.pipeline import build
 
 def committed_files():
     folder = ROOT / "generated"
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
 
 
 def test_generated_matches_a_fresh_build(tmp_path):
     build([builtin_spec(name) for name in CATALOG], tmp_path, comparison=True)
-    fresh = {str(p.relative_to(tmp_path)): p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+    fresh = {str(p.relative_to(tmp_path)): p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file() and not p.name.startswith(".")}
     committed = committed_files()
     assert sorted(fresh) == sorted(committed), "generated/ has missing or extra files: run `derive build`"
     stale = [name for name in fresh if fresh[name] != committed[name]]

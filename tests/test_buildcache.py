@@ -1,0 +1,54 @@
+"""A rebuild skips unchanged cells, and never skips one whose spec, templates or outputs changed."""
+import pytest
+from conftest import spec_path
+
+from derive import pipeline
+from derive.catalog import builtin_spec
+from derive.spec import load_spec
+
+
+@pytest.fixture
+def built(tmp_path):
+    out = tmp_path / "out"
+    pipeline.build([builtin_spec("nico"), builtin_spec("rnn")], out)
+    return out
+
+
+def forbid_generation(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cell was generated again although nothing changed")
+    monkeypatch.setattr(pipeline, "generate", refuse)
+
+
+def test_unchanged_cells_are_not_generated_again(built, monkeypatch):
+    forbid_generation(monkeypatch)
+    result = pipeline.build([builtin_spec("nico"), builtin_spec("rnn")], built)
+    assert result.changed == ()
+
+
+def test_a_hand_edited_output_is_regenerated(built):
+    target = built / "nico" / "nico.md"
+    original = target.read_text()
+    target.write_text("edited\n")
+    result = pipeline.build([builtin_spec("nico")], built)
+    assert result.changed == ("nico/nico.md",) and target.read_text() == original
+
+
+def test_a_deleted_output_is_regenerated(built):
+    (built / "rnn" / "rnn.py").unlink()
+    assert pipeline.build([builtin_spec("rnn")], built).changed == ("rnn/rnn.py",)
+
+
+def test_an_edited_spec_is_regenerated(built, tmp_path):
+    edited = tmp_path / "nico.toml"
+    edited.write_text(spec_path("nico").read_text().replace("h = s * o", "h = tanh(s) * o"))
+    result = pipeline.build([load_spec(edited)], built)
+    assert "nico/nico.py" in result.changed
+
+
+def test_a_new_template_regenerates(built, tmp_path):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "equations.md.j2").write_text("# {{ title }}\n")
+    result = pipeline.build([builtin_spec("nico")], built, templates=templates)
+    assert result.changed == ("nico/nico.md",)
