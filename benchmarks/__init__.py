@@ -1,0 +1,1 @@
+"""Benchmarks of derive's generated code and of generation itself: `python -m benchmarks`."""

@@ -1,0 +1,204 @@
+"""python -m benchmarks: the generated lstm against torch.nn.LSTM, a seed-style NumPy LSTM and the
+machine's own matrix-product throughput; and the time to generate the catalog.
+
+Every implementation runs forward and backward over a whole sequence. Repeats are interleaved
+(one of each, then again) and the median is reported, so a busy moment hurts all alike.
+Writes a Markdown table (default benchmarks/RESULTS.md) and prints it.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import seed_style
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = [(50, 64, 256, 256), (50, 32, 128, 128), (4, 1, 50, 100)]  # (T, B, D, H)
+DTYPES = ["float32", "float64"]
+
+
+def load_lstm():
+    spec = importlib.util.spec_from_file_location("generated_lstm", ROOT / "generated" / "lstm" / "lstm.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def contenders(T, B, D, H, dtype, lstm, torch):
+    """name -> a function running forward and backward once."""
+    rng = np.random.default_rng(0)
+    params = lstm.init_params(D, H, rng=rng, dtype=dtype)
+    xs = rng.normal(size=(T, B, D)).astype(dtype)
+    d_hs = rng.normal(size=(T, B, H)).astype(dtype)
+    zeros = np.zeros((B, H), dtype=dtype)
+
+    def generated():
+        outputs, cache = lstm.forward_sequence(params, xs)
+        lstm.backward_sequence(params, cache, d_hs)
+
+    def generated_steps():
+        outputs, cache = lstm.forward_sequence_steps(params, xs)
+        lstm.backward_sequence_steps(params, cache, d_hs)
+
+    def seed():
+        hs, caches = seed_style.forward(params, xs, zeros, zeros)
+        seed_style.backward(params, caches, d_hs)
+
+    runs = {"generated": generated, "generated, readable steps": generated_steps, "seed-style NumPy": seed,
+            "matrix products alone": ceiling(T, B, D, H, dtype, rng)}
+    if torch is not None:
+        runs["torch.nn.LSTM"] = torch_run(torch, T, B, D, H, dtype, xs, d_hs)
+    return runs
+
+
+def ceiling(T, B, D, H, dtype, rng):
+    """The products the generated code cannot avoid, at the same shapes: the ceiling."""
+    x_all = rng.normal(size=(T * B, D)).astype(dtype)
+    h_all = rng.normal(size=(T * B, H)).astype(dtype)
+    w_x = rng.normal(size=(D, 4 * H)).astype(dtype)
+    w_h = rng.normal(size=(H, 4 * H)).astype(dtype)
+    w_h_back = np.ascontiguousarray(w_h.T)
+    d_all = rng.normal(size=(T * B, 4 * H)).astype(dtype)
+    h, d = h_all[:B], d_all[:B]
+
+    def run():
+        x_all @ w_x  # the input's products, all steps
+        for _ in range(T):
+            h @ w_h  # the recurrent products, step by step
+            d @ w_h_back  # and their adjoints
+        d_all.T @ x_all  # weight gradients, all steps
+        d_all.T @ h_all
+        d_all @ w_x.T  # dL/dx, all steps
+
+    return run
+
+
+def torch_run(torch, T, B, D, H, dtype, xs, d_hs):
+    model = torch.nn.LSTM(D, H, dtype=getattr(torch, dtype))
+    x = torch.tensor(xs, requires_grad=True)
+    grad = torch.tensor(d_hs)
+
+    def run():
+        model.zero_grad()
+        x.grad = None
+        out, _ = model(x)
+        out.backward(grad)
+
+    return run
+
+
+def median_times(runs: dict, repeats: int) -> dict[str, float]:
+    for run in runs.values():
+        run()  # warm up
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def generation_times(repeats: int) -> tuple[float, float]:
+    """(cold, unchanged) seconds for `derive build` of the whole catalog, in a fresh process each."""
+    cold, warm = [], []
+    folder = Path(tempfile.mkdtemp(prefix="derive-bench-"))
+    command = [sys.executable, "-m", "derive", "build", "--out", str(folder / "out")]
+    try:
+        for _ in range(repeats):
+            shutil.rmtree(folder / "out", ignore_errors=True)
+            for bucket in (cold, warm):
+                start = time.perf_counter()
+                subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+                bucket.append(time.perf_counter() - start)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return statistics.median(cold), statistics.median(warm)
+
+
+def machine(torch) -> list[str]:
+    cpu = platform.processor() or "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    lines = [f"- CPU: {cpu}, {os.cpu_count()} cores visible", f"- Python {platform.python_version()}, NumPy {np.__version__}"]
+    lines.append(f"- torch {torch.__version__}, {torch.get_num_threads()} threads" if torch else "- torch: not installed")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="example:\n  python -m benchmarks --repeats 9 --out benchmarks/RESULTS.md")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs of each contender (default 7)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="where to write the table")
+    args = parser.parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    lstm = load_lstm()
+    rows = []
+    cases = [(size, dtype) for size in SIZES for dtype in DTYPES]
+    for index, ((T, B, D, H), dtype) in enumerate(cases, 1):
+        print(f"[{index}/{len(cases)}] T={T} B={B} D={D} H={H} {dtype} ...", flush=True)
+        rows.append(((T, B, D, H), dtype, median_times(contenders(T, B, D, H, dtype, lstm, torch), args.repeats)))
+    print(f"[{len(cases) + 1}/{len(cases) + 1}] generating the catalog ...", flush=True)
+    cold, warm = generation_times(max(3, args.repeats // 2))
+    report = render(rows, cold, warm, machine(torch), args.repeats)
+    args.out.write_text(report)
+    print(report)
+    return 0
+
+
+def render(rows, cold, warm, machine_lines, repeats) -> str:
+    ms = lambda seconds: f"{seconds * 1e3:.2f}"  # noqa: E731
+    lines = ["# Benchmarks", "", "Written by `python -m benchmarks`; forward and backward over a whole sequence,",
+             f"median of {repeats} interleaved runs, in milliseconds.", "", *machine_lines, "",
+             "| T, B, D, H | dtype | generated | torch.nn.LSTM | generated / torch | products alone | share of the ceiling | seed-style NumPy | speed-up over seed-style | readable steps |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for size, dtype, t in rows:
+        gen, torch_time = t["generated"], t.get("torch.nn.LSTM")
+        ratio = f"{gen / torch_time:.2f}" if torch_time else "n/a"
+        lines.append(f"| {', '.join(map(str, size))} | {dtype} | {ms(gen)} | {ms(torch_time) if torch_time else 'n/a'} | {ratio} | "
+                     f"{ms(t['matrix products alone'])} | {t['matrix products alone'] / gen:.0%} | {ms(t['seed-style NumPy'])} | "
+                     f"{t['seed-style NumPy'] / gen:.1f}x | {ms(t['generated, readable steps'])} |")
+    lines += ["", "Generating the whole catalog (`derive build`, a fresh process each time, Python start-up included):",
+              "", f"- cold: {cold:.2f} s", f"- nothing changed: {warm:.2f} s", ""]
+    lines += targets(rows, cold, warm)
+    return "\n".join(lines) + "\n"
+
+
+def targets(rows, cold, warm) -> list[str]:
+    """Each target of the issue, met or missed, with the figure that decides it."""
+    out = ["## Targets", ""]
+    for size, dtype, t in rows:
+        if size[1] >= 32 and "torch.nn.LSTM" in t:
+            ratio = t["generated"] / t["torch.nn.LSTM"]
+            out.append(f"- generated/torch at {size} {dtype}: {ratio:.2f} (target at most 1.0): {'met' if ratio <= 1.0 else 'missed'}")
+        if size == (50, 64, 256, 256) and dtype == "float32":
+            share = t["matrix products alone"] / t["generated"]
+            out.append(f"- share of the matrix-product ceiling at {size} float32: {share:.0%} (target at least 70%): {'met' if share >= 0.7 else 'missed'}")
+        if size == (4, 1, 50, 100):
+            speedup = t["seed-style NumPy"] / t["generated"]
+            out.append(f"- speed-up over seed-style NumPy at {size} {dtype}: {speedup:.1f}x (target at least 5x): {'met' if speedup >= 5 else 'missed'}")
+    out.append(f"- catalog generation cold: {cold:.2f} s (target under 5 s): {'met' if cold < 5 else 'missed'}")
+    out.append(f"- catalog generation, nothing changed: {warm:.2f} s (target under 1 s): {'met' if warm < 1 else 'missed'}")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

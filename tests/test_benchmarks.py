@@ -1,0 +1,28 @@
+"""The benchmark's baseline computes the same thing as the generated code (so it is a fair race)."""
+import subprocess
+import sys
+
+import numpy as np
+from conftest import ROOT, module_for
+
+from benchmarks import seed_style
+
+
+def test_seed_style_lstm_matches_the_generated_one():
+    module = module_for("lstm")
+    rng = np.random.default_rng(0)
+    params = module.init_params(3, 4, rng=rng)
+    xs, d_hs, zeros = rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 2, 4)), np.zeros((2, 4))
+    hs, caches = seed_style.forward(params, xs, zeros, zeros)
+    grads, dxs = seed_style.backward(params, caches, d_hs)
+    outputs, cache = module.forward_sequence(params, xs)
+    expected_grads, expected_dxs, _ = module.backward_sequence(params, cache, d_hs)
+    np.testing.assert_allclose(hs, outputs, rtol=1e-12)
+    np.testing.assert_allclose(dxs, expected_dxs, rtol=1e-10, atol=1e-13)
+    for name in grads:
+        np.testing.assert_allclose(grads[name], expected_grads[name], rtol=1e-10, atol=1e-13)
+
+
+def test_benchmark_command_has_help_with_an_example():
+    run = subprocess.run([sys.executable, "-m", "benchmarks", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0 and "example" in run.stdout
