@@ -57,6 +57,7 @@ def fast_view(derivation: Derivation) -> dict:
     return {
         "stacks": [(stack(g.part), _stack_code(g)) for g in fused.groups],
         "input_groups": [(projection(g.part), stack(g.part)) for g in fused.groups if g.before_loop],
+        "folded": _folding_code(model, fused, rows),
         "forward": _forward_lines(derivation, fused, rows),
         "cached": [(name, _size(model.variables[name].shape[0])) for name in cached],
         "parts": [(g.part, _size(model.variables[g.part].shape[0])) for g in fused.groups if not g.before_loop],
@@ -105,15 +106,45 @@ def _stack_code(group: Group) -> str:
 
 
 # -- forward ---------------------------------------------------------------------------
+def _folding_code(model: CellModel, fused: FusedPlan, rows) -> list[str]:
+    """Bias vectors added to the input's projection once, for all steps."""
+    code = []
+    for product, bias in folded_biases(model, fused).values():
+        for group in fused.groups:
+            for slab, (start, stop) in zip(group.slabs, rows[group.part]):
+                if group.before_loop and slab.product == product:
+                    code.append(f"{projection(group.part)}[:, :, {start}:{stop}] += {bias}")
+    return code
+
+
+def summed(part: str) -> str:
+    return f"_sum_{part}"  # this step's projections of groups with the same blocks, added once
+
+
+def _summable(model: CellModel, fused: FusedPlan) -> dict[str, list[Group]]:
+    """Groups known at the start of a step whose blocks come from the same products in the same
+    order (x and h(t-1) of an LSTM over [x; h]): their projections are added once per step."""
+    by_products: dict[tuple, list[Group]] = {}
+    for group in fused.groups:
+        if group.before_loop or model.variables[group.part].kind == Kind.PREVIOUS:
+            by_products.setdefault(tuple(s.product for s in group.slabs), []).append(group)
+    return {groups[-1].part: groups for groups in by_products.values() if len(groups) > 1 and not all(g.before_loop for g in groups)}
+
+
 def _forward_lines(derivation: Derivation, fused: FusedPlan, rows) -> list[tuple[str, str]]:
     """(code, comment) for one step: products read from the projections, groups projected when their vector is ready."""
     model = derivation.model
-    names = {f"_mv{k}": _product_code(fused, k, rows) for k in range(len(fused.products))}
+    sums = _summable(model, fused)
+    names = {f"_mv{k}": _product_code(fused, k, rows, sums) for k in range(len(fused.products))}
     stand_ins = {product: sp.Symbol(f"_mv{k}") for k, product in enumerate(fused.products)}
     printer = NumpyPrinter({"names": names})
     values = model.cached_values()
+    folded = folded_biases(model, fused)
     known_at_start = (Kind.INPUT, Kind.PREVIOUS)  # other vectors are projected right after they are computed
     lines = [_projection_line(g) for g in fused.groups if not g.before_loop and model.variables[g.part].kind in known_at_start]
+    for last, groups in sums.items():
+        total = " + ".join(f"{projection(g.part)}[t]" if g.before_loop else projection(g.part) for g in groups)
+        lines.append((f"{summed(last)} = {total}", "the groups' products added once for all gates"))
     emitted = [a for a in model.assignments
                if a.target not in fused.fused_concats and not _unused_complement(model, a.target, derivation)]
     paired = sigmoid_pairs(model, emitted)
@@ -126,7 +157,10 @@ def _forward_lines(derivation: Derivation, fused: FusedPlan, rows) -> list[tuple
             lines.append((f"{target}, {paired[target]} = sigmoid_pair({argument})", _comment(model, assignment)))
         else:
             expr = assignment.expr if model.variables[target].role == "lifted" else assignment.expr.xreplace(values)
-            lines.append((f"{target} = {printer.doprint(expr.xreplace(stand_ins))}", _comment(model, assignment)))
+            expr = expr.xreplace(stand_ins)
+            if target in folded:
+                expr = expr - sp.Symbol(folded[target][1])  # already added to the input's projection
+            lines.append((f"{target} = {printer.doprint(expr)}", _comment(model, assignment)))
         done = {target, paired.get(target)}
         lines += [_projection_line(g) for g in fused.groups if g.part in done]
     return lines
@@ -136,14 +170,42 @@ def _projection_line(group: Group) -> tuple[str, str]:
     return f"{projection(group.part)} = {group.part} @ {stack(group.part)}_T", f"every product of {group.part}, at once"
 
 
-def _product_code(fused: FusedPlan, index: int, rows) -> str:
+def _product_code(fused: FusedPlan, index: int, rows, sums: dict[str, list[Group]]) -> str:
+    """W u at this step: the slices of the projections that hold its blocks (or of their sum)."""
+    in_sum = {g.part: last for last, groups in sums.items() for g in groups}
     terms = []
     for group in fused.groups:
         for slab, (start, stop) in zip(group.slabs, rows[group.part]):
-            if slab.product == index:
-                step = "t, " if group.before_loop else ""
-                terms.append(f"{projection(group.part)}[{step}:, {start}:{stop}]")
+            if slab.product != index:
+                continue
+            if group.part in in_sum:
+                term = f"{summed(in_sum[group.part])}[:, {start}:{stop}]"
+            else:
+                term = f"{projection(group.part)}[{'t, ' if group.before_loop else ''}:, {start}:{stop}]"
+            if term not in terms:
+                terms.append(term)
     return terms[0] if len(terms) == 1 else "(" + " + ".join(terms) + ")"
+
+
+def folded_biases(model: CellModel, fused: FusedPlan) -> dict[str, tuple[int, str]]:
+    """Assignments `W x + ... + b` whose bias vector b can be added to the input's projection of W x
+    before the loop: target -> (product index, bias). Only where b is a plain term used once, and
+    W x appears in no other assignment (it would receive b too)."""
+    input_products = {s.product for g in fused.groups if g.before_loop for s in g.slabs}
+    uses = {k: sum(p in a.expr.atoms(MatVec) for a in model.assignments) for k, p in enumerate(fused.products)}
+    input_products = {k for k in input_products if uses[k] == 1}  # a product read anywhere else must stay as it is
+    folded, used = {}, set()
+    for assignment in model.assignments:
+        expr = assignment.expr
+        if not isinstance(expr, sp.Add):
+            continue
+        products = [k for k, p in enumerate(fused.products) if p in expr.args and k in input_products]
+        biases = [t for t in expr.args if isinstance(t, sp.Symbol) and model.variables[t.name].kind == Kind.PARAM
+                  and t not in (expr - t).free_symbols and t.name not in used]
+        if products and biases:
+            folded[assignment.target] = (products[0], biases[0].name)
+            used.add(biases[0].name)
+    return folded
 
 
 def _comment(model: CellModel, assignment) -> str:

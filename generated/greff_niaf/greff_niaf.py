@@ -310,6 +310,10 @@ def forward_sequence(params, xs, state0=None):
     _stack_y_prev_T = np.ascontiguousarray(stacks["_stack_y_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
+    _proj_x[:, :, :H] += b_z  # a bias added once for all steps
+    _proj_x[:, :, H:2 * H] += b_i  # a bias added once for all steps
+    _proj_x[:, :, 2 * H:3 * H] += b_f  # a bias added once for all steps
+    _proj_x[:, :, 3 * H:4 * H] += b_o  # a bias added once for all steps
     outputs = np.empty((T, B, H), dtype=xs.dtype)
     cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
         "c_prev": [],
@@ -331,13 +335,13 @@ def forward_sequence(params, xs, state0=None):
         y_prev = state["y"]
         c_prev = state["c"]
         _proj_y_prev = y_prev @ _stack_y_prev_T  # every product of y_prev, at once
-        z = _proj_y_prev[:, :H] + _proj_x[t, :, :H] + b_z  # z = W_z @ x + R_z @ y(t-1) + b_z
-        i_pre = _proj_y_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + b_i + c_prev*p_i  # pre for the backward pass
+        z = _proj_y_prev[:, :H] + _proj_x[t, :, :H]  # z = W_z @ x + R_z @ y(t-1) + b_z
+        i_pre = _proj_y_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + c_prev*p_i  # pre for the backward pass
         i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + p_i * c(t-1) + b_i)
-        f_pre = _proj_y_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H] + b_f + c_prev*p_f  # pre for the backward pass
+        f_pre = _proj_y_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H] + c_prev*p_f  # pre for the backward pass
         f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + b_f)
         c = c_prev*f + i*z  # c = z * i + c(t-1) * f
-        o_pre = _proj_y_prev[:, 3 * H:4 * H] + _proj_x[t, :, 3 * H:4 * H] + b_o + c*p_o  # pre for the backward pass
+        o_pre = _proj_y_prev[:, 3 * H:4 * H] + _proj_x[t, :, 3 * H:4 * H] + c*p_o  # pre for the backward pass
         o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
         y_tanh = np.tanh(c)  # lifted for the backward pass
         y = o*y_tanh  # y = tanh(c) * o

@@ -238,6 +238,9 @@ def forward_sequence(params, xs, state0=None):
     _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
+    _proj_x[:, :, :H] += b_i  # a bias added once for all steps
+    _proj_x[:, :, H:2 * H] += b_c  # a bias added once for all steps
+    _proj_x[:, :, 2 * H:3 * H] += b_o  # a bias added once for all steps
     outputs = np.empty((T, B, H), dtype=xs.dtype)
     cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
         "c_prev": [],
@@ -257,12 +260,13 @@ def forward_sequence(params, xs, state0=None):
         h_prev = state["h"]
         c_prev = state["c"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        i_pre = (_proj_h_prev[:, :H] + _proj_x[t, :, :H]) + b_i  # pre for the backward pass
+        _sum_x = _proj_h_prev + _proj_x[t]  # the groups' products added once for all gates
+        i_pre = _sum_x[:, :H]  # pre for the backward pass
         i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ X + b_i)
         f = 1 - i  # f = 1 - i
-        c_tilde_pre = (_proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H]) + b_c  # pre for the backward pass
+        c_tilde_pre = _sum_x[:, H:2 * H]  # pre for the backward pass
         c_tilde = np.tanh(c_tilde_pre)  # c_tilde = tanh(W_c @ X + b_c)
-        o_pre = (_proj_h_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H]) + b_o  # pre for the backward pass
+        o_pre = _sum_x[:, 2 * H:3 * H]  # pre for the backward pass
         o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ X + b_o)
         c = c_prev*f + c_tilde*i  # c = f * c(t-1) + i * c_tilde
         h_tanh = np.tanh(c)  # lifted for the backward pass

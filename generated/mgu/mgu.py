@@ -213,6 +213,8 @@ def forward_sequence(params, xs, state0=None):
     _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_h_tilde_arg_T = np.ascontiguousarray(stacks["_stack_h_tilde_arg"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
+    _proj_x[:, :, :H] += b_f  # a bias added once for all steps
+    _proj_x[:, :, H:2 * H] += b_h  # a bias added once for all steps
     outputs = np.empty((T, B, H), dtype=xs.dtype)
     cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
         "h_prev": [],
@@ -228,11 +230,11 @@ def forward_sequence(params, xs, state0=None):
         x = xs[t]
         h_prev = state["h"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        f_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b_f  # pre for the backward pass
+        f_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre for the backward pass
         f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f)
         h_tilde_arg = f*h_prev  # operand for the backward pass
         _proj_h_tilde_arg = h_tilde_arg @ _stack_h_tilde_arg_T  # every product of h_tilde_arg, at once
-        h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, H:2 * H] + b_h  # pre for the backward pass
+        h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, H:2 * H]  # pre for the backward pass
         h_tilde = np.tanh(h_tilde_pre)  # h_tilde = tanh(W_h @ x + U_h @ (f * h(t-1)) + b_h)
         h = f*h_tilde + h_prev*(1 - f)  # h = (1 - f) * h(t-1) + f * h_tilde
         state = {"h": h}

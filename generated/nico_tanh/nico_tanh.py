@@ -258,6 +258,10 @@ def forward_sequence(params, xs, state0=None):
     _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
+    _proj_x[:, :, :H] += b_g  # a bias added once for all steps
+    _proj_x[:, :, H:2 * H] += b_i  # a bias added once for all steps
+    _proj_x[:, :, 2 * H:3 * H] += b_f  # a bias added once for all steps
+    _proj_x[:, :, 3 * H:4 * H] += b_o  # a bias added once for all steps
     outputs = np.empty((T, B, H), dtype=xs.dtype)
     cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
         "s_prev": [],
@@ -278,13 +282,14 @@ def forward_sequence(params, xs, state0=None):
         s_prev = state["s"]
         h_prev = state["h"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        g_pre = (_proj_x[t, :, :H] + _proj_h_prev[:, :H]) + b_g  # pre for the backward pass
+        _sum_h_prev = _proj_x[t] + _proj_h_prev  # the groups' products added once for all gates
+        g_pre = _sum_h_prev[:, :H]  # pre for the backward pass
         g = np.tanh(g_pre)  # g = tanh(W_g @ xc + b_g)
-        i_pre = (_proj_x[t, :, H:2 * H] + _proj_h_prev[:, H:2 * H]) + b_i  # pre for the backward pass
+        i_pre = _sum_h_prev[:, H:2 * H]  # pre for the backward pass
         i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ xc + b_i)
-        f_pre = (_proj_x[t, :, 2 * H:3 * H] + _proj_h_prev[:, 2 * H:3 * H]) + b_f  # pre for the backward pass
+        f_pre = _sum_h_prev[:, 2 * H:3 * H]  # pre for the backward pass
         f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ xc + b_f)
-        o_pre = (_proj_x[t, :, 3 * H:4 * H] + _proj_h_prev[:, 3 * H:4 * H]) + b_o  # pre for the backward pass
+        o_pre = _sum_h_prev[:, 3 * H:4 * H]  # pre for the backward pass
         o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ xc + b_o)
         s = f*s_prev + g*i  # s = g * i + s(t-1) * f
         h_tanh = np.tanh(s)  # lifted for the backward pass

@@ -147,6 +147,7 @@ def forward_sequence(params, xs, state0=None):
     _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
+    _proj_x[:, :, :H] += b  # a bias added once for all steps
     outputs = np.empty((T, B, H), dtype=xs.dtype)
     cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
         "h": [],
@@ -158,7 +159,7 @@ def forward_sequence(params, xs, state0=None):
         x = xs[t]
         h_prev = state["h"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        h_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b  # pre for the backward pass
+        h_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre for the backward pass
         h = np.tanh(h_pre)  # h = tanh(W @ x + U @ h(t-1) + b)
         state = {"h": h}
         outputs[t] = state[OUTPUT]
