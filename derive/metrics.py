@@ -47,7 +47,8 @@ def cell_cost(derivation: Derivation, d: int, h: int) -> CellCost:
         backward_macs += macs
         width = size(line.about) if line.about in model.variables else 0
         backward_ew += ops * width
-    shared, reduced = shared_subexpressions(derivation)
+    cse = shared_subexpressions(derivation)
+    shared, reduced = cse
     return CellCost(
         name=model.spec.name,
         parameters=sum(_entries(p.shape, d, h) for p in model.spec.params),
@@ -55,7 +56,7 @@ def cell_cost(derivation: Derivation, d: int, h: int) -> CellCost:
         backward_macs=backward_macs,
         forward_elementwise=forward_ew,
         backward_elementwise=backward_ew,
-        cached_floats=sum(size(name) for name in cached_names(derivation)),
+        cached_floats=sum(size(name) for name in cached_names(derivation, cse)),
         backward_ops_after_cse=int(sum(sp.count_ops(e) for e in [v for _, v in shared] + list(reduced))),
     )
 

@@ -154,13 +154,13 @@ def _forward_lines(derivation: Derivation, fused: FusedPlan, rows) -> list[tuple
             continue  # computed with its sigmoid
         if target in paired:
             argument = printer.doprint(assignment.expr.args[0].xreplace(stand_ins))
-            lines.append((f"{target}, {paired[target]} = sigmoid_pair({argument})", _comment(model, assignment)))
+            lines.append((f"{target}, {paired[target]} = sigmoid_pair({argument})", forward_comment(model, assignment)))
         else:
             expr = assignment.expr if model.variables[target].role == "lifted" else assignment.expr.xreplace(values)
             expr = expr.xreplace(stand_ins)
             if target in folded:
                 expr = expr - sp.Symbol(folded[target][1])  # already added to the input's projection
-            lines.append((f"{target} = {printer.doprint(expr)}", _comment(model, assignment)))
+            lines.append((f"{target} = {printer.doprint(expr)}", forward_comment(model, assignment)))
         done = {target, paired.get(target)}
         lines += [_projection_line(g) for g in fused.groups if g.part in done]
     return lines
@@ -208,12 +208,17 @@ def folded_biases(model: CellModel, fused: FusedPlan) -> dict[str, tuple[int, st
     return folded
 
 
-def _comment(model: CellModel, assignment) -> str:
+def forward_comment(model: CellModel, assignment, shown: str = "") -> str:
+    """The comment of a forward line: the spec's own text, or why lowering made the variable."""
     variable = model.variables[assignment.target]
     if variable.role == "equation":
         equation = model.spec.equations[assignment.origin]
         return f"{equation.target} = {equation.expression}"
-    return f"{variable.role} for the backward pass"
+    if variable.role == "pre":
+        return f"pre-activation of {assignment.target[:-len(naming.pre(''))]}"
+    if variable.role == "complement":
+        return f"1 - {naming.complemented(assignment.target)} without cancellation, for the tiny derivatives of saturated gates"
+    return f"{shown or assignment.target}, kept for the backward pass"
 
 
 def _unused_complement(model: CellModel, name: str, derivation: Derivation) -> bool:

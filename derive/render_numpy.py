@@ -17,7 +17,8 @@ from .dims import Dim
 from .model import CellModel, Kind
 from .notation import Notation, explained
 from .printers import NumpyPrinter, TextPrinter
-from .render_fast import fast_view, sigmoid_pairs
+from .functions import Block, Outer
+from .render_fast import fast_view, forward_comment, sigmoid_pairs
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,10 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
     """Everything module.py.j2 needs, as plain strings and lists."""
     model = derivation.model
     spec = model.spec
-    backward = _backward_lines(derivation, notation)
-    backward_code = "\n".join(line.code for line in backward)
-    cache = _cached_names(model, backward_code)
+    reduced = shared_subexpressions(derivation)
+    backward = _backward_lines(derivation, notation, reduced)
+    read = _read_by_backward(reduced)
+    cache = cached_names(derivation, reduced)
     forward = _forward_lines(model, notation, keep=set(cache))
     return {
         "state_tuple": _python_tuple(spec.states),
@@ -44,8 +46,8 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
         "forward_params": _used_params(model, forward),
         "forward": forward,
         "cache": cache,
-        "backward_params": _used_params(model, backward),
-        "sizes": _size_lines(model, backward_code),
+        "backward_params": [p.name for p in spec.params if p.name in read],
+        "sizes": _size_lines(model, read),
         "hidden_size": _solve(model, "h"),
         "backward": backward,
         "grads": [(p.name, naming.adjoint(p.name)) for p in spec.params],
@@ -99,20 +101,11 @@ def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list
         if assignment.target in paired:
             argument = printer.doprint(assignment.expr.args[0].xreplace(pre))
             lines.append(CodeLine(f"{assignment.target}, {paired[assignment.target]} = sigmoid_pair({argument})",
-                                  f"{_equation_comment(model, assignment)}; and 1 - {assignment.target} without cancellation"))
+                                  f"{forward_comment(model, assignment)}; and 1 - {assignment.target} without cancellation"))
             continue
-        expr = assignment.expr if assignment.target in map(str, values.values()) else assignment.expr.xreplace(values)
+        expr = assignment.expr if variable.role == "lifted" else assignment.expr.xreplace(values)
         code = f"{assignment.target} = {printer.doprint(expr.xreplace(pre))}"
-        if variable.role == "equation":
-            equation = model.spec.equations[assignment.origin]
-            comment = f"{equation.target} = {equation.expression}"
-        elif variable.role == "pre":
-            comment = f"pre-activation of {assignment.target[:-len(naming.pre(''))]}"
-        elif variable.role == "complement":
-            comment = f"{notation.text[assignment.target]} without cancellation, for the tiny derivatives of saturated gates"
-        else:
-            comment = f"{notation.text[assignment.target]}, kept for the backward pass"
-        lines.append(CodeLine(code, comment))
+        lines.append(CodeLine(code, forward_comment(model, assignment, notation.text[assignment.target])))
     return lines
 
 
@@ -124,22 +117,14 @@ def shared_subexpressions(derivation: Derivation) -> tuple[list, list]:
     return sp.cse([line.expr for line in derivation.lines], symbols=names, order="none", ignore=sizes)
 
 
-def _equation_comment(model: CellModel, assignment) -> str:
-    variable = model.variables[assignment.target]
-    if variable.role == "equation":
-        equation = model.spec.equations[assignment.origin]
-        return f"{equation.target} = {equation.expression}"
-    return f"{assignment.target}, kept for the backward pass"
-
-
 def _read_by(name: str, model: CellModel) -> bool:
     """True if another forward assignment reads `name`."""
     return any(sp.Symbol(name) in a.expr.free_symbols for a in model.assignments if a.target != name)
 
 
-def _backward_lines(derivation: Derivation, notation: Notation) -> list[CodeLine]:
-    """Adjoint lines with shared subexpressions computed once, just before their first use."""
-    shared, reduced = shared_subexpressions(derivation)
+def _backward_lines(derivation: Derivation, notation: Notation, cse) -> list[CodeLine]:
+    """Adjoint lines with shared subexpressions (cse, from shared_subexpressions) computed once, just before their first use."""
+    shared, reduced = cse
     printer, text = _printer(derivation), TextPrinter({"names": notation.text})
     pending = list(shared)
     out: list[CodeLine] = []
@@ -172,6 +157,18 @@ def _equation_text(derivation: Derivation, line: AdjointLine, text: TextPrinter,
     return f"{left} = {text.doprint(explained(derivation, line.expr))}"
 
 
+def _read_by_backward(cse) -> set[str]:
+    """Names the emitted backward pass reads. A block's part and an outer product's weight are
+    bookkeeping for the printers, not values the code reads."""
+    shared, reduced = cse
+    names = set()
+    for expr in [value for _, value in shared] + list(reduced):
+        bookkeeping = {node: Block(*node.args[:3], sp.S.Zero) for node in expr.atoms(Block)}  # bounds are read, the part is not
+        bookkeeping.update({node: Outer(*node.args[:2], sp.S.Zero) for node in expr.atoms(Outer)})
+        names |= {symbol.name for symbol in expr.xreplace(bookkeeping).free_symbols}
+    return names
+
+
 def _used_params(model: CellModel, lines: list[CodeLine]) -> list[str]:
     words = set(_words(lines))
     return [p.name for p in model.spec.params if p.name in words]
@@ -183,25 +180,19 @@ def _words(lines) -> list[str]:
     return re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r'"[^"]*"', "", source))
 
 
-def cached_names(derivation: Derivation) -> list[str]:
+def cached_names(derivation: Derivation, cse=None) -> list[str]:
     """The forward variables the backward pass reads: what a step must keep for backprop through time."""
-    backward = _backward_lines(derivation, Notation(derivation))
-    return _cached_names(derivation.model, "\n".join(line.code for line in backward))
+    read = _read_by_backward(cse or shared_subexpressions(derivation))
+    return [v.name for v in derivation.model.variables.values() if v.kind != Kind.PARAM and v.name in read]
 
 
-def _cached_names(model: CellModel, backward_code: str) -> list[str]:
-    words = set(_words([backward_code]))
-    return [v.name for v in model.variables.values() if v.kind != Kind.PARAM and v.name in words]
-
-
-def _size_lines(model: CellModel, backward_code: str) -> list[str]:
+def _size_lines(model: CellModel, read: set[str]) -> list[str]:
     """Lines that recover D and H in the backward pass, when its slices need them."""
-    words = set(_words([backward_code]))
-    if not words & {"D", "H"}:
+    if not read & {"D", "H"}:
         return []
     first_state = model.spec.states[0]
     lines = [f'H = d_state["{first_state}"].shape[1]']
-    if "D" in words:
+    if "D" in read:
         lines.append(_solve(model, "d"))
     return lines
 

@@ -439,16 +439,16 @@ def forward_sequence(params, xs, state0=None):
         _proj_f_prev = f_prev @ _stack_f_prev_T  # every product of f_prev, at once
         _proj_i_prev = i_prev @ _stack_i_prev_T  # every product of i_prev, at once
         _proj_o_prev = o_prev @ _stack_o_prev_T  # every product of o_prev, at once
-        z_pre = _proj_y_prev[:, :H] + _proj_x[t, :, :H]  # pre for the backward pass
+        z_pre = _proj_y_prev[:, :H] + _proj_x[t, :, :H]  # pre-activation of z
         z = np.tanh(z_pre)  # z = tanh(W_z @ x + R_z @ y(t-1) + b_z)
-        i_pre = _proj_f_prev[:, :H] + _proj_y_prev[:, H:2 * H] + _proj_i_prev[:, :H] + _proj_o_prev[:, :H] + _proj_x[t, :, H:2 * H] + c_prev*p_i  # pre for the backward pass
+        i_pre = _proj_f_prev[:, :H] + _proj_y_prev[:, H:2 * H] + _proj_i_prev[:, :H] + _proj_o_prev[:, :H] + _proj_x[t, :, H:2 * H] + c_prev*p_i  # pre-activation of i
         i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + p_i * c(t-1) + R_ii @ i(t-1) + R_fi @ f(t-1) + R_oi @ o(t-1) + b_i)
-        f_pre = _proj_o_prev[:, H:2 * H] + _proj_x[t, :, 2 * H:3 * H] + _proj_y_prev[:, 2 * H:3 * H] + _proj_f_prev[:, H:2 * H] + _proj_i_prev[:, H:2 * H] + c_prev*p_f  # pre for the backward pass
+        f_pre = _proj_o_prev[:, H:2 * H] + _proj_x[t, :, 2 * H:3 * H] + _proj_y_prev[:, 2 * H:3 * H] + _proj_f_prev[:, H:2 * H] + _proj_i_prev[:, H:2 * H] + c_prev*p_f  # pre-activation of f
         f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + p_f * c(t-1) + R_if @ i(t-1) + R_ff @ f(t-1) + R_of @ o(t-1) + b_f)
         c = c_prev*f + i*z  # c = z * i + c(t-1) * f
-        o_pre = _proj_f_prev[:, 2 * H:3 * H] + _proj_i_prev[:, 2 * H:3 * H] + _proj_y_prev[:, 3 * H:4 * H] + _proj_o_prev[:, 2 * H:3 * H] + _proj_x[t, :, 3 * H:4 * H] + c*p_o  # pre for the backward pass
+        o_pre = _proj_f_prev[:, 2 * H:3 * H] + _proj_i_prev[:, 2 * H:3 * H] + _proj_y_prev[:, 3 * H:4 * H] + _proj_o_prev[:, 2 * H:3 * H] + _proj_x[t, :, 3 * H:4 * H] + c*p_o  # pre-activation of o
         o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + R_io @ i(t-1) + R_fo @ f(t-1) + R_oo @ o(t-1) + b_o)
-        y_tanh = np.tanh(c)  # lifted for the backward pass
+        y_tanh = np.tanh(c)  # y_tanh, kept for the backward pass
         y = o*y_tanh  # y = tanh(c) * o
         state = {"y": y, "c": c, "i": i, "f": f, "o": o}
         outputs[t] = state[OUTPUT]

@@ -243,13 +243,13 @@ def forward_sequence(params, xs, state0=None):
         x = xs[t]
         h_prev = state["h"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        r_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre for the backward pass
+        r_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre-activation of r
         r, r_complement = sigmoid_pair(r_pre)  # r = sigmoid(W_r @ x + U_r @ h(t-1))
-        z_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H]  # pre for the backward pass
+        z_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H]  # pre-activation of z
         z, z_complement = sigmoid_pair(z_pre)  # z = sigmoid(W_z @ x + U_z @ h(t-1))
-        h_tilde_arg = h_prev*r  # operand for the backward pass
+        h_tilde_arg = h_prev*r  # h_tilde_arg, kept for the backward pass
         _proj_h_tilde_arg = h_tilde_arg @ _stack_h_tilde_arg_T  # every product of h_tilde_arg, at once
-        h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, 2 * H:3 * H]  # pre for the backward pass
+        h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, 2 * H:3 * H]  # pre-activation of h_tilde
         h_tilde = np.tanh(h_tilde_pre)  # h_tilde = tanh(W @ x + U @ (r * h(t-1)))
         h = h_prev*z + h_tilde*(1 - z)  # h = z * h(t-1) + (1 - z) * h_tilde
         state = {"h": h}

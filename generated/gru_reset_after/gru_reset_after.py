@@ -293,12 +293,12 @@ def forward_sequence(params, xs, state0=None):
         x = xs[t]
         h_prev = state["h"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        r_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b_ir  # pre for the backward pass
+        r_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b_ir  # pre-activation of r
         r, r_complement = sigmoid_pair(r_pre)  # r = sigmoid(W_ir @ x + b_ir + W_hr @ h(t-1) + b_hr)
-        z_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + b_iz  # pre for the backward pass
+        z_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + b_iz  # pre-activation of z
         z, z_complement = sigmoid_pair(z_pre)  # z = sigmoid(W_iz @ x + b_iz + W_hz @ h(t-1) + b_hz)
-        W_hn_h_prev = _proj_h_prev[:, 2 * H:3 * H]  # product for the backward pass
-        n_pre = _proj_x[t, :, 2 * H:3 * H] + r*(W_hn_h_prev + b_hn)  # pre for the backward pass
+        W_hn_h_prev = _proj_h_prev[:, 2 * H:3 * H]  # W_hn_h_prev, kept for the backward pass
+        n_pre = _proj_x[t, :, 2 * H:3 * H] + r*(W_hn_h_prev + b_hn)  # pre-activation of n
         n = np.tanh(n_pre)  # n = tanh(W_in @ x + b_in + r * (W_hn @ h(t-1) + b_hn))
         h = h_prev*z + n*(1 - z)  # h = (1 - z) * n + z * h(t-1)
         state = {"h": h}

@@ -261,15 +261,15 @@ def forward_sequence(params, xs, state0=None):
         c_prev = state["c"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
         _sum_x = _proj_h_prev + _proj_x[t]  # the groups' products added once for all gates
-        i_pre = _sum_x[:, :H]  # pre for the backward pass
+        i_pre = _sum_x[:, :H]  # pre-activation of i
         i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ X + b_i)
         f = 1 - i  # f = 1 - i
-        c_tilde_pre = _sum_x[:, H:2 * H]  # pre for the backward pass
+        c_tilde_pre = _sum_x[:, H:2 * H]  # pre-activation of c_tilde
         c_tilde = np.tanh(c_tilde_pre)  # c_tilde = tanh(W_c @ X + b_c)
-        o_pre = _sum_x[:, 2 * H:3 * H]  # pre for the backward pass
+        o_pre = _sum_x[:, 2 * H:3 * H]  # pre-activation of o
         o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ X + b_o)
         c = c_prev*f + c_tilde*i  # c = f * c(t-1) + i * c_tilde
-        h_tanh = np.tanh(c)  # lifted for the backward pass
+        h_tanh = np.tanh(c)  # h_tanh, kept for the backward pass
         h = h_tanh*o  # h = o * tanh(c)
         state = {"h": h, "c": c}
         outputs[t] = state[OUTPUT]

@@ -336,16 +336,16 @@ def forward_sequence(params, xs, state0=None):
         h_prev = state["h"]
         c_prev = state["c"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        i_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + W_ci*c_prev  # pre for the backward pass
+        i_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + W_ci*c_prev  # pre-activation of i
         i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_xi @ x + W_hi @ h(t-1) + W_ci * c(t-1) + b_i)
-        f_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + W_cf*c_prev  # pre for the backward pass
+        f_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + W_cf*c_prev  # pre-activation of f
         f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_xf @ x + W_hf @ h(t-1) + W_cf * c(t-1) + b_f)
-        c_tanh_pre = _proj_h_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H]  # pre for the backward pass
-        c_tanh = np.tanh(c_tanh_pre)  # lifted for the backward pass
+        c_tanh_pre = _proj_h_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H]  # pre-activation of c_tanh
+        c_tanh = np.tanh(c_tanh_pre)  # c_tanh, kept for the backward pass
         c = c_prev*f + c_tanh*i  # c = f * c(t-1) + i * tanh(W_xc @ x + W_hc @ h(t-1) + b_c)
-        o_pre = _proj_h_prev[:, 3 * H:4 * H] + _proj_x[t, :, 3 * H:4 * H] + W_co*c  # pre for the backward pass
+        o_pre = _proj_h_prev[:, 3 * H:4 * H] + _proj_x[t, :, 3 * H:4 * H] + W_co*c  # pre-activation of o
         o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_xo @ x + W_ho @ h(t-1) + W_co * c + b_o)
-        h_tanh = np.tanh(c)  # lifted for the backward pass
+        h_tanh = np.tanh(c)  # h_tanh, kept for the backward pass
         h = h_tanh*o  # h = o * tanh(c)
         state = {"h": h, "c": c}
         outputs[t] = state[OUTPUT]

@@ -230,11 +230,11 @@ def forward_sequence(params, xs, state0=None):
         x = xs[t]
         h_prev = state["h"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        f_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre for the backward pass
+        f_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre-activation of f
         f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f)
-        h_tilde_arg = f*h_prev  # operand for the backward pass
+        h_tilde_arg = f*h_prev  # h_tilde_arg, kept for the backward pass
         _proj_h_tilde_arg = h_tilde_arg @ _stack_h_tilde_arg_T  # every product of h_tilde_arg, at once
-        h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, H:2 * H]  # pre for the backward pass
+        h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, H:2 * H]  # pre-activation of h_tilde
         h_tilde = np.tanh(h_tilde_pre)  # h_tilde = tanh(W_h @ x + U_h @ (f * h(t-1)) + b_h)
         h = f*h_tilde + h_prev*(1 - f)  # h = (1 - f) * h(t-1) + f * h_tilde
         state = {"h": h}

@@ -159,7 +159,7 @@ def forward_sequence(params, xs, state0=None):
         x = xs[t]
         h_prev = state["h"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        h_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre for the backward pass
+        h_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre-activation of h
         h = np.tanh(h_pre)  # h = tanh(W @ x + U @ h(t-1) + b)
         state = {"h": h}
         outputs[t] = state[OUTPUT]
