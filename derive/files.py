@@ -14,13 +14,18 @@ from pathlib import Path
 from .errors import OutputError
 
 
-def changed_files(out_dir: Path, files: dict[str, str]) -> list[str]:
+def _as_bytes(content: str | bytes) -> bytes:
+    """Text is written as UTF-8; bytes (a PNG) as they are."""
+    return content if isinstance(content, bytes) else content.encode("utf-8")
+
+
+def changed_files(out_dir: Path, files: dict[str, str | bytes]) -> list[str]:
     """Relative paths whose content on disk differs from `files` (or that are missing)."""
     changed = []
-    for relative, text in files.items():
+    for relative, content in files.items():
         target = out_dir / relative
         try:
-            same = target.read_bytes() == text.encode("utf-8")
+            same = target.read_bytes() == _as_bytes(content)
         except OSError:
             same = False
         if not same:
@@ -48,7 +53,7 @@ def _stage(target: Path, data: bytes) -> Path:
     return Path(temporary)
 
 
-def write_files(out_dir: Path, files: dict[str, str]) -> list[str]:
+def write_files(out_dir: Path, files: dict[str, str | bytes]) -> list[str]:
     """Write the files that changed, all or none; returns their relative paths. Raises OutputError."""
     changed = changed_files(out_dir, files)
     staged: list[tuple[Path, Path]] = []  # (temporary, target)
@@ -56,7 +61,7 @@ def write_files(out_dir: Path, files: dict[str, str]) -> list[str]:
     try:
         for relative in changed:
             target = out_dir / relative
-            staged.append((_stage(target, files[relative].encode("utf-8")), target))
+            staged.append((_stage(target, _as_bytes(files[relative])), target))
         for temporary, target in staged:
             backup = _stage(target, target.read_bytes()) if target.exists() else None
             replaced.append((target, backup))
