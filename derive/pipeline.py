@@ -25,6 +25,13 @@ def generate(spec: CellSpec, templates: Path | None = None) -> dict[str, str]:
     return render_outputs(derivation, spec.path, environment(templates))
 
 
+def generated_module(spec: CellSpec):
+    """The cell's generated NumPy module, generated now and imported under a private name."""
+    from .gradcheck import load_generated  # the one place a generated module is imported
+
+    return load_generated(generate(spec)[f"{spec.name}/{spec.name}.py"], spec.name)
+
+
 @dataclass(frozen=True)
 class BuildResult:
     files: tuple[str, ...]  # every file the build produces, relative to the output folder
