@@ -7,9 +7,11 @@ from pathlib import Path
 
 from .catalog import builtin_names, builtin_spec, resolve
 from .errors import DeriveError
-from .gradcheck import gradcheck, load_generated
+from . import race, train
+from .gradcheck import gradcheck
 from .files import write_files
-from .pipeline import build, compare, generate
+from .pipeline import build, compare, generated_module
+from .progress import Progress
 
 EXAMPLES = {
     "list": "example:\n  derive list",
@@ -24,6 +26,17 @@ EXAMPLES = {
         "  derive compare greff_v greff_noaf              # Markdown to the terminal\n"
         "  derive compare lstm gru mgu --out report.html  # a page that renders with KaTeX\n"
         "  derive compare nico my_variant.toml --out diff.md --hidden-size 64"
+    ),
+    "train": (
+        "examples:\n"
+        "  derive train nico --task toy                 # the Simple LSTM post's run, digit for digit\n"
+        "  derive train lstm --task chars               # Adam on the shipped text, samples every 500\n"
+        "  derive train gru --task chars --text my.txt --hidden-size 128 --iterations 20000 --temperature 0.7"
+    ),
+    "race": (
+        "examples:\n"
+        "  derive race nico lstm gru --task toy --out race-toy/\n"
+        "  derive race --task chars --iterations 3000 --out race-chars/   # the whole catalog"
     ),
     "gradcheck": (
         "examples:\n"
@@ -92,6 +105,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--input-size", type=int, default=50, help="D for the cost table (default 50, as in the seed posts)")
     sub.add_argument("--hidden-size", type=int, default=100, help="H for the cost table (default 100)")
     sub.add_argument("--templates", type=Path, help="folder of templates that override derive's own")
+    sub = command("train", "train a cell with its generated code: the seed posts' toy task or character model", _train)
+    sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
+    _training_flags(sub)
+    sub.add_argument("--init", choices=train.TOY_INITS, default="original",
+                     help="toy task: 'original' replays the Simple LSTM repository's draws (default); "
+                          "'default' uses the module's init_params with --seed")
+    sub.add_argument("--sample-every", type=int, default=500, metavar="N", help="chars task: print 100 sampled characters every N iterations (default 500)")
+    sub.add_argument("--sample-length", type=int, default=100, metavar="N", help="chars task: characters per sample (default 100)")
+    sub.add_argument("--temperature", type=float, default=1.0, help="chars task: sampling temperature, > 0 (default 1.0)")
+    sub = command("race", "train several cells on equal terms; write loss curves and a table", _race)
+    sub.add_argument("cells", nargs="*", metavar="CELL", help="built-in cells or .toml specs (default: every built-in cell)")
+    _training_flags(sub)
+    sub.add_argument("--out", type=Path, required=True, help="folder for race.md, loss.png and loss.svg")
+    sub.add_argument("--no-plot", action="store_true", help="write the table only (no matplotlib needed)")
     sub = command("gradcheck", "check a cell's generated backward pass against finite differences", _gradcheck)
     sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
     sub.add_argument("--input-size", type=int, default=3, help="D (default 3)")
@@ -100,6 +127,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--batch", type=int, default=2, help="batch size B (default 2)")
     sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parser
+
+
+def _training_flags(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--task", choices=("toy", "chars"), required=True, help="toy: fit four numbers (first seed post); chars: next-character model (second)")
+    sub.add_argument("--iterations", type=int, help="updates (default: 100 for toy, 5000 for chars)")
+    sub.add_argument("--lr", type=float, help="learning rate (default: 0.1, SGD, for toy; 1e-3, Adam, for chars)")
+    sub.add_argument("--seed", type=int, default=0, help="random seed of initialisation and sampling (default 0)")
+    sub.add_argument("--text", type=Path, help="chars task: a UTF-8 text file (default: the opening of Alice in Wonderland, shipped)")
+    sub.add_argument("--hidden-size", type=int, default=64, help="chars task: H (default 64)")
+    sub.add_argument("--seq-length", type=int, default=10, help="chars task: characters per chunk of truncated BPTT (default 10)")
 
 
 def _list(args) -> int:
@@ -158,8 +195,7 @@ def _gradcheck(args) -> int:
         if not 1 <= getattr(args, flag) <= 64:
             raise DeriveError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a whole number from 1 to 64")
     spec = resolve(args.cell)
-    source = generate(spec)[f"{spec.name}/{spec.name}.py"]
-    module = load_generated(source, spec.name)
+    module = generated_module(spec)
     rows = gradcheck(module, input_size=args.input_size, hidden_size=args.hidden_size,
                      steps=args.steps, batch=args.batch, seed=args.seed)
     print(f"{spec.name}: central differences, D={args.input_size} H={args.hidden_size} "
@@ -171,3 +207,122 @@ def _gradcheck(args) -> int:
     verdict = "ok" if worst < 1e-6 else "FAILED"
     print(f"worst: {worst:.2e} ({verdict}: the threshold is 1e-6)")
     return 0 if worst < 1e-6 else 1
+
+
+CHARS_ONLY = ("text", "sample_every", "sample_length", "temperature")
+
+
+def _check_training_flags(args) -> None:
+    """Numbers in range, and no chars-only flag given to the toy task (it would be ignored)."""
+    limits = {"iterations": (1, 10_000_000), "hidden_size": (1, 4096), "seq_length": (1, 10_000),
+              "sample_every": (1, 10_000_000), "sample_length": (1, 100_000)}
+    for flag, (low, high) in limits.items():
+        value = getattr(args, flag, None)
+        if value is not None and not low <= value <= high:
+            raise DeriveError(f"--{flag.replace('_', '-')} {value}: expected a whole number from {low} to {high}")
+    for flag in ("lr", "temperature"):
+        value = getattr(args, flag, None)
+        if value is not None and not (0 < value < float("inf")):
+            raise DeriveError(f"--{flag} {value}: expected a positive number")
+    if args.task == "toy":
+        given = [flag for flag in CHARS_ONLY + ("hidden_size", "seq_length") if _given(args, flag)]
+        if given:
+            raise DeriveError(f"--{given[0].replace('_', '-')} applies to --task chars; the toy task is fixed by "
+                              "the Simple LSTM post (D=50, H=100, 4 steps)")
+
+
+def _given(args, flag: str) -> bool:
+    """Whether a flag was given on the command line (differs from its default)."""
+    defaults = {"text": None, "sample_every": 500, "sample_length": 100, "temperature": 1.0,
+                "hidden_size": 64, "seq_length": 10}
+    return hasattr(args, flag) and getattr(args, flag) != defaults[flag]
+
+
+def _char_settings(args) -> train.CharSettings:
+    return train.CharSettings(hidden_size=args.hidden_size, seq_length=args.seq_length,
+                              iterations=args.iterations or 5000, lr=args.lr or 1e-3, seed=args.seed)
+
+
+def _training_text(args) -> tuple[str, str]:
+    if args.text is None:
+        return train.default_text()
+    return train.read_text(args.text, args.seq_length), str(args.text)
+
+
+def _train(args) -> int:
+    _check_training_flags(args)
+    spec = resolve(args.cell)
+    module = generated_module(spec)
+    if args.task == "toy":
+        return _train_toy(args, module)
+    return _train_chars(args, spec.name, module)
+
+
+def _train_toy(args, module) -> int:
+    iterations = args.iterations or 100
+    bar = Progress(iterations, "toy ")
+
+    def report(record: train.ToyRecord) -> None:
+        print("\n".join(train.toy_lines(record)), flush=True)
+
+    train.train_toy(module, iterations=iterations, lr=args.lr or 0.1, init=args.init, seed=args.seed, report=report)
+    bar.clear()
+    return 0
+
+
+def _train_chars(args, name: str, module) -> int:
+    text, source = _training_text(args)
+    settings = _char_settings(args)
+    vocab = train.Vocabulary.of(text, str(args.text or "the shipped text"))
+    print(f"{name}: chars task on {source}: {len(text):,} characters, vocabulary {vocab.size}, "
+          f"H={settings.hidden_size}, chunks of {settings.seq_length}, Adam lr {settings.lr:g}; "
+          f"start loss ln {vocab.size} = {train.math.log(vocab.size):.4f}", flush=True)
+    bar = Progress(settings.iterations)
+    sampler = train.np.random.default_rng(settings.seed + 1)
+
+    def report(record: train.CharRecord, model: train.CharModel, state: dict) -> None:
+        bar.update(record.iteration, f"loss {record.smooth_loss:.4f}")
+        if record.iteration % args.sample_every and record.iteration != settings.iterations:
+            return
+        drawn = model.sample(dict(state), int(sampler.integers(vocab.size)), args.sample_length, args.temperature, sampler)
+        bar.clear()
+        print(f"iter {record.iteration}, smoothed loss {record.smooth_loss:.4f}, "
+              f"{record.iteration / record.seconds:,.0f} it/s\n----\n{vocab.text(drawn)}\n----", flush=True)
+
+    train.train_chars(module, text, settings, report)
+    bar.clear()
+    return 0
+
+
+def _race(args) -> int:
+    _check_training_flags(args)
+    if not args.no_plot:
+        race.require_matplotlib()  # before minutes of training, not after
+    specs = [resolve(cell) for cell in args.cells] if args.cells else [builtin_spec(n) for n in builtin_names()]
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise DeriveError(f"cell {sorted(n for n in names if names.count(n) > 1)[0]!r} is named twice; expected distinct cells")
+    if args.task == "toy":
+        settings = {"iterations": args.iterations or 100, "lr": args.lr or 0.1, "init": "original"}
+    else:
+        text, source = _training_text(args)
+        chars = _char_settings(args)
+        settings = {"text": source, "iterations": chars.iterations, "H": chars.hidden_size,
+                    "chunk": chars.seq_length, "Adam lr": chars.lr, "seed": chars.seed}
+    curves = []
+    for index, spec in enumerate(specs):
+        label = f"{spec.name} ({index + 1}/{len(specs)}) "
+        module = generated_module(spec)
+        if args.task == "toy":
+            curves.append(race.run_toy(spec.name, module, settings["iterations"], args.seed))
+        else:
+            bar = Progress(chars.iterations, label)
+            curves.append(race.run_chars(spec.name, module, text, chars,
+                                         lambda record, *_: bar.update(record.iteration, f"loss {record.smooth_loss:.4f}")))
+            bar.clear()
+        print(f"{spec.name}: final loss {curves[-1].final:.6g}, {1000 * curves[-1].seconds_per_iteration:.3f} ms per iteration", flush=True)
+    files = {} if args.no_plot else race.plot(curves, args.task)
+    files["race.md"] = race.report(curves, args.task, settings, plotted=not args.no_plot)
+    write_files(args.out, files)
+    print(f"wrote {', '.join(str(args.out / name) for name in sorted(files))}")
+    return 0
