@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import seed_style
+from . import seed_style, training
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = [(50, 64, 256, 256), (50, 32, 128, 128), (4, 1, 50, 100)]  # (T, B, D, H)
@@ -145,23 +145,50 @@ def main(argv=None) -> int:
                                      epilog="example:\n  python -m benchmarks --repeats 9 --out benchmarks/RESULTS.md")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs of each contender (default 7)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="where to write the table")
+    parser.add_argument("--only", choices=("kernels", "generation", "training"),
+                        help="run one part and print it (RESULTS.md is written only by a full run)")
     args = parser.parse_args(argv)
+    if args.only:
+        print("\n".join(run_part(args.only, args.repeats)))
+        return 0
+    torch = import_torch()
+    rows = kernel_rows(torch, args.repeats)
+    print(f"[{len(rows) + 1}/{len(rows) + 2}] generating the catalog ...", flush=True)
+    cold, warm = generation_times(max(3, args.repeats // 2))
+    print(f"[{len(rows) + 2}/{len(rows) + 2}] training loops ...", flush=True)
+    rates = training.iterations_per_second(args.repeats)
+    report = render(rows, cold, warm, machine(torch), args.repeats) + "\n" + "\n".join(training.render(rates))
+    args.out.write_text(report)
+    print(report)
+    return 0
+
+
+def import_torch():
     try:
         import torch
     except ImportError:
-        torch = None
+        return None
+    return torch
+
+
+def run_part(part: str, repeats: int) -> list[str]:
+    if part == "training":
+        return training.render(training.iterations_per_second(repeats))
+    if part == "generation":
+        cold, warm = generation_times(max(3, repeats // 2))
+        return [f"- cold: {cold:.2f} s", f"- nothing changed: {warm:.2f} s"]
+    torch = import_torch()
+    return render(kernel_rows(torch, repeats), float("nan"), float("nan"), machine(torch), repeats).splitlines()
+
+
+def kernel_rows(torch, repeats: int) -> list:
     lstm = load_lstm()
     rows = []
     cases = [(size, dtype) for size in SIZES for dtype in DTYPES]
     for index, ((T, B, D, H), dtype) in enumerate(cases, 1):
-        print(f"[{index}/{len(cases)}] T={T} B={B} D={D} H={H} {dtype} ...", flush=True)
-        rows.append(((T, B, D, H), dtype, median_times(contenders(T, B, D, H, dtype, lstm, torch), args.repeats)))
-    print(f"[{len(cases) + 1}/{len(cases) + 1}] generating the catalog ...", flush=True)
-    cold, warm = generation_times(max(3, args.repeats // 2))
-    report = render(rows, cold, warm, machine(torch), args.repeats)
-    args.out.write_text(report)
-    print(report)
-    return 0
+        print(f"[{index}/{len(cases) + 2}] T={T} B={B} D={D} H={H} {dtype} ...", flush=True)
+        rows.append(((T, B, D, H), dtype, median_times(contenders(T, B, D, H, dtype, lstm, torch), repeats)))
+    return rows
 
 
 def render(rows, cold, warm, machine_lines, repeats) -> str:
