@@ -18,6 +18,7 @@ from .errors import DeriveError
 from .metrics import CellCost, cell_cost
 from .notation import Notation, explained, forward_form
 from .printers import LatexCellPrinter
+from .style import LatexStyle
 
 
 class Marked(sp.Function):
@@ -79,7 +80,7 @@ def comparison_view(derivations: list[Derivation], d: int, h: int) -> dict:
 
 def _equations(derivation: Derivation, backward: bool) -> dict[str, tuple[str, sp.Expr]]:
     """key -> (LaTeX left-hand side, right-hand side) for one cell, in its order."""
-    notation = Notation(derivation)
+    notation = Notation(derivation, LatexStyle())  # one notation for every cell, so rows line up
     model = derivation.model
     if not backward:
         return {a.target: (notation.latex[a.target], forward_form(model, a.expr))
@@ -92,8 +93,8 @@ def _pairing(first: Derivation, other: Derivation) -> Pairing:
     rows = {}
     for backward in (False, True):
         a, b = _equations(first, backward), _equations(other, backward)
-        printer_a = LatexCellPrinter({"names": Notation(first).latex})
-        printer_b = _MarkingPrinter({"names": Notation(other).latex})
+        printer_a = LatexCellPrinter({"names": Notation(first, LatexStyle()).latex})
+        printer_b = _MarkingPrinter({"names": Notation(other, LatexStyle()).latex})
         keys = list(a) + [k for k in b if k not in a]
         rows[backward] = tuple(_row(k, a.get(k), b.get(k), printer_a, printer_b) for k in keys)
     return Pairing(first.model.spec.name, other.model.spec.name, rows[False], rows[True])

@@ -14,6 +14,7 @@ from .functions import Concat, Elementwise, ZerosLike
 from .errors import Location, SpecNameError
 from .model import CellModel, Kind
 from .printers import LatexCellPrinter, TextPrinter
+from .style import LatexStyle
 
 NEXT = "@next"  # suffix of a symbol read at step t+1
 LOSS = "@loss"  # suffix of the loss term dl(t)/dv(t)
@@ -62,8 +63,11 @@ def _shown_definition(model: CellModel, assignment) -> sp.Expr:
     return assignment.expr
 
 
-def latex_base(name: str) -> str:
-    """LaTeX of a spec name: W_g -> W_{g}, c_tilde -> \\tilde{c}, xc -> \\mathit{xc}, alpha -> \\alpha."""
+def latex_base(name: str, symbols: dict[str, str] | None = None) -> str:
+    """LaTeX of a spec name: the spec's own symbol if [latex] gives one, else
+    W_g -> W_{g}, c_tilde -> \\tilde{c}, xc -> \\mathit{xc}, alpha -> \\alpha."""
+    if symbols and name in symbols:
+        return symbols[name]
     head, *rest = name.split("_")
     text = GREEK.get(head) or (head if len(head) == 1 else f"\\mathit{{{head}}}")
     while rest and rest[0] in ACCENTS:
@@ -75,9 +79,11 @@ def latex_base(name: str) -> str:
 class Notation:
     """Printed names of every symbol of a derivation, in LaTeX and in plain text."""
 
-    def __init__(self, derivation: Derivation):
+    def __init__(self, derivation: Derivation, style: LatexStyle | None = None):
         self.derivation = derivation
         self.model = derivation.model
+        self.style = style or self.model.spec.latex
+        self.symbols = self.style.symbol_map
         self.latex: dict[str, str] = {"D": "D", "H": "H"}
         self.text: dict[str, str] = {"D": "D", "H": "H"}
         for variable in self.model.variables.values():
@@ -85,13 +91,14 @@ class Notation:
                 self.add(variable.name + suffix, *self.variable_forms(variable.name, time))
         for state in self.model.spec.states:
             latex, text = self.variable_forms(state, "t")
-            self.add(naming.adjoint(state) + LOSS, f"\\frac{{\\partial l(t)}}{{\\partial {latex}}}", f"dl(t)/d{text}")
+            loss_at_t = self.style.at("l", "t")
+            self.add(naming.adjoint(state) + LOSS, self.style.adjoint_of(latex, loss_at_t), f"dl(t)/d{text}")
         self.check_unique()
         for line in derivation.lines_with_role("product"):  # the adjoint of a product W v, named when shared
             matrix, vector = line.about.split(" ")
             for suffix in ("", NEXT):
                 name = line.target.name + suffix
-                self.latex[name] = f"\\frac{{\\partial L}}{{\\partial \\left({latex_base(matrix)} {self.latex[vector + suffix]}\\right)}}"
+                self.latex[name] = self.style.adjoint_of(f"\\left({self.base(matrix)} {self.latex[vector + suffix]}\\right)")
                 self.text[name] = f"dL/d({matrix} @ {self.text[vector + suffix]})"
 
     def check_unique(self) -> None:
@@ -111,33 +118,41 @@ class Notation:
         self.text[name] = text
         base, _, suffix = name.partition("@")
         adjoint = naming.adjoint(base) + (f"@{suffix}" if suffix else "")
-        self.latex[adjoint] = f"\\frac{{\\partial L}}{{\\partial {latex}}}"
+        self.latex[adjoint] = self.style.adjoint_of(latex)
         self.text[adjoint] = f"dL/d{text}"
 
     def variable_forms(self, name: str, time: str) -> tuple[str, str]:
         variable = self.model.variables[name]
         if variable.kind == Kind.PARAM:
-            return latex_base(name), name
+            return self.base(name), name
         if variable.kind == Kind.PREVIOUS:
             state = naming.state_of(name)
             earlier = "t-1" if time == "t" else "t"
-            return f"{latex_base(state)}({earlier})", f"{state}({earlier})"
+            return self.style.at(self.base(state), earlier), f"{state}({earlier})"
         if variable.role == "pre":
             base = name[: -len(naming.pre(""))]
-            return f"\\hat{{{latex_base(base)}}}({time})", f"{name}({time})"
+            return self.style.at(f"\\hat{{{self.base(base)}}}", time), f"{name}({time})"
         if variable.role == "complement":
             latex, text = self.variable_forms(naming.complemented(name), time)
             return f"\\left(1 - {latex}\\right)", f"(1 - {text})"
         if variable.role in ("lifted", "product", "operand"):
             return self.derived_forms(name, time)
-        return f"{latex_base(name)}({time})", f"{name}({time})"
+        return self.style.at(self.base(name), time), f"{name}({time})"
+
+    def base(self, name: str) -> str:
+        """A spec name's LaTeX without its time."""
+        return latex_base(name, self.symbols)
+
+    def printer(self) -> LatexCellPrinter:
+        """The LaTeX printer in this notation: its names and its element-wise product."""
+        return LatexCellPrinter({"names": self.latex, "product": self.style.product})
 
     def derived_forms(self, name: str, time: str) -> tuple[str, str]:
         """A made-up variable prints as its definition, so readers never meet the made-up name."""
         definition = forward_form(self.model, sp.Symbol(name))
         if time != "t":
             definition = shifted(definition)
-        latex = LatexCellPrinter({"names": self.latex}).doprint(definition)
+        latex = self.printer().doprint(definition)
         text = TextPrinter({"names": self.text}).doprint(definition)
         if isinstance(definition, (Elementwise, Concat)):  # tanh(c) and [a; b] read as one thing already
             return latex, text

@@ -108,7 +108,7 @@ def _powered(method):
 class LatexCellPrinter(LatexPrinter):
     """Column-vector math for one example: \\odot for element-wise products, \\sigma for sigmoid."""
 
-    _default_settings = {**LatexPrinter._default_settings, "names": {}}
+    _default_settings = {**LatexPrinter._default_settings, "names": {}, "product": "\\odot"}
 
     def _print_Add(self, expr, order=None):
         return _print_sum(self, expr)
@@ -130,9 +130,10 @@ class LatexCellPrinter(LatexPrinter):
         parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in sorted(numerator, key=sp.default_sort_key)]
         if coefficient.p != 1 or not parts:
             parts.insert(0, str(coefficient.p))
-        top = " \\odot ".join(parts)
+        product = f" {self._settings['product']} "
+        top = product.join(parts)
         if denominator:
-            bottom = " \\odot ".join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in denominator)
+            bottom = product.join(self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in denominator)
             return f"{sign}\\frac{{{top}}}{{{bottom}}}"
         return sign + top
 

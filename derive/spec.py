@@ -9,11 +9,12 @@ from __future__ import annotations
 import keyword
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .dims import Dim, parse_dim
 from .errors import Location, SpecError, SpecNameError, SpecSyntaxError
+from .style import LatexStyle, style_from_table
 
 MAX_SPEC_BYTES = 256 * 1024
 MAX_EQUATIONS = 200
@@ -22,7 +23,7 @@ MAX_NAME_LENGTH = 48
 
 CELL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 VARIABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-KNOWN_KEYS = ("name", "title", "reference", "inputs", "states", "output", "equations", "params")
+KNOWN_KEYS = ("name", "title", "reference", "inputs", "states", "output", "equations", "params", "latex")
 REQUIRED_KEYS = ("name", "inputs", "states", "output", "equations", "params")
 
 
@@ -58,6 +59,7 @@ class CellSpec:
     equations: tuple[EquationSpec, ...]  # in spec order
     path: str  # the spec file, as named by the user
     source_text: str = field(repr=False, default="")  # the whole file, for hashing and messages
+    latex: LatexStyle = LatexStyle()  # the [latex] table: notation of the LaTeX and Markdown
 
 
 def load_spec(path: str | Path, display_path: str | None = None) -> CellSpec:
@@ -105,7 +107,8 @@ def spec_from_text(text: str, path: str) -> CellSpec:
         source_text=text,
     )
     _check_unique_names(spec, where)
-    return spec
+    names = {spec.input, *spec.states, *(p.name for p in params), *(e.target for e in equations)}
+    return replace(spec, latex=style_from_table(table.get("latex"), where("latex"), names))
 
 
 def _read_toml(text: str, path: str) -> dict:
