@@ -41,18 +41,41 @@ class AdjointLine:
 
 
 @dataclass(frozen=True)
+class Contribution:
+    """One use of a variable, as the chain rule sees it: `user` reads `to`, so `to`'s adjoint
+    receives `term`. Kept for the step-by-step derivation; the lines are what is computed."""
+
+    to: str  # the variable or parameter receiving
+    user: str  # the variable whose adjoint flows back (a product "W v" for its matrix and vector)
+    kind: str  # "elementwise" (local = d user / d to), "product" (local = W), "block" (a part of a concat),
+    #            "weight" (a matrix's d v^T), "bias" (a vector parameter's d)
+    local: sp.Expr
+    term: sp.Expr
+
+
+@dataclass(frozen=True)
 class Derivation:
     """The backward pass of one step, in the order it is computed."""
 
     model: CellModel
     lines: tuple[AdjointLine, ...]
     incoming: dict[str, sp.Symbol]  # state -> symbol of its adjoint from outside the step
+    uses: tuple[Contribution, ...] = ()  # every contribution, in the order it was sent
+
+    def uses_of(self, name: str) -> list[Contribution]:
+        return [use for use in self.uses if use.to == name]
 
     def lines_with_role(self, role: str) -> list[AdjointLine]:
         return [line for line in self.lines if line.role == role]
 
     def carry(self, state: str) -> AdjointLine:
         return next(line for line in self.lines if line.role == "carry" and line.about == state)
+
+
+def equation_tags(derivation: Derivation) -> dict[str, str]:
+    """Adjoint name -> "B1", "B2", ...: every backward line in the order it is computed.
+    The LaTeX tags each equation with it and the generated code's comment repeats it."""
+    return {line.target.name: f"B{index}" for index, line in enumerate(derivation.lines, 1)}
 
 
 def _cached_values(model: CellModel) -> dict[sp.Expr, sp.Symbol]:
@@ -83,6 +106,7 @@ class _Backward:
         self.contributions: dict[str, list[sp.Expr]] = defaultdict(list)
         self.gradients: dict[str, list[sp.Expr]] = defaultdict(list)
         self.lines: list[AdjointLine] = []
+        self.uses: list[Contribution] = []
         self.incoming = {state: sp.Symbol(naming.incoming(state)) for state in self.spec.states}
         self.cached = _cached_values(model)
 
@@ -103,7 +127,7 @@ class _Backward:
                 raise SpecNameError(param.where, f"parameter {param.name!r} never reaches a state, so its gradient is always 0",
                                     "every parameter on a path to a carried state")
             self.lines.append(AdjointLine(sp.Symbol(naming.adjoint(param.name)), sp.Add(*terms), "param", param.name, -1))
-        return Derivation(self.model, tuple(self.lines), self.incoming)
+        return Derivation(self.model, tuple(self.lines), self.incoming, tuple(self.uses))
 
     def complete_adjoint(self, assignment: Assignment) -> sp.Symbol | None:
         name = assignment.target
@@ -126,16 +150,18 @@ class _Backward:
 
     def propagate(self, assignment: Assignment, adjoint: sp.Symbol) -> None:
         if isinstance(assignment.expr, Concat):
-            self.split(assignment.expr, adjoint)
+            self.split(assignment.expr, adjoint, assignment.target)
         else:
             self.elementwise(assignment, adjoint)
 
-    def split(self, concat: Concat, adjoint: sp.Symbol) -> None:
+    def split(self, concat: Concat, adjoint: sp.Symbol, user: str) -> None:
         start = sp.S.Zero
         for part in concat.args:
             size = self.model.variables[str(part)].shape[0]
             stop = start + sp.Symbol("D") * size.d + sp.Symbol("H") * size.h + size.const
-            self.contributions[str(part)].append(Block(adjoint, start, stop, part))
+            block = Block(adjoint, start, stop, part)
+            self.contributions[str(part)].append(block)
+            self.uses.append(Contribution(str(part), user, "block", part, block))
             start = stop
 
     def elementwise(self, assignment: Assignment, adjoint: sp.Symbol) -> None:
@@ -152,6 +178,8 @@ class _Backward:
                 self.product(back[atom], term, assignment.origin)
             else:
                 self.send(str(atom), term)
+                kind = "bias" if self.model.variables[str(atom)].kind == Kind.PARAM else "elementwise"
+                self.uses.append(Contribution(str(atom), assignment.target, kind, partial, term))
 
     def unique(self, name: str) -> str:
         """name, or name2, name3, ... when a product appears in several assignments."""
@@ -175,5 +203,8 @@ class _Backward:
             symbol = sp.Symbol(self.unique(naming.adjoint(naming.product(str(matrix), str(vector)))))
             self.lines.append(AdjointLine(symbol, term, "product", f"{matrix} {vector}", origin))
             term = symbol
+        user = f"{matrix} {vector}"
         self.gradients[str(matrix)].append(Outer(term, vector, matrix))
         self.contributions[str(vector)].append(MatVecT(matrix, term))
+        self.uses.append(Contribution(str(matrix), user, "weight", vector, Outer(term, vector, matrix)))
+        self.uses.append(Contribution(str(vector), user, "product", matrix, MatVecT(matrix, term)))

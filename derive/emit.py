@@ -16,6 +16,7 @@ from .errors import DeriveError
 from .notation import Notation
 from .render_latex import latex_view, tex_escape
 from .render_numpy import numpy_view
+from .walkthrough import walkthrough_view
 
 KATEX_VERSION = "0.19.1"  # the HTML comparison's integrity hashes are for this release
 COMPARISON_TEMPLATES = {".md": "comparison.md.j2", ".html": "comparison.html.j2"}
@@ -72,7 +73,8 @@ def render_outputs(derivation: Derivation, spec_path: str, env: jinja2.Environme
     spec = derivation.model.spec
     notation = Notation(derivation)
     common = {"name": spec.name, "title": spec.title, "reference": spec.reference, "spec_path": spec_path}
-    views = {".py": numpy_view(derivation, notation), ".tex": latex_view(derivation, notation)}
+    views = {".py": numpy_view(derivation, notation),
+             ".tex": {**latex_view(derivation, notation), **walkthrough_view(derivation, notation)}}
     views[".md"] = views[".tex"]
     outputs = {}
     for suffix, template in TEMPLATES.items():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import naming
-from .derivation import AdjointLine, Derivation
+from .derivation import AdjointLine, Derivation, equation_tags
 from .dims import Dim
 from .model import CellModel, Kind
 from .notation import Notation, explained
@@ -149,7 +149,8 @@ def _needed(pending: list, expr: sp.Expr) -> list:
 
 
 def _equation_text(derivation: Derivation, line: AdjointLine, text: TextPrinter, notation: Notation) -> str:
-    left = notation.text[line.target.name]
+    """The comment of a backward line: its tag in the LaTeX, then its equation."""
+    left = f"({equation_tags(derivation)[line.target.name]}) {notation.text[line.target.name]}"
     if line.role == "carry":
         left += " through step t"
     if line.role == "param":

@@ -25,9 +25,21 @@ def test_nico_forward_lines_read_like_the_equations():
 
 def test_backward_lines_carry_their_equation():
     code = outputs("nico")["nico/nico.py"]
-    assert "    # dL/ds(t) = dL/dh(t)*o(t) + dL/ds(t+1)*f(t+1)\n    d_s = d_state[\"s\"] + d_h*o\n" in code
+    assert "    # (B2) dL/ds(t) = dL/dh(t)*o(t) + dL/ds(t+1)*f(t+1)\n    d_s = d_state[\"s\"] + d_h*o\n" in code
     assert "    d_W_g = d_g_pre.T @ xc\n" in code
     assert "    d_xc = d_f_pre @ W_f + d_g_pre @ W_g + d_i_pre @ W_i + d_o_pre @ W_o\n" in code
+
+
+def test_code_and_documents_share_equation_tags(cell):
+    """Each tagged comment in the code names the left-hand side the documents tag alike."""
+    files = outputs(cell)
+    code, markdown, tex = (files[f"{cell}/{cell}{suffix}"] for suffix in (".py", ".md", ".tex"))
+    comments = dict(re.findall(r"# \((B\d+)\) (\S+) ", code))
+    assert comments and sorted(comments, key=lambda t: int(t[1:])) == [f"B{n}" for n in range(1, len(comments) + 1)]
+    for tag in comments:
+        assert f"\\tag{{{tag}}}" in markdown and f"\\tag{{{tag}}}" in tex, tag
+    nico = outputs("nico")["nico/nico.md"]
+    assert re.search(r"^\\frac\{dL\}\{ds\(t\)\} = .*\\tag\{B2\}$", nico, flags=re.M)
 
 
 def test_generated_module_imports_nothing_from_derive(cell):
@@ -36,10 +48,12 @@ def test_generated_module_imports_nothing_from_derive(cell):
     assert imports == ["numpy"]
 
 
-def test_latex_uses_odot_and_sigma_and_no_circ(cell):
+def test_latex_uses_the_cells_product_and_sigma_and_no_circ(cell):
+    product = builtin_spec(cell).latex.product  # \odot unless the spec's [latex] says otherwise (nico: *)
     for suffix in (".tex", ".md"):
         text = outputs(cell)[f"{cell}/{cell}{suffix}"]
-        assert r"\odot" in text
+        assert f" {product} " in text
+        assert (r"\odot" in text) == (product == r"\odot")
         uses_sigmoid = "sigmoid(" in builtin_spec(cell).source_text
         assert (r"\sigma\left(" in text) == uses_sigmoid
         for forbidden in (r"\circ", "eqnarray", r"\label", r"\operatorname{Sigmoid}", r"\mathbf{Sigmoid}"):
@@ -49,8 +63,10 @@ def test_latex_uses_odot_and_sigma_and_no_circ(cell):
 def test_markdown_math_has_no_bar_and_uses_aligned(cell):
     text = outputs(cell)[f"{cell}/{cell}.md"]
     blocks = re.findall(r"\$\$\n(.*?)\n\$\$", text, flags=re.S)
-    assert blocks and all(b.startswith(r"\begin{aligned}") for b in blocks)
-    assert all("|" not in block for block in blocks)
+    assert blocks and all("|" not in block for block in blocks)
+    # several equations share a block only inside aligned; a tagged one stands alone (\tag is top-level only)
+    assert all(b.startswith(r"\begin{aligned}") for b in blocks if "&" in b)
+    assert all("\n" not in b and "aligned" not in b for b in blocks if r"\tag{" in b)
 
 
 def test_headers_name_spec_template_and_do_not_edit(cell):

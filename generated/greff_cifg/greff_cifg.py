@@ -144,51 +144,51 @@ def backward(params, cache, d_state):
     o = cache["o"]
     o_complement = cache["o_complement"]
     y_tanh = cache["y_tanh"]
-    # dL/dy(t) = R_i^T @ dL/di_pre(t+1) + R_o^T @ dL/do_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
+    # (B1) dL/dy(t) = R_i^T @ dL/di_pre(t+1) + R_o^T @ dL/do_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
     d_y = d_state["y"]
-    # dL/do(t) = dL/dy(t)*tanh(c(t))
+    # (B2) dL/do(t) = dL/dy(t)*tanh(c(t))
     d_o = d_y*y_tanh
-    # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
+    # (B3) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
     d_o_pre = d_o*o*o_complement
-    # dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/di_pre(t+1)*p_i + dL/do_pre(t)*p_o + dL/dy(t)*o(t)*(1 - tanh(c(t))**2)
+    # (B4) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/di_pre(t+1)*p_i + dL/do_pre(t)*p_o + dL/dy(t)*o(t)*(1 - tanh(c(t))**2)
     d_c = d_state["c"] + d_o_pre*p_o + d_y*o*(1 - y_tanh**2)
-    # dL/df(t) = c(t-1)*dL/dc(t)
+    # (B5) dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
-    # dL/di(t) = (-dL/df(t)) + dL/dc(t)*z(t)
+    # (B6) dL/di(t) = (-dL/df(t)) + dL/dc(t)*z(t)
     d_i = (-d_f) + d_c*z
-    # dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
+    # (B7) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
     d_i_pre = d_i*i*i_complement
-    # dL/dz(t) = dL/dc(t)*i(t)
+    # (B8) dL/dz(t) = dL/dc(t)*i(t)
     d_z = d_c*i
-    # dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)
+    # (B9) dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)
     d_z_pre = d_z*(1 - z**2)
-    # dL/dy(t-1) through step t = R_i^T @ dL/di_pre(t) + R_o^T @ dL/do_pre(t) + R_z^T @ dL/dz_pre(t)
+    # (B10) dL/dy(t-1) through step t = R_i^T @ dL/di_pre(t) + R_o^T @ dL/do_pre(t) + R_z^T @ dL/dz_pre(t)
     d_y_prev = d_i_pre @ R_i + d_o_pre @ R_o + d_z_pre @ R_z
-    # dL/dc(t-1) through step t = dL/dc(t)*f(t) + dL/di_pre(t)*p_i
+    # (B11) dL/dc(t-1) through step t = dL/dc(t)*f(t) + dL/di_pre(t)*p_i
     d_c_prev = d_c*f + d_i_pre*p_i
-    # dL/dx(t) = W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t) + W_z^T @ dL/dz_pre(t)
+    # (B12) dL/dx(t) = W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t) + W_z^T @ dL/dz_pre(t)
     d_x = d_i_pre @ W_i + d_o_pre @ W_o + d_z_pre @ W_z
-    # dL/dW_z = sum over t of dL/dz_pre(t) @ x(t)^T
+    # (B13) dL/dW_z = sum over t of dL/dz_pre(t) @ x(t)^T
     d_W_z = d_z_pre.T @ x
-    # dL/dR_z = sum over t of dL/dz_pre(t) @ y(t-1)^T
+    # (B14) dL/dR_z = sum over t of dL/dz_pre(t) @ y(t-1)^T
     d_R_z = d_z_pre.T @ y_prev
-    # dL/db_z = sum over t of dL/dz_pre(t)
+    # (B15) dL/db_z = sum over t of dL/dz_pre(t)
     d_b_z = np.sum(d_z_pre, axis=0)
-    # dL/dW_i = sum over t of dL/di_pre(t) @ x(t)^T
+    # (B16) dL/dW_i = sum over t of dL/di_pre(t) @ x(t)^T
     d_W_i = d_i_pre.T @ x
-    # dL/dR_i = sum over t of dL/di_pre(t) @ y(t-1)^T
+    # (B17) dL/dR_i = sum over t of dL/di_pre(t) @ y(t-1)^T
     d_R_i = d_i_pre.T @ y_prev
-    # dL/dp_i = sum over t of c(t-1)*dL/di_pre(t)
+    # (B18) dL/dp_i = sum over t of c(t-1)*dL/di_pre(t)
     d_p_i = np.sum(c_prev*d_i_pre, axis=0)
-    # dL/db_i = sum over t of dL/di_pre(t)
+    # (B19) dL/db_i = sum over t of dL/di_pre(t)
     d_b_i = np.sum(d_i_pre, axis=0)
-    # dL/dW_o = sum over t of dL/do_pre(t) @ x(t)^T
+    # (B20) dL/dW_o = sum over t of dL/do_pre(t) @ x(t)^T
     d_W_o = d_o_pre.T @ x
-    # dL/dR_o = sum over t of dL/do_pre(t) @ y(t-1)^T
+    # (B21) dL/dR_o = sum over t of dL/do_pre(t) @ y(t-1)^T
     d_R_o = d_o_pre.T @ y_prev
-    # dL/dp_o = sum over t of c(t)*dL/do_pre(t)
+    # (B22) dL/dp_o = sum over t of c(t)*dL/do_pre(t)
     d_p_o = np.sum(c*d_o_pre, axis=0)
-    # dL/db_o = sum over t of dL/do_pre(t)
+    # (B23) dL/db_o = sum over t of dL/do_pre(t)
     d_b_o = np.sum(d_o_pre, axis=0)
     grads = {
         "W_z": d_W_z,

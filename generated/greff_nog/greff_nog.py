@@ -137,49 +137,49 @@ def backward(params, cache, d_state):
     f = cache["f"]
     f_complement = cache["f_complement"]
     y = cache["y"]
-    # dL/dy(t) = R_f^T @ dL/df_pre(t+1) + R_i^T @ dL/di_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
+    # (B1) dL/dy(t) = R_f^T @ dL/df_pre(t+1) + R_i^T @ dL/di_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
     d_y = d_state["y"]
-    # dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/df_pre(t+1)*p_f + dL/di_pre(t+1)*p_i + dL/dy(t)*(1 - y(t)**2)
+    # (B2) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/df_pre(t+1)*p_f + dL/di_pre(t+1)*p_i + dL/dy(t)*(1 - y(t)**2)
     d_c = d_state["c"] + d_y*(1 - y**2)
-    # dL/df(t) = c(t-1)*dL/dc(t)
+    # (B3) dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
-    # dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
+    # (B4) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
     d_f_pre = d_f*f*f_complement
-    # dL/di(t) = dL/dc(t)*z(t)
+    # (B5) dL/di(t) = dL/dc(t)*z(t)
     d_i = d_c*z
-    # dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
+    # (B6) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
     d_i_pre = d_i*i*i_complement
-    # dL/dz(t) = dL/dc(t)*i(t)
+    # (B7) dL/dz(t) = dL/dc(t)*i(t)
     d_z = d_c*i
-    # dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)
+    # (B8) dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)
     d_z_pre = d_z*(1 - z**2)
-    # dL/dy(t-1) through step t = R_f^T @ dL/df_pre(t) + R_i^T @ dL/di_pre(t) + R_z^T @ dL/dz_pre(t)
+    # (B9) dL/dy(t-1) through step t = R_f^T @ dL/df_pre(t) + R_i^T @ dL/di_pre(t) + R_z^T @ dL/dz_pre(t)
     d_y_prev = d_f_pre @ R_f + d_i_pre @ R_i + d_z_pre @ R_z
-    # dL/dc(t-1) through step t = dL/dc(t)*f(t) + dL/df_pre(t)*p_f + dL/di_pre(t)*p_i
+    # (B10) dL/dc(t-1) through step t = dL/dc(t)*f(t) + dL/df_pre(t)*p_f + dL/di_pre(t)*p_i
     d_c_prev = d_c*f + d_f_pre*p_f + d_i_pre*p_i
-    # dL/dx(t) = W_f^T @ dL/df_pre(t) + W_i^T @ dL/di_pre(t) + W_z^T @ dL/dz_pre(t)
+    # (B11) dL/dx(t) = W_f^T @ dL/df_pre(t) + W_i^T @ dL/di_pre(t) + W_z^T @ dL/dz_pre(t)
     d_x = d_f_pre @ W_f + d_i_pre @ W_i + d_z_pre @ W_z
-    # dL/dW_z = sum over t of dL/dz_pre(t) @ x(t)^T
+    # (B12) dL/dW_z = sum over t of dL/dz_pre(t) @ x(t)^T
     d_W_z = d_z_pre.T @ x
-    # dL/dR_z = sum over t of dL/dz_pre(t) @ y(t-1)^T
+    # (B13) dL/dR_z = sum over t of dL/dz_pre(t) @ y(t-1)^T
     d_R_z = d_z_pre.T @ y_prev
-    # dL/db_z = sum over t of dL/dz_pre(t)
+    # (B14) dL/db_z = sum over t of dL/dz_pre(t)
     d_b_z = np.sum(d_z_pre, axis=0)
-    # dL/dW_i = sum over t of dL/di_pre(t) @ x(t)^T
+    # (B15) dL/dW_i = sum over t of dL/di_pre(t) @ x(t)^T
     d_W_i = d_i_pre.T @ x
-    # dL/dR_i = sum over t of dL/di_pre(t) @ y(t-1)^T
+    # (B16) dL/dR_i = sum over t of dL/di_pre(t) @ y(t-1)^T
     d_R_i = d_i_pre.T @ y_prev
-    # dL/dp_i = sum over t of c(t-1)*dL/di_pre(t)
+    # (B17) dL/dp_i = sum over t of c(t-1)*dL/di_pre(t)
     d_p_i = np.sum(c_prev*d_i_pre, axis=0)
-    # dL/db_i = sum over t of dL/di_pre(t)
+    # (B18) dL/db_i = sum over t of dL/di_pre(t)
     d_b_i = np.sum(d_i_pre, axis=0)
-    # dL/dW_f = sum over t of dL/df_pre(t) @ x(t)^T
+    # (B19) dL/dW_f = sum over t of dL/df_pre(t) @ x(t)^T
     d_W_f = d_f_pre.T @ x
-    # dL/dR_f = sum over t of dL/df_pre(t) @ y(t-1)^T
+    # (B20) dL/dR_f = sum over t of dL/df_pre(t) @ y(t-1)^T
     d_R_f = d_f_pre.T @ y_prev
-    # dL/dp_f = sum over t of c(t-1)*dL/df_pre(t)
+    # (B21) dL/dp_f = sum over t of c(t-1)*dL/df_pre(t)
     d_p_f = np.sum(c_prev*d_f_pre, axis=0)
-    # dL/db_f = sum over t of dL/df_pre(t)
+    # (B22) dL/db_f = sum over t of dL/df_pre(t)
     d_b_f = np.sum(d_f_pre, axis=0)
     grads = {
         "W_z": d_W_z,

@@ -135,55 +135,55 @@ def backward(params, cache, d_state):
     z_complement = cache["z_complement"]
     W_hn_h_prev = cache["W_hn_h_prev"]
     n = cache["n"]
-    # dL/dh(t) = W_hn^T @ dL/d(W_hn @ h(t)) + W_hr^T @ dL/dr_pre(t+1) + W_hz^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1)
+    # (B1) dL/dh(t) = W_hn^T @ dL/d(W_hn @ h(t)) + W_hr^T @ dL/dr_pre(t+1) + W_hz^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1)
     d_h = d_state["h"]
-    # dL/dn(t) = dL/dh(t)*(1 - z(t))
+    # (B2) dL/dn(t) = dL/dh(t)*(1 - z(t))
     d_n = d_h*z_complement
-    # dL/dn_pre(t) = dL/dn(t)*(1 - n(t)**2)
+    # (B3) dL/dn_pre(t) = dL/dn(t)*(1 - n(t)**2)
     d_n_pre = d_n*(1 - n**2)
     # shared subexpression
     common0 = d_n_pre*r
-    # dL/d(W_hn @ h(t-1)) = dL/dn_pre(t)*r(t)
+    # (B4) dL/d(W_hn @ h(t-1)) = dL/dn_pre(t)*r(t)
     d_W_hn_h_prev = common0
-    # dL/dz(t) = dL/dh(t)*(h(t-1) - n(t))
+    # (B5) dL/dz(t) = dL/dh(t)*(h(t-1) - n(t))
     d_z = d_h*(h_prev - n)
-    # dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
+    # (B6) dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
     d_z_pre = d_z*z*z_complement
-    # dL/dr(t) = dL/dn_pre(t)*((W_hn @ h(t-1)) + b_hn)
+    # (B7) dL/dr(t) = dL/dn_pre(t)*((W_hn @ h(t-1)) + b_hn)
     d_r = d_n_pre*(W_hn_h_prev + b_hn)
-    # dL/dr_pre(t) = dL/dr(t)*r(t)*(1 - r(t))
+    # (B8) dL/dr_pre(t) = dL/dr(t)*r(t)*(1 - r(t))
     d_r_pre = d_r*r*r_complement
-    # dL/dh(t-1) through step t = W_hn^T @ dL/d(W_hn @ h(t-1)) + W_hr^T @ dL/dr_pre(t) + W_hz^T @ dL/dz_pre(t) + dL/dh(t)*z(t)
+    # (B9) dL/dh(t-1) through step t = W_hn^T @ dL/d(W_hn @ h(t-1)) + W_hr^T @ dL/dr_pre(t) + W_hz^T @ dL/dz_pre(t) + dL/dh(t)*z(t)
     d_h_prev = d_W_hn_h_prev @ W_hn + d_r_pre @ W_hr + d_z_pre @ W_hz + d_h*z
-    # dL/dx(t) = W_in^T @ dL/dn_pre(t) + W_ir^T @ dL/dr_pre(t) + W_iz^T @ dL/dz_pre(t)
+    # (B10) dL/dx(t) = W_in^T @ dL/dn_pre(t) + W_ir^T @ dL/dr_pre(t) + W_iz^T @ dL/dz_pre(t)
     d_x = d_n_pre @ W_in + d_r_pre @ W_ir + d_z_pre @ W_iz
-    # dL/dW_ir = sum over t of dL/dr_pre(t) @ x(t)^T
+    # (B11) dL/dW_ir = sum over t of dL/dr_pre(t) @ x(t)^T
     d_W_ir = d_r_pre.T @ x
-    # dL/dW_iz = sum over t of dL/dz_pre(t) @ x(t)^T
+    # (B12) dL/dW_iz = sum over t of dL/dz_pre(t) @ x(t)^T
     d_W_iz = d_z_pre.T @ x
-    # dL/dW_in = sum over t of dL/dn_pre(t) @ x(t)^T
+    # (B13) dL/dW_in = sum over t of dL/dn_pre(t) @ x(t)^T
     d_W_in = d_n_pre.T @ x
-    # dL/dW_hr = sum over t of dL/dr_pre(t) @ h(t-1)^T
+    # (B14) dL/dW_hr = sum over t of dL/dr_pre(t) @ h(t-1)^T
     d_W_hr = d_r_pre.T @ h_prev
-    # dL/dW_hz = sum over t of dL/dz_pre(t) @ h(t-1)^T
+    # (B15) dL/dW_hz = sum over t of dL/dz_pre(t) @ h(t-1)^T
     d_W_hz = d_z_pre.T @ h_prev
-    # dL/dW_hn = sum over t of dL/d(W_hn @ h(t-1)) @ h(t-1)^T
+    # (B16) dL/dW_hn = sum over t of dL/d(W_hn @ h(t-1)) @ h(t-1)^T
     d_W_hn = d_W_hn_h_prev.T @ h_prev
     # shared subexpression
     common1 = np.sum(d_r_pre, axis=0)
-    # dL/db_ir = sum over t of dL/dr_pre(t)
+    # (B17) dL/db_ir = sum over t of dL/dr_pre(t)
     d_b_ir = common1
     # shared subexpression
     common2 = np.sum(d_z_pre, axis=0)
-    # dL/db_iz = sum over t of dL/dz_pre(t)
+    # (B18) dL/db_iz = sum over t of dL/dz_pre(t)
     d_b_iz = common2
-    # dL/db_in = sum over t of dL/dn_pre(t)
+    # (B19) dL/db_in = sum over t of dL/dn_pre(t)
     d_b_in = np.sum(d_n_pre, axis=0)
-    # dL/db_hr = sum over t of dL/dr_pre(t)
+    # (B20) dL/db_hr = sum over t of dL/dr_pre(t)
     d_b_hr = common1
-    # dL/db_hz = sum over t of dL/dz_pre(t)
+    # (B21) dL/db_hz = sum over t of dL/dz_pre(t)
     d_b_hz = common2
-    # dL/db_hn = sum over t of dL/dn_pre(t)*r(t)
+    # (B22) dL/db_hn = sum over t of dL/dn_pre(t)*r(t)
     d_b_hn = np.sum(common0, axis=0)
     grads = {
         "W_ir": d_W_ir,

@@ -161,61 +161,61 @@ def backward(params, cache, d_state):
     o = cache["o"]
     o_complement = cache["o_complement"]
     h_tanh = cache["h_tanh"]
-    # dL/dh(t) = W_hc^T @ dL/dc_tanh_pre(t+1) + W_hf^T @ dL/df_pre(t+1) + W_hi^T @ dL/di_pre(t+1) + W_ho^T @ dL/do_pre(t+1) + dl(t)/dh(t)
+    # (B1) dL/dh(t) = W_hc^T @ dL/dc_tanh_pre(t+1) + W_hf^T @ dL/df_pre(t+1) + W_hi^T @ dL/di_pre(t+1) + W_ho^T @ dL/do_pre(t+1) + dl(t)/dh(t)
     d_h = d_state["h"]
-    # dL/do(t) = dL/dh(t)*tanh(c(t))
+    # (B2) dL/do(t) = dL/dh(t)*tanh(c(t))
     d_o = d_h*h_tanh
-    # dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
+    # (B3) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
     d_o_pre = d_o*o*o_complement
-    # dL/dc(t) = W_cf*dL/df_pre(t+1) + W_ci*dL/di_pre(t+1) + W_co*dL/do_pre(t) + dL/dc(t+1)*f(t+1) + dL/dh(t)*o(t)*(1 - tanh(c(t))**2)
+    # (B4) dL/dc(t) = W_cf*dL/df_pre(t+1) + W_ci*dL/di_pre(t+1) + W_co*dL/do_pre(t) + dL/dc(t+1)*f(t+1) + dL/dh(t)*o(t)*(1 - tanh(c(t))**2)
     d_c = d_state["c"] + W_co*d_o_pre + d_h*o*(1 - h_tanh**2)
-    # dL/dtanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c) = dL/dc(t)*i(t)
+    # (B5) dL/dtanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c) = dL/dc(t)*i(t)
     d_c_tanh = d_c*i
-    # dL/dc_tanh_pre(t) = dL/dtanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)*(1 - tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)**2)
+    # (B6) dL/dc_tanh_pre(t) = dL/dtanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)*(1 - tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)**2)
     d_c_tanh_pre = d_c_tanh*(1 - c_tanh**2)
-    # dL/df(t) = c(t-1)*dL/dc(t)
+    # (B7) dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
-    # dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
+    # (B8) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
     d_f_pre = d_f*f*f_complement
-    # dL/di(t) = tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)*dL/dc(t)
+    # (B9) dL/di(t) = tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)*dL/dc(t)
     d_i = c_tanh*d_c
-    # dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
+    # (B10) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
     d_i_pre = d_i*i*i_complement
-    # dL/dh(t-1) through step t = W_hc^T @ dL/dc_tanh_pre(t) + W_hf^T @ dL/df_pre(t) + W_hi^T @ dL/di_pre(t) + W_ho^T @ dL/do_pre(t)
+    # (B11) dL/dh(t-1) through step t = W_hc^T @ dL/dc_tanh_pre(t) + W_hf^T @ dL/df_pre(t) + W_hi^T @ dL/di_pre(t) + W_ho^T @ dL/do_pre(t)
     d_h_prev = d_c_tanh_pre @ W_hc + d_f_pre @ W_hf + d_i_pre @ W_hi + d_o_pre @ W_ho
-    # dL/dc(t-1) through step t = W_cf*dL/df_pre(t) + W_ci*dL/di_pre(t) + dL/dc(t)*f(t)
+    # (B12) dL/dc(t-1) through step t = W_cf*dL/df_pre(t) + W_ci*dL/di_pre(t) + dL/dc(t)*f(t)
     d_c_prev = W_cf*d_f_pre + W_ci*d_i_pre + d_c*f
-    # dL/dx(t) = W_xc^T @ dL/dc_tanh_pre(t) + W_xf^T @ dL/df_pre(t) + W_xi^T @ dL/di_pre(t) + W_xo^T @ dL/do_pre(t)
+    # (B13) dL/dx(t) = W_xc^T @ dL/dc_tanh_pre(t) + W_xf^T @ dL/df_pre(t) + W_xi^T @ dL/di_pre(t) + W_xo^T @ dL/do_pre(t)
     d_x = d_c_tanh_pre @ W_xc + d_f_pre @ W_xf + d_i_pre @ W_xi + d_o_pre @ W_xo
-    # dL/dW_xi = sum over t of dL/di_pre(t) @ x(t)^T
+    # (B14) dL/dW_xi = sum over t of dL/di_pre(t) @ x(t)^T
     d_W_xi = d_i_pre.T @ x
-    # dL/dW_hi = sum over t of dL/di_pre(t) @ h(t-1)^T
+    # (B15) dL/dW_hi = sum over t of dL/di_pre(t) @ h(t-1)^T
     d_W_hi = d_i_pre.T @ h_prev
-    # dL/dW_ci = sum over t of c(t-1)*dL/di_pre(t)
+    # (B16) dL/dW_ci = sum over t of c(t-1)*dL/di_pre(t)
     d_W_ci = np.sum(c_prev*d_i_pre, axis=0)
-    # dL/db_i = sum over t of dL/di_pre(t)
+    # (B17) dL/db_i = sum over t of dL/di_pre(t)
     d_b_i = np.sum(d_i_pre, axis=0)
-    # dL/dW_xf = sum over t of dL/df_pre(t) @ x(t)^T
+    # (B18) dL/dW_xf = sum over t of dL/df_pre(t) @ x(t)^T
     d_W_xf = d_f_pre.T @ x
-    # dL/dW_hf = sum over t of dL/df_pre(t) @ h(t-1)^T
+    # (B19) dL/dW_hf = sum over t of dL/df_pre(t) @ h(t-1)^T
     d_W_hf = d_f_pre.T @ h_prev
-    # dL/dW_cf = sum over t of c(t-1)*dL/df_pre(t)
+    # (B20) dL/dW_cf = sum over t of c(t-1)*dL/df_pre(t)
     d_W_cf = np.sum(c_prev*d_f_pre, axis=0)
-    # dL/db_f = sum over t of dL/df_pre(t)
+    # (B21) dL/db_f = sum over t of dL/df_pre(t)
     d_b_f = np.sum(d_f_pre, axis=0)
-    # dL/dW_xc = sum over t of dL/dc_tanh_pre(t) @ x(t)^T
+    # (B22) dL/dW_xc = sum over t of dL/dc_tanh_pre(t) @ x(t)^T
     d_W_xc = d_c_tanh_pre.T @ x
-    # dL/dW_hc = sum over t of dL/dc_tanh_pre(t) @ h(t-1)^T
+    # (B23) dL/dW_hc = sum over t of dL/dc_tanh_pre(t) @ h(t-1)^T
     d_W_hc = d_c_tanh_pre.T @ h_prev
-    # dL/db_c = sum over t of dL/dc_tanh_pre(t)
+    # (B24) dL/db_c = sum over t of dL/dc_tanh_pre(t)
     d_b_c = np.sum(d_c_tanh_pre, axis=0)
-    # dL/dW_xo = sum over t of dL/do_pre(t) @ x(t)^T
+    # (B25) dL/dW_xo = sum over t of dL/do_pre(t) @ x(t)^T
     d_W_xo = d_o_pre.T @ x
-    # dL/dW_ho = sum over t of dL/do_pre(t) @ h(t-1)^T
+    # (B26) dL/dW_ho = sum over t of dL/do_pre(t) @ h(t-1)^T
     d_W_ho = d_o_pre.T @ h_prev
-    # dL/dW_co = sum over t of c(t)*dL/do_pre(t)
+    # (B27) dL/dW_co = sum over t of c(t)*dL/do_pre(t)
     d_W_co = np.sum(c*d_o_pre, axis=0)
-    # dL/db_o = sum over t of dL/do_pre(t)
+    # (B28) dL/db_o = sum over t of dL/do_pre(t)
     d_b_o = np.sum(d_o_pre, axis=0)
     grads = {
         "W_xi": d_W_xi,

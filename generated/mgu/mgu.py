@@ -107,33 +107,33 @@ def backward(params, cache, d_state):
     f_complement = cache["f_complement"]
     h_tilde_arg = cache["h_tilde_arg"]
     h_tilde = cache["h_tilde"]
-    # dL/dh(t) = U_f^T @ dL/df_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*(1 - f(t+1)) + dL/d(f(t+1)*h(t))*f(t+1)
+    # (B1) dL/dh(t) = U_f^T @ dL/df_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*(1 - f(t+1)) + dL/d(f(t+1)*h(t))*f(t+1)
     d_h = d_state["h"]
-    # dL/dh_tilde(t) = dL/dh(t)*f(t)
+    # (B2) dL/dh_tilde(t) = dL/dh(t)*f(t)
     d_h_tilde = d_h*f
-    # dL/dh_tilde_pre(t) = dL/dh_tilde(t)*(1 - h_tilde(t)**2)
+    # (B3) dL/dh_tilde_pre(t) = dL/dh_tilde(t)*(1 - h_tilde(t)**2)
     d_h_tilde_pre = d_h_tilde*(1 - h_tilde**2)
-    # dL/d(f(t)*h(t-1)) = U_h^T @ dL/dh_tilde_pre(t)
+    # (B4) dL/d(f(t)*h(t-1)) = U_h^T @ dL/dh_tilde_pre(t)
     d_h_tilde_arg = d_h_tilde_pre @ U_h
-    # dL/df(t) = dL/dh(t)*((-h(t-1)) + h_tilde(t)) + dL/d(f(t)*h(t-1))*h(t-1)
+    # (B5) dL/df(t) = dL/dh(t)*((-h(t-1)) + h_tilde(t)) + dL/d(f(t)*h(t-1))*h(t-1)
     d_f = d_h*((-h_prev) + h_tilde) + d_h_tilde_arg*h_prev
-    # dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
+    # (B6) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
     d_f_pre = d_f*f*f_complement
-    # dL/dh(t-1) through step t = U_f^T @ dL/df_pre(t) + dL/dh(t)*(1 - f(t)) + dL/d(f(t)*h(t-1))*f(t)
+    # (B7) dL/dh(t-1) through step t = U_f^T @ dL/df_pre(t) + dL/dh(t)*(1 - f(t)) + dL/d(f(t)*h(t-1))*f(t)
     d_h_prev = d_f_pre @ U_f + d_h*f_complement + d_h_tilde_arg*f
-    # dL/dx(t) = W_f^T @ dL/df_pre(t) + W_h^T @ dL/dh_tilde_pre(t)
+    # (B8) dL/dx(t) = W_f^T @ dL/df_pre(t) + W_h^T @ dL/dh_tilde_pre(t)
     d_x = d_f_pre @ W_f + d_h_tilde_pre @ W_h
-    # dL/dW_f = sum over t of dL/df_pre(t) @ x(t)^T
+    # (B9) dL/dW_f = sum over t of dL/df_pre(t) @ x(t)^T
     d_W_f = d_f_pre.T @ x
-    # dL/dU_f = sum over t of dL/df_pre(t) @ h(t-1)^T
+    # (B10) dL/dU_f = sum over t of dL/df_pre(t) @ h(t-1)^T
     d_U_f = d_f_pre.T @ h_prev
-    # dL/db_f = sum over t of dL/df_pre(t)
+    # (B11) dL/db_f = sum over t of dL/df_pre(t)
     d_b_f = np.sum(d_f_pre, axis=0)
-    # dL/dW_h = sum over t of dL/dh_tilde_pre(t) @ x(t)^T
+    # (B12) dL/dW_h = sum over t of dL/dh_tilde_pre(t) @ x(t)^T
     d_W_h = d_h_tilde_pre.T @ x
-    # dL/dU_h = sum over t of dL/dh_tilde_pre(t) @ (f(t)*h(t-1))^T
+    # (B13) dL/dU_h = sum over t of dL/dh_tilde_pre(t) @ (f(t)*h(t-1))^T
     d_U_h = d_h_tilde_pre.T @ h_tilde_arg
-    # dL/db_h = sum over t of dL/dh_tilde_pre(t)
+    # (B14) dL/db_h = sum over t of dL/dh_tilde_pre(t)
     d_b_h = np.sum(d_h_tilde_pre, axis=0)
     grads = {
         "W_f": d_W_f,

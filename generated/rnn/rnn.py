@@ -63,19 +63,19 @@ def backward(params, cache, d_state):
     x = cache["x"]
     h_prev = cache["h_prev"]
     h = cache["h"]
-    # dL/dh(t) = U^T @ dL/dh_pre(t+1) + dl(t)/dh(t)
+    # (B1) dL/dh(t) = U^T @ dL/dh_pre(t+1) + dl(t)/dh(t)
     d_h = d_state["h"]
-    # dL/dh_pre(t) = dL/dh(t)*(1 - h(t)**2)
+    # (B2) dL/dh_pre(t) = dL/dh(t)*(1 - h(t)**2)
     d_h_pre = d_h*(1 - h**2)
-    # dL/dh(t-1) through step t = U^T @ dL/dh_pre(t)
+    # (B3) dL/dh(t-1) through step t = U^T @ dL/dh_pre(t)
     d_h_prev = d_h_pre @ U
-    # dL/dx(t) = W^T @ dL/dh_pre(t)
+    # (B4) dL/dx(t) = W^T @ dL/dh_pre(t)
     d_x = d_h_pre @ W
-    # dL/dW = sum over t of dL/dh_pre(t) @ x(t)^T
+    # (B5) dL/dW = sum over t of dL/dh_pre(t) @ x(t)^T
     d_W = d_h_pre.T @ x
-    # dL/dU = sum over t of dL/dh_pre(t) @ h(t-1)^T
+    # (B6) dL/dU = sum over t of dL/dh_pre(t) @ h(t-1)^T
     d_U = d_h_pre.T @ h_prev
-    # dL/db = sum over t of dL/dh_pre(t)
+    # (B7) dL/db = sum over t of dL/dh_pre(t)
     d_b = np.sum(d_h_pre, axis=0)
     grads = {
         "W": d_W,
