@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -10,8 +11,12 @@ from .errors import DeriveError
 from . import race, train
 from .gradcheck import gradcheck
 from .files import write_files
-from .pipeline import build, compare, generated_module
+from .pipeline import build, compare, generate, generated_module
 from .progress import Progress
+from .errors import Location
+from .flavors import FLAVORS, HUGO_CONFIG, to_flavor
+from .preview import png_pages
+from .style import ADJOINTS, PRODUCTS, TIMES, with_options
 
 EXAMPLES = {
     "list": "example:\n  derive list",
@@ -37,6 +42,12 @@ EXAMPLES = {
         "examples:\n"
         "  derive race nico lstm gru --task toy --out race-toy/\n"
         "  derive race --task chars --iterations 3000 --out race-chars/   # the whole catalog"
+    ),
+    "latex": (
+        "examples:\n"
+        "  derive latex nico --flavor jekyll --out _posts/2026-11-21-lstm.md\n"
+        "  derive latex lstm --flavor tex --time parens --adjoint delta --symbol c_tilde='\\tilde{c}'\n"
+        "  derive latex gru --png --out gru.png        # look before you paste"
     ),
     "gradcheck": (
         "examples:\n"
@@ -119,6 +130,16 @@ def _parser() -> argparse.ArgumentParser:
     _training_flags(sub)
     sub.add_argument("--out", type=Path, required=True, help="folder for race.md, loss.png and loss.svg")
     sub.add_argument("--no-plot", action="store_true", help="write the table only (no matplotlib needed)")
+    sub = command("latex", "the derivation as a blog post or LaTeX article, in a chosen notation", _latex)
+    sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
+    sub.add_argument("--flavor", choices=("tex",) + FLAVORS, default="commonmark",
+                     help="tex (standalone article), jekyll (kramdown, front matter), hugo (passthrough math) or commonmark (default)")
+    sub.add_argument("--out", type=Path, help="write to FILE instead of printing (with --png: FILE.png, or FILE-N.png per page)")
+    sub.add_argument("--png", action="store_true", help="compile with pdflatex and write PNG pages (needs texlive-latex-base, poppler-utils)")
+    sub.add_argument("--time", choices=tuple(TIMES), help="s(t) (parens) or s_t (subscript)")
+    sub.add_argument("--adjoint", choices=tuple(ADJOINTS), help="partial, total (dL/ds) or delta")
+    sub.add_argument("--product", help="element-wise product symbol: " + ", ".join(PRODUCTS))
+    sub.add_argument("--symbol", action="append", default=[], metavar="NAME=LATEX", help="a variable's symbol, e.g. c_tilde='\\tilde{c}' (repeatable)")
     sub = command("gradcheck", "check a cell's generated backward pass against finite differences", _gradcheck)
     sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
     sub.add_argument("--input-size", type=int, default=3, help="D (default 3)")
@@ -325,4 +346,36 @@ def _race(args) -> int:
     files["race.md"] = race.report(curves, args.task, settings, plotted=not args.no_plot)
     write_files(args.out, files)
     print(f"wrote {', '.join(str(args.out / name) for name in sorted(files))}")
+    return 0
+
+
+def _latex(args) -> int:
+    spec = resolve(args.cell)
+    symbols = {}
+    for item in args.symbol:
+        name, sign, latex = item.partition("=")
+        if not sign or not name:
+            raise DeriveError(f"--symbol {item!r}: expected NAME=LATEX, e.g. c_tilde='\\tilde{{c}}'")
+        symbols[name.strip()] = latex
+    names = {spec.input, *spec.states, *(p.name for p in spec.params), *(e.target for e in spec.equations)}
+    style = with_options(spec.latex, Location("command line"), names, args.time, args.adjoint, args.product, symbols)
+    files = generate(dataclasses.replace(spec, latex=style))
+    tex = files[f"{spec.name}/{spec.name}.tex"]
+    if args.png:
+        pages = png_pages(tex)
+        if args.out is None:
+            raise DeriveError("--png needs --out FILE.png: PNG is not for the terminal")
+        stem = args.out.with_suffix("")
+        outputs = {args.out.name: pages[0]} if len(pages) == 1 else {f"{stem.name}-{n}.png": page for n, page in enumerate(pages, 1)}
+        write_files(args.out.parent, outputs)
+        print(f"wrote {', '.join(str(args.out.parent / name) for name in outputs)}")
+        return 0
+    text = tex if args.flavor == "tex" else to_flavor(files[f"{spec.name}/{spec.name}.md"], args.flavor, spec.title)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    write_files(args.out.parent, {args.out.name: text})
+    print(f"wrote {args.out}")
+    if args.flavor == "hugo":
+        print("Hugo renders this math with passthrough on; in hugo.toml:\n" + HUGO_CONFIG)
     return 0

@@ -351,3 +351,13 @@ def test_math_spans_agrees_with_the_render_check_extractor(name, canonical, tmp_
     path = tmp_path / f"{name}.md"
     path.write_text(canonical[name], encoding="utf-8")
     assert _spans(canonical[name]) == [(item["tex"], item["display"]) for item in math_blocks(path)]
+
+
+def test_latex_command_writes_each_flavor_and_refuses_unsafe_symbols(tmp_path, capsys):
+    from derive.cli import main
+    assert main(["latex", "nico", "--flavor", "jekyll", "--out", str(tmp_path / "post.md")]) == 0
+    assert (tmp_path / "post.md").read_text().startswith("---\nlayout: post\n")
+    assert main(["latex", "lstm", "--flavor", "tex", "--adjoint", "delta", "--out", str(tmp_path / "a.tex")]) == 0
+    assert r"\delta c_{t}" in (tmp_path / "a.tex").read_text()
+    assert main(["latex", "nico", "--symbol", r"xc=\input{x}", "--out", str(tmp_path / "bad.md")]) == 2
+    assert "contains '\\\\input'" in capsys.readouterr().err and not (tmp_path / "bad.md").exists()
