@@ -3,21 +3,26 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .catalog import builtin_names, builtin_spec, resolve
-from .errors import DeriveError
+from .errors import DeriveError, Location
 from . import race, train
 from .gradcheck import gradcheck
 from .files import write_files
 from .pipeline import build, compare, generate, generated_module
 from .progress import Progress
-from .errors import Location
 from .flavors import FLAVORS, HUGO_CONFIG, to_flavor
 from .preview import png_pages
 from .style import ADJOINTS, PRODUCTS, TIMES, with_options
 
+# The chars task's flags that the toy task refuses, with their defaults.
+CHARS_DEFAULTS = {"hidden_size": train.CharSettings.hidden_size, "seq_length": train.CharSettings.seq_length,
+                  "sample_every": 500, "sample_length": 100, "temperature": 1.0}
 EXAMPLES = {
     "list": "example:\n  derive list",
     "build": (
@@ -122,9 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--init", choices=train.TOY_INITS, default="original",
                      help="toy task: 'original' replays the Simple LSTM repository's draws (default); "
                           "'default' uses the module's init_params with --seed")
-    sub.add_argument("--sample-every", type=int, default=500, metavar="N", help="chars task: print 100 sampled characters every N iterations (default 500)")
-    sub.add_argument("--sample-length", type=int, default=100, metavar="N", help="chars task: characters per sample (default 100)")
-    sub.add_argument("--temperature", type=float, default=1.0, help="chars task: sampling temperature, > 0 (default 1.0)")
+    sub.add_argument("--sample-every", type=int, metavar="N", help="chars task: print sampled characters every N iterations (default 500)")
+    sub.add_argument("--sample-length", type=int, metavar="N", help="chars task: characters per sample (default 100)")
+    sub.add_argument("--temperature", type=float, help="chars task: sampling temperature, > 0 (default 1.0)")
     sub = command("race", "train several cells on equal terms; write loss curves and a table", _race)
     sub.add_argument("cells", nargs="*", metavar="CELL", help="built-in cells or .toml specs (default: every built-in cell)")
     _training_flags(sub)
@@ -156,8 +161,8 @@ def _training_flags(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--lr", type=float, help="learning rate (default: 0.1, SGD, for toy; 1e-3, Adam, for chars)")
     sub.add_argument("--seed", type=int, default=0, help="random seed of initialisation and sampling (default 0)")
     sub.add_argument("--text", type=Path, help="chars task: a UTF-8 text file (default: the opening of Alice in Wonderland, shipped)")
-    sub.add_argument("--hidden-size", type=int, default=64, help="chars task: H (default 64)")
-    sub.add_argument("--seq-length", type=int, default=10, help="chars task: characters per chunk of truncated BPTT (default 10)")
+    sub.add_argument("--hidden-size", type=int, help=f"chars task: H (default {CHARS_DEFAULTS['hidden_size']})")
+    sub.add_argument("--seq-length", type=int, help=f"chars task: characters per chunk of truncated BPTT (default {CHARS_DEFAULTS['seq_length']})")
 
 
 def _list(args) -> int:
@@ -230,11 +235,10 @@ def _gradcheck(args) -> int:
     return 0 if worst < 1e-6 else 1
 
 
-CHARS_ONLY = ("text", "sample_every", "sample_length", "temperature")
-
-
 def _check_training_flags(args) -> None:
-    """Numbers in range, and no chars-only flag given to the toy task (it would be ignored)."""
+    """Numbers in range, no chars-only flag given to the toy task (it would be ignored);
+    then the chars task's defaults filled in. (Those flags default to None so that "given"
+    is known without repeating their defaults.)"""
     limits = {"iterations": (1, 10_000_000), "hidden_size": (1, 4096), "seq_length": (1, 10_000),
               "sample_every": (1, 10_000_000), "sample_length": (1, 100_000)}
     for flag, (low, high) in limits.items():
@@ -245,18 +249,13 @@ def _check_training_flags(args) -> None:
         value = getattr(args, flag, None)
         if value is not None and not (0 < value < float("inf")):
             raise DeriveError(f"--{flag} {value}: expected a positive number")
-    if args.task == "toy":
-        given = [flag for flag in CHARS_ONLY + ("hidden_size", "seq_length") if _given(args, flag)]
-        if given:
-            raise DeriveError(f"--{given[0].replace('_', '-')} applies to --task chars; the toy task is fixed by "
-                              "the Simple LSTM post (D=50, H=100, 4 steps)")
-
-
-def _given(args, flag: str) -> bool:
-    """Whether a flag was given on the command line (differs from its default)."""
-    defaults = {"text": None, "sample_every": 500, "sample_length": 100, "temperature": 1.0,
-                "hidden_size": 64, "seq_length": 10}
-    return hasattr(args, flag) and getattr(args, flag) != defaults[flag]
+    given = [flag for flag in ("text", *CHARS_DEFAULTS) if getattr(args, flag, None) is not None]
+    if args.task == "toy" and given:
+        raise DeriveError(f"--{given[0].replace('_', '-')} applies to --task chars; the toy task is fixed by "
+                          "the Simple LSTM post (D=50, H=100, 4 steps)")
+    for flag, value in CHARS_DEFAULTS.items():
+        if hasattr(args, flag) and getattr(args, flag) is None:
+            setattr(args, flag, value)
 
 
 def _char_settings(args) -> train.CharSettings:
@@ -280,14 +279,11 @@ def _train(args) -> int:
 
 
 def _train_toy(args, module) -> int:
-    iterations = args.iterations or 100
-    bar = Progress(iterations, "toy ")
-
-    def report(record: train.ToyRecord) -> None:
+    def report(record: train.ToyRecord) -> None:  # every iteration is printed: no progress bar needed
         print("\n".join(train.toy_lines(record)), flush=True)
 
-    train.train_toy(module, iterations=iterations, lr=args.lr or 0.1, init=args.init, seed=args.seed, report=report)
-    bar.clear()
+    train.train_toy(module, iterations=args.iterations or 100, lr=args.lr or 0.1, init=args.init, seed=args.seed,
+                    report=report)
     return 0
 
 
@@ -297,9 +293,9 @@ def _train_chars(args, name: str, module) -> int:
     vocab = train.Vocabulary.of(text, str(args.text or "the shipped text"))
     print(f"{name}: chars task on {source}: {len(text):,} characters, vocabulary {vocab.size}, "
           f"H={settings.hidden_size}, chunks of {settings.seq_length}, Adam lr {settings.lr:g}; "
-          f"start loss ln {vocab.size} = {train.math.log(vocab.size):.4f}", flush=True)
+          f"start loss ln {vocab.size} = {math.log(vocab.size):.4f}", flush=True)
     bar = Progress(settings.iterations)
-    sampler = train.np.random.default_rng(settings.seed + 1)
+    sampler = np.random.default_rng(settings.seed + 1)
 
     def report(record: train.CharRecord, model: train.CharModel, state: dict) -> None:
         bar.update(record.iteration, f"loss {record.smooth_loss:.4f}")
@@ -332,12 +328,11 @@ def _race(args) -> int:
                     "chunk": chars.seq_length, "Adam lr": chars.lr, "seed": chars.seed}
     curves = []
     for index, spec in enumerate(specs):
-        label = f"{spec.name} ({index + 1}/{len(specs)}) "
         module = generated_module(spec)
         if args.task == "toy":
             curves.append(race.run_toy(spec.name, module, settings["iterations"], args.seed))
         else:
-            bar = Progress(chars.iterations, label)
+            bar = Progress(chars.iterations, f"{spec.name} ({index + 1}/{len(specs)}) ")
             curves.append(race.run_chars(spec.name, module, text, chars,
                                          lambda record, *_: bar.update(record.iteration, f"loss {record.smooth_loss:.4f}")))
             bar.clear()

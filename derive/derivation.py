@@ -45,10 +45,9 @@ class Contribution:
     """One use of a variable, as the chain rule sees it: `user` reads `to`, so `to`'s adjoint
     receives `term`. Kept for the step-by-step derivation; the lines are what is computed."""
 
-    to: str  # the variable or parameter receiving
+    to: str  # the variable receiving (parameters are left out: their gradients are the param lines)
     user: str  # the variable whose adjoint flows back (a product "W v" for its matrix and vector)
-    kind: str  # "elementwise" (local = d user / d to), "product" (local = W), "block" (a part of a concat),
-    #            "weight" (a matrix's d v^T), "bias" (a vector parameter's d)
+    kind: str  # "elementwise" (local = d user / d to), "product" (local = W), "block" (a part of a concat)
     local: sp.Expr
     term: sp.Expr
 
@@ -178,8 +177,8 @@ class _Backward:
                 self.product(back[atom], term, assignment.origin)
             else:
                 self.send(str(atom), term)
-                kind = "bias" if self.model.variables[str(atom)].kind == Kind.PARAM else "elementwise"
-                self.uses.append(Contribution(str(atom), assignment.target, kind, partial, term))
+                if self.model.variables[str(atom)].kind != Kind.PARAM:
+                    self.uses.append(Contribution(str(atom), assignment.target, "elementwise", partial, term))
 
     def unique(self, name: str) -> str:
         """name, or name2, name3, ... when a product appears in several assignments."""
@@ -203,8 +202,7 @@ class _Backward:
             symbol = sp.Symbol(self.unique(naming.adjoint(naming.product(str(matrix), str(vector)))))
             self.lines.append(AdjointLine(symbol, term, "product", f"{matrix} {vector}", origin))
             term = symbol
-        user = f"{matrix} {vector}"
+        sent_back = MatVecT(matrix, term)
         self.gradients[str(matrix)].append(Outer(term, vector, matrix))
-        self.contributions[str(vector)].append(MatVecT(matrix, term))
-        self.uses.append(Contribution(str(matrix), user, "weight", vector, Outer(term, vector, matrix)))
-        self.uses.append(Contribution(str(vector), user, "product", matrix, MatVecT(matrix, term)))
+        self.contributions[str(vector)].append(sent_back)
+        self.uses.append(Contribution(str(vector), f"{matrix} {vector}", "product", matrix, sent_back))

@@ -126,12 +126,13 @@ def _backward_lines(derivation: Derivation, notation: Notation, cse) -> list[Cod
     """Adjoint lines with shared subexpressions (cse, from shared_subexpressions) computed once, just before their first use."""
     shared, reduced = cse
     printer, text = _printer(derivation), TextPrinter({"names": notation.text})
+    tags = equation_tags(derivation)
     pending = list(shared)
     out: list[CodeLine] = []
     for line, expr in zip(derivation.lines, reduced):
         for symbol, value in _needed(pending, expr):
             out.append(CodeLine(f"{symbol} = {printer.doprint(value)}", "shared subexpression"))
-        out.append(CodeLine(f"{line.target} = {printer.doprint(expr)}", _equation_text(derivation, line, text, notation)))
+        out.append(CodeLine(f"{line.target} = {printer.doprint(expr)}", _equation_text(derivation, line, tags[line.target.name], text, notation)))
     return out
 
 
@@ -148,9 +149,9 @@ def _needed(pending: list, expr: sp.Expr) -> list:
     return list(reversed(chosen))
 
 
-def _equation_text(derivation: Derivation, line: AdjointLine, text: TextPrinter, notation: Notation) -> str:
+def _equation_text(derivation: Derivation, line: AdjointLine, tag: str, text: TextPrinter, notation: Notation) -> str:
     """The comment of a backward line: its tag in the LaTeX, then its equation."""
-    left = f"({equation_tags(derivation)[line.target.name]}) {notation.text[line.target.name]}"
+    left = f"({tag}) {notation.text[line.target.name]}"
     if line.role == "carry":
         left += " through step t"
     if line.role == "param":

@@ -121,7 +121,7 @@ def test_adam_first_step_moves_by_the_learning_rate_and_clips():
 
 def test_chars_training_agrees_with_the_per_gate_seed_implementation():
     """Same weights, same chunks: losses and weights follow the post-style code step for step."""
-    seed_chars = pytest.importorskip("benchmarks.seed_chars")
+    from benchmarks import seed_chars
     text, _ = train.default_text()
     settings = train.CharSettings(hidden_size=16, iterations=40, seed=2)
     initial = train.CharModel.create(module_for("lstm"), train.Vocabulary.of(text).size, 16, np.random.default_rng(2))
