@@ -17,7 +17,8 @@ from .printers import LatexCellPrinter, TextPrinter
 from .style import LatexStyle
 
 NEXT = "@next"  # suffix of a symbol read at step t+1
-LOSS = "@loss"  # suffix of the loss term dl(t)/dv(t)
+LOSS = "@loss"
+MADE_UP = ("lifted", "product", "operand")  # roles of variables that lowering names, not the spec  # suffix of the loss term dl(t)/dv(t)
 ACCENTS = ("tilde", "hat", "bar")
 GREEK = {name: "\\" + name for name in (
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa", "lambda", "mu", "nu",
@@ -44,11 +45,11 @@ def explained(derivation: Derivation, expr: sp.Expr) -> sp.Expr:
     return expr.xreplace(meanings)
 
 
-def forward_form(model: CellModel, expr: sp.Expr) -> sp.Expr:
+def forward_form(model: CellModel, expr: sp.Expr, keep: frozenset[str] = frozenset()) -> sp.Expr:
     """An expression with every variable that lowering made up replaced by its definition
-    (a sigmoid output's complement by 1 - s, as it is written)."""
+    (a sigmoid output's complement by 1 - s, as it is written), except those named in keep."""
     definitions = {sp.Symbol(a.target): _shown_definition(model, a) for a in model.assignments
-                   if model.variables[a.target].role != "equation"}
+                   if model.variables[a.target].role != "equation" and a.target not in keep}
     for _ in range(len(definitions) + 1):
         expanded = expr.xreplace(definitions)
         if expanded == expr:
@@ -131,11 +132,13 @@ class Notation:
             return self.style.at(self.base(state), earlier), f"{state}({earlier})"
         if variable.role == "pre":
             base = name[: -len(naming.pre(""))]
+            if self.model.variables[base].role in MADE_UP:  # the user never named it: no hat on a made-up name
+                return self.derived_forms(name, time)
             return self.style.at(f"\\hat{{{self.base(base)}}}", time), f"{name}({time})"
         if variable.role == "complement":
             latex, text = self.variable_forms(naming.complemented(name), time)
             return f"\\left(1 - {latex}\\right)", f"(1 - {text})"
-        if variable.role in ("lifted", "product", "operand"):
+        if variable.role in MADE_UP:
             return self.derived_forms(name, time)
         return self.style.at(self.base(name), time), f"{name}({time})"
 

@@ -21,8 +21,14 @@ class PrintingError(Exception):
 
 
 def ordered_terms(expr: sp.Add) -> list:
-    """Terms of a sum with matrix products first, as people write W x + b."""
-    return sorted(expr.args, key=lambda term: (not term.has(MatVec, MatVecT, Outer), sp.default_sort_key(term)))
+    """Terms of a sum with matrix products first, as people write W x + b, but not a negative term
+    first when a positive one could lead (1 - tanh(W x)^2, not -tanh(W x)^2 + 1)."""
+    terms = sorted(expr.args, key=lambda term: (not term.has(MatVec, MatVecT, Outer), sp.default_sort_key(term)))
+    positive = [term for term in terms if not term.could_extract_minus_sign()]
+    if positive and terms[0].could_extract_minus_sign():
+        terms.remove(positive[0])
+        terms.insert(0, positive[0])
+    return terms
 
 
 def _print_sum(printer, expr) -> str:
@@ -105,6 +111,23 @@ def _powered(method):
     return print_with_power
 
 
+def _unwrapped(latex: str) -> str:
+    """An argument without the \\left( \\right) around all of it (a made-up variable's name has them),
+    since the function prints its own: tanh(W x + b), not tanh((W x + b))."""
+    opening, closing = "\\left(", "\\right)"
+    if not (latex.startswith(opening) and latex.endswith(closing)):
+        return latex
+    depth = 0
+    for index in range(len(latex)):
+        if latex.startswith("\\left", index):
+            depth += 1
+        elif latex.startswith("\\right", index):
+            depth -= 1
+            if depth == 0 and index != len(latex) - len(closing):
+                return latex  # (a) + (b): the first group closes before the end
+    return latex[len(opening):-len(closing)]
+
+
 class LatexCellPrinter(LatexPrinter):
     """Column-vector math for one example: \\odot for element-wise products, \\sigma for sigmoid."""
 
@@ -138,7 +161,7 @@ class LatexCellPrinter(LatexPrinter):
         return sign + top
 
     def _print_Elementwise(self, expr, exp=None):
-        text = type(expr).latex.format(self._print(expr.args[0]))
+        text = type(expr).latex.format(_unwrapped(self._print(expr.args[0])))
         return f"{text}^{{{exp}}}" if exp else text
 
     @_powered

@@ -1,8 +1,10 @@
 """Stage 5c: the step-by-step derivation through time, for blog posts, built from the derivation.
 
 Every sentence and equation comes from the symbolic objects: the chain rule of a variable
-lists its recorded uses (Derivation.uses), its local derivatives are SymPy's partials,
-and its result is the adjoint line the code computes, with the line's equation tag.
+lists its recorded uses (Derivation.uses), its local derivatives are SymPy's partials of
+the forward equations the prose quotes, and its result is the adjoint line the code
+computes, with the line's equation tag. The walkthrough is a sequence of beats, a sentence
+and the equations it introduces, the way a post alternates prose and display math.
 """
 from __future__ import annotations
 
@@ -17,15 +19,15 @@ from .render_latex import Equation, backward_equation
 
 
 @dataclass(frozen=True)
-class Step:
+class Beat:
     prose: str  # one or two sentences; math in $...$
-    equations: tuple[Equation, ...]
+    equations: tuple[Equation, ...] = ()
 
 
 def walkthrough_view(derivation: Derivation, notation: Notation) -> dict:
     """What the templates need for the section "The derivation, step by step"."""
     writer = _Writer(derivation, notation)
-    return {"loss": writer.loss(), "steps": tuple(writer.steps())}
+    return {"beats": writer.loss() + tuple(beat for step in writer.steps() for beat in step)}
 
 
 class _Writer:
@@ -43,47 +45,48 @@ class _Writer:
     def name(self, variable: str, time: str = "") -> str:
         return self.notation.latex[variable + time]
 
-    def loss(self) -> tuple[Step, ...]:
+    def loss(self) -> tuple[Beat, ...]:
         at = self.style.at
         l_t, big_l_t, big_l_next = at("l", "t"), at("L", "t"), at("L", "t+1")
         tau = "\\tau"
-        sum_rest = f"\\sum_{{{tau} = t}}^{{T}} {at('l', tau)}"
         return (
-            Step(f"Each step has a loss ${l_t}$ on ${self.name(self.model.spec.output)}$; the loss of the sequence "
-                 f"is their sum, and ${big_l_t}$ is the part of it from step $t$ onwards:",
-                 (Equation("L", f"\\sum_{{t=1}}^{{T}} {l_t}"), Equation(big_l_t, sum_rest),
-                  Equation(big_l_t, f"{l_t} + {big_l_next}"))),
-            Step(f"Values at step $t$ affect only ${l_t}, {at('l', 't+1')}, \\ldots$, so the derivative of $L$ "
+            Beat(f"Each step has a loss ${l_t}$ on ${self.name(self.model.spec.output)}$, and the loss of the "
+                 "sequence is their sum:", (Equation("L", f"\\sum_{{t=1}}^{{T}} {l_t}"),)),
+            Beat(f"${big_l_t}$ is the part of it from step $t$ onwards:",
+                 (Equation(big_l_t, f"\\sum_{{{tau} = t}}^{{T}} {at('l', tau)}"),)),
+            Beat("so it satisfies a recursion that runs backwards in time:",
+                 (Equation(big_l_t, f"{l_t} + {big_l_next}"),)),
+            Beat(f"Values at step $t$ affect only ${l_t}, {at('l', 't+1')}, \\ldots$, so the derivative of $L$ "
                  f"with respect to any of them equals that of ${big_l_t}$, and a carried state at step $t$ "
-                 "reaches the loss through its uses at step $t$ and through step $t+1$.", ()),
+                 "reaches the loss through its uses at step $t$ and through step $t+1$."),
         )
 
     def steps(self):
-        """In the order the code computes the lines, so the tags count up."""
+        """Each step's beats, in the order the code computes the lines, so the tags count up."""
         for line in self.derivation.lines:
             if line.role == "state":
                 yield self.state_step(line)
             elif line.role == "intermediate":
                 yield self.intermediate_step(line)
             elif line.role == "product":
-                yield Step(f"${self.name(line.target.name)}$:", (self.result(line),))
+                yield (Beat(f"${self.name(line.target.name)}$:", (self.result(line),)),)
             elif line.role == "input":
-                yield Step(f"The input ${self.name(line.about)}$ receives its block:", (self.result(line),))
+                yield (Beat(f"The input ${self.name(line.about)}$ receives its block:", (self.result(line),)),)
             elif line == self.derivation.lines_with_role(line.role)[0]:  # the first carry or parameter
-                yield self.group_step(line.role)
+                yield (self.group_beat(line.role),)
 
-    def group_step(self, role: str) -> Step:
+    def group_beat(self, role: str) -> Beat:
         prose = {
             "carry": "Each state sends this adjoint back to step $t-1$, where it arrives as the "
                      "\"step $t+1$\" part of the recursion above:",
             "param": "The parameters are the same at every step, so each gradient sums one term per step:",
         }[role]
-        return Step(prose, tuple(self.result(line) for line in self.derivation.lines_with_role(role)))
+        return Beat(prose, tuple(self.result(line) for line in self.derivation.lines_with_role(role)))
 
     def result(self, line: AdjointLine) -> Equation:
         return backward_equation(self.derivation, line, self.printer, self.notation, self.tags)
 
-    def state_step(self, line: AdjointLine) -> Step:
+    def state_step(self, line: AdjointLine) -> tuple[Beat, ...]:
         state = line.about
         now = self.derivation.uses_of(state)
         later = self.derivation.uses_of(naming.prev(state))
@@ -95,17 +98,17 @@ class _Writer:
         if state == self.model.spec.output:
             terms.insert(0, self.name(naming.adjoint(state) + "@loss"))
         terms += [self.chain_term(use, NEXT) for use in later]
-        prose = f"${self.name(state)}$ reaches the loss through {_listing(routes)}."
-        return Step(prose, self.chain_equations(line, terms, now + later))
+        opening = f"${self.name(state)}$ reaches the loss through {_listing(routes)}"
+        outcome = "the recursion through time" if later else f"the adjoint of ${self.name(state)}$"
+        return self.chain_beats(line, opening, terms, now + later, outcome)
 
-    def intermediate_step(self, line: AdjointLine) -> Step:
+    def intermediate_step(self, line: AdjointLine) -> tuple[Beat, ...]:
         uses = self.derivation.uses_of(line.about)
-        prose = f"${self.name(line.about)}$ is used by {_listing([self.route(use, '') for use in uses])}"
+        opening = f"${self.name(line.about)}$ is used by {_listing([self.route(use, '') for use in uses])}"
         if any(use.kind == "product" for use in uses):
-            prose += "; a product $W v$ sends $W^{\\top}$ times its adjoint back to $v$"
-        prose += ":"
-        terms = [self.chain_term(use, "") for use in uses]
-        return Step(prose, self.chain_equations(line, terms, uses))
+            opening += "; a product $W v$ sends $W^{\\top}$ times its adjoint back to $v$"
+        return self.chain_beats(line, opening, [self.chain_term(use, "") for use in uses], uses,
+                                f"the adjoint of ${self.name(line.about)}$")
 
     def route(self, use: Contribution, time: str) -> str:
         """How a use is named in prose: the variable that reads, or the product W v."""
@@ -121,19 +124,38 @@ class _Writer:
         term = shifted(use.term) if time else use.term
         return self.latex(term)
 
-    def chain_equations(self, line: AdjointLine, terms: list[str], uses: list[Contribution]) -> tuple[Equation, ...]:
-        left = self.name(line.target.name)
-        equations = []
+    def chain_beats(self, line: AdjointLine, opening: str, terms: list[str], uses: list[Contribution],
+                    outcome: str) -> tuple[Beat, ...]:
+        """The chain rule over the uses, the local derivatives read off the forward equations that
+        the prose quotes, and the result; or the result alone when no use is element-wise."""
         locals_ = [use for use in uses if use.kind == "elementwise"]
-        if locals_:
-            equations.append(Equation(left, " + ".join(terms)))
-            for use in locals_:
-                time = NEXT if use.to != line.about else ""
-                local = forward_form(self.model, use.local)
-                equations.append(Equation(self.style.partial(self.name(use.user, time), self.name(use.to, time)),
-                                          self.latex(shifted(local) if time else local)))
-        equations.append(self.result(line))
-        return tuple(equations)
+        if not locals_:
+            return (Beat(opening + ":", (self.result(line),)),)
+        chain = Beat(f"{opening}, so by the chain rule:", (Equation(self.name(line.target.name), " + ".join(terms)),))
+        definitions, derivatives = {}, []
+        for use in locals_:
+            time = NEXT if use.to != line.about else ""
+            definitions.setdefault((use.user, time), self.definition(use.user, time, keep=use.to))
+            local = forward_form(self.model, use.local)
+            derivatives.append(Equation(self.style.partial(self.name(use.user, time), self.name(use.to, time)),
+                                        self.latex(shifted(local) if time else local)))
+        one = len(derivatives) == 1
+        sources = _listing(list(definitions.values()))
+        worked = Beat(f"The local derivative{'' if one else 's'} follow{'s' if one else ''} from {sources}:",
+                      tuple(derivatives))
+        result = Beat(f"Substituting {'it' if one else 'them'} gives {outcome}:",
+                      (self.result(line),))
+        return chain, worked, result
+
+    def definition(self, variable: str, time: str, keep: str) -> str:
+        """The forward equation of a variable, at t or (time = NEXT) at t+1, as LaTeX, in terms of
+        `keep` (o = sigma(o_pre) stays so, not sigma(W_o x + b_o), when the derivative is by o_pre)."""
+        assigned = next(a.expr for a in self.model.assignments if a.target == variable)
+        expr = forward_form(self.model, assigned, keep=frozenset({keep}))
+        left, right = self.name(variable, time), self.latex(shifted(expr) if time else expr)
+        if left in (right, f"\\left({right}\\right)"):  # a made-up variable is named by its definition
+            return right
+        return f"{left} = {right}"
 
 
 def _listing(items: list[str]) -> str:

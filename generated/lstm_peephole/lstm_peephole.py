@@ -161,7 +161,7 @@ def backward(params, cache, d_state):
     o = cache["o"]
     o_complement = cache["o_complement"]
     h_tanh = cache["h_tanh"]
-    # (B1) dL/dh(t) = W_hc^T @ dL/dc_tanh_pre(t+1) + W_hf^T @ dL/df_pre(t+1) + W_hi^T @ dL/di_pre(t+1) + W_ho^T @ dL/do_pre(t+1) + dl(t)/dh(t)
+    # (B1) dL/dh(t) = W_hc^T @ dL/d(W_hc @ h(t) + W_xc @ x(t+1) + b_c) + W_hf^T @ dL/df_pre(t+1) + W_hi^T @ dL/di_pre(t+1) + W_ho^T @ dL/do_pre(t+1) + dl(t)/dh(t)
     d_h = d_state["h"]
     # (B2) dL/do(t) = dL/dh(t)*tanh(c(t))
     d_o = d_h*h_tanh
@@ -171,7 +171,7 @@ def backward(params, cache, d_state):
     d_c = d_state["c"] + W_co*d_o_pre + d_h*o*(1 - h_tanh**2)
     # (B5) dL/dtanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c) = dL/dc(t)*i(t)
     d_c_tanh = d_c*i
-    # (B6) dL/dc_tanh_pre(t) = dL/dtanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)*(1 - tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)**2)
+    # (B6) dL/d(W_hc @ h(t-1) + W_xc @ x(t) + b_c) = dL/dtanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)*(1 - tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)**2)
     d_c_tanh_pre = d_c_tanh*(1 - c_tanh**2)
     # (B7) dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
@@ -181,11 +181,11 @@ def backward(params, cache, d_state):
     d_i = c_tanh*d_c
     # (B10) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
     d_i_pre = d_i*i*i_complement
-    # (B11) dL/dh(t-1) through step t = W_hc^T @ dL/dc_tanh_pre(t) + W_hf^T @ dL/df_pre(t) + W_hi^T @ dL/di_pre(t) + W_ho^T @ dL/do_pre(t)
+    # (B11) dL/dh(t-1) through step t = W_hc^T @ dL/d(W_hc @ h(t-1) + W_xc @ x(t) + b_c) + W_hf^T @ dL/df_pre(t) + W_hi^T @ dL/di_pre(t) + W_ho^T @ dL/do_pre(t)
     d_h_prev = d_c_tanh_pre @ W_hc + d_f_pre @ W_hf + d_i_pre @ W_hi + d_o_pre @ W_ho
     # (B12) dL/dc(t-1) through step t = W_cf*dL/df_pre(t) + W_ci*dL/di_pre(t) + dL/dc(t)*f(t)
     d_c_prev = W_cf*d_f_pre + W_ci*d_i_pre + d_c*f
-    # (B13) dL/dx(t) = W_xc^T @ dL/dc_tanh_pre(t) + W_xf^T @ dL/df_pre(t) + W_xi^T @ dL/di_pre(t) + W_xo^T @ dL/do_pre(t)
+    # (B13) dL/dx(t) = W_xc^T @ dL/d(W_hc @ h(t-1) + W_xc @ x(t) + b_c) + W_xf^T @ dL/df_pre(t) + W_xi^T @ dL/di_pre(t) + W_xo^T @ dL/do_pre(t)
     d_x = d_c_tanh_pre @ W_xc + d_f_pre @ W_xf + d_i_pre @ W_xi + d_o_pre @ W_xo
     # (B14) dL/dW_xi = sum over t of dL/di_pre(t) @ x(t)^T
     d_W_xi = d_i_pre.T @ x
@@ -203,11 +203,11 @@ def backward(params, cache, d_state):
     d_W_cf = np.sum(c_prev*d_f_pre, axis=0)
     # (B21) dL/db_f = sum over t of dL/df_pre(t)
     d_b_f = np.sum(d_f_pre, axis=0)
-    # (B22) dL/dW_xc = sum over t of dL/dc_tanh_pre(t) @ x(t)^T
+    # (B22) dL/dW_xc = sum over t of dL/d(W_hc @ h(t-1) + W_xc @ x(t) + b_c) @ x(t)^T
     d_W_xc = d_c_tanh_pre.T @ x
-    # (B23) dL/dW_hc = sum over t of dL/dc_tanh_pre(t) @ h(t-1)^T
+    # (B23) dL/dW_hc = sum over t of dL/d(W_hc @ h(t-1) + W_xc @ x(t) + b_c) @ h(t-1)^T
     d_W_hc = d_c_tanh_pre.T @ h_prev
-    # (B24) dL/db_c = sum over t of dL/dc_tanh_pre(t)
+    # (B24) dL/db_c = sum over t of dL/d(W_hc @ h(t-1) + W_xc @ x(t) + b_c)
     d_b_c = np.sum(d_c_tanh_pre, axis=0)
     # (B25) dL/dW_xo = sum over t of dL/do_pre(t) @ x(t)^T
     d_W_xo = d_o_pre.T @ x

@@ -1,0 +1,104 @@
+"""The derivation step by step (derive/walkthrough.py), as the generated Markdown shows it.
+
+The nico test holds the walkthrough to the "Simple LSTM" post's derivation and to its code
+(nicodjimenez/lstm, lstm.py: `ds = o * top_diff_h + top_diff_s`, `do = s * top_diff_h`,
+`di = g * ds`, `dg = i * ds`, `df = s_prev * ds`, `bottom_diff_s = ds * f`, the weight
+gradients as outer products with xc), written here from the post, not from derive's output.
+The structural tests hold every cell to the shape a reader relies on: prose before each group of
+equations, every backward equation tagged once, in the order the code computes them.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from derive.catalog import builtin_spec
+from derive.pipeline import generate
+
+SECTION = "## The derivation, step by step"
+
+
+def beats(name: str) -> list[tuple[str, list[str]]]:
+    """The walkthrough section of a cell's Markdown as (prose, [display equations]) pairs."""
+    markdown = generate(builtin_spec(name))[f"{name}/{name}.md"]
+    section = markdown.split(SECTION, 1)[1].split("\n## ", 1)[0]
+    found: list[tuple[str, list[str]]] = []
+    for block in re.split(r"\n\n+", section.strip()):
+        if block.startswith("$$\n"):
+            assert found, f"{name}: display math before any prose"
+            found[-1][1].append(block.removeprefix("$$\n").removesuffix("\n$$"))
+        else:
+            found.append((block, []))
+    return found
+
+
+def test_nico_walkthrough_follows_the_simple_lstm_post():
+    walk = beats("nico")
+    prose = [text for text, _ in walk]
+    math = [equation for _, equations in walk for equation in equations]
+    expected_in_order = [
+        r"L(t) = l(t) + L(t+1)",
+        r"\frac{dL}{dh(t)} = \frac{dl(t)}{dh(t)} + \left[\frac{dL}{dx_c(t+1)}\right]_{h(t)} \tag{B1}",
+        r"\frac{dL}{ds(t)} = \frac{dL}{dh(t)} * \frac{dh(t)}{ds(t)} + \frac{dL}{ds(t+1)} * \frac{ds(t+1)}{ds(t)}",
+        r"\frac{dh(t)}{ds(t)} = o(t)",
+        r"\frac{ds(t+1)}{ds(t)} = f(t+1)",
+        r"\frac{dL}{ds(t)} = \frac{dL}{dh(t)} * o(t) + \frac{dL}{ds(t+1)} * f(t+1) \tag{B2}",
+        r"\frac{dL}{do(t)} = \frac{dL}{dh(t)} * s(t) \tag{B3}",
+        r"\frac{dL}{d\hat{o}(t)} = \frac{dL}{do(t)} * o(t) * \left(1 - o(t)\right) \tag{B4}",
+        r"\frac{dL}{df(t)} = \frac{dL}{ds(t)} * s(t-1) \tag{B5}",
+        r"\frac{dL}{di(t)} = \frac{dL}{ds(t)} * g(t) \tag{B7}",
+        r"\frac{dL}{dg(t)} = \frac{dL}{ds(t)} * i(t) \tag{B9}",
+        r"\frac{dL}{d\hat{g}(t)} = \frac{dL}{dg(t)} * \left(1 - g(t)^{2}\right) \tag{B10}",
+        r"\frac{dL}{ds(t-1)} = \frac{dL}{ds(t)} * f(t) \tag{B12}",
+        r"\frac{dL}{dW_{g}} = \sum_{t} \frac{dL}{d\hat{g}(t)} \, x_c(t)^{\top} \tag{B15}",
+    ]
+    positions = [math.index(equation) for equation in expected_in_order]
+    assert positions == sorted(positions)
+    # the sentences that say what each step does, quoting the forward equations the derivatives come from
+    assert "$s(t)$ reaches the loss through $h(t)$ and $s(t+1)$, so by the chain rule:" in prose
+    assert "$h(t)$ reaches the loss through $l(t)$ and $x_c(t+1)$:" in prose
+    assert ("The local derivatives follow from $h(t) = o(t) * s(t)$ and "
+            "$s(t+1) = f(t+1) * s(t) + g(t+1) * i(t+1)$:") in prose
+    assert "Substituting them gives the recursion through time:" in prose
+    assert "The local derivative follows from $o(t) = \\sigma\\left(\\hat{o}(t)\\right)$:" in prose
+
+
+def test_every_prose_beat_introduces_its_equations_and_every_tag_appears_once_in_order(cell):
+    walk = beats(cell)
+    tags = [int(tag) for _, equations in walk for equation in equations
+            for tag in re.findall(r"\\tag\{B(\d+)\}", equation)]
+    code = generate(builtin_spec(cell))[f"{cell}/{cell}.py"]
+    in_code = {int(tag) for tag in re.findall(r"# \(B(\d+)\)", code)}
+    assert tags == sorted(in_code), "each backward equation once, in the code's order"
+    for text, equations in walk:
+        assert text and not text.startswith("$$"), text
+        assert text[-1] in ":." , f"prose should end a sentence or introduce math: {text!r}"
+        assert (text[-1] == ":") == bool(equations), f"{text!r} introduces {len(equations)} equation(s)"
+
+
+def test_every_gate_gets_chain_rule_local_derivative_and_result(cell):
+    """Where a variable feeds an element-wise use, its step has three beats: the chain rule with the
+    partial derivative unworked, the local derivative (with the forward equation it comes from), and
+    the result, tagged."""
+    walk = beats(cell)
+    chains = [index for index, (text, _) in enumerate(walk) if text.endswith("so by the chain rule:")]
+    assert chains, "every cell has an activation, so at least one element-wise use"
+    for index in chains:
+        text, equations = walk[index]
+        (chain,) = equations
+        local_text, local_equations = walk[index + 1]
+        result_text, (result,) = walk[index + 2]
+        assert re.match(r"The local derivatives? follows? from \$.+\$:$", local_text), local_text
+        assert local_equations and all("\\tag" not in eq for eq in local_equations + [chain])
+        assert result_text.startswith("Substituting ") and "\\tag{B" in result
+        assert chain.split(" = ")[0] == result.split(" = ")[0], "the chain rule and the result share a left side"
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm_peephole"])
+def test_no_made_up_name_reaches_the_reader(name):
+    """Variables the spec never names (the product r*h(t-1), tanh's pre-activation) print as what they are."""
+    markdown = generate(builtin_spec(name))[f"{name}/{name}.md"]
+    assert not re.search(r"_\{?(tanh|pre|arg|complement)\b", markdown)
+    assert "\\tanh\\left(\\left(" not in markdown, "a function's argument in parentheses twice"
+
