@@ -14,9 +14,10 @@ from .errors import DeriveError, Location
 from . import race, train
 from .gradcheck import gradcheck
 from .files import write_files
+from .emit import flavor_path
 from .pipeline import build, compare, generate, generated_module
 from .progress import Progress
-from .flavors import FLAVORS, HUGO_CONFIG, to_flavor
+from .flavors import FLAVORS, HUGO_CONFIG
 from .preview import png_pages
 from .style import ADJOINTS, PRODUCTS, TIMES, with_options
 
@@ -365,7 +366,7 @@ def _latex(args) -> int:
         write_files(args.out.parent, outputs)
         print(f"wrote {', '.join(str(args.out.parent / name) for name in outputs)}")
         return 0
-    text = tex if args.flavor == "tex" else to_flavor(files[f"{spec.name}/{spec.name}.md"], args.flavor, spec.title)
+    text = tex if args.flavor == "tex" else files[flavor_path(spec.name, args.flavor)]
     if args.out is None:
         sys.stdout.write(text)
         return 0

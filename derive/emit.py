@@ -13,6 +13,7 @@ import jinja2
 from .compare import comparison_view, costs_table
 from .derivation import Derivation
 from .errors import DeriveError
+from .flavors import FLAVORS, to_flavor
 from .notation import Notation
 from .render_latex import latex_view, tex_escape
 from .render_numpy import numpy_view
@@ -79,4 +80,19 @@ def render_outputs(derivation: Derivation, spec_path: str, env: jinja2.Environme
     outputs = {}
     for suffix, template in TEMPLATES.items():
         outputs[f"{spec.name}/{spec.name}{suffix}"] = _render(env, template, {**common, **views[suffix]})
+    markdown = outputs[f"{spec.name}/{spec.name}.md"]
+    for flavor in FLAVORS:  # the post variants, ready to paste: NAME.jekyll.md, NAME.hugo.md, NAME.commonmark.md
+        outputs[flavor_path(spec.name, flavor)] = _flavored(markdown, flavor, spec.title)
     return outputs
+
+
+def flavor_path(name: str, flavor: str) -> str:
+    """Where a cell's Markdown in a blog engine's flavour is written, relative to the output folder."""
+    return f"{name}/{name}.{flavor}.md"
+
+
+def _flavored(markdown: str, flavor: str, title: str) -> str:
+    try:
+        return to_flavor(markdown, flavor, title)
+    except ValueError as error:  # math a flavour cannot carry (a user's template can write anything)
+        raise DeriveError(f"the {flavor} flavour of the Markdown: {error}") from None

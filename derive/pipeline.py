@@ -20,7 +20,7 @@ def derive_cell(spec: CellSpec) -> Derivation:
 
 
 def generate(spec: CellSpec, templates: Path | None = None) -> dict[str, str]:
-    """The files of one cell: NAME/NAME.py, NAME/NAME.tex, NAME/NAME.md -> content."""
+    """The files of one cell: NAME/NAME.py, NAME/NAME.tex, NAME/NAME.md and its flavours -> content."""
     derivation = derive_cell(spec)
     return render_outputs(derivation, spec.path, environment(templates))
 
