@@ -12,7 +12,7 @@ import sympy as sp
 from . import naming
 from .derivation import Derivation
 from .dims import Dim
-from .functions import MatVec, Outer, ZerosLike
+from .functions import BatchSum, MatVec, Outer, ZerosLike
 from .fused import FusedPlan, Group, plan, rewrite_backward
 from .model import CellModel, Kind
 from .printers import NumpyPrinter
@@ -52,7 +52,7 @@ def fast_view(derivation: Derivation) -> dict:
     rows = {g.part: _row_ranges(model, g) for g in fused.groups}
     buffers = _buffers(fused)
     backward_groups = _groups_reaching_the_loss(derivation, fused)
-    backward, step_end = _backward_lines(derivation, fused, rows, buffers)
+    backward, step_end, bias_sums = _backward_lines(derivation, fused, rows, buffers)
     cached = _read_names(model, [code for code, _ in backward + step_end], exclude=fused.fused_concats)
     return {
         "stacks": [(stack(g.part), _stack_code(g)) for g in fused.groups],
@@ -65,7 +65,7 @@ def fast_view(derivation: Derivation) -> dict:
         "backward_params": [p.name for p in model.spec.params if re.search(rf"\b{p.name}\b", "\n".join(c for c, _ in backward))],
         "backward": backward,
         "step_end": step_end,
-        "after_loop": _after_loop(backward_groups, rows, buffers),
+        "after_loop": _after_loop(backward_groups, rows, buffers) + bias_sums,
         "input_adjoint": naming.adjoint(model.spec.input),
         "carries": [(s, naming.adjoint(naming.prev(s))) for s in model.spec.states],
     }
@@ -252,7 +252,33 @@ def _backward_lines(derivation: Derivation, fused: FusedPlan, rows, buffers):
         lines += _line_code(line, expr, printer)
     step_end = [code for g in reaching if g.before_loop
                 for code in _store_deltas(g, rows, product_adjoints, buffers, stored, contribute=False)]
-    return lines, step_end
+    moved, bias_sums = _bias_sums_after_loop(derivation, fused, rows, buffers, stored, product_adjoints)
+    return [line for line in lines if line[0] not in moved], step_end, bias_sums
+
+
+def _bias_sums_after_loop(derivation: Derivation, fused: FusedPlan, rows, buffers, stored: set, product_adjoints):
+    """A bias whose per-step gradient is the batch sum of a delta the loop stores anyway (b_f of
+    W_f x + b_f sums d_f_pre) is summed once after the loop, from the buffer, instead of every step.
+
+    Returns (the per-step lines this replaces, the lines after the loop)."""
+    where: dict[str, tuple[str, str, str]] = {}  # a stored delta's code -> (buffer, first row, one past the last)
+    for group in fused.groups:
+        if buffers[group.part] in stored:
+            for slab, (start, stop) in zip(group.slabs, rows[group.part]):
+                if slab.product in product_adjoints:
+                    where.setdefault(product_adjoints[slab.product], (buffers[group.part], start, stop))
+    moved, sums, after = set(), {}, []
+    for line in derivation.lines_with_role("param"):
+        expr = line.expr
+        if not (isinstance(expr, BatchSum) and isinstance(expr.args[0], sp.Symbol) and expr.args[0].name in where):
+            continue
+        buffer, start, stop = where[expr.args[0].name]
+        if buffer not in sums:
+            sums[buffer] = f"_db{len(sums)}"
+            after.append(f"{sums[buffer]} = {buffer}.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once")
+        after.append(f'grads["{line.about}"] += {sums[buffer]}[{start}:{stop}]')
+        moved.add(f'grads["{line.about}"] += {NumpyPrinter().doprint(expr)}')
+    return moved, after
 
 
 def _line_code(line, expr, printer) -> list[tuple[str, str]]:

@@ -326,11 +326,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     xs = cache["xs"]
     T, B, D = xs.shape
     H = params["W_z"].shape[0]
-    b_z = params["b_z"]
     p_i = params["p_i"]
-    b_i = params["b_i"]
     p_o = params["p_o"]
-    b_o = params["b_o"]
     _stack_y_prev = cache["stacks"]["_stack_y_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
     grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
@@ -365,11 +362,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
         _grad_y_prev = _deltas_y_prev[t] @ _stack_y_prev  # W^T d of every product of y_prev, at once
         d_y_prev = _grad_y_prev
         d_c_prev = d_c + d_i_pre*p_i
-        grads["b_z"] += np.sum(d_z_pre, axis=0)  # dL/db_z, this step's term
         grads["p_i"] += np.sum(c_prev*d_i_pre, axis=0)  # dL/dp_i, this step's term
-        grads["b_i"] += np.sum(d_i_pre, axis=0)  # dL/db_i, this step's term
         grads["p_o"] += np.sum(c*d_o_pre, axis=0)  # dL/dp_o, this step's term
-        grads["b_o"] += np.sum(d_o_pre, axis=0)  # dL/db_o, this step's term
         _deltas_x[t, :, :H] = d_z_pre
         _deltas_x[t, :, H:2 * H] = d_i_pre
         _deltas_x[t, :, 2 * H:3 * H] = d_o_pre
@@ -383,4 +377,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     grads["W_i"][:, :D] += _dW[H:2 * H]
     grads["W_o"][:, :D] += _dW[2 * H:3 * H]
     dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    _db0 = _deltas_y_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
+    grads["b_z"] += _db0[:H]
+    grads["b_i"] += _db0[H:2 * H]
+    grads["b_o"] += _db0[2 * H:3 * H]
     return grads, dxs, d_state

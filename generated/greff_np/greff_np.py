@@ -347,10 +347,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     xs = cache["xs"]
     T, B, D = xs.shape
     H = params["W_z"].shape[0]
-    b_z = params["b_z"]
-    b_i = params["b_i"]
-    b_f = params["b_f"]
-    b_o = params["b_o"]
     _stack_y_prev = cache["stacks"]["_stack_y_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
     grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
@@ -389,10 +385,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
         _grad_y_prev = _deltas_y_prev[t] @ _stack_y_prev  # W^T d of every product of y_prev, at once
         d_y_prev = _grad_y_prev
         d_c_prev = d_c*f
-        grads["b_z"] += np.sum(d_z_pre, axis=0)  # dL/db_z, this step's term
-        grads["b_i"] += np.sum(d_i_pre, axis=0)  # dL/db_i, this step's term
-        grads["b_f"] += np.sum(d_f_pre, axis=0)  # dL/db_f, this step's term
-        grads["b_o"] += np.sum(d_o_pre, axis=0)  # dL/db_o, this step's term
         _deltas_x[t, :, :H] = d_z_pre
         _deltas_x[t, :, H:2 * H] = d_i_pre
         _deltas_x[t, :, 2 * H:3 * H] = d_f_pre
@@ -409,4 +401,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     grads["W_f"][:, :D] += _dW[2 * H:3 * H]
     grads["W_o"][:, :D] += _dW[3 * H:4 * H]
     dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    _db0 = _deltas_y_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
+    grads["b_z"] += _db0[:H]
+    grads["b_i"] += _db0[H:2 * H]
+    grads["b_f"] += _db0[2 * H:3 * H]
+    grads["b_o"] += _db0[3 * H:4 * H]
     return grads, dxs, d_state

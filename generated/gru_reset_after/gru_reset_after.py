@@ -325,11 +325,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     xs = cache["xs"]
     T, B, D = xs.shape
     H = params["W_ir"].shape[0]
-    b_ir = params["b_ir"]
-    b_iz = params["b_iz"]
-    b_in = params["b_in"]
-    b_hr = params["b_hr"]
-    b_hz = params["b_hz"]
     b_hn = params["b_hn"]
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
@@ -363,11 +358,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
         _deltas_h_prev[t, :, 2 * H:3 * H] = d_W_hn_h_prev
         _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
         d_h_prev = _grad_h_prev + d_h*z
-        grads["b_ir"] += np.sum(d_r_pre, axis=0)  # dL/db_ir, this step's term
-        grads["b_iz"] += np.sum(d_z_pre, axis=0)  # dL/db_iz, this step's term
-        grads["b_in"] += np.sum(d_n_pre, axis=0)  # dL/db_in, this step's term
-        grads["b_hr"] += np.sum(d_r_pre, axis=0)  # dL/db_hr, this step's term
-        grads["b_hz"] += np.sum(d_z_pre, axis=0)  # dL/db_hz, this step's term
         grads["b_hn"] += np.sum(d_n_pre*r, axis=0)  # dL/db_hn, this step's term
         _deltas_x[t, :, :H] = d_r_pre
         _deltas_x[t, :, H:2 * H] = d_z_pre
@@ -382,4 +372,11 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     grads["W_iz"][:, :D] += _dW[H:2 * H]
     grads["W_in"][:, :D] += _dW[2 * H:3 * H]
     dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
+    grads["b_ir"] += _db0[:H]
+    grads["b_iz"] += _db0[H:2 * H]
+    _db1 = _deltas_x.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
+    grads["b_in"] += _db1[2 * H:3 * H]
+    grads["b_hr"] += _db0[:H]
+    grads["b_hz"] += _db0[H:2 * H]
     return grads, dxs, d_state

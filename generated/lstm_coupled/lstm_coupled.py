@@ -296,9 +296,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     xs = cache["xs"]
     T, B, D = xs.shape
     H = params["W_i"].shape[0]
-    b_i = params["b_i"]
-    b_c = params["b_c"]
-    b_o = params["b_o"]
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
     grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
@@ -333,9 +330,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
         _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
         d_h_prev = _grad_h_prev
         d_c_prev = d_c*f
-        grads["b_i"] += np.sum(d_i_pre, axis=0)  # dL/db_i, this step's term
-        grads["b_c"] += np.sum(d_c_tilde_pre, axis=0)  # dL/db_c, this step's term
-        grads["b_o"] += np.sum(d_o_pre, axis=0)  # dL/db_o, this step's term
         d_state = {"h": d_h_prev, "c": d_c_prev}
     _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
     grads["W_i"][:, :H] += _dW[:H]
@@ -346,4 +340,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     grads["W_c"][:, H:D + H] += _dW[H:2 * H]
     grads["W_o"][:, H:D + H] += _dW[2 * H:3 * H]
     dxs += (_deltas_h_prev.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
+    grads["b_i"] += _db0[:H]
+    grads["b_c"] += _db0[H:2 * H]
+    grads["b_o"] += _db0[2 * H:3 * H]
     return grads, dxs, d_state

@@ -375,12 +375,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     T, B, D = xs.shape
     H = params["W_xi"].shape[0]
     W_ci = params["W_ci"]
-    b_i = params["b_i"]
     W_cf = params["W_cf"]
-    b_f = params["b_f"]
-    b_c = params["b_c"]
     W_co = params["W_co"]
-    b_o = params["b_o"]
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
     grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
@@ -421,12 +417,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
         d_h_prev = _grad_h_prev
         d_c_prev = W_cf*d_f_pre + W_ci*d_i_pre + d_c*f
         grads["W_ci"] += np.sum(c_prev*d_i_pre, axis=0)  # dL/dW_ci, this step's term
-        grads["b_i"] += np.sum(d_i_pre, axis=0)  # dL/db_i, this step's term
         grads["W_cf"] += np.sum(c_prev*d_f_pre, axis=0)  # dL/dW_cf, this step's term
-        grads["b_f"] += np.sum(d_f_pre, axis=0)  # dL/db_f, this step's term
-        grads["b_c"] += np.sum(d_c_tanh_pre, axis=0)  # dL/db_c, this step's term
         grads["W_co"] += np.sum(c*d_o_pre, axis=0)  # dL/dW_co, this step's term
-        grads["b_o"] += np.sum(d_o_pre, axis=0)  # dL/db_o, this step's term
         _deltas_x[t, :, :H] = d_i_pre
         _deltas_x[t, :, H:2 * H] = d_f_pre
         _deltas_x[t, :, 2 * H:3 * H] = d_c_tanh_pre
@@ -443,4 +435,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     grads["W_xc"][:, :D] += _dW[2 * H:3 * H]
     grads["W_xo"][:, :D] += _dW[3 * H:4 * H]
     dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
+    grads["b_i"] += _db0[:H]
+    grads["b_f"] += _db0[H:2 * H]
+    grads["b_c"] += _db0[2 * H:3 * H]
+    grads["b_o"] += _db0[3 * H:4 * H]
     return grads, dxs, d_state

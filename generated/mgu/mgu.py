@@ -259,8 +259,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     xs = cache["xs"]
     T, B, D = xs.shape
     H = params["W_f"].shape[0]
-    b_f = params["b_f"]
-    b_h = params["b_h"]
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
     _stack_h_tilde_arg = cache["stacks"]["_stack_h_tilde_arg"]
@@ -290,8 +288,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
         _deltas_h_prev[t, :, :H] = d_f_pre
         _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
         d_h_prev = _grad_h_prev + d_h*f_complement + d_h_tilde_arg*f
-        grads["b_f"] += np.sum(d_f_pre, axis=0)  # dL/db_f, this step's term
-        grads["b_h"] += np.sum(d_h_tilde_pre, axis=0)  # dL/db_h, this step's term
         _deltas_x[t, :, :H] = d_f_pre
         _deltas_x[t, :, H:2 * H] = d_h_tilde_pre
         d_state = {"h": d_h_prev}
@@ -303,4 +299,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
     _dW = _deltas_h_tilde_arg.reshape(T * B, -1).T @ cache["parts"]["h_tilde_arg"].reshape(T * B, -1)
     grads["U_h"][:, :H] += _dW[:H]
+    _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
+    grads["b_f"] += _db0[:H]
+    _db1 = _deltas_x.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
+    grads["b_h"] += _db1[H:2 * H]
     return grads, dxs, d_state

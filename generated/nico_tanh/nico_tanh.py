@@ -320,10 +320,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     xs = cache["xs"]
     T, B, D = xs.shape
     H = params["W_g"].shape[0]
-    b_g = params["b_g"]
-    b_i = params["b_i"]
-    b_f = params["b_f"]
-    b_o = params["b_o"]
     _stack_x = cache["stacks"]["_stack_x"]
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
     grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
@@ -361,10 +357,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
         _deltas_x[t, :, 3 * H:4 * H] = d_o_pre
         _grad_h_prev = _deltas_x[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
         d_h_prev = _grad_h_prev
-        grads["b_g"] += np.sum(d_g_pre, axis=0)  # dL/db_g, this step's term
-        grads["b_i"] += np.sum(d_i_pre, axis=0)  # dL/db_i, this step's term
-        grads["b_f"] += np.sum(d_f_pre, axis=0)  # dL/db_f, this step's term
-        grads["b_o"] += np.sum(d_o_pre, axis=0)  # dL/db_o, this step's term
         d_state = {"s": d_s_prev, "h": d_h_prev}
     _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
     grads["W_g"][:, :D] += _dW[:H]
@@ -377,4 +369,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     grads["W_i"][:, D:D + H] += _dW[H:2 * H]
     grads["W_f"][:, D:D + H] += _dW[2 * H:3 * H]
     grads["W_o"][:, D:D + H] += _dW[3 * H:4 * H]
+    _db0 = _deltas_x.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
+    grads["b_g"] += _db0[:H]
+    grads["b_i"] += _db0[H:2 * H]
+    grads["b_f"] += _db0[2 * H:3 * H]
+    grads["b_o"] += _db0[3 * H:4 * H]
     return grads, dxs, d_state

@@ -179,7 +179,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     xs = cache["xs"]
     T, B, D = xs.shape
     H = params["W"].shape[0]
-    b = params["b"]
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
     grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
@@ -198,7 +197,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
         _deltas_h_prev[t, :, :H] = d_h_pre
         _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
         d_h_prev = _grad_h_prev
-        grads["b"] += np.sum(d_h_pre, axis=0)  # dL/db, this step's term
         _deltas_x[t, :, :H] = d_h_pre
         d_state = {"h": d_h_prev}
     _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
@@ -206,4 +204,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
     grads["W"][:, :D] += _dW[:H]
     dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
+    grads["b"] += _db0[:H]
     return grads, dxs, d_state
