@@ -22,6 +22,9 @@ class Dim:
     def __add__(self, other: "Dim") -> "Dim":
         return Dim(self.d + other.d, self.h + other.h, self.const + other.const)
 
+    def __sub__(self, other: "Dim") -> "Dim":
+        return Dim(self.d - other.d, self.h - other.h, self.const - other.const)
+
     def __str__(self) -> str:
         terms = []
         for count, letter in ((self.d, "D"), (self.h, "H")):

@@ -21,7 +21,7 @@ import sympy as sp
 from . import naming
 from .derivation import Derivation
 from .dims import Dim
-from .functions import Block, Concat, MatVec, MatVecT, Outer
+from .functions import Block, Concat, Elementwise, MatVec, MatVecT, Outer
 from .model import CellModel, Kind
 
 
@@ -67,12 +67,25 @@ def plan(derivation: Derivation) -> FusedPlan:
 
 
 def _products(model: CellModel) -> list[MatVec]:
+    """Every distinct product, those under the same activation adjacent (an LSTM's f, i, o, then
+    c~), so that the stacked pre-activations of one activation are one contiguous block."""
     seen: list[MatVec] = []
     for assignment in model.assignments:
         for product in sorted(assignment.expr.atoms(MatVec), key=sp.default_sort_key):
             if product not in seen:
                 seen.append(product)
-    return seen
+    kinds = [activation_of(model, product) for product in seen]
+    first = {kind: kinds.index(kind) for kind in kinds}
+    return [product for _, _, product in sorted(zip((first[k] for k in kinds), range(len(seen)), seen))]
+
+
+def activation_of(model: CellModel, product: MatVec) -> str | None:
+    """The element-wise function applied to the pre-activation this product is part of, if any."""
+    pre = next((a.target for a in model.assignments if product in a.expr.atoms(MatVec)), None)
+    for assignment in model.assignments:
+        if isinstance(assignment.expr, Elementwise) and assignment.expr.args[0] == sp.Symbol(pre):
+            return type(assignment.expr).__name__
+    return None
 
 
 def _fused_concats(model: CellModel, products: list[MatVec]) -> list[str]:

@@ -6,13 +6,14 @@ can, so they never collide with a cell's own variables.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import sympy as sp
 
 from . import naming
 from .derivation import Derivation
 from .dims import Dim
-from .functions import BatchSum, MatVec, Outer, ZerosLike
+from .functions import BatchSum, Elementwise, MatVec, Outer, ZerosLike
 from .fused import FusedPlan, Group, plan, rewrite_backward
 from .model import CellModel, Kind
 from .printers import NumpyPrinter
@@ -72,14 +73,23 @@ def fast_view(derivation: Derivation) -> dict:
 
 
 # -- layout ---------------------------------------------------------------------------
-def _row_ranges(model: CellModel, group: Group) -> list[tuple[str, str]]:
-    """Code for the first and one-past-last row of each block inside the group's stack."""
+def _row_dims(model: CellModel, group: Group) -> list[tuple[Dim, Dim]]:
+    """The first and one-past-last row of each block inside the group's stack."""
     ranges, start = [], Dim()
     for slab in group.slabs:
         stop = start + model.variables[slab.matrix].shape[0]
-        ranges.append((_size(start) if start != Dim() else "", _size(stop)))
+        ranges.append((start, stop))
         start = stop
     return ranges
+
+
+def _row_ranges(model: CellModel, group: Group) -> list[tuple[str, str]]:
+    """Code for the first and one-past-last row of each block inside the group's stack."""
+    return [_slice_ends(start, stop) for start, stop in _row_dims(model, group)]
+
+
+def _slice_ends(start: Dim, stop: Dim) -> tuple[str, str]:
+    return _size(start) if start != Dim() else "", _size(stop)
 
 
 def _groups_reaching_the_loss(derivation: Derivation, fused: FusedPlan) -> list[Group]:
@@ -135,7 +145,7 @@ def _forward_lines(derivation: Derivation, fused: FusedPlan, rows) -> list[tuple
     """(code, comment) for one step: products read from the projections, groups projected when their vector is ready."""
     model = derivation.model
     sums = _summable(model, fused)
-    names = {f"_mv{k}": _product_code(fused, k, rows, sums) for k in range(len(fused.products))}
+    names = {f"_mv{k}": _product_code(fused, k, sums, model) for k in range(len(fused.products))}
     stand_ins = {product: sp.Symbol(f"_mv{k}") for k, product in enumerate(fused.products)}
     printer = NumpyPrinter({"names": names})
     values = model.cached_values()
@@ -148,10 +158,22 @@ def _forward_lines(derivation: Derivation, fused: FusedPlan, rows) -> list[tuple
     emitted = [a for a in model.assignments
                if a.target not in fused.fused_concats and not _unused_complement(model, a.target, derivation)]
     paired = sigmoid_pairs(model, emitted)
+    runs = _activation_runs(derivation, fused, sums, emitted, paired)
+    order = [a.target for a in emitted]
+    leaders = {min((m.gate for m in run), key=order.index): index for index, run in enumerate(runs)}
+    in_runs = {m.gate for run in runs for m in run} | {m.pre for run in runs for m in run if not m.pre_read}
     for assignment in emitted:
         target = assignment.target
         if target in paired.values():
             continue  # computed with its sigmoid
+        if target in leaders:  # a run is computed where its first gate would be
+            run = runs[leaders[target]]
+            lines += _run_lines(leaders[target], run, paired, model)
+            done = {m.gate for m in run} | {paired.get(m.gate) for m in run}
+            lines += [_projection_line(g) for g in fused.groups if g.part in done]
+            continue
+        if target in in_runs:
+            continue  # a gate computed with its run, or a pre-activation only its run read
         if target in paired:
             argument = printer.doprint(assignment.expr.args[0].xreplace(stand_ins))
             lines.append((f"{target}, {paired[target]} = sigmoid_pair({argument})", forward_comment(model, assignment)))
@@ -166,24 +188,110 @@ def _forward_lines(derivation: Derivation, fused: FusedPlan, rows) -> list[tuple
     return lines
 
 
+@dataclass(frozen=True)
+class RunMember:
+    """A gate whose pre-activation is exactly a block of one step's projections."""
+
+    gate: str  # f
+    pre: str  # f_pre
+    pre_read: bool  # whether anything but the gate reads the pre-activation (else its line is dropped)
+    blocks: tuple[tuple[str, Dim, Dim], ...]  # (array, first row, one past the last) of the blocks it adds up
+    function: str  # Sigmoid, Tanh, ...
+
+    def follows(self, other: "RunMember") -> bool:
+        """Its blocks start where other's end, in the same arrays, under the same function."""
+        return self.function == other.function and len(self.blocks) == len(other.blocks) and all(
+            mine[0] == theirs[0] and mine[1] == theirs[2] for mine, theirs in zip(self.blocks, other.blocks))
+
+
+def _activation_runs(derivation: Derivation, fused: FusedPlan, sums, emitted, paired) -> list[tuple[RunMember, ...]]:
+    """Gates of one activation whose pre-activations are adjacent blocks of the same projections: one
+    call computes them all (sigma over the f, i, o blocks of an LSTM at once; over r and z of a GRU,
+    after one addition of the two projections' blocks), on one block rather than several strided
+    ones. Each run lists its gates in row order."""
+    model = derivation.model
+    folded = folded_biases(model, fused)
+    assigned = {a.target: a for a in emitted}
+    candidates = []
+    for gate in emitted:
+        if not isinstance(gate.expr, Elementwise) or not isinstance(gate.expr.args[0], sp.Symbol):
+            continue
+        pre = gate.expr.args[0].name
+        if pre not in assigned or model.variables[pre].role != "pre":
+            continue
+        expr = assigned[pre].expr - (sp.Symbol(folded[pre][1]) if pre in folded else 0)
+        terms = expr.args if isinstance(expr, sp.Add) else (expr,)
+        if not all(isinstance(term, MatVec) and term in fused.products for term in terms):
+            continue  # a bias or an element-wise term that is not in the projections
+        where = sorted({block for term in terms for block in _product_blocks(fused, fused.products.index(term), sums, model)})
+        others = {gate.target, naming.complement(gate.target)}  # the gate's complement reads the pre too
+        read = any(sp.Symbol(pre) in line.expr.free_symbols for line in derivation.lines) or any(
+            sp.Symbol(pre) in a.expr.free_symbols for a in emitted if a.target not in others)
+        candidates.append(RunMember(gate.target, pre, read, tuple(where), type(gate.expr).__name__))
+    runs = []
+    for member in sorted(candidates, key=lambda m: ([array for array, _, _ in m.blocks], m.blocks[0][1])):
+        previous = runs[-1][-1] if runs else None
+        if previous and member.follows(previous) and (previous.gate in paired) == (member.gate in paired):
+            runs[-1].append(member)
+        else:
+            runs.append([member])
+    return [tuple(run) for run in runs if len(run) > 1]
+
+
+def _run_lines(index: int, run: tuple[RunMember, ...], paired: dict[str, str], model: CellModel) -> list[tuple[str, str]]:
+    """One activation call over the run's block, then each gate (and complement) as a view of it."""
+    assigned = {a.target: a for a in model.assignments}
+    first, last = run[0].blocks, run[-1].blocks
+    block = " + ".join(_block_code(array, start, stop) for (array, start, _), (_, _, stop) in zip(first, last))
+    start = first[0][1]
+    name = f"_act{index}"
+    gates = ", ".join(m.gate for m in run)
+    if run[0].gate in paired:
+        lines = [(f"{name}, {name}_complement = sigmoid_pair({block})", f"{gates} at once, and their complements")]
+    else:
+        lines = [(f"{name} = {assigned[run[0].gate].expr.func.numpy.format(block)}", f"{gates} at once")]
+    for member in run:
+        _, begin, end = member.blocks[0]
+        lines.append((f"{member.gate} = {_block_code(name, begin - start, end - start)}",
+                      forward_comment(model, assigned[member.gate])))
+        if member.gate in paired:
+            lines.append((f"{paired[member.gate]} = {_block_code(name + '_complement', begin - start, end - start)}", ""))
+    return lines
+
+
+def _block_code(array: str, start: Dim, stop: Dim) -> str:
+    """Rows start:stop of a (B, rows) array; of step t of a (T, B, rows) one when array is `X[t]`."""
+    first, last = _slice_ends(start, stop)
+    if array.endswith("[t]"):
+        return f"{array[:-3]}[t, :, {first}:{last}]"
+    return f"{array}[:, {first}:{last}]"
+
+
+def _product_blocks(fused: FusedPlan, index: int, sums: dict[str, list[Group]], model: CellModel) -> list[tuple[str, Dim, Dim]]:
+    """Where this step's W u lives: (array, first row, one past the last) of each block to add up;
+    one entry when a single projection (or a sum of projections) holds all of it."""
+    in_sum = {g.part: last for last, groups in sums.items() for g in groups}
+    blocks = []
+    for group in fused.groups:
+        for slab, (start, stop) in zip(group.slabs, _row_dims(model, group)):
+            if slab.product != index:
+                continue
+            if group.part in in_sum:
+                array = summed(in_sum[group.part])
+            else:
+                array = f"{projection(group.part)}[t]" if group.before_loop else projection(group.part)
+            if (array, start, stop) not in blocks:
+                blocks.append((array, start, stop))
+    return blocks
+
+
 def _projection_line(group: Group) -> tuple[str, str]:
     return f"{projection(group.part)} = {group.part} @ {stack(group.part)}_T", f"every product of {group.part}, at once"
 
 
-def _product_code(fused: FusedPlan, index: int, rows, sums: dict[str, list[Group]]) -> str:
+def _product_code(fused: FusedPlan, index: int, sums: dict[str, list[Group]], model: CellModel) -> str:
     """W u at this step: the slices of the projections that hold its blocks (or of their sum)."""
-    in_sum = {g.part: last for last, groups in sums.items() for g in groups}
-    terms = []
-    for group in fused.groups:
-        for slab, (start, stop) in zip(group.slabs, rows[group.part]):
-            if slab.product != index:
-                continue
-            if group.part in in_sum:
-                term = f"{summed(in_sum[group.part])}[:, {start}:{stop}]"
-            else:
-                term = f"{projection(group.part)}[{'t, ' if group.before_loop else ''}:, {start}:{stop}]"
-            if term not in terms:
-                terms.append(term)
+    terms = [_block_code(array, start, stop) for array, start, stop in _product_blocks(fused, index, sums, model)]
     return terms[0] if len(terms) == 1 else "(" + " + ".join(terms) + ")"
 
 

@@ -8,6 +8,8 @@ import pytest
 from conftest import module_for, spec_path
 
 from derive.gradcheck import gradcheck
+from derive.pipeline import generate
+from derive.spec import load_spec
 
 oracle = pytest.importorskip("oracle")
 
@@ -113,6 +115,40 @@ def test_cells_with_colliding_products_agree_with_the_oracle(equations, params, 
 
     module = module_from_file(path)
     problem = oracle.random_problem(path, 3, 2, 2, 3, seed=5)
+    outputs, cache = module.forward_sequence(problem["params"], problem["xs"], problem["state0"])
+    expected_outputs, _ = oracle.evaluate_sequence(path, problem["params"], problem["xs"], problem["state0"])
+    np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-12, atol=1e-14)
+    grads, dxs, _ = module.backward_sequence(problem["params"], cache, problem["d_outputs"], problem["d_state_last"])
+    expected = oracle.oracle_gradients(path, **problem)
+    for name in module.PARAM_SHAPES:
+        np.testing.assert_allclose(grads[name], expected["params"][name], rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(dxs, expected["xs"], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("equations,params,calls", [
+    # two tanh gates over the sums of the same two projections: one addition, one np.tanh over both
+    ("b = tanh(W_b @ x + U_b @ h(t-1))\na = tanh(W_a @ x + U_a @ h(t-1))\nh = a * b + 0.5 * h(t-1)\nc = c(t-1) + h",
+     'W_a = ["H", "D"]\nU_a = ["H", "H"]\nW_b = ["H", "D"]\nU_b = ["H", "H"]', ["_act0 = np.tanh("]),
+    # sigmoids and relus mixed: a run per function, and a lone gate of a third kept as it was
+    ("f = sigmoid(W_f @ x)\nr = relu(W_r @ x)\ng = sigmoid(W_g @ x)\nq = relu(W_q @ x)\ne = exp(W_e @ x)\n"
+     "h = f * h(t-1) + g * r * q\nc = c(t-1) * e",
+     'W_f = ["H", "D"]\nW_r = ["H", "D"]\nW_g = ["H", "D"]\nW_q = ["H", "D"]\nW_e = ["H", "D"]',
+     ["sigmoid_pair(_proj_x[t, :, :2 * H])", "np.maximum(_proj_x[t, :, 2 * H:4 * H], 0)"]),
+])
+def test_gates_of_one_function_computed_in_one_call_agree_with_the_oracle(equations, params, calls, tmp_path):
+    """Adjacent pre-activation blocks under one function are activated by one call (render_fast's runs),
+    and each gate is a view of its result: the forward and backward still match the oracle."""
+    text = (f'name = "runs"\ninputs = ["x"]\nstates = ["h", "c"]\noutput = "h"\n'
+            f'equations = """\n{equations}\n"""\n[params]\n{params}\n')
+    path = tmp_path / "runs.toml"
+    path.write_text(text)
+    from conftest import module_from_file
+
+    source = generate(load_spec(path))["runs/runs.py"]
+    for call in calls:
+        assert call in source, f"{call} not in\n{source}"
+    module = module_from_file(path)
+    problem = oracle.random_problem(path, 3, 2, 2, 3, seed=7)
     outputs, cache = module.forward_sequence(problem["params"], problem["xs"], problem["state0"])
     expected_outputs, _ = oracle.evaluate_sequence(path, problem["params"], problem["xs"], problem["state0"])
     np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-12, atol=1e-14)

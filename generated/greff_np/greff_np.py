@@ -312,13 +312,14 @@ def forward_sequence(params, xs, state0=None):
         _proj_y_prev = y_prev @ _stack_y_prev_T  # every product of y_prev, at once
         z_pre = _proj_y_prev[:, :H] + _proj_x[t, :, :H]  # pre-activation of z
         z = np.tanh(z_pre)  # z = tanh(W_z @ x + R_z @ y(t-1) + b_z)
-        i_pre = _proj_y_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H]  # pre-activation of i
-        i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + b_i)
-        f_pre = _proj_y_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H]  # pre-activation of f
-        f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ x + R_f @ y(t-1) + b_f)
+        _act0, _act0_complement = sigmoid_pair(_proj_x[t, :, H:4 * H] + _proj_y_prev[:, H:4 * H])  # i, f, o at once, and their complements
+        i = _act0[:, :H]  # i = sigmoid(W_i @ x + R_i @ y(t-1) + b_i)
+        i_complement = _act0_complement[:, :H]
+        f = _act0[:, H:2 * H]  # f = sigmoid(W_f @ x + R_f @ y(t-1) + b_f)
+        f_complement = _act0_complement[:, H:2 * H]
+        o = _act0[:, 2 * H:3 * H]  # o = sigmoid(W_o @ x + R_o @ y(t-1) + b_o)
+        o_complement = _act0_complement[:, 2 * H:3 * H]
         c = c_prev*f + i*z  # c = z * i + c(t-1) * f
-        o_pre = _proj_y_prev[:, 3 * H:4 * H] + _proj_x[t, :, 3 * H:4 * H]  # pre-activation of o
-        o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + b_o)
         y_tanh = np.tanh(c)  # y_tanh, kept for the backward pass
         y = o*y_tanh  # y = tanh(c) * o
         state = {"y": y, "c": c}

@@ -243,10 +243,11 @@ def forward_sequence(params, xs, state0=None):
         x = xs[t]
         h_prev = state["h"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        r_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre-activation of r
-        r, r_complement = sigmoid_pair(r_pre)  # r = sigmoid(W_r @ x + U_r @ h(t-1))
-        z_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H]  # pre-activation of z
-        z, z_complement = sigmoid_pair(z_pre)  # z = sigmoid(W_z @ x + U_z @ h(t-1))
+        _act0, _act0_complement = sigmoid_pair(_proj_h_prev[:, :2 * H] + _proj_x[t, :, :2 * H])  # r, z at once, and their complements
+        r = _act0[:, :H]  # r = sigmoid(W_r @ x + U_r @ h(t-1))
+        r_complement = _act0_complement[:, :H]
+        z = _act0[:, H:2 * H]  # z = sigmoid(W_z @ x + U_z @ h(t-1))
+        z_complement = _act0_complement[:, H:2 * H]
         h_tilde_arg = h_prev*r  # h_tilde_arg, kept for the backward pass
         _proj_h_tilde_arg = h_tilde_arg @ _stack_h_tilde_arg_T  # every product of h_tilde_arg, at once
         h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, 2 * H:3 * H]  # pre-activation of h_tilde

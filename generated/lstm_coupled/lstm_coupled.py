@@ -232,15 +232,15 @@ def forward_sequence(params, xs, state0=None):
     b_o = params["b_o"]
     state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
     stacks = {
-        "_stack_h_prev": np.concatenate((W_i[:, :H], W_c[:, :H], W_o[:, :H]), axis=0),
-        "_stack_x": np.concatenate((W_i[:, H:D + H], W_c[:, H:D + H], W_o[:, H:D + H]), axis=0),
+        "_stack_h_prev": np.concatenate((W_i[:, :H], W_o[:, :H], W_c[:, :H]), axis=0),
+        "_stack_x": np.concatenate((W_i[:, H:D + H], W_o[:, H:D + H], W_c[:, H:D + H]), axis=0),
     }
     _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
     _proj_x[:, :, :H] += b_i  # a bias added once for all steps
-    _proj_x[:, :, H:2 * H] += b_c  # a bias added once for all steps
-    _proj_x[:, :, 2 * H:3 * H] += b_o  # a bias added once for all steps
+    _proj_x[:, :, 2 * H:3 * H] += b_c  # a bias added once for all steps
+    _proj_x[:, :, H:2 * H] += b_o  # a bias added once for all steps
     outputs = np.empty((T, B, H), dtype=xs.dtype)
     cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
         "c_prev": [],
@@ -261,13 +261,14 @@ def forward_sequence(params, xs, state0=None):
         c_prev = state["c"]
         _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
         _sum_x = _proj_h_prev + _proj_x[t]  # the groups' products added once for all gates
-        i_pre = _sum_x[:, :H]  # pre-activation of i
-        i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ X + b_i)
+        _act0, _act0_complement = sigmoid_pair(_sum_x[:, :2 * H])  # i, o at once, and their complements
+        i = _act0[:, :H]  # i = sigmoid(W_i @ X + b_i)
+        i_complement = _act0_complement[:, :H]
+        o = _act0[:, H:2 * H]  # o = sigmoid(W_o @ X + b_o)
+        o_complement = _act0_complement[:, H:2 * H]
         f = 1 - i  # f = 1 - i
-        c_tilde_pre = _sum_x[:, H:2 * H]  # pre-activation of c_tilde
+        c_tilde_pre = _sum_x[:, 2 * H:3 * H]  # pre-activation of c_tilde
         c_tilde = np.tanh(c_tilde_pre)  # c_tilde = tanh(W_c @ X + b_c)
-        o_pre = _sum_x[:, 2 * H:3 * H]  # pre-activation of o
-        o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ X + b_o)
         c = c_prev*f + c_tilde*i  # c = f * c(t-1) + i * c_tilde
         h_tanh = np.tanh(c)  # h_tanh, kept for the backward pass
         h = h_tanh*o  # h = o * tanh(c)
@@ -325,23 +326,23 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
         d_i = c_tilde*d_c - d_f
         d_i_pre = d_i*i*i_complement
         _deltas_h_prev[t, :, :H] = d_i_pre
-        _deltas_h_prev[t, :, H:2 * H] = d_c_tilde_pre
-        _deltas_h_prev[t, :, 2 * H:3 * H] = d_o_pre
+        _deltas_h_prev[t, :, H:2 * H] = d_o_pre
+        _deltas_h_prev[t, :, 2 * H:3 * H] = d_c_tilde_pre
         _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
         d_h_prev = _grad_h_prev
         d_c_prev = d_c*f
         d_state = {"h": d_h_prev, "c": d_c_prev}
     _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
     grads["W_i"][:, :H] += _dW[:H]
-    grads["W_c"][:, :H] += _dW[H:2 * H]
-    grads["W_o"][:, :H] += _dW[2 * H:3 * H]
+    grads["W_o"][:, :H] += _dW[H:2 * H]
+    grads["W_c"][:, :H] += _dW[2 * H:3 * H]
     _dW = _deltas_h_prev.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
     grads["W_i"][:, H:D + H] += _dW[:H]
-    grads["W_c"][:, H:D + H] += _dW[H:2 * H]
-    grads["W_o"][:, H:D + H] += _dW[2 * H:3 * H]
+    grads["W_o"][:, H:D + H] += _dW[H:2 * H]
+    grads["W_c"][:, H:D + H] += _dW[2 * H:3 * H]
     dxs += (_deltas_h_prev.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
     _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b_i"] += _db0[:H]
-    grads["b_c"] += _db0[H:2 * H]
-    grads["b_o"] += _db0[2 * H:3 * H]
+    grads["b_c"] += _db0[2 * H:3 * H]
+    grads["b_o"] += _db0[H:2 * H]
     return grads, dxs, d_state

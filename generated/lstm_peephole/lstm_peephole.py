@@ -305,16 +305,16 @@ def forward_sequence(params, xs, state0=None):
     b_o = params["b_o"]
     state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
     stacks = {
-        "_stack_h_prev": np.concatenate((W_hi[:, :H], W_hf[:, :H], W_hc[:, :H], W_ho[:, :H]), axis=0),
-        "_stack_x": np.concatenate((W_xi[:, :D], W_xf[:, :D], W_xc[:, :D], W_xo[:, :D]), axis=0),
+        "_stack_h_prev": np.concatenate((W_hi[:, :H], W_hf[:, :H], W_ho[:, :H], W_hc[:, :H]), axis=0),
+        "_stack_x": np.concatenate((W_xi[:, :D], W_xf[:, :D], W_xo[:, :D], W_xc[:, :D]), axis=0),
     }
     _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
     _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
     _proj_x[:, :, :H] += b_i  # a bias added once for all steps
     _proj_x[:, :, H:2 * H] += b_f  # a bias added once for all steps
-    _proj_x[:, :, 2 * H:3 * H] += b_c  # a bias added once for all steps
-    _proj_x[:, :, 3 * H:4 * H] += b_o  # a bias added once for all steps
+    _proj_x[:, :, 3 * H:4 * H] += b_c  # a bias added once for all steps
+    _proj_x[:, :, 2 * H:3 * H] += b_o  # a bias added once for all steps
     outputs = np.empty((T, B, H), dtype=xs.dtype)
     cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
         "c_prev": [],
@@ -340,10 +340,10 @@ def forward_sequence(params, xs, state0=None):
         i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_xi @ x + W_hi @ h(t-1) + W_ci * c(t-1) + b_i)
         f_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + W_cf*c_prev  # pre-activation of f
         f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_xf @ x + W_hf @ h(t-1) + W_cf * c(t-1) + b_f)
-        c_tanh_pre = _proj_h_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H]  # pre-activation of c_tanh
+        c_tanh_pre = _proj_h_prev[:, 3 * H:4 * H] + _proj_x[t, :, 3 * H:4 * H]  # pre-activation of c_tanh
         c_tanh = np.tanh(c_tanh_pre)  # c_tanh, kept for the backward pass
         c = c_prev*f + c_tanh*i  # c = f * c(t-1) + i * tanh(W_xc @ x + W_hc @ h(t-1) + b_c)
-        o_pre = _proj_h_prev[:, 3 * H:4 * H] + _proj_x[t, :, 3 * H:4 * H] + W_co*c  # pre-activation of o
+        o_pre = _proj_h_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H] + W_co*c  # pre-activation of o
         o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_xo @ x + W_ho @ h(t-1) + W_co * c + b_o)
         h_tanh = np.tanh(c)  # h_tanh, kept for the backward pass
         h = h_tanh*o  # h = o * tanh(c)
@@ -411,8 +411,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
         d_i_pre = d_i*i*i_complement
         _deltas_h_prev[t, :, :H] = d_i_pre
         _deltas_h_prev[t, :, H:2 * H] = d_f_pre
-        _deltas_h_prev[t, :, 2 * H:3 * H] = d_c_tanh_pre
-        _deltas_h_prev[t, :, 3 * H:4 * H] = d_o_pre
+        _deltas_h_prev[t, :, 2 * H:3 * H] = d_o_pre
+        _deltas_h_prev[t, :, 3 * H:4 * H] = d_c_tanh_pre
         _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
         d_h_prev = _grad_h_prev
         d_c_prev = W_cf*d_f_pre + W_ci*d_i_pre + d_c*f
@@ -421,23 +421,23 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
         grads["W_co"] += np.sum(c*d_o_pre, axis=0)  # dL/dW_co, this step's term
         _deltas_x[t, :, :H] = d_i_pre
         _deltas_x[t, :, H:2 * H] = d_f_pre
-        _deltas_x[t, :, 2 * H:3 * H] = d_c_tanh_pre
-        _deltas_x[t, :, 3 * H:4 * H] = d_o_pre
+        _deltas_x[t, :, 2 * H:3 * H] = d_o_pre
+        _deltas_x[t, :, 3 * H:4 * H] = d_c_tanh_pre
         d_state = {"h": d_h_prev, "c": d_c_prev}
     _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
     grads["W_hi"][:, :H] += _dW[:H]
     grads["W_hf"][:, :H] += _dW[H:2 * H]
-    grads["W_hc"][:, :H] += _dW[2 * H:3 * H]
-    grads["W_ho"][:, :H] += _dW[3 * H:4 * H]
+    grads["W_ho"][:, :H] += _dW[2 * H:3 * H]
+    grads["W_hc"][:, :H] += _dW[3 * H:4 * H]
     _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
     grads["W_xi"][:, :D] += _dW[:H]
     grads["W_xf"][:, :D] += _dW[H:2 * H]
-    grads["W_xc"][:, :D] += _dW[2 * H:3 * H]
-    grads["W_xo"][:, :D] += _dW[3 * H:4 * H]
+    grads["W_xo"][:, :D] += _dW[2 * H:3 * H]
+    grads["W_xc"][:, :D] += _dW[3 * H:4 * H]
     dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
     _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b_i"] += _db0[:H]
     grads["b_f"] += _db0[H:2 * H]
-    grads["b_c"] += _db0[2 * H:3 * H]
-    grads["b_o"] += _db0[3 * H:4 * H]
+    grads["b_c"] += _db0[3 * H:4 * H]
+    grads["b_o"] += _db0[2 * H:3 * H]
     return grads, dxs, d_state

@@ -285,12 +285,13 @@ def forward_sequence(params, xs, state0=None):
         _sum_h_prev = _proj_x[t] + _proj_h_prev  # the groups' products added once for all gates
         g_pre = _sum_h_prev[:, :H]  # pre-activation of g
         g = np.tanh(g_pre)  # g = tanh(W_g @ xc + b_g)
-        i_pre = _sum_h_prev[:, H:2 * H]  # pre-activation of i
-        i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ xc + b_i)
-        f_pre = _sum_h_prev[:, 2 * H:3 * H]  # pre-activation of f
-        f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ xc + b_f)
-        o_pre = _sum_h_prev[:, 3 * H:4 * H]  # pre-activation of o
-        o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ xc + b_o)
+        _act0, _act0_complement = sigmoid_pair(_sum_h_prev[:, H:4 * H])  # i, f, o at once, and their complements
+        i = _act0[:, :H]  # i = sigmoid(W_i @ xc + b_i)
+        i_complement = _act0_complement[:, :H]
+        f = _act0[:, H:2 * H]  # f = sigmoid(W_f @ xc + b_f)
+        f_complement = _act0_complement[:, H:2 * H]
+        o = _act0[:, 2 * H:3 * H]  # o = sigmoid(W_o @ xc + b_o)
+        o_complement = _act0_complement[:, 2 * H:3 * H]
         s = f*s_prev + g*i  # s = g * i + s(t-1) * f
         h_tanh = np.tanh(s)  # h_tanh, kept for the backward pass
         h = h_tanh*o  # h = tanh(s) * o
