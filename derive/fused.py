@@ -81,7 +81,7 @@ def _products(model: CellModel) -> list[MatVec]:
 
 def activation_of(model: CellModel, product: MatVec) -> str | None:
     """The element-wise function applied to the pre-activation this product is part of, if any."""
-    pre = next((a.target for a in model.assignments if product in a.expr.atoms(MatVec)), None)
+    pre = next(a.target for a in model.assignments if product in a.expr.atoms(MatVec))
     for assignment in model.assignments:
         if isinstance(assignment.expr, Elementwise) and assignment.expr.args[0] == sp.Symbol(pre):
             return type(assignment.expr).__name__

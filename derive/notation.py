@@ -17,8 +17,8 @@ from .printers import LatexCellPrinter, TextPrinter
 from .style import LatexStyle
 
 NEXT = "@next"  # suffix of a symbol read at step t+1
-LOSS = "@loss"
-MADE_UP = ("lifted", "product", "operand")  # roles of variables that lowering names, not the spec  # suffix of the loss term dl(t)/dv(t)
+LOSS = "@loss"  # suffix of the loss term dl(t)/dv(t)
+MADE_UP = ("lifted", "product", "operand")  # roles of variables that lowering names, not the spec
 ACCENTS = ("tilde", "hat", "bar")
 GREEK = {name: "\\" + name for name in (
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa", "lambda", "mu", "nu",
