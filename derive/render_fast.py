@@ -57,6 +57,7 @@ def fast_view(derivation: Derivation) -> dict:
     cached = _read_names(model, [code for code, _ in backward + step_end], exclude=fused.fused_concats)
     return {
         "stacks": [(stack(g.part), _stack_code(g)) for g in fused.groups],
+        "transposed_stacks": [(stack(g.part), _stack_code(g, transposed=True)) for g in fused.groups],
         "input_groups": [(projection(g.part), stack(g.part)) for g in fused.groups if g.before_loop],
         "folded": _folding_code(model, fused, rows),
         "forward": _forward_lines(derivation, fused, rows),
@@ -110,9 +111,11 @@ def _columns(slab) -> str:
     return f"{start}:{_size(slab.stop)}"
 
 
-def _stack_code(group: Group) -> str:
-    blocks = ", ".join(f"{s.matrix}[:, {_columns(s)}]" for s in group.slabs)
-    return f"np.concatenate(({blocks},), axis=0)" if len(group.slabs) == 1 else f"np.concatenate(({blocks}), axis=0)"
+def _stack_code(group: Group, transposed: bool = False) -> str:
+    """The group's blocks stacked by rows, or (transposed) their transposes side by side: one copy
+    either way, where np.ascontiguousarray(stack.T) would be a second and slower one."""
+    blocks = ", ".join(f"{s.matrix}[:, {_columns(s)}]{'.T' if transposed else ''}" for s in group.slabs)
+    return f"np.concatenate(({blocks}{',' if len(group.slabs) == 1 else ''}), axis={1 if transposed else 0})"
 
 
 # -- forward ---------------------------------------------------------------------------

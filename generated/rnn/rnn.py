@@ -144,8 +144,8 @@ def forward_sequence(params, xs, state0=None):
         "_stack_h_prev": np.concatenate((U[:, :H],), axis=0),
         "_stack_x": np.concatenate((W[:, :D],), axis=0),
     }
-    _stack_h_prev_T = np.ascontiguousarray(stacks["_stack_h_prev"].T)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_x_T = np.ascontiguousarray(stacks["_stack_x"].T)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_h_prev_T = np.concatenate((U[:, :H].T,), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
+    _stack_x_T = np.concatenate((W[:, :D].T,), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
     _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
     _proj_x[:, :, :H] += b  # a bias added once for all steps
     outputs = np.empty((T, B, H), dtype=xs.dtype)
@@ -181,7 +181,7 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     H = params["W"].shape[0]
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
-    grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
+    grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
     dxs = np.zeros_like(xs)
     _deltas_h_prev = np.zeros((T, B, H), dtype=xs.dtype)  # products that do not reach the loss keep 0
     _deltas_x = np.zeros((T, B, H), dtype=xs.dtype)  # products that do not reach the loss keep 0
