@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import allocator, seed_style, training
+from . import seed_style, training
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = [(50, 64, 256, 256), (50, 32, 128, 128), (4, 1, 50, 100)]  # (T, B, D, H)
@@ -147,41 +147,20 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="where to write the table")
     parser.add_argument("--only", choices=("kernels", "generation", "training"),
                         help="run one part and print it (RESULTS.md is written only by a full run)")
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="first make glibc keep freed memory (see benchmarks/allocator.py); a full run "
-                             "measures the kernels both ways anyway")
     args = parser.parse_args(argv)
-    if args.keep_freed_memory and not allocator.keep_freed_memory():
-        parser.error("--keep-freed-memory needs glibc's mallopt, which this system does not have")
     if args.only:
         print("\n".join(run_part(args.only, args.repeats)))
         return 0
     torch = import_torch()
     rows = kernel_rows(torch, args.repeats)
-    print("generating the catalog ...", flush=True)
+    print(f"[{len(rows) + 1}/{len(rows) + 2}] generating the catalog ...", flush=True)
     cold, warm = generation_times(max(3, args.repeats // 2))
-    print("training loops ...", flush=True)
+    print(f"[{len(rows) + 2}/{len(rows) + 2}] training loops ...", flush=True)
     rates = training.iterations_per_second(args.repeats)
     report = render(rows, cold, warm, machine(torch), args.repeats) + "\n" + "\n".join(training.render(rates))
-    if not args.keep_freed_memory and allocator.keep_freed_memory():  # last: it cannot be undone in this process
-        print("the kernels again, with glibc keeping freed memory ...", flush=True)
-        report += "\n" + "\n".join(kept_memory_section(kernel_rows(torch, args.repeats)))
     args.out.write_text(report)
     print(report)
     return 0
-
-
-def kept_memory_section(rows) -> list[str]:
-    """The kernel table again, measured after allocator.keep_freed_memory(), with its targets."""
-    table = render(rows, float("nan"), float("nan"), [], 0).splitlines()
-    start, end = next(i for i, line in enumerate(table) if line.startswith("| T,")), table.index("## Targets")
-    kernel_targets = [line for line in table[end + 2:] if not line.startswith("- catalog")]
-    return ["## The same kernels with glibc keeping freed memory", "",
-            "glibc hands freed memory back to the kernel by default, so every step's new arrays fault their pages",
-            "in again; torch's caching allocator keeps freed blocks. Measured again in the same process after",
-            f"`benchmarks/allocator.py` raised the trim threshold and top pad (the environment `{allocator.ENVIRONMENT}`",
-            "does the same for any NumPy program):", "",
-            *[line for line in table[start:end] if line.startswith("|")], "", *kernel_targets]
 
 
 def import_torch():
@@ -207,7 +186,7 @@ def kernel_rows(torch, repeats: int) -> list:
     rows = []
     cases = [(size, dtype) for size in SIZES for dtype in DTYPES]
     for index, ((T, B, D, H), dtype) in enumerate(cases, 1):
-        print(f"[{index}/{len(cases)}] T={T} B={B} D={D} H={H} {dtype} ...", flush=True)
+        print(f"[{index}/{len(cases) + 2}] T={T} B={B} D={D} H={H} {dtype} ...", flush=True)
         rows.append(((T, B, D, H), dtype, median_times(contenders(T, B, D, H, dtype, lstm, torch), repeats)))
     return rows
 
