@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import seed_style, training
+from .timing import median_times
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = [(50, 64, 256, 256), (50, 32, 128, 128), (4, 1, 50, 100)]  # (T, B, D, H)
@@ -96,18 +97,6 @@ def torch_run(torch, T, B, D, H, dtype, xs, d_hs):
         out.backward(grad)
 
     return run
-
-
-def median_times(runs: dict, repeats: int) -> dict[str, float]:
-    for run in runs.values():
-        run()  # warm up
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def generation_times(repeats: int) -> tuple[float, float]:

@@ -7,9 +7,6 @@ functions (derive/train.py); the baseline steps one character and one gate at a 
 """
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
 
 from derive import train
@@ -17,6 +14,7 @@ from derive.catalog import builtin_spec
 from derive.pipeline import generated_module
 
 from . import seed_chars
+from .timing import median_times
 
 HIDDEN_SIZE = 128
 BLOCK = 50  # iterations per timed block; blocks of the two loops alternate
@@ -61,16 +59,7 @@ def loops(hidden_size: int = HIDDEN_SIZE):
 
 
 def iterations_per_second(repeats: int, hidden_size: int = HIDDEN_SIZE) -> dict[str, float]:
-    runs = loops(hidden_size)
-    for run in runs.values():
-        run()  # warm up
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: BLOCK / statistics.median(values) for name, values in times.items()}
+    return {name: BLOCK / seconds for name, seconds in median_times(loops(hidden_size), repeats).items()}
 
 
 def render(rates: dict[str, float], hidden_size: int = HIDDEN_SIZE) -> list[str]:

@@ -90,7 +90,7 @@ def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list
             readers[symbol.name] = readers.get(symbol.name, 0) + 1
     pre = {sp.Symbol(a.target): a.expr for a in emitted
            if model.variables[a.target].role == "pre" and a.target not in keep and readers.get(a.target) == 1}
-    printer, text = NumpyPrinter(), TextPrinter({"names": notation.text})
+    printer = NumpyPrinter()
     values = model.cached_values()
     lines = []
     paired = sigmoid_pairs(model, emitted)

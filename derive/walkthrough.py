@@ -14,7 +14,7 @@ import sympy as sp
 
 from . import naming
 from .derivation import AdjointLine, Contribution, Derivation, equation_tags
-from .notation import NEXT, Notation, forward_form, shifted
+from .notation import MADE_UP, NEXT, Notation, forward_form, shifted
 from .render_latex import Equation, backward_equation
 
 
@@ -152,10 +152,10 @@ class _Writer:
         `keep` (o = sigma(o_pre) stays so, not sigma(W_o x + b_o), when the derivative is by o_pre)."""
         assigned = next(a.expr for a in self.model.assignments if a.target == variable)
         expr = forward_form(self.model, assigned, keep=frozenset({keep}))
-        left, right = self.name(variable, time), self.latex(shifted(expr) if time else expr)
-        if left in (right, f"\\left({right}\\right)"):  # a made-up variable is named by its definition
+        right = self.latex(shifted(expr) if time else expr)
+        if self.model.variables[variable].role in MADE_UP:  # named by its definition already: no "x = x"
             return right
-        return f"{left} = {right}"
+        return f"{self.name(variable, time)} = {right}"
 
 
 def _listing(items: list[str]) -> str:

@@ -107,14 +107,23 @@ def test_fast_sequence_matches_the_readable_steps(cell, T, B, D, H):
      'V = ["H", "D"]\nQ = ["H", "D"]\nW_a = ["H", "H"]\nW = ["H", "H"]'),
 ])
 def test_cells_with_colliding_products_agree_with_the_oracle(equations, params, tmp_path):
-    text = (f'name = "clash"\ninputs = ["x"]\nstates = ["h", "c"]\noutput = "h"\n'
-            f'equations = """\n{equations}\n"""\n[params]\n{params}\n')
-    path = tmp_path / "clash.toml"
-    path.write_text(text)
+    fast_sequence_matches_the_oracle(two_state_cell(tmp_path, "clash", equations, params), seed=5)
+
+
+def two_state_cell(folder, name: str, equations: str, params: str):
+    """A spec file of a cell with states h and c over input x."""
+    path = folder / f"{name}.toml"
+    path.write_text(f'name = "{name}"\ninputs = ["x"]\nstates = ["h", "c"]\noutput = "h"\n'
+                    f'equations = """\n{equations}\n"""\n[params]\n{params}\n')
+    return path
+
+
+def fast_sequence_matches_the_oracle(path, seed: int) -> None:
+    """forward_sequence and backward_sequence of the spec at path against tests/oracle.py."""
     from conftest import module_from_file
 
     module = module_from_file(path)
-    problem = oracle.random_problem(path, 3, 2, 2, 3, seed=5)
+    problem = oracle.random_problem(path, 3, 2, 2, 3, seed=seed)
     outputs, cache = module.forward_sequence(problem["params"], problem["xs"], problem["state0"])
     expected_outputs, _ = oracle.evaluate_sequence(path, problem["params"], problem["xs"], problem["state0"])
     np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-12, atol=1e-14)
@@ -138,22 +147,8 @@ def test_cells_with_colliding_products_agree_with_the_oracle(equations, params, 
 def test_gates_of_one_function_computed_in_one_call_agree_with_the_oracle(equations, params, calls, tmp_path):
     """Adjacent pre-activation blocks under one function are activated by one call (render_fast's runs),
     and each gate is a view of its result: the forward and backward still match the oracle."""
-    text = (f'name = "runs"\ninputs = ["x"]\nstates = ["h", "c"]\noutput = "h"\n'
-            f'equations = """\n{equations}\n"""\n[params]\n{params}\n')
-    path = tmp_path / "runs.toml"
-    path.write_text(text)
-    from conftest import module_from_file
-
+    path = two_state_cell(tmp_path, "runs", equations, params)
     source = generate(load_spec(path))["runs/runs.py"]
     for call in calls:
         assert call in source, f"{call} not in\n{source}"
-    module = module_from_file(path)
-    problem = oracle.random_problem(path, 3, 2, 2, 3, seed=7)
-    outputs, cache = module.forward_sequence(problem["params"], problem["xs"], problem["state0"])
-    expected_outputs, _ = oracle.evaluate_sequence(path, problem["params"], problem["xs"], problem["state0"])
-    np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-12, atol=1e-14)
-    grads, dxs, _ = module.backward_sequence(problem["params"], cache, problem["d_outputs"], problem["d_state_last"])
-    expected = oracle.oracle_gradients(path, **problem)
-    for name in module.PARAM_SHAPES:
-        np.testing.assert_allclose(grads[name], expected["params"][name], rtol=1e-10, atol=1e-12, err_msg=name)
-    np.testing.assert_allclose(dxs, expected["xs"], rtol=1e-10, atol=1e-12)
+    fast_sequence_matches_the_oracle(path, seed=7)

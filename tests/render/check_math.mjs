@@ -13,6 +13,7 @@ import {TeX} from 'mathjax-full/js/input/tex.js';
 import {SVG} from 'mathjax-full/js/output/svg.js';
 import {liteAdaptor} from 'mathjax-full/js/adaptors/liteAdaptor.js';
 import {RegisterHTMLHandler} from 'mathjax-full/js/handlers/html.js';
+import {readStdin} from './stdin.mjs';
 
 // Importing a package's configuration registers it with the TeX input jax; the names go in PACKAGES.
 import 'mathjax-full/js/input/tex/base/BaseConfiguration.js';
@@ -70,15 +71,6 @@ function makeMathJax() {
       throw new Error(`output contains an merror node${said ? `: ${said[1]}` : ''}`);
     }
   };
-}
-
-function readStdin() {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    process.stdin.on('data', (chunk) => chunks.push(chunk));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    process.stdin.on('error', reject);
-  });
 }
 
 // One readable line per failure. KaTeX's full message repeats the formula with U+0332 combining

@@ -13,6 +13,7 @@
 // tests/test_flavors.py drives this; commonmark's version is pinned by package-lock.json beside it.
 
 import {HtmlRenderer, Parser} from 'commonmark';
+import {readStdin} from './stdin.mjs';
 
 const SKIPPED = new Set(['script', 'noscript', 'style', 'textarea', 'pre', 'code']);  // MathJax's skipHtmlTags
 const NAMED = {amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0'};
@@ -80,15 +81,6 @@ function mathIn(run) {
     i = closed + open;
   }
   return found;
-}
-
-function readStdin() {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    process.stdin.on('data', (chunk) => chunks.push(chunk));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    process.stdin.on('error', reject);
-  });
 }
 
 async function main() {
