@@ -20,6 +20,7 @@ class Elementwise(sp.Function):
 
     nargs = 1
     numpy = ""  # NumPy code with {} for the argument
+    into = ""  # NumPy code writing f({0}) into the array {1}, which may be {0} itself
     latex = ""  # LaTeX with {} for the argument
     text = ""  # plain text for code comments, with {} for the argument
 
@@ -28,6 +29,7 @@ class Sigmoid(Elementwise):
     """Logistic function; the generated module defines a stable `sigmoid` helper."""
 
     numpy, latex, text = "sigmoid({})", "\\sigma\\left({}\\right)", "sigmoid({})"
+    into = "sigmoid_into({0}, {1})"
 
     def fdiff(self, argindex=1):
         return self * (1 - self)  # sigma'(z) = sigma(z) (1 - sigma(z))
@@ -35,6 +37,7 @@ class Sigmoid(Elementwise):
 
 class Tanh(Elementwise):
     numpy, latex, text = "np.tanh({})", "\\tanh\\left({}\\right)", "tanh({})"
+    into = "np.tanh({0}, out={1})"
 
     def fdiff(self, argindex=1):
         return 1 - self**2  # tanh'(z) = 1 - tanh(z)^2
@@ -42,6 +45,7 @@ class Tanh(Elementwise):
 
 class Exp(Elementwise):
     numpy, latex, text = "np.exp({})", "\\exp\\left({}\\right)", "exp({})"
+    into = "np.exp({0}, out={1})"
 
     def fdiff(self, argindex=1):
         return self  # exp'(z) = exp(z)
@@ -49,6 +53,7 @@ class Exp(Elementwise):
 
 class Relu(Elementwise):
     numpy, latex, text = "np.maximum({}, 0)", "\\operatorname{{relu}}\\left({}\\right)", "relu({})"
+    into = "np.maximum({0}, 0, out={1})"
 
     def fdiff(self, argindex=1):
         return Step(self)  # relu'(z) = 1 where relu(z) > 0, else 0
@@ -58,6 +63,7 @@ class Step(Elementwise):
     """1 where the argument is positive, else 0 (the derivative of relu, read off its output)."""
 
     numpy, latex, text = "np.heaviside({}, 0)", "\\mathbf{{1}}\\left[{} > 0\\right]", "[{} > 0]"
+    into = "np.heaviside({0}, 0, out={1})"
 
     def fdiff(self, argindex=1):
         return sp.S.Zero  # zero almost everywhere

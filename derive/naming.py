@@ -14,6 +14,7 @@ MODULE_NAMES = frozenset({
     "np", "params", "state", "cache", "grads", "d_state", "d_state_prev", "state_next", "state0",
     "d_state_last", "xs", "outputs", "d_outputs", "dxs", "dx", "steps", "step_cache", "step_grads",
     "stacks", "cached", "parts", "name", "value", "T", "B", "D", "H", "t", "sigmoid", "relu",
+    "sigmoid_pair", "sigmoid_into", "sigmoid_pair_into", "buffers", "workspace", "values", "final_state", "d_state0",
     "STATE", "OUTPUT", "PARAM_SHAPES", CONCAT, *FUNCTIONS,
 })
 

@@ -1,12 +1,17 @@
 """Stage 5c: the view of a FusedPlan that templates/sequence_fast.py.j2 renders.
 
-Names this code makes up start with an underscore (`_stack_x`, `_proj_h_prev`); no spec name
-can, so they never collide with a cell's own variables.
+The loops are three-address code (derive/inplace.py): every array they write exists before the
+first step. Values the backward pass reads are written straight into (T, B, size) arrays, states
+into their (T + 1, B, size) histories, deltas into the slots of the delta buffers; the rest goes
+into a few scratch arrays that every step reuses.
+
+Names this code makes up start with an underscore (`_stack_x`, `_proj_h_prev`, `_tmp0`); no spec
+name can, so they never collide with a cell's own variables.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -15,6 +20,7 @@ from .derivation import Derivation
 from .dims import Dim
 from .functions import BatchSum, Elementwise, MatVec, Outer, ZerosLike
 from .fused import FusedPlan, Group, plan, rewrite_backward
+from .inplace import Pool, is_leaf, lower
 from .model import CellModel, Kind
 from .printers import NumpyPrinter
 
@@ -35,6 +41,22 @@ def contribution(part: str) -> str:
     return f"_grad_{part}"  # what the group sends back to the vector it multiplied
 
 
+def history(state: str) -> str:
+    return f"_history_{state}"  # (T + 1, B, size): the state before the first step and after each
+
+
+def sequence(name: str) -> str:
+    return f"_seq_{name}"  # (T, B, size): a value at every step
+
+
+def carry_in(state: str) -> str:
+    return f"_carry_in_{state}"  # dL/d state(t), arriving at step t from t+1 and the loss
+
+
+def carry_out(state: str) -> str:
+    return f"_carry_out_{state}"  # dL/d state(t-1), sent to step t-1
+
+
 def _size(dim: Dim) -> str:
     return str(dim).replace("*", " * ")
 
@@ -46,31 +68,69 @@ def _buffers(fused: FusedPlan) -> dict[str, str]:
     return {g.part: owner.setdefault(tuple(s.product for s in g.slabs), deltas(g.part)) for g in fused.groups}
 
 
+@dataclass
+class StepCode:
+    """One function's loop body and the arrays it allocates before the loop."""
+
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (code, comment)
+    buffers: dict[str, str] = field(default_factory=dict)  # name -> shape code, in allocation order
+    pool: Pool = field(default_factory=Pool)
+
+    def buffer(self, name: str, shape: str) -> str:
+        self.buffers.setdefault(name, shape)
+        return name
+
+    def emit(self, code: str, comment: str = "") -> None:
+        self.lines.append((code, comment))
+
+    def emit_lowered(self, statements: list[str], comment: str) -> None:
+        """One computation: its comment on its only line, or on a line of its own above several."""
+        if len(statements) > 1 and comment:
+            self.emit(f"# {comment}")
+            comment = ""
+        for index, statement in enumerate(statements):
+            self.emit(statement, comment if index == len(statements) - 1 else "")
+
+    def allocation(self) -> list[tuple[str, str]]:
+        """Every array: those named above, then the scratch arrays."""
+        return list(self.buffers.items()) + list(self.pool.shapes.items())
+
+
 def fast_view(derivation: Derivation) -> dict:
     """Everything sequence_fast.py.j2 needs."""
     fused = plan(derivation)
     model = derivation.model
     rows = {g.part: _row_ranges(model, g) for g in fused.groups}
-    buffers = _buffers(fused)
-    backward_groups = _groups_reaching_the_loss(derivation, fused)
-    backward, step_end, bias_sums = _backward_lines(derivation, fused, rows, buffers)
-    cached = _read_names(model, [code for code, _ in backward + step_end], exclude=fused.fused_concats)
+    backward = _Backward(derivation, fused, rows)
+    forward = _Forward(derivation, fused, rows, kept=backward.reads)
     return {
         "stacks": [(stack(g.part), _stack_code(g)) for g in fused.groups],
         "transposed_stacks": [(stack(g.part), _stack_code(g, transposed=True)) for g in fused.groups],
         "input_groups": [(projection(g.part), stack(g.part)) for g in fused.groups if g.before_loop],
         "folded": _folding_code(model, fused, rows),
-        "forward": _forward_lines(derivation, fused, rows),
-        "cached": [(name, _size(model.variables[name].shape[0])) for name in cached],
-        "parts": [(g.part, _size(model.variables[g.part].shape[0])) for g in fused.groups if not g.before_loop],
-        "delta_buffers": [(buffers[g.part], _size(_total_rows(model, g))) for g in backward_groups if buffers[g.part] == deltas(g.part)],
-        "backward_params": [p.name for p in model.spec.params if re.search(rf"\b{p.name}\b", "\n".join(c for c, _ in backward))],
-        "backward": backward,
-        "step_end": step_end,
-        "after_loop": _after_loop(backward_groups, rows, buffers) + bias_sums,
-        "input_adjoint": naming.adjoint(model.spec.input),
-        "carries": [(s, naming.adjoint(naming.prev(s))) for s in model.spec.states],
+        "forward_buffers": forward.code.allocation(),
+        "forward_names": _unpacked(forward.code.allocation()),
+        "histories": [(s, history(s)) for s in model.spec.states],
+        "forward_start": forward.start,
+        "forward": forward.code.lines,
+        "step_values": [(name, forward.values[name]) for name in backward.reads],
+        "parts": [(g.part, forward.values[g.part]) for g in fused.groups if not g.before_loop],
+        "backward_buffers": backward.code.allocation(),
+        "backward_names": _unpacked(backward.code.allocation()),
+        "zeroed": backward.zeroed,
+        "backward_params": [p.name for p in model.spec.params
+                            if re.search(rf"\b{p.name}\b", "\n".join(c for c, _ in backward.code.lines))],
+        "read_values": [(name, sequence(name)) for name in backward.reads],
+        "backward": backward.code.lines,
+        "after_loop": backward.after_loop,
+        "carries": [(s, carry_in(s), carry_out(s)) for s in model.spec.states],
+        "dxs": backward.dxs,
     }
+
+
+def _unpacked(buffers: list[tuple[str, str]]) -> str:
+    """The left side of `a, b = buffers(...)`: `a,` for one."""
+    return ", ".join(name for name, _ in buffers) + ("," if len(buffers) == 1 else "")
 
 
 # -- layout ---------------------------------------------------------------------------
@@ -120,13 +180,17 @@ def _stack_code(group: Group, transposed: bool = False) -> str:
 
 # -- forward ---------------------------------------------------------------------------
 def _folding_code(model: CellModel, fused: FusedPlan, rows) -> list[str]:
-    """Bias vectors added to the input's projection once, for all steps."""
+    """Bias vectors added to the input's projection once, for all steps: the biases side by side in
+    one addition when every block has one, else one addition per block."""
+    folded = {product: bias for product, bias in folded_biases(model, fused).values()}
     code = []
-    for product, bias in folded_biases(model, fused).values():
-        for group in fused.groups:
-            for slab, (start, stop) in zip(group.slabs, rows[group.part]):
-                if group.before_loop and slab.product == product:
-                    code.append(f"{projection(group.part)}[:, :, {start}:{stop}] += {bias}")
+    for group in (g for g in fused.groups if g.before_loop):
+        biases = [folded.get(slab.product) for slab in group.slabs]
+        if len(biases) > 1 and all(biases):
+            code.append(f"{projection(group.part)} += np.concatenate(({', '.join(biases)}))")
+            continue
+        code += [f"{projection(group.part)}[:, :, {start}:{stop}] += {bias}"
+                 for bias, (start, stop) in zip(biases, rows[group.part]) if bias]
     return code
 
 
@@ -144,51 +208,199 @@ def _summable(model: CellModel, fused: FusedPlan) -> dict[str, list[Group]]:
     return {groups[-1].part: groups for groups in by_products.values() if len(groups) > 1 and not all(g.before_loop for g in groups)}
 
 
-def _forward_lines(derivation: Derivation, fused: FusedPlan, rows) -> list[tuple[str, str]]:
-    """(code, comment) for one step: products read from the projections, groups projected when their vector is ready."""
-    model = derivation.model
-    sums = _summable(model, fused)
-    names = {f"_mv{k}": _product_code(fused, k, sums, model) for k in range(len(fused.products))}
-    stand_ins = {product: sp.Symbol(f"_mv{k}") for k, product in enumerate(fused.products)}
-    printer = NumpyPrinter({"names": names})
-    values = model.cached_values()
-    folded = folded_biases(model, fused)
-    known_at_start = (Kind.INPUT, Kind.PREVIOUS)  # other vectors are projected right after they are computed
-    lines = [_projection_line(g) for g in fused.groups if not g.before_loop and model.variables[g.part].kind in known_at_start]
-    for last, groups in sums.items():
-        total = " + ".join(f"{projection(g.part)}[t]" if g.before_loop else projection(g.part) for g in groups)
-        lines.append((f"{summed(last)} = {total}", "the groups' products added once for all gates"))
-    emitted = [a for a in model.assignments
-               if a.target not in fused.fused_concats and not _unused_complement(model, a.target, derivation)]
-    paired = sigmoid_pairs(model, emitted)
-    runs = _activation_runs(derivation, fused, sums, emitted, paired)
-    order = [a.target for a in emitted]
-    leaders = {min((m.gate for m in run), key=order.index): index for index, run in enumerate(runs)}
-    in_runs = {m.gate for run in runs for m in run} | {m.pre for run in runs for m in run if not m.pre_read}
-    for assignment in emitted:
-        target = assignment.target
-        if target in paired.values():
-            continue  # computed with its sigmoid
-        if target in leaders:  # a run is computed where its first gate would be
-            run = runs[leaders[target]]
-            lines += _run_lines(leaders[target], run, paired, model)
-            done = {m.gate for m in run} | {paired.get(m.gate) for m in run}
-            lines += [_projection_line(g) for g in fused.groups if g.part in done]
-            continue
-        if target in in_runs:
-            continue  # a gate computed with its run, or a pre-activation only its run read
-        if target in paired:
-            argument = printer.doprint(assignment.expr.args[0].xreplace(stand_ins))
-            lines.append((f"{target}, {paired[target]} = sigmoid_pair({argument})", forward_comment(model, assignment)))
+def _sum_array(groups: list[Group]) -> str:
+    """Where a step's sum of these groups' projections lives: in the input's projection of the step,
+    added to in place (nothing else reads it), or in an array of its own."""
+    inputs = [g for g in groups if g.before_loop]
+    return f"{projection(inputs[0].part)}[t]" if inputs else summed(groups[-1].part)
+
+
+class _Forward:
+    """The forward loop: each assignment written in place into the array that keeps it."""
+
+    def __init__(self, derivation: Derivation, fused: FusedPlan, rows, kept: list[str]):
+        self.model = model = derivation.model
+        self.fused = fused
+        self.code = StepCode()
+        self.sums = _summable(model, fused)
+        self.printer = NumpyPrinter({"names": {f"_mv{k}": _product_code(fused, k, self.sums, model)
+                                               for k in range(len(fused.products))}})
+        self.stand_ins = {product: sp.Symbol(f"_mv{k}") for k, product in enumerate(fused.products)}
+        self.folded = folded_biases(model, fused)
+        self.kept = set(kept) | {g.part for g in fused.groups if not g.before_loop}  # every step's value is kept
+        self.values = {naming.prev(s): f"{history(s)}[:-1]" for s in model.spec.states}  # name -> (T, B, size) code
+        self.values[model.spec.input] = "xs"
+        self.values.update(_all_steps_blocks(fused, self.sums, model))
+        self.scratch: dict[str, str] = {}  # a value kept only within the step -> its scratch array
+        for group in fused.groups:
+            if group.before_loop:
+                self.code.buffer(projection(group.part), f"(T, B, {_size(_total_rows(model, group))})")
+        self._write(derivation)
+        self.start = self._step_views()
+
+    def _write(self, derivation: Derivation) -> None:
+        model, fused = self.model, self.fused
+        known_at_start = (Kind.INPUT, Kind.PREVIOUS)  # other vectors are projected right after they are computed
+        for group in fused.groups:
+            if not group.before_loop and model.variables[group.part].kind in known_at_start:
+                self._project(group)
+        for last, groups in self.sums.items():
+            self._sum(last, groups)
+        emitted = [a for a in model.assignments
+                   if a.target not in fused.fused_concats and not _unused_complement(model, a.target, derivation)]
+        paired = sigmoid_pairs(model, emitted)
+        runs = _activation_runs(derivation, fused, self.sums, emitted, paired)
+        order = [a.target for a in emitted]
+        leaders = {min((m.gate for m in run), key=order.index): index for index, run in enumerate(runs)}
+        in_runs = {m.gate for run in runs for m in run} | {m.pre for run in runs for m in run if not m.pre_read}
+        exprs = {a.target: self._expr(a) for a in emitted}
+        last_use = {symbol.name: index for index, a in enumerate(emitted) for symbol in exprs[a.target].free_symbols}
+        for index, assignment in enumerate(emitted):
+            target = assignment.target
+            if target in paired.values():
+                continue  # computed with its sigmoid
+            if target in leaders:  # a run is computed where its first gate would be
+                run = runs[leaders[target]]
+                self._run(leaders[target], run, paired)
+                done = {m.gate for m in run} | {paired.get(m.gate) for m in run}
+            elif target in in_runs:
+                continue  # a gate computed with its run, or a pre-activation only its run read
+            elif target in paired:
+                self._pair(assignment, exprs[target], paired[target])
+                done = {target, paired[target]}
+            else:
+                self._assign(assignment, exprs[target])
+                done = {target}
+            for group in fused.groups:
+                if group.part in done:
+                    self._project(group)
+            for name in [name for name in self.scratch if last_use.get(name, index) <= index]:
+                self.code.pool.give(self.scratch.pop(name))
+
+    def _expr(self, assignment) -> sp.Expr:
+        """The assignment as the loop computes it: products read from the projections, function values
+        from the variables that hold them, a bias already in the input's projection left out."""
+        model = self.model
+        if model.variables[assignment.target].role == "lifted":
+            expr = assignment.expr
         else:
-            expr = assignment.expr if model.variables[target].role == "lifted" else assignment.expr.xreplace(values)
-            expr = expr.xreplace(stand_ins)
-            if target in folded:
-                expr = expr - sp.Symbol(folded[target][1])  # already added to the input's projection
-            lines.append((f"{target} = {printer.doprint(expr)}", forward_comment(model, assignment)))
-        done = {target, paired.get(target)}
-        lines += [_projection_line(g) for g in fused.groups if g.part in done]
-    return lines
+            expr = assignment.expr.xreplace(model.cached_values())
+        expr = expr.xreplace(self.stand_ins)
+        if assignment.target in self.folded:
+            expr = expr - sp.Symbol(self.folded[assignment.target][1])
+        return expr
+
+    def _size(self, name: str) -> str:
+        return _size(self.model.variables[name].shape[0])
+
+    def _destination(self, target: str) -> str:
+        """Bind target to the array that receives it: its history (a state), its (T, B, size) array
+        (a value kept for the backward pass), or a scratch array."""
+        if target in self.model.spec.states:
+            self.code.buffer(history(target), f"(T + 1, B, {self._size(target)})")
+            self.code.emit(f"{target} = {history(target)}[t + 1]")
+            self.values[target] = f"{history(target)}[1:]"
+        elif target in self.kept:
+            self.code.buffer(sequence(target), f"(T, B, {self._size(target)})")
+            self.code.emit(f"{target} = {sequence(target)}[t]")
+            self.values[target] = sequence(target)
+        else:
+            self.scratch[target] = self.code.pool.take(f"(B, {self._size(target)})")
+            self.code.emit(f"{target} = {self.scratch[target]}")
+        return target
+
+    def _assign(self, assignment, expr: sp.Expr) -> None:
+        target = assignment.target
+        comment = forward_comment(self.model, assignment)
+        if is_leaf(expr) and target not in self.model.spec.states:
+            all_steps = self.values.get(str(expr)) if isinstance(expr, sp.Symbol) else None
+            if target not in self.kept or all_steps:  # a view: nothing to copy
+                self.code.emit(f"{target} = {self.printer.doprint(expr)}", comment)
+                if all_steps:
+                    self.values[target] = all_steps
+                return
+        out = self._destination(target)
+        self.code.emit_lowered(lower(expr, out, self.printer, self.code.pool, self._size(target)), comment)
+
+    def _pair(self, assignment, expr: Elementwise, complement: str) -> None:
+        """A sigmoid and its complement from one sigmoid_pair_into; the argument built in the complement's array."""
+        target = assignment.target
+        argument = expr.args[0]
+        out, out_complement = self._destination(target), self._destination(complement)
+        if is_leaf(argument):
+            z = self.printer.doprint(argument)
+        else:
+            z = out_complement
+            self.code.emit_lowered(lower(argument, z, self.printer, self.code.pool, self._size(target)), "")
+        self.code.emit(f"sigmoid_pair_into({z}, {out}, {out_complement})", forward_comment(self.model, assignment))
+
+    def _run(self, index: int, run: tuple[RunMember, ...], paired: dict[str, str]) -> None:
+        """One activation call over the run's block, then each gate (and complement) as a view of it."""
+        model = self.model
+        first, last = run[0].blocks, run[-1].blocks
+        blocks = [_block_code(array, start, stop) for (array, start, _), (_, _, stop) in zip(first, last)]
+        start = first[0][1]
+        name = f"_act{index}"
+        self.code.buffer(name, f"(T, B, {_size(last[0][2] - start)})")
+        gates = ", ".join(m.gate for m in run)
+        pair = run[0].gate in paired
+        if pair:
+            self.code.buffer(f"{name}_complement", f"(T, B, {_size(last[0][2] - start)})")
+        z = blocks[0]
+        if len(blocks) > 1:  # the blocks of several projections: added in the output array
+            z = f"{name}_complement[t]" if pair else f"{name}[t]"
+            self.code.emit(f"np.add({blocks[0]}, {blocks[1]}, out={z})")
+            for block in blocks[2:]:
+                self.code.emit(f"np.add({z}, {block}, out={z})")
+        if pair:
+            self.code.emit(f"sigmoid_pair_into({z}, {name}[t], {name}_complement[t])", f"{gates} at once, and their complements")
+        else:
+            function = type(next(a.expr for a in model.assignments if a.target == run[0].gate))
+            self.code.emit(function.into.format(z, f"{name}[t]"), f"{gates} at once")
+        assigned = {a.target: a for a in model.assignments}
+        for member in run:
+            _, begin, end = member.blocks[0]
+            views = [(member.gate, name)] + ([(paired[member.gate], f"{name}_complement")] if pair else [])
+            for variable, array in views:
+                first_row, last_row = _slice_ends(begin - start, end - start)
+                comment = forward_comment(model, assigned[member.gate]) if variable == member.gate else ""
+                self.code.emit(f"{variable} = {array}[t, :, {first_row}:{last_row}]", comment)
+                self.values[variable] = f"{array}[:, :, {first_row}:{last_row}]"
+
+    def _project(self, group: Group) -> None:
+        rows = _total_rows(self.model, group)
+        out = self.code.buffer(projection(group.part), f"(B, {_size(rows)})")
+        self.code.emit(f"np.matmul({group.part}, {stack(group.part)}_T, out={out})", f"every product of {group.part}, at once")
+
+    def _sum(self, last: str, groups: list[Group]) -> None:
+        arrays = [f"{projection(g.part)}[t]" if g.before_loop else projection(g.part) for g in groups]
+        out = _sum_array(groups)
+        if out in arrays:
+            arrays.remove(out)
+        else:
+            self.code.buffer(out, f"(B, {_size(_total_rows(self.model, groups[0]))})")
+            self.code.emit(f"np.add({arrays.pop(0)}, {arrays.pop(0)}, out={out})", "the groups' products added once for all gates")
+        for array in arrays:
+            self.code.emit(f"np.add({out}, {array}, out={out})", "the groups' products added once for all gates, in place")
+
+    def _step_views(self) -> list[str]:
+        """The step's input and previous states, as views, where the loop reads them."""
+        code = "\n".join(line for line, _ in self.code.lines)
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
+        views = [f"{self.model.spec.input} = xs[t]"] if self.model.spec.input in words else []
+        return views + [f"{naming.prev(s)} = {history(s)}[t]" for s in self.model.spec.states if naming.prev(s) in words]
+
+
+def _all_steps_blocks(fused: FusedPlan, sums, model: CellModel) -> dict[str, str]:
+    """Product stand-ins that are one block of a (T, B, rows) array: that block for all steps."""
+    views = {}
+    for index in range(len(fused.products)):
+        blocks = _product_blocks(fused, index, sums, model)
+        if len(blocks) == 1 and blocks[0][0].endswith("[t]"):
+            array, start, stop = blocks[0]
+            first, last = _slice_ends(start, stop)
+            views[f"_mv{index}"] = f"{array[:-3]}[:, :, {first}:{last}]"
+    return views
 
 
 @dataclass(frozen=True)
@@ -241,27 +453,6 @@ def _activation_runs(derivation: Derivation, fused: FusedPlan, sums, emitted, pa
     return [tuple(run) for run in runs if len(run) > 1]
 
 
-def _run_lines(index: int, run: tuple[RunMember, ...], paired: dict[str, str], model: CellModel) -> list[tuple[str, str]]:
-    """One activation call over the run's block, then each gate (and complement) as a view of it."""
-    assigned = {a.target: a for a in model.assignments}
-    first, last = run[0].blocks, run[-1].blocks
-    block = " + ".join(_block_code(array, start, stop) for (array, start, _), (_, _, stop) in zip(first, last))
-    start = first[0][1]
-    name = f"_act{index}"
-    gates = ", ".join(m.gate for m in run)
-    if run[0].gate in paired:
-        lines = [(f"{name}, {name}_complement = sigmoid_pair({block})", f"{gates} at once, and their complements")]
-    else:
-        lines = [(f"{name} = {assigned[run[0].gate].expr.func.numpy.format(block)}", f"{gates} at once")]
-    for member in run:
-        _, begin, end = member.blocks[0]
-        lines.append((f"{member.gate} = {_block_code(name, begin - start, end - start)}",
-                      forward_comment(model, assigned[member.gate])))
-        if member.gate in paired:
-            lines.append((f"{paired[member.gate]} = {_block_code(name + '_complement', begin - start, end - start)}", ""))
-    return lines
-
-
 def _block_code(array: str, start: Dim, stop: Dim) -> str:
     """Rows start:stop of a (B, rows) array; of step t of a (T, B, rows) one when array is `X[t]`."""
     first, last = _slice_ends(start, stop)
@@ -280,16 +471,12 @@ def _product_blocks(fused: FusedPlan, index: int, sums: dict[str, list[Group]], 
             if slab.product != index:
                 continue
             if group.part in in_sum:
-                array = summed(in_sum[group.part])
+                array = _sum_array(sums[in_sum[group.part]])
             else:
                 array = f"{projection(group.part)}[t]" if group.before_loop else projection(group.part)
             if (array, start, stop) not in blocks:
                 blocks.append((array, start, stop))
     return blocks
-
-
-def _projection_line(group: Group) -> tuple[str, str]:
-    return f"{projection(group.part)} = {group.part} @ {stack(group.part)}_T", f"every product of {group.part}, at once"
 
 
 def _product_code(fused: FusedPlan, index: int, sums: dict[str, list[Group]], model: CellModel) -> str:
@@ -347,80 +534,224 @@ def sigmoid_pairs(model: CellModel, emitted) -> dict[str, str]:
 
 
 # -- backward --------------------------------------------------------------------------
-def _backward_lines(derivation: Derivation, fused: FusedPlan, rows, buffers):
-    """(per-step lines, lines at the end of each step): deltas stored, each group's contribution
-    computed just before the first line that needs it."""
-    stored: set[str] = set()
-    reaching = _groups_reaching_the_loss(derivation, fused)
-    per_step = {g.part: sp.Symbol(contribution(g.part)) for g in reaching if not g.before_loop}
-    product_adjoints = _product_adjoints(derivation, fused)
-    incoming = {symbol.name: f'd_state["{state}"]' for state, symbol in derivation.incoming.items()}
-    printer = NumpyPrinter({"names": incoming})
-    lines, pending = [], {per_step[group.part].name: group for group in reaching if not group.before_loop}
-    for line, expr in rewrite_backward(derivation, fused, per_step):
-        for name in sorted(s.name for s in expr.free_symbols if s.name in pending):
-            lines += _store_deltas(pending.pop(name), rows, product_adjoints, buffers, stored)
-        lines += _line_code(line, expr, printer)
-    step_end = [code for g in reaching if g.before_loop
-                for code in _store_deltas(g, rows, product_adjoints, buffers, stored, contribute=False)]
-    moved, bias_sums = _bias_sums_after_loop(derivation, fused, rows, buffers, stored, product_adjoints)
-    return [line for line in lines if line[0] not in moved], step_end, bias_sums
+@dataclass(frozen=True)
+class Slot:
+    """Where one product's adjoint is stored at step t: a block of a delta buffer."""
+
+    buffer: str
+    start: str
+    stop: str
+    adjoints: tuple[str, ...]  # the adjoint lines it adds up (one for a product in one assignment)
+
+    @property
+    def code(self) -> str:
+        return f"{self.buffer}[t, :, {self.start}:{self.stop}]"
 
 
-def _bias_sums_after_loop(derivation: Derivation, fused: FusedPlan, rows, buffers, stored: set, product_adjoints):
+class _Backward:
+    """The backward loop: each adjoint line written in place, deltas straight into their slots."""
+
+    def __init__(self, derivation: Derivation, fused: FusedPlan, rows):
+        self.model = model = derivation.model
+        self.code = StepCode()
+        owners = _buffers(fused)
+        reaching = _groups_reaching_the_loss(derivation, fused)
+        per_step = {g.part: sp.Symbol(contribution(g.part)) for g in reaching if not g.before_loop}
+        slots = _slots(reaching, rows, owners, _product_adjoints(derivation, fused))
+        moved, bias_sums = _bias_sums_after_loop(derivation, slots)
+        lines = [(line, expr) for line, expr in rewrite_backward(derivation, fused, per_step)
+                 if not (line.role == "param" and line.about in moved)]
+        for buffer in slots:
+            self.code.buffer(buffer, f"(T, B, {_size(_total_rows(model, next(g for g in reaching if owners[g.part] == buffer)))})")
+        self.zeroed = [buffer for buffer in slots if _leaves_zeros(fused, reaching, owners, buffer, slots[buffer])]
+        self.printer = NumpyPrinter({"names": {s.name: carry_in(state) for state, s in derivation.incoming.items()}})
+        self.in_slot = _own_slots(slots)  # adjoint -> the slot it is computed in
+        for state in model.spec.states:
+            self.code.buffer(carry_in(state), f"(B, {self._size(state)})")
+            self.code.buffer(carry_out(state), f"(B, {self._size(state)})")
+        self.owner: dict[str, str] = {}  # name -> the scratch array holding it
+        self.sizes = {v.name: _size(v.shape[0]) for v in model.variables.values() if v.kind != Kind.PARAM}
+        self.sizes.update({s.name: self._size(state) for state, s in derivation.incoming.items()})
+        self.dxs_in_loop = False
+        self._write(lines, slots, per_step, reaching, owners)
+        words = self._words()
+        self.reads = [v.name for v in model.variables.values() if v.kind != Kind.PARAM and v.name in words]
+        self.after_loop = _after_loop(reaching, rows, owners, self.dxs_in_loop) + bias_sums
+        self.dxs = "zeros" if self.dxs_in_loop or not any(g.before_loop for g in reaching) else "product"
+
+    def _words(self) -> set[str]:
+        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", "\n".join(code for code, _ in self.code.lines)))
+
+    def _write(self, lines, slots, per_step, reaching, owners) -> None:
+        model = self.model
+        output = model.spec.output
+        self.code.emit(f"np.add({carry_in(output)}, d_outputs[t], out={carry_in(output)})",
+                       f"dL/d{output}(t): from step t+1 and from the loss at t")
+        readers = {part: [i for i, (_, expr) in enumerate(lines) if symbol in expr.free_symbols] for part, symbol in per_step.items()}
+        store_at = {}  # delta buffer -> the line before which its slots must all be filled
+        for group in reaching:
+            at = readers[group.part][0] if group.part in per_step and readers[group.part] else len(lines)
+            store_at[owners[group.part]] = min(at, store_at.get(owners[group.part], len(lines)))
+        last_use = {s.name: i for i, (_, expr) in enumerate(lines) for s in expr.free_symbols}
+        for buffer, at in store_at.items():
+            for slot in slots[buffer]:
+                if self.in_slot.get(slot.adjoints[0]) != slot or len(slot.adjoints) > 1:
+                    last_use.update({name: max(last_use.get(name, -1), at) for name in slot.adjoints})
+        computed = set()  # lines already done by the product that feeds them
+        for index in range(len(lines) + 1):
+            for buffer in [b for b, at in store_at.items() if at == index]:
+                self._fill(slots[buffer])
+            for group in reaching:
+                if group.part in per_step and readers[group.part] and readers[group.part][0] == index:
+                    computed |= self._contribute(group, owners[group.part], per_step[group.part], lines, readers[group.part])
+            if index == len(lines):
+                break
+            if index not in computed:
+                self._line(*lines[index])
+            for name in [name for name in self.owner if last_use.get(name, index) <= index]:
+                self._release(name)
+
+    def _fill(self, slots: list[Slot]) -> None:
+        """Slots that no adjoint line was written into: a sum of adjoints, or a second copy."""
+        for slot in slots:
+            if len(slot.adjoints) == 1 and self.in_slot.get(slot.adjoints[0]) == slot:
+                continue
+            expr = sp.Add(*(sp.Symbol(name) for name in slot.adjoints))
+            size = self.sizes[slot.adjoints[0]]
+            self.code.emit_lowered(lower(expr, slot.code, self.printer, self.code.pool, size), "")
+
+    def _contribute(self, group: Group, buffer: str, symbol: sp.Symbol, lines, readers: list[int]) -> set[int]:
+        """W^T d of the group's products, at once; straight into the array of the line that only copies it."""
+        line, expr = lines[readers[0]]
+        direct = len(readers) == 1 and expr == symbol and line.role not in ("param", "input")
+        size = self._size(group.part)
+        if direct:
+            self.sizes[line.target.name] = size
+        out = self._destination(line, size) if direct else self._scratch(symbol.name, size)
+        self.code.emit(f"np.matmul({buffer}[t], {stack(group.part)}, out={out})", f"W^T d of every product of {group.part}, at once")
+        return {readers[0]} if direct else set()
+
+    def _size(self, name: str) -> str:
+        return _size(self.model.variables[name].shape[0])
+
+    def _line_size(self, line, expr) -> str:
+        """The size of a line's value: its variable's; for the adjoint of a product (which has no
+        variable), that of any vector it is computed from, since element-wise operations keep it."""
+        if line.about in self.model.variables:
+            size = self._size(line.about)
+        else:
+            size = next(self.sizes[s.name] for s in sorted(expr.free_symbols, key=str) if s.name in self.sizes)
+        self.sizes[line.target.name] = size
+        return size
+
+    def _scratch(self, name: str, size: str) -> str:
+        self.owner[name] = self.code.pool.take(f"(B, {size})")
+        self.code.emit(f"{name} = {self.owner[name]}")
+        return name
+
+    def _release(self, name: str) -> None:
+        array = self.owner.pop(name)
+        if array not in self.owner.values():  # no alias still holds it
+            self.code.pool.give(array)
+
+    def _destination(self, line, size: str) -> str:
+        """Bind the line's target to its array: the carry to step t-1, its slot, or a scratch array."""
+        target = line.target.name
+        if line.role == "carry":
+            array = self.code.buffer(carry_out(line.about), f"(B, {size})")
+        elif target in self.in_slot:
+            array = self.in_slot[target].code
+        else:
+            return self._scratch(target, size)
+        self.code.emit(f"{target} = {array}")
+        return target
+
+    def _line(self, line, expr) -> None:
+        comment = f"{line.target.name} = {self.printer.doprint(expr)}"
+        if line.role == "param":
+            if expr != 0:
+                self._parameter_term(line, expr)
+            return
+        if line.role == "input":
+            if expr != 0:
+                self.dxs_in_loop = True
+                self.code.emit_lowered(lower(expr, "dxs[t]", self.printer, self.code.pool, self._line_size(line, expr)),
+                                       "dL/dx(t) from element-wise uses")
+            return
+        size = self._line_size(line, expr) if expr.free_symbols else "0"
+        if is_leaf(expr) and expr.free_symbols and line.role != "carry" and line.target.name not in self.in_slot:
+            source = self.printer.doprint(expr)
+            self.code.emit(f"{line.target.name} = {source}", "")  # another name for the same array
+            if str(expr) in self.owner:
+                self.owner[line.target.name] = self.owner[str(expr)]
+            return
+        if size == "0":
+            size = self._size(line.about)  # a zero line: only a variable's adjoint can be one
+        out = self._destination(line, size)
+        if expr == 0 or isinstance(expr, ZerosLike):
+            self.code.emit(f"{out}.fill(0)", "")
+            return
+        self.code.emit_lowered(lower(expr, out, self.printer, self.code.pool, size), comment)
+
+    def _parameter_term(self, line, expr) -> None:
+        size = self._size(line.about)
+        term = self.code.pool.take(f"({size},)")
+        self.code.emit_lowered(lower(expr, term, self.printer, self.code.pool, size, batched=False), "")
+        self.code.emit(f'np.add(grads["{line.about}"], {term}, out=grads["{line.about}"])', f"dL/d{line.about}, this step's term")
+        self.code.pool.give(term)
+
+
+def _slots(reaching: list[Group], rows, owners, adjoints: dict[int, list[str]]) -> dict[str, list[Slot]]:
+    """Delta buffer -> the slots of its products that reach the loss."""
+    slots: dict[str, list[Slot]] = {}
+    for group in reaching:
+        buffer = owners[group.part]
+        if buffer in slots:
+            continue  # groups sharing a buffer have the same products in the same rows
+        slots[buffer] = [Slot(buffer, start, stop, tuple(adjoints[slab.product]))
+                         for slab, (start, stop) in zip(group.slabs, rows[group.part]) if slab.product in adjoints]
+    return slots
+
+
+def _own_slots(slots: dict[str, list[Slot]]) -> dict[str, Slot]:
+    """Adjoint -> the slot its line writes into: the first that holds exactly that adjoint."""
+    own: dict[str, Slot] = {}
+    for buffer_slots in slots.values():
+        for slot in buffer_slots:
+            if len(slot.adjoints) == 1:
+                own.setdefault(slot.adjoints[0], slot)
+    return own
+
+
+def _leaves_zeros(fused: FusedPlan, reaching, owners, buffer: str, slots: list[Slot]) -> bool:
+    """Whether some block of the buffer belongs to a product that does not reach the loss (it stays 0)."""
+    group = next(g for g in reaching if owners[g.part] == buffer)
+    return len(slots) < len(group.slabs)
+
+
+def _bias_sums_after_loop(derivation: Derivation, slots: dict[str, list[Slot]]):
     """A bias whose per-step gradient is the batch sum of a delta the loop stores anyway (b_f of
     W_f x + b_f sums d_f_pre) is summed once after the loop, from the buffer, instead of every step.
 
-    Returns (the per-step lines this replaces, the lines after the loop)."""
-    where: dict[str, tuple[str, str, str]] = {}  # a stored delta's code -> (buffer, first row, one past the last)
-    for group in fused.groups:
-        if buffers[group.part] in stored:
-            for slab, (start, stop) in zip(group.slabs, rows[group.part]):
-                if slab.product in product_adjoints:
-                    where.setdefault(product_adjoints[slab.product], (buffers[group.part], start, stop))
+    Returns (the parameters this moves, the lines after the loop)."""
+    where = _own_slots(slots)
     moved, sums, after = set(), {}, []
     for line in derivation.lines_with_role("param"):
         expr = line.expr
         if not (isinstance(expr, BatchSum) and isinstance(expr.args[0], sp.Symbol) and expr.args[0].name in where):
             continue
-        buffer, start, stop = where[expr.args[0].name]
-        if buffer not in sums:
-            sums[buffer] = f"_db{len(sums)}"
-            after.append(f"{sums[buffer]} = {buffer}.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once")
-        after.append(f'grads["{line.about}"] += {sums[buffer]}[{start}:{stop}]')
-        moved.add(f'grads["{line.about}"] += {NumpyPrinter().doprint(expr)}')
+        slot = where[expr.args[0].name]
+        if slot.buffer not in sums:
+            sums[slot.buffer] = f"_db{len(sums)}"
+            after.append(f"{sums[slot.buffer]} = {slot.buffer}.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once")
+        after.append(f'grads["{line.about}"] += {sums[slot.buffer]}[{slot.start}:{slot.stop}]')
+        moved.add(line.about)
     return moved, after
 
 
-def _line_code(line, expr, printer) -> list[tuple[str, str]]:
-    if line.role == "param":
-        if expr == 0:
-            return []  # a weight: its gradient is one product after the loop
-        return [(f'grads["{line.about}"] += {printer.doprint(expr)}', f"dL/d{line.about}, this step's term")]
-    if line.role == "input":
-        return [] if expr == 0 else [(f"dxs[t] = {printer.doprint(expr)}", "dL/dx(t) from element-wise uses")]
-    if isinstance(expr, ZerosLike) or expr == 0:
-        return [(f"{line.target} = np.zeros_like({printer.doprint(expr.args[0]) if isinstance(expr, ZerosLike) else 'd_state[OUTPUT]'})", "")]
-    return [(f"{line.target} = {printer.doprint(expr)}", "")]
-
-
-def _store_deltas(group: Group, rows, product_adjoints, buffers, stored: set, contribute=True) -> list[tuple[str, str]]:
-    """Write this step's product adjoints into the group's buffer (once per shared buffer); then W^T d."""
-    buffer = buffers[group.part]
-    codes = []
-    if buffer not in stored:
-        stored.add(buffer)
-        codes = [(f"{buffer}[t, :, {start}:{stop}] = {product_adjoints[slab.product]}", "")
-                 for slab, (start, stop) in zip(group.slabs, rows[group.part]) if slab.product in product_adjoints]
-    if contribute:
-        codes.append((f"{contribution(group.part)} = {buffer}[t] @ {stack(group.part)}",
-                      f"W^T d of every product of {group.part}, at once"))
-    return codes
-
-
-def _product_adjoints(derivation: Derivation, fused: FusedPlan) -> dict[int, str]:
-    """Code for dL/d(W u) of each product: the sum of the d in every d u^T term of W's gradient
-    (one term per assignment the product appears in)."""
+def _product_adjoints(derivation: Derivation, fused: FusedPlan) -> dict[int, list[str]]:
+    """dL/d(W u) of each product: the d of every d u^T term of W's gradient (one term per
+    assignment the product appears in), to be added up."""
     found: dict[int, list[str]] = {}
     for line in derivation.lines_with_role("param"):
         for outer in sorted(line.expr.atoms(Outer), key=sp.default_sort_key):
@@ -428,24 +759,18 @@ def _product_adjoints(derivation: Derivation, fused: FusedPlan) -> dict[int, str
             for index, product in enumerate(fused.products):
                 if str(product.args[0]) == line.about and product.args[1] == vector:
                     found.setdefault(index, []).append(str(adjoint))
-    return {index: " + ".join(terms) for index, terms in found.items()}
+    return found
 
 
-def _after_loop(groups: list[Group], rows, buffers) -> list[str]:
+def _after_loop(groups: list[Group], rows, owners, dxs_in_loop: bool) -> list[str]:
     """Weight gradients of all steps in one product per group; the input's adjoint likewise."""
     code = []
     for group in groups:
-        stacked = f"{buffers[group.part]}.reshape(T * B, -1)"
-        values = "xs" if group.before_loop else f'cache["parts"]["{group.part}"]'
+        stacked = f"{owners[group.part]}.reshape(T * B, -1)"
+        values = "xs" if group.before_loop else f'parts["{group.part}"]'
         code.append(f"_dW = {stacked}.T @ {values}.reshape(T * B, -1)")
         for slab, (start, stop) in zip(group.slabs, rows[group.part]):
             code.append(f'grads["{slab.matrix}"][:, {_columns(slab)}] += _dW[{start}:{stop}]')
         if group.before_loop:
-            code.append(f"dxs += ({stacked} @ {stack(group.part)}).reshape(T, B, -1)")
+            code.append(f"dxs {'+' if dxs_in_loop else ''}= ({stacked} @ {stack(group.part)}).reshape(T, B, -1)")
     return code
-
-
-def _read_names(model: CellModel, codes: list[str], exclude) -> list[str]:
-    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r'"[^"]*"', "", "\n".join(codes))))
-    return [v.name for v in model.variables.values()
-            if v.kind.value not in ("param", "input") and v.name in words and v.name not in exclude]

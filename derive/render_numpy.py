@@ -17,7 +17,7 @@ from .dims import Dim
 from .model import CellModel, Kind
 from .notation import Notation, explained
 from .printers import NumpyPrinter, TextPrinter
-from .functions import Block, Outer
+from .functions import Block, Outer, Sigmoid
 from .render_fast import fast_view, forward_comment, sigmoid_pairs
 
 
@@ -53,7 +53,7 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
         "grads": [(p.name, naming.adjoint(p.name)) for p in spec.params],
         "carries": [(s, naming.adjoint(naming.prev(s))) for s in spec.states],
         "input_adjoint": naming.adjoint(spec.input),
-        "helpers": sorted({"sigmoid"} & set(_words(forward)) | ({"sigmoid"} if "sigmoid_pair" in _words(forward) else set())),
+        "helpers": ["sigmoid"] if any(a.expr.has(Sigmoid) for a in model.assignments) else [],
         "all_params": [p.name for p in spec.params],
         "fast": fast_view(derivation),
     }

@@ -70,8 +70,9 @@ def test_gradcheck_catches_a_wrong_backward():
     from derive.pipeline import generate
 
     source = generate(builtin_spec("nico"))["nico/nico.py"]
-    assert "d_s_prev = d_s*f\n" in source
-    broken = load_generated(source.replace("d_s_prev = d_s*f\n", "d_s_prev = d_s*f*1.001\n"), "nico_broken")
+    line = "np.multiply(d_s, f, out=d_s_prev)"  # in backward_sequence, which the checker runs
+    assert source.count(line) == 1
+    broken = load_generated(source.replace(line, "np.multiply(d_s, f * 1.001, out=d_s_prev)"), "nico_broken")
     rows = {row.name: row.error for row in gradcheck(broken)}
     assert rows["state0[s]"] > 1e-4
 
@@ -137,12 +138,13 @@ def fast_sequence_matches_the_oracle(path, seed: int) -> None:
 @pytest.mark.parametrize("equations,params,calls", [
     # two tanh gates over the sums of the same two projections: one addition, one np.tanh over both
     ("b = tanh(W_b @ x + U_b @ h(t-1))\na = tanh(W_a @ x + U_a @ h(t-1))\nh = a * b + 0.5 * h(t-1)\nc = c(t-1) + h",
-     'W_a = ["H", "D"]\nU_a = ["H", "H"]\nW_b = ["H", "D"]\nU_b = ["H", "H"]', ["_act0 = np.tanh("]),
+     'W_a = ["H", "D"]\nU_a = ["H", "H"]\nW_b = ["H", "D"]\nU_b = ["H", "H"]', ["np.tanh(_act0[t], out=_act0[t])"]),
     # sigmoids and relus mixed: a run per function, and a lone gate of a third kept as it was
     ("f = sigmoid(W_f @ x)\nr = relu(W_r @ x)\ng = sigmoid(W_g @ x)\nq = relu(W_q @ x)\ne = exp(W_e @ x)\n"
      "h = f * h(t-1) + g * r * q\nc = c(t-1) * e",
      'W_f = ["H", "D"]\nW_r = ["H", "D"]\nW_g = ["H", "D"]\nW_q = ["H", "D"]\nW_e = ["H", "D"]',
-     ["sigmoid_pair(_proj_x[t, :, :2 * H])", "np.maximum(_proj_x[t, :, 2 * H:4 * H], 0)"]),
+     ["sigmoid_pair_into(_proj_x[t, :, :2 * H], _act0[t], _act0_complement[t])",
+      "np.maximum(_proj_x[t, :, 2 * H:4 * H], 0, out=_act1[t])"]),
 ])
 def test_gates_of_one_function_computed_in_one_call_agree_with_the_oracle(equations, params, calls, tmp_path):
     """Adjacent pre-activation blocks under one function are activated by one call (render_fast's runs),

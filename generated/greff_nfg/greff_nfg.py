@@ -42,24 +42,63 @@ def sigmoid(z):
     return np.maximum(e, z >= 0) / (1 + e)
 
 
-def sigmoid_pair(z):
-    """(sigmoid(z), 1 - sigmoid(z)) from one exp, both without cancellation, in seven array operations.
+def sigmoid_into(z, out):
+    """sigmoid(z) written into out, which may be z itself: 1 / (1 + exp(-z)) with -z clipped as in
+    sigmoid_pair_into, in six in-place operations."""
+    bound = 708.0 if z.dtype == np.float64 else 87.0
+    np.negative(z, out=out)
+    np.minimum(out, bound, out=out)
+    np.maximum(out, -bound, out=out)
+    np.exp(out, out=out)
+    np.add(out, 1, out=out)
+    np.reciprocal(out, out=out)
+
+
+def sigmoid_pair_into(z, s, complement):
+    """sigmoid(z) into s and 1 - sigmoid(z) into complement (which may be z itself), from one exp,
+    both without cancellation, in seven in-place operations.
 
     With e = exp(-z), sigmoid(z) = 1 / (1 + e) and 1 - sigmoid(z) = e / (1 + e): a product, never a
     difference. The backward pass uses the derivative as s * (1 - s) with this 1 - s (the *_complement
     variables): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
-    z is clipped first to the log of the smallest normal float (708 in float64, 87 in float32), where
-    exp(-z) would be about to overflow; the clip changes only values smaller than that float.
+    -z is clipped first to the log of the largest float (708 in float64, 87 in float32), where exp
+    would overflow, and to minus that, where exp(-z) would leave the normal floats; the clip changes
+    only values smaller than the smallest normal float.
     """
     bound = 708.0 if z.dtype == np.float64 else 87.0
-    e = np.negative(z)  # a fresh contiguous array, worked in place from here
-    np.minimum(e, bound, out=e)  # np.clip would do the same, slower
-    np.maximum(e, -bound, out=e)
-    np.exp(e, out=e)
-    s = np.add(e, 1)
+    np.negative(z, out=complement)
+    np.minimum(complement, bound, out=complement)  # np.clip would do the same, slower
+    np.maximum(complement, -bound, out=complement)
+    np.exp(complement, out=complement)
+    np.add(complement, 1, out=s)
     np.reciprocal(s, out=s)
-    np.multiply(e, s, out=e)
-    return s, e
+    np.multiply(complement, s, out=complement)
+
+
+def sigmoid_pair(z):
+    """(sigmoid(z), 1 - sigmoid(z)) as new arrays: see sigmoid_pair_into."""
+    s, complement = np.empty(z.shape, z.dtype), np.empty(z.shape, z.dtype)
+    sigmoid_pair_into(z, s, complement)
+    return s, complement
+
+
+def buffers(dtype, workspace, key, *shapes):
+    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
+    allocation kept under key by an earlier call is reused when it is big enough.
+
+    One allocation rather than one per array: glibc hands large freed blocks back to the system,
+    and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
+    the arithmetic. glibc keeps one freed block up to 32 MiB for the next call; a workspace keeps
+    any size.
+    """
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    starts = np.cumsum([0] + [-(-size // 16) * 16 for size in sizes])  # each array on a multiple of 16 elements
+    arena = workspace.get(key) if workspace is not None else None
+    if arena is None or arena.dtype != dtype or arena.size < starts[-1]:
+        arena = np.empty(int(starts[-1]), dtype)
+        if workspace is not None:
+            workspace[key] = arena
+    return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
@@ -250,12 +289,15 @@ def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
     return grads, np.stack(dxs[::-1]), d_state
 
 
-def forward_sequence(params, xs, state0=None):
+def forward_sequence(params, xs, state0=None, workspace=None):
     """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
 
     Weight blocks that multiply the same vector are stacked once per call; the input's
-    products for all T steps are one matrix product before the loop. Same results as
+    products for all T steps are one matrix product before the loop. The loop allocates
+    nothing: it writes in place into arrays made before it. Same results as
     forward_sequence_steps, which runs the readable forward() step by step.
+    workspace: None, or a dict kept by the caller and passed on every call, whose arrays are
+    then reused; the outputs and cache of the previous call made with it are overwritten.
     Returns (outputs (T, B, H) of the state "y", cache for backward_sequence).
     """
     T, B, D = xs.shape
@@ -271,66 +313,87 @@ def forward_sequence(params, xs, state0=None):
     R_o = params["R_o"]
     p_o = params["p_o"]
     b_o = params["b_o"]
-    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
     stacks = {
         "_stack_y_prev": np.concatenate((R_z[:, :H], R_i[:, :H], R_o[:, :H]), axis=0),
         "_stack_x": np.concatenate((W_z[:, :D], W_i[:, :D], W_o[:, :D]), axis=0),
     }
     _stack_y_prev_T = np.concatenate((R_z[:, :H].T, R_i[:, :H].T, R_o[:, :H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_x_T = np.concatenate((W_z[:, :D].T, W_i[:, :D].T, W_o[:, :D].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
-    _proj_x[:, :, :H] += b_z  # a bias added once for all steps
-    _proj_x[:, :, H:2 * H] += b_i  # a bias added once for all steps
-    _proj_x[:, :, 2 * H:3 * H] += b_o  # a bias added once for all steps
-    outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
-        "c_prev": [],
-        "z": [],
-        "i": [],
-        "i_complement": [],
-        "c": [],
-        "o": [],
-        "o_complement": [],
-        "y_tanh": [],
-    }
-    parts = {
-        "y_prev": np.empty((T, B, H), dtype=xs.dtype),
-    }
+    _proj_x, _proj_y_prev, _seq_z, _seq_i, _seq_i_complement, _history_c, _seq_o, _seq_o_complement, _seq_y_tanh, _history_y, _tmp0 = buffers(
+        xs.dtype, workspace, "forward",
+        (T, B, 3 * H),
+        (B, 3 * H),
+        (T, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T + 1, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T + 1, B, H),
+        (B, H),
+    )
+    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    _proj_x += np.concatenate((b_z, b_i, b_o))  # biases added once for all steps
+    _history_y[0] = state0["y"] if state0 is not None else 0
+    _history_c[0] = state0["c"] if state0 is not None else 0
     for t in range(T):
-        x = xs[t]
-        y_prev = state["y"]
-        c_prev = state["c"]
-        _proj_y_prev = y_prev @ _stack_y_prev_T  # every product of y_prev, at once
-        z_pre = _proj_y_prev[:, :H] + _proj_x[t, :, :H]  # pre-activation of z
-        z = np.tanh(z_pre)  # z = tanh(W_z @ x + R_z @ y(t-1) + b_z)
-        i_pre = _proj_y_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + c_prev*p_i  # pre-activation of i
-        i, i_complement = sigmoid_pair(i_pre)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + p_i * c(t-1) + b_i)
-        c = c_prev + i*z  # c = z * i + c(t-1)
-        o_pre = _proj_y_prev[:, 2 * H:3 * H] + _proj_x[t, :, 2 * H:3 * H] + c*p_o  # pre-activation of o
-        o, o_complement = sigmoid_pair(o_pre)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
-        y_tanh = np.tanh(c)  # y_tanh, kept for the backward pass
-        y = o*y_tanh  # y = tanh(c) * o
-        state = {"y": y, "c": c}
-        outputs[t] = state[OUTPUT]
-        cached["c_prev"].append(c_prev)
-        cached["z"].append(z)
-        cached["i"].append(i)
-        cached["i_complement"].append(i_complement)
-        cached["c"].append(c)
-        cached["o"].append(o)
-        cached["o_complement"].append(o_complement)
-        cached["y_tanh"].append(y_tanh)
-        parts["y_prev"][t] = y_prev
-    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+        y_prev = _history_y[t]
+        c_prev = _history_c[t]
+        np.matmul(y_prev, _stack_y_prev_T, out=_proj_y_prev)  # every product of y_prev, at once
+        z_pre = _tmp0
+        np.add(_proj_y_prev[:, :H], _proj_x[t, :, :H], out=z_pre)  # pre-activation of z
+        z = _seq_z[t]
+        np.tanh(z_pre, out=z)  # z = tanh(W_z @ x + R_z @ y(t-1) + b_z)
+        i_pre = _tmp0
+        # pre-activation of i
+        np.multiply(c_prev, p_i, out=i_pre)
+        np.add(i_pre, _proj_y_prev[:, H:2 * H], out=i_pre)
+        np.add(i_pre, _proj_x[t, :, H:2 * H], out=i_pre)
+        i = _seq_i[t]
+        i_complement = _seq_i_complement[t]
+        sigmoid_pair_into(i_pre, i, i_complement)  # i = sigmoid(W_i @ x + R_i @ y(t-1) + p_i * c(t-1) + b_i)
+        c = _history_c[t + 1]
+        # c = z * i + c(t-1)
+        np.multiply(i, z, out=c)
+        np.add(c, c_prev, out=c)
+        o_pre = _tmp0
+        # pre-activation of o
+        np.multiply(c, p_o, out=o_pre)
+        np.add(o_pre, _proj_y_prev[:, 2 * H:3 * H], out=o_pre)
+        np.add(o_pre, _proj_x[t, :, 2 * H:3 * H], out=o_pre)
+        o = _seq_o[t]
+        o_complement = _seq_o_complement[t]
+        sigmoid_pair_into(o_pre, o, o_complement)  # o = sigmoid(W_o @ x + R_o @ y(t-1) + p_o * c + b_o)
+        y_tanh = _seq_y_tanh[t]
+        np.tanh(c, out=y_tanh)  # y_tanh, kept for the backward pass
+        y = _history_y[t + 1]
+        np.multiply(o, y_tanh, out=y)  # y = tanh(c) * o
+    values = {  # every step's value of what the backward pass reads: (T, B, size) views
+        "c_prev": _history_c[:-1],
+        "z": _seq_z,
+        "i": _seq_i,
+        "i_complement": _seq_i_complement,
+        "c": _history_c[1:],
+        "o": _seq_o,
+        "o_complement": _seq_o_complement,
+        "y_tanh": _seq_y_tanh,
+    }
+    parts = {  # every step's vector of each stacked weight, for its gradient
+        "y_prev": _history_y[:-1],
+    }
+    final_state = {"y": _history_y[T], "c": _history_c[T]}
+    outputs = _history_y[1:]
+    return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
+def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=None):
     """Backpropagation through time, fast: the gradient of every weight is one matrix product
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dy(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None). Returns (gradients summed over time,
-    dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
+    summed over time, dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
@@ -339,45 +402,87 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     p_o = params["p_o"]
     _stack_y_prev = cache["stacks"]["_stack_y_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
+    values, parts = cache["values"], cache["parts"]
+    _seq_c_prev = values["c_prev"]
+    _seq_z = values["z"]
+    _seq_i = values["i"]
+    _seq_i_complement = values["i_complement"]
+    _seq_c = values["c"]
+    _seq_o = values["o"]
+    _seq_o_complement = values["o_complement"]
+    _seq_y_tanh = values["y_tanh"]
     grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    dxs = np.zeros_like(xs)
-    _deltas_y_prev = np.zeros((T, B, 3 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
-    _deltas_x = np.zeros((T, B, 3 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
-    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
-    if d_state_last is not None:
-        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    _deltas_y_prev, _deltas_x, _carry_in_y, _carry_out_y, _carry_in_c, _carry_out_c, _tmp0, _tmp1, _tmp2 = buffers(
+        xs.dtype, workspace, "backward",
+        (T, B, 3 * H),
+        (T, B, 3 * H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (H,),
+    )
+    _carry_in_y[...] = d_state_last["y"] if d_state_last is not None else 0
+    _carry_in_c[...] = d_state_last["c"] if d_state_last is not None else 0
     for t in reversed(range(T)):
-        c_prev = cache["cached"]["c_prev"][t]
-        z = cache["cached"]["z"][t]
-        i = cache["cached"]["i"][t]
-        i_complement = cache["cached"]["i_complement"][t]
-        c = cache["cached"]["c"][t]
-        o = cache["cached"]["o"][t]
-        o_complement = cache["cached"]["o_complement"][t]
-        y_tanh = cache["cached"]["y_tanh"][t]
-        d_state = dict(d_state)
-        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
-        d_y = d_state["y"]
-        d_o = d_y*y_tanh
-        d_o_pre = d_o*o*o_complement
-        d_c = d_state["c"] + d_o_pre*p_o + d_y*o*(1 - y_tanh**2)
-        d_i = d_c*z
-        d_i_pre = d_i*i*i_complement
-        d_z = d_c*i
-        d_z_pre = d_z*(1 - z**2)
-        _deltas_y_prev[t, :, :H] = d_z_pre
-        _deltas_y_prev[t, :, H:2 * H] = d_i_pre
-        _deltas_y_prev[t, :, 2 * H:3 * H] = d_o_pre
-        _grad_y_prev = _deltas_y_prev[t] @ _stack_y_prev  # W^T d of every product of y_prev, at once
-        d_y_prev = _grad_y_prev
-        d_c_prev = d_c + d_i_pre*p_i
-        grads["p_i"] += np.sum(c_prev*d_i_pre, axis=0)  # dL/dp_i, this step's term
-        grads["p_o"] += np.sum(c*d_o_pre, axis=0)  # dL/dp_o, this step's term
-        _deltas_x[t, :, :H] = d_z_pre
-        _deltas_x[t, :, H:2 * H] = d_i_pre
-        _deltas_x[t, :, 2 * H:3 * H] = d_o_pre
-        d_state = {"y": d_y_prev, "c": d_c_prev}
-    _dW = _deltas_y_prev.reshape(T * B, -1).T @ cache["parts"]["y_prev"].reshape(T * B, -1)
+        c_prev = _seq_c_prev[t]
+        z = _seq_z[t]
+        i = _seq_i[t]
+        i_complement = _seq_i_complement[t]
+        c = _seq_c[t]
+        o = _seq_o[t]
+        o_complement = _seq_o_complement[t]
+        y_tanh = _seq_y_tanh[t]
+        np.add(_carry_in_y, d_outputs[t], out=_carry_in_y)  # dL/dy(t): from step t+1 and from the loss at t
+        d_y = _carry_in_y
+        d_o = _tmp0
+        np.multiply(d_y, y_tanh, out=d_o)  # d_o = d_y*y_tanh
+        d_o_pre = _deltas_y_prev[t, :, 2 * H:3 * H]
+        # d_o_pre = d_o*o*o_complement
+        np.multiply(d_o, o, out=d_o_pre)
+        np.multiply(d_o_pre, o_complement, out=d_o_pre)
+        d_c = _tmp0
+        # d_c = _carry_in_c + d_o_pre*p_o + d_y*o*(1 - y_tanh**2)
+        np.square(y_tanh, out=d_c)
+        np.subtract(1, d_c, out=d_c)
+        np.multiply(d_c, d_y, out=d_c)
+        np.multiply(d_c, o, out=d_c)
+        np.add(d_c, _carry_in_c, out=d_c)
+        np.multiply(d_o_pre, p_o, out=_tmp1)
+        np.add(d_c, _tmp1, out=d_c)
+        d_i = _tmp1
+        np.multiply(d_c, z, out=d_i)  # d_i = d_c*z
+        d_i_pre = _deltas_y_prev[t, :, H:2 * H]
+        # d_i_pre = d_i*i*i_complement
+        np.multiply(d_i, i, out=d_i_pre)
+        np.multiply(d_i_pre, i_complement, out=d_i_pre)
+        d_z = _tmp1
+        np.multiply(d_c, i, out=d_z)  # d_z = d_c*i
+        d_z_pre = _deltas_y_prev[t, :, :H]
+        # d_z_pre = d_z*(1 - z**2)
+        np.square(z, out=d_z_pre)
+        np.subtract(1, d_z_pre, out=d_z_pre)
+        np.multiply(d_z_pre, d_z, out=d_z_pre)
+        d_y_prev = _carry_out_y
+        np.matmul(_deltas_y_prev[t], _stack_y_prev, out=d_y_prev)  # W^T d of every product of y_prev, at once
+        d_c_prev = _carry_out_c
+        # d_c_prev = d_c + d_i_pre*p_i
+        np.multiply(d_i_pre, p_i, out=d_c_prev)
+        np.add(d_c_prev, d_c, out=d_c_prev)
+        np.multiply(c_prev, d_i_pre, out=_tmp0)
+        np.sum(_tmp0, axis=0, out=_tmp2)
+        np.add(grads["p_i"], _tmp2, out=grads["p_i"])  # dL/dp_i, this step's term
+        np.multiply(c, d_o_pre, out=_tmp0)
+        np.sum(_tmp0, axis=0, out=_tmp2)
+        np.add(grads["p_o"], _tmp2, out=grads["p_o"])  # dL/dp_o, this step's term
+        np.copyto(_deltas_x[t, :, :H], d_z_pre)
+        np.copyto(_deltas_x[t, :, H:2 * H], d_i_pre)
+        np.copyto(_deltas_x[t, :, 2 * H:3 * H], d_o_pre)
+        _carry_in_y, _carry_out_y = _carry_out_y, _carry_in_y  # dL/dy(t-1) arrives at step t-1
+        _carry_in_c, _carry_out_c = _carry_out_c, _carry_in_c  # dL/dc(t-1) arrives at step t-1
+    _dW = _deltas_y_prev.reshape(T * B, -1).T @ parts["y_prev"].reshape(T * B, -1)
     grads["R_z"][:, :H] += _dW[:H]
     grads["R_i"][:, :H] += _dW[H:2 * H]
     grads["R_o"][:, :H] += _dW[2 * H:3 * H]
@@ -385,9 +490,10 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     grads["W_z"][:, :D] += _dW[:H]
     grads["W_i"][:, :D] += _dW[H:2 * H]
     grads["W_o"][:, :D] += _dW[2 * H:3 * H]
-    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
     _db0 = _deltas_y_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b_z"] += _db0[:H]
     grads["b_i"] += _db0[H:2 * H]
     grads["b_o"] += _db0[2 * H:3 * H]
-    return grads, dxs, d_state
+    d_state0 = {"y": _carry_in_y.copy(), "c": _carry_in_c.copy()}
+    return grads, dxs, d_state0

@@ -42,24 +42,63 @@ def sigmoid(z):
     return np.maximum(e, z >= 0) / (1 + e)
 
 
-def sigmoid_pair(z):
-    """(sigmoid(z), 1 - sigmoid(z)) from one exp, both without cancellation, in seven array operations.
+def sigmoid_into(z, out):
+    """sigmoid(z) written into out, which may be z itself: 1 / (1 + exp(-z)) with -z clipped as in
+    sigmoid_pair_into, in six in-place operations."""
+    bound = 708.0 if z.dtype == np.float64 else 87.0
+    np.negative(z, out=out)
+    np.minimum(out, bound, out=out)
+    np.maximum(out, -bound, out=out)
+    np.exp(out, out=out)
+    np.add(out, 1, out=out)
+    np.reciprocal(out, out=out)
+
+
+def sigmoid_pair_into(z, s, complement):
+    """sigmoid(z) into s and 1 - sigmoid(z) into complement (which may be z itself), from one exp,
+    both without cancellation, in seven in-place operations.
 
     With e = exp(-z), sigmoid(z) = 1 / (1 + e) and 1 - sigmoid(z) = e / (1 + e): a product, never a
     difference. The backward pass uses the derivative as s * (1 - s) with this 1 - s (the *_complement
     variables): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
-    z is clipped first to the log of the smallest normal float (708 in float64, 87 in float32), where
-    exp(-z) would be about to overflow; the clip changes only values smaller than that float.
+    -z is clipped first to the log of the largest float (708 in float64, 87 in float32), where exp
+    would overflow, and to minus that, where exp(-z) would leave the normal floats; the clip changes
+    only values smaller than the smallest normal float.
     """
     bound = 708.0 if z.dtype == np.float64 else 87.0
-    e = np.negative(z)  # a fresh contiguous array, worked in place from here
-    np.minimum(e, bound, out=e)  # np.clip would do the same, slower
-    np.maximum(e, -bound, out=e)
-    np.exp(e, out=e)
-    s = np.add(e, 1)
+    np.negative(z, out=complement)
+    np.minimum(complement, bound, out=complement)  # np.clip would do the same, slower
+    np.maximum(complement, -bound, out=complement)
+    np.exp(complement, out=complement)
+    np.add(complement, 1, out=s)
     np.reciprocal(s, out=s)
-    np.multiply(e, s, out=e)
-    return s, e
+    np.multiply(complement, s, out=complement)
+
+
+def sigmoid_pair(z):
+    """(sigmoid(z), 1 - sigmoid(z)) as new arrays: see sigmoid_pair_into."""
+    s, complement = np.empty(z.shape, z.dtype), np.empty(z.shape, z.dtype)
+    sigmoid_pair_into(z, s, complement)
+    return s, complement
+
+
+def buffers(dtype, workspace, key, *shapes):
+    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
+    allocation kept under key by an earlier call is reused when it is big enough.
+
+    One allocation rather than one per array: glibc hands large freed blocks back to the system,
+    and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
+    the arithmetic. glibc keeps one freed block up to 32 MiB for the next call; a workspace keeps
+    any size.
+    """
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    starts = np.cumsum([0] + [-(-size // 16) * 16 for size in sizes])  # each array on a multiple of 16 elements
+    arena = workspace.get(key) if workspace is not None else None
+    if arena is None or arena.dtype != dtype or arena.size < starts[-1]:
+        arena = np.empty(int(starts[-1]), dtype)
+        if workspace is not None:
+            workspace[key] = arena
+    return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
@@ -252,12 +291,15 @@ def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
     return grads, np.stack(dxs[::-1]), d_state
 
 
-def forward_sequence(params, xs, state0=None):
+def forward_sequence(params, xs, state0=None, workspace=None):
     """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
 
     Weight blocks that multiply the same vector are stacked once per call; the input's
-    products for all T steps are one matrix product before the loop. Same results as
+    products for all T steps are one matrix product before the loop. The loop allocates
+    nothing: it writes in place into arrays made before it. Same results as
     forward_sequence_steps, which runs the readable forward() step by step.
+    workspace: None, or a dict kept by the caller and passed on every call, whose arrays are
+    then reused; the outputs and cache of the previous call made with it are overwritten.
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
     T, B, D = xs.shape
@@ -274,62 +316,85 @@ def forward_sequence(params, xs, state0=None):
     b_hr = params["b_hr"]
     b_hz = params["b_hz"]
     b_hn = params["b_hn"]
-    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
     stacks = {
         "_stack_h_prev": np.concatenate((W_hr[:, :H], W_hz[:, :H], W_hn[:, :H]), axis=0),
         "_stack_x": np.concatenate((W_ir[:, :D], W_iz[:, :D], W_in[:, :D]), axis=0),
     }
     _stack_h_prev_T = np.concatenate((W_hr[:, :H].T, W_hz[:, :H].T, W_hn[:, :H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_x_T = np.concatenate((W_ir[:, :D].T, W_iz[:, :D].T, W_in[:, :D].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
-    _proj_x[:, :, :H] += b_hr  # a bias added once for all steps
-    _proj_x[:, :, H:2 * H] += b_hz  # a bias added once for all steps
-    _proj_x[:, :, 2 * H:3 * H] += b_in  # a bias added once for all steps
-    outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
-        "h_prev": [],
-        "r": [],
-        "r_complement": [],
-        "z": [],
-        "z_complement": [],
-        "W_hn_h_prev": [],
-        "n": [],
-    }
-    parts = {
-        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
-    }
+    _proj_x, _proj_h_prev, _seq_r, _seq_r_complement, _seq_z, _seq_z_complement, _seq_W_hn_h_prev, _seq_n, _history_h, _tmp0, _tmp1 = buffers(
+        xs.dtype, workspace, "forward",
+        (T, B, 3 * H),
+        (B, 3 * H),
+        (T, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T + 1, B, H),
+        (B, H),
+        (B, H),
+    )
+    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    _proj_x += np.concatenate((b_hr, b_hz, b_in))  # biases added once for all steps
+    _history_h[0] = state0["h"] if state0 is not None else 0
     for t in range(T):
-        x = xs[t]
-        h_prev = state["h"]
-        _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        r_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H] + b_ir  # pre-activation of r
-        r, r_complement = sigmoid_pair(r_pre)  # r = sigmoid(W_ir @ x + b_ir + W_hr @ h(t-1) + b_hr)
-        z_pre = _proj_h_prev[:, H:2 * H] + _proj_x[t, :, H:2 * H] + b_iz  # pre-activation of z
-        z, z_complement = sigmoid_pair(z_pre)  # z = sigmoid(W_iz @ x + b_iz + W_hz @ h(t-1) + b_hz)
-        W_hn_h_prev = _proj_h_prev[:, 2 * H:3 * H]  # W_hn_h_prev, kept for the backward pass
-        n_pre = _proj_x[t, :, 2 * H:3 * H] + r*(W_hn_h_prev + b_hn)  # pre-activation of n
-        n = np.tanh(n_pre)  # n = tanh(W_in @ x + b_in + r * (W_hn @ h(t-1) + b_hn))
-        h = h_prev*z + n*(1 - z)  # h = (1 - z) * n + z * h(t-1)
-        state = {"h": h}
-        outputs[t] = state[OUTPUT]
-        cached["h_prev"].append(h_prev)
-        cached["r"].append(r)
-        cached["r_complement"].append(r_complement)
-        cached["z"].append(z)
-        cached["z_complement"].append(z_complement)
-        cached["W_hn_h_prev"].append(W_hn_h_prev)
-        cached["n"].append(n)
-        parts["h_prev"][t] = h_prev
-    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+        h_prev = _history_h[t]
+        np.matmul(h_prev, _stack_h_prev_T, out=_proj_h_prev)  # every product of h_prev, at once
+        r_pre = _tmp0
+        # pre-activation of r
+        np.add(_proj_h_prev[:, :H], _proj_x[t, :, :H], out=r_pre)
+        np.add(r_pre, b_ir, out=r_pre)
+        r = _seq_r[t]
+        r_complement = _seq_r_complement[t]
+        sigmoid_pair_into(r_pre, r, r_complement)  # r = sigmoid(W_ir @ x + b_ir + W_hr @ h(t-1) + b_hr)
+        z_pre = _tmp1
+        # pre-activation of z
+        np.add(_proj_h_prev[:, H:2 * H], _proj_x[t, :, H:2 * H], out=z_pre)
+        np.add(z_pre, b_iz, out=z_pre)
+        z = _seq_z[t]
+        z_complement = _seq_z_complement[t]
+        sigmoid_pair_into(z_pre, z, z_complement)  # z = sigmoid(W_iz @ x + b_iz + W_hz @ h(t-1) + b_hz)
+        W_hn_h_prev = _seq_W_hn_h_prev[t]
+        np.copyto(W_hn_h_prev, _proj_h_prev[:, 2 * H:3 * H])  # W_hn_h_prev, kept for the backward pass
+        n_pre = _tmp0
+        # pre-activation of n
+        np.add(W_hn_h_prev, b_hn, out=n_pre)
+        np.multiply(n_pre, r, out=n_pre)
+        np.add(n_pre, _proj_x[t, :, 2 * H:3 * H], out=n_pre)
+        n = _seq_n[t]
+        np.tanh(n_pre, out=n)  # n = tanh(W_in @ x + b_in + r * (W_hn @ h(t-1) + b_hn))
+        h = _history_h[t + 1]
+        # h = (1 - z) * n + z * h(t-1)
+        np.subtract(1, z, out=h)
+        np.multiply(h, n, out=h)
+        np.multiply(h_prev, z, out=_tmp0)
+        np.add(h, _tmp0, out=h)
+    values = {  # every step's value of what the backward pass reads: (T, B, size) views
+        "h_prev": _history_h[:-1],
+        "r": _seq_r,
+        "r_complement": _seq_r_complement,
+        "z": _seq_z,
+        "z_complement": _seq_z_complement,
+        "W_hn_h_prev": _seq_W_hn_h_prev,
+        "n": _seq_n,
+    }
+    parts = {  # every step's vector of each stacked weight, for its gradient
+        "h_prev": _history_h[:-1],
+    }
+    final_state = {"h": _history_h[T]}
+    outputs = _history_h[1:]
+    return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
+def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=None):
     """Backpropagation through time, fast: the gradient of every weight is one matrix product
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None). Returns (gradients summed over time,
-    dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
+    summed over time, dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
@@ -337,42 +402,73 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     b_hn = params["b_hn"]
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
+    values, parts = cache["values"], cache["parts"]
+    _seq_h_prev = values["h_prev"]
+    _seq_r = values["r"]
+    _seq_r_complement = values["r_complement"]
+    _seq_z = values["z"]
+    _seq_z_complement = values["z_complement"]
+    _seq_W_hn_h_prev = values["W_hn_h_prev"]
+    _seq_n = values["n"]
     grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    dxs = np.zeros_like(xs)
-    _deltas_h_prev = np.zeros((T, B, 3 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
-    _deltas_x = np.zeros((T, B, 3 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
-    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
-    if d_state_last is not None:
-        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h, _tmp0, _tmp1 = buffers(
+        xs.dtype, workspace, "backward",
+        (T, B, 3 * H),
+        (T, B, 3 * H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (H,),
+    )
+    _carry_in_h[...] = d_state_last["h"] if d_state_last is not None else 0
     for t in reversed(range(T)):
-        h_prev = cache["cached"]["h_prev"][t]
-        r = cache["cached"]["r"][t]
-        r_complement = cache["cached"]["r_complement"][t]
-        z = cache["cached"]["z"][t]
-        z_complement = cache["cached"]["z_complement"][t]
-        W_hn_h_prev = cache["cached"]["W_hn_h_prev"][t]
-        n = cache["cached"]["n"][t]
-        d_state = dict(d_state)
-        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
-        d_h = d_state["h"]
-        d_n = d_h*z_complement
-        d_n_pre = d_n*(1 - n**2)
-        d_W_hn_h_prev = d_n_pre*r
-        d_z = d_h*(h_prev - n)
-        d_z_pre = d_z*z*z_complement
-        d_r = d_n_pre*(W_hn_h_prev + b_hn)
-        d_r_pre = d_r*r*r_complement
-        _deltas_h_prev[t, :, :H] = d_r_pre
-        _deltas_h_prev[t, :, H:2 * H] = d_z_pre
-        _deltas_h_prev[t, :, 2 * H:3 * H] = d_W_hn_h_prev
-        _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
-        d_h_prev = _grad_h_prev + d_h*z
-        grads["b_hn"] += np.sum(d_n_pre*r, axis=0)  # dL/db_hn, this step's term
-        _deltas_x[t, :, :H] = d_r_pre
-        _deltas_x[t, :, H:2 * H] = d_z_pre
-        _deltas_x[t, :, 2 * H:3 * H] = d_n_pre
-        d_state = {"h": d_h_prev}
-    _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
+        h_prev = _seq_h_prev[t]
+        r = _seq_r[t]
+        r_complement = _seq_r_complement[t]
+        z = _seq_z[t]
+        z_complement = _seq_z_complement[t]
+        W_hn_h_prev = _seq_W_hn_h_prev[t]
+        n = _seq_n[t]
+        np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
+        d_h = _carry_in_h
+        d_n = _tmp0
+        np.multiply(d_h, z_complement, out=d_n)  # d_n = d_h*z_complement
+        d_n_pre = _deltas_x[t, :, 2 * H:3 * H]
+        # d_n_pre = d_n*(1 - n**2)
+        np.square(n, out=d_n_pre)
+        np.subtract(1, d_n_pre, out=d_n_pre)
+        np.multiply(d_n_pre, d_n, out=d_n_pre)
+        d_W_hn_h_prev = _deltas_h_prev[t, :, 2 * H:3 * H]
+        np.multiply(d_n_pre, r, out=d_W_hn_h_prev)  # d_W_hn_h_prev = d_n_pre*r
+        d_z = _tmp0
+        # d_z = d_h*(h_prev - n)
+        np.subtract(h_prev, n, out=d_z)
+        np.multiply(d_z, d_h, out=d_z)
+        d_z_pre = _deltas_h_prev[t, :, H:2 * H]
+        # d_z_pre = d_z*z*z_complement
+        np.multiply(d_z, z, out=d_z_pre)
+        np.multiply(d_z_pre, z_complement, out=d_z_pre)
+        d_r = _tmp0
+        # d_r = d_n_pre*(W_hn_h_prev + b_hn)
+        np.add(W_hn_h_prev, b_hn, out=d_r)
+        np.multiply(d_r, d_n_pre, out=d_r)
+        d_r_pre = _deltas_h_prev[t, :, :H]
+        # d_r_pre = d_r*r*r_complement
+        np.multiply(d_r, r, out=d_r_pre)
+        np.multiply(d_r_pre, r_complement, out=d_r_pre)
+        _grad_h_prev = _tmp0
+        np.matmul(_deltas_h_prev[t], _stack_h_prev, out=_grad_h_prev)  # W^T d of every product of h_prev, at once
+        d_h_prev = _carry_out_h
+        # d_h_prev = _grad_h_prev + d_h*z
+        np.multiply(d_h, z, out=d_h_prev)
+        np.add(d_h_prev, _grad_h_prev, out=d_h_prev)
+        np.multiply(d_n_pre, r, out=_tmp0)
+        np.sum(_tmp0, axis=0, out=_tmp1)
+        np.add(grads["b_hn"], _tmp1, out=grads["b_hn"])  # dL/db_hn, this step's term
+        np.copyto(_deltas_x[t, :, :H], d_r_pre)
+        np.copyto(_deltas_x[t, :, H:2 * H], d_z_pre)
+        _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1
+    _dW = _deltas_h_prev.reshape(T * B, -1).T @ parts["h_prev"].reshape(T * B, -1)
     grads["W_hr"][:, :H] += _dW[:H]
     grads["W_hz"][:, :H] += _dW[H:2 * H]
     grads["W_hn"][:, :H] += _dW[2 * H:3 * H]
@@ -380,7 +476,7 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     grads["W_ir"][:, :D] += _dW[:H]
     grads["W_iz"][:, :D] += _dW[H:2 * H]
     grads["W_in"][:, :D] += _dW[2 * H:3 * H]
-    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
     _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b_ir"] += _db0[:H]
     grads["b_iz"] += _db0[H:2 * H]
@@ -388,4 +484,5 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     grads["b_in"] += _db1[2 * H:3 * H]
     grads["b_hr"] += _db0[:H]
     grads["b_hz"] += _db0[H:2 * H]
-    return grads, dxs, d_state
+    d_state0 = {"h": _carry_in_h.copy()}
+    return grads, dxs, d_state0

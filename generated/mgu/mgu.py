@@ -35,24 +35,63 @@ def sigmoid(z):
     return np.maximum(e, z >= 0) / (1 + e)
 
 
-def sigmoid_pair(z):
-    """(sigmoid(z), 1 - sigmoid(z)) from one exp, both without cancellation, in seven array operations.
+def sigmoid_into(z, out):
+    """sigmoid(z) written into out, which may be z itself: 1 / (1 + exp(-z)) with -z clipped as in
+    sigmoid_pair_into, in six in-place operations."""
+    bound = 708.0 if z.dtype == np.float64 else 87.0
+    np.negative(z, out=out)
+    np.minimum(out, bound, out=out)
+    np.maximum(out, -bound, out=out)
+    np.exp(out, out=out)
+    np.add(out, 1, out=out)
+    np.reciprocal(out, out=out)
+
+
+def sigmoid_pair_into(z, s, complement):
+    """sigmoid(z) into s and 1 - sigmoid(z) into complement (which may be z itself), from one exp,
+    both without cancellation, in seven in-place operations.
 
     With e = exp(-z), sigmoid(z) = 1 / (1 + e) and 1 - sigmoid(z) = e / (1 + e): a product, never a
     difference. The backward pass uses the derivative as s * (1 - s) with this 1 - s (the *_complement
     variables): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
-    z is clipped first to the log of the smallest normal float (708 in float64, 87 in float32), where
-    exp(-z) would be about to overflow; the clip changes only values smaller than that float.
+    -z is clipped first to the log of the largest float (708 in float64, 87 in float32), where exp
+    would overflow, and to minus that, where exp(-z) would leave the normal floats; the clip changes
+    only values smaller than the smallest normal float.
     """
     bound = 708.0 if z.dtype == np.float64 else 87.0
-    e = np.negative(z)  # a fresh contiguous array, worked in place from here
-    np.minimum(e, bound, out=e)  # np.clip would do the same, slower
-    np.maximum(e, -bound, out=e)
-    np.exp(e, out=e)
-    s = np.add(e, 1)
+    np.negative(z, out=complement)
+    np.minimum(complement, bound, out=complement)  # np.clip would do the same, slower
+    np.maximum(complement, -bound, out=complement)
+    np.exp(complement, out=complement)
+    np.add(complement, 1, out=s)
     np.reciprocal(s, out=s)
-    np.multiply(e, s, out=e)
-    return s, e
+    np.multiply(complement, s, out=complement)
+
+
+def sigmoid_pair(z):
+    """(sigmoid(z), 1 - sigmoid(z)) as new arrays: see sigmoid_pair_into."""
+    s, complement = np.empty(z.shape, z.dtype), np.empty(z.shape, z.dtype)
+    sigmoid_pair_into(z, s, complement)
+    return s, complement
+
+
+def buffers(dtype, workspace, key, *shapes):
+    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
+    allocation kept under key by an earlier call is reused when it is big enough.
+
+    One allocation rather than one per array: glibc hands large freed blocks back to the system,
+    and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
+    the arithmetic. glibc keeps one freed block up to 32 MiB for the next call; a workspace keeps
+    any size.
+    """
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    starts = np.cumsum([0] + [-(-size // 16) * 16 for size in sizes])  # each array on a multiple of 16 elements
+    arena = workspace.get(key) if workspace is not None else None
+    if arena is None or arena.dtype != dtype or arena.size < starts[-1]:
+        arena = np.empty(int(starts[-1]), dtype)
+        if workspace is not None:
+            workspace[key] = arena
+    return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
@@ -196,12 +235,15 @@ def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
     return grads, np.stack(dxs[::-1]), d_state
 
 
-def forward_sequence(params, xs, state0=None):
+def forward_sequence(params, xs, state0=None, workspace=None):
     """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
 
     Weight blocks that multiply the same vector are stacked once per call; the input's
-    products for all T steps are one matrix product before the loop. Same results as
+    products for all T steps are one matrix product before the loop. The loop allocates
+    nothing: it writes in place into arrays made before it. Same results as
     forward_sequence_steps, which runs the readable forward() step by step.
+    workspace: None, or a dict kept by the caller and passed on every call, whose arrays are
+    then reused; the outputs and cache of the previous call made with it are overwritten.
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
     T, B, D = xs.shape
@@ -212,7 +254,6 @@ def forward_sequence(params, xs, state0=None):
     W_h = params["W_h"]
     U_h = params["U_h"]
     b_h = params["b_h"]
-    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
     stacks = {
         "_stack_h_prev": np.concatenate((U_f[:, :H],), axis=0),
         "_stack_x": np.concatenate((W_f[:, :D], W_h[:, :D]), axis=0),
@@ -221,49 +262,64 @@ def forward_sequence(params, xs, state0=None):
     _stack_h_prev_T = np.concatenate((U_f[:, :H].T,), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_x_T = np.concatenate((W_f[:, :D].T, W_h[:, :D].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_h_tilde_arg_T = np.concatenate((U_h[:, :H].T,), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
-    _proj_x[:, :, :H] += b_f  # a bias added once for all steps
-    _proj_x[:, :, H:2 * H] += b_h  # a bias added once for all steps
-    outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
-        "h_prev": [],
-        "f": [],
-        "f_complement": [],
-        "h_tilde": [],
-    }
-    parts = {
-        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
-        "h_tilde_arg": np.empty((T, B, H), dtype=xs.dtype),
-    }
+    _proj_x, _proj_h_prev, _seq_f, _seq_f_complement, _seq_h_tilde_arg, _proj_h_tilde_arg, _seq_h_tilde, _history_h, _tmp0 = buffers(
+        xs.dtype, workspace, "forward",
+        (T, B, 2 * H),
+        (B, H),
+        (T, B, H),
+        (T, B, H),
+        (T, B, H),
+        (B, H),
+        (T, B, H),
+        (T + 1, B, H),
+        (B, H),
+    )
+    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    _proj_x += np.concatenate((b_f, b_h))  # biases added once for all steps
+    _history_h[0] = state0["h"] if state0 is not None else 0
     for t in range(T):
-        x = xs[t]
-        h_prev = state["h"]
-        _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        f_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre-activation of f
-        f, f_complement = sigmoid_pair(f_pre)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f)
-        h_tilde_arg = f*h_prev  # h_tilde_arg, kept for the backward pass
-        _proj_h_tilde_arg = h_tilde_arg @ _stack_h_tilde_arg_T  # every product of h_tilde_arg, at once
-        h_tilde_pre = _proj_h_tilde_arg[:, :H] + _proj_x[t, :, H:2 * H]  # pre-activation of h_tilde
-        h_tilde = np.tanh(h_tilde_pre)  # h_tilde = tanh(W_h @ x + U_h @ (f * h(t-1)) + b_h)
-        h = f*h_tilde + h_prev*(1 - f)  # h = (1 - f) * h(t-1) + f * h_tilde
-        state = {"h": h}
-        outputs[t] = state[OUTPUT]
-        cached["h_prev"].append(h_prev)
-        cached["f"].append(f)
-        cached["f_complement"].append(f_complement)
-        cached["h_tilde"].append(h_tilde)
-        parts["h_prev"][t] = h_prev
-        parts["h_tilde_arg"][t] = h_tilde_arg
-    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+        h_prev = _history_h[t]
+        np.matmul(h_prev, _stack_h_prev_T, out=_proj_h_prev)  # every product of h_prev, at once
+        f_pre = _tmp0
+        np.add(_proj_h_prev[:, :H], _proj_x[t, :, :H], out=f_pre)  # pre-activation of f
+        f = _seq_f[t]
+        f_complement = _seq_f_complement[t]
+        sigmoid_pair_into(f_pre, f, f_complement)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f)
+        h_tilde_arg = _seq_h_tilde_arg[t]
+        np.multiply(f, h_prev, out=h_tilde_arg)  # h_tilde_arg, kept for the backward pass
+        np.matmul(h_tilde_arg, _stack_h_tilde_arg_T, out=_proj_h_tilde_arg)  # every product of h_tilde_arg, at once
+        h_tilde_pre = _tmp0
+        np.add(_proj_h_tilde_arg[:, :H], _proj_x[t, :, H:2 * H], out=h_tilde_pre)  # pre-activation of h_tilde
+        h_tilde = _seq_h_tilde[t]
+        np.tanh(h_tilde_pre, out=h_tilde)  # h_tilde = tanh(W_h @ x + U_h @ (f * h(t-1)) + b_h)
+        h = _history_h[t + 1]
+        # h = (1 - f) * h(t-1) + f * h_tilde
+        np.subtract(1, f, out=h)
+        np.multiply(h, h_prev, out=h)
+        np.multiply(f, h_tilde, out=_tmp0)
+        np.add(h, _tmp0, out=h)
+    values = {  # every step's value of what the backward pass reads: (T, B, size) views
+        "h_prev": _history_h[:-1],
+        "f": _seq_f,
+        "f_complement": _seq_f_complement,
+        "h_tilde": _seq_h_tilde,
+    }
+    parts = {  # every step's vector of each stacked weight, for its gradient
+        "h_prev": _history_h[:-1],
+        "h_tilde_arg": _seq_h_tilde_arg,
+    }
+    final_state = {"h": _history_h[T]}
+    outputs = _history_h[1:]
+    return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
+def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=None):
     """Backpropagation through time, fast: the gradient of every weight is one matrix product
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None). Returns (gradients summed over time,
-    dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
+    summed over time, dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
@@ -271,45 +327,72 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
     _stack_h_tilde_arg = cache["stacks"]["_stack_h_tilde_arg"]
+    values, parts = cache["values"], cache["parts"]
+    _seq_h_prev = values["h_prev"]
+    _seq_f = values["f"]
+    _seq_f_complement = values["f_complement"]
+    _seq_h_tilde = values["h_tilde"]
     grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    dxs = np.zeros_like(xs)
-    _deltas_h_prev = np.zeros((T, B, H), dtype=xs.dtype)  # products that do not reach the loss keep 0
-    _deltas_x = np.zeros((T, B, 2 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
-    _deltas_h_tilde_arg = np.zeros((T, B, H), dtype=xs.dtype)  # products that do not reach the loss keep 0
-    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
-    if d_state_last is not None:
-        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    _deltas_h_prev, _deltas_x, _deltas_h_tilde_arg, _carry_in_h, _carry_out_h, _tmp0, _tmp1, _tmp2 = buffers(
+        xs.dtype, workspace, "backward",
+        (T, B, H),
+        (T, B, 2 * H),
+        (T, B, H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (B, H),
+    )
+    _carry_in_h[...] = d_state_last["h"] if d_state_last is not None else 0
     for t in reversed(range(T)):
-        h_prev = cache["cached"]["h_prev"][t]
-        f = cache["cached"]["f"][t]
-        f_complement = cache["cached"]["f_complement"][t]
-        h_tilde = cache["cached"]["h_tilde"][t]
-        d_state = dict(d_state)
-        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
-        d_h = d_state["h"]
-        d_h_tilde = d_h*f
-        d_h_tilde_pre = d_h_tilde*(1 - h_tilde**2)
-        _deltas_h_tilde_arg[t, :, :H] = d_h_tilde_pre
-        _grad_h_tilde_arg = _deltas_h_tilde_arg[t] @ _stack_h_tilde_arg  # W^T d of every product of h_tilde_arg, at once
-        d_h_tilde_arg = _grad_h_tilde_arg
-        d_f = d_h*(h_tilde - h_prev) + d_h_tilde_arg*h_prev
-        d_f_pre = d_f*f*f_complement
-        _deltas_h_prev[t, :, :H] = d_f_pre
-        _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
-        d_h_prev = _grad_h_prev + d_h*f_complement + d_h_tilde_arg*f
-        _deltas_x[t, :, :H] = d_f_pre
-        _deltas_x[t, :, H:2 * H] = d_h_tilde_pre
-        d_state = {"h": d_h_prev}
-    _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
+        h_prev = _seq_h_prev[t]
+        f = _seq_f[t]
+        f_complement = _seq_f_complement[t]
+        h_tilde = _seq_h_tilde[t]
+        np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
+        d_h = _carry_in_h
+        d_h_tilde = _tmp0
+        np.multiply(d_h, f, out=d_h_tilde)  # d_h_tilde = d_h*f
+        d_h_tilde_pre = _deltas_x[t, :, H:2 * H]
+        # d_h_tilde_pre = d_h_tilde*(1 - h_tilde**2)
+        np.square(h_tilde, out=d_h_tilde_pre)
+        np.subtract(1, d_h_tilde_pre, out=d_h_tilde_pre)
+        np.multiply(d_h_tilde_pre, d_h_tilde, out=d_h_tilde_pre)
+        np.copyto(_deltas_h_tilde_arg[t, :, :H], d_h_tilde_pre)
+        d_h_tilde_arg = _tmp0
+        np.matmul(_deltas_h_tilde_arg[t], _stack_h_tilde_arg, out=d_h_tilde_arg)  # W^T d of every product of h_tilde_arg, at once
+        d_f = _tmp1
+        # d_f = d_h*(h_tilde - h_prev) + d_h_tilde_arg*h_prev
+        np.subtract(h_tilde, h_prev, out=d_f)
+        np.multiply(d_f, d_h, out=d_f)
+        np.multiply(d_h_tilde_arg, h_prev, out=_tmp2)
+        np.add(d_f, _tmp2, out=d_f)
+        d_f_pre = _deltas_h_prev[t, :, :H]
+        # d_f_pre = d_f*f*f_complement
+        np.multiply(d_f, f, out=d_f_pre)
+        np.multiply(d_f_pre, f_complement, out=d_f_pre)
+        _grad_h_prev = _tmp1
+        np.matmul(_deltas_h_prev[t], _stack_h_prev, out=_grad_h_prev)  # W^T d of every product of h_prev, at once
+        d_h_prev = _carry_out_h
+        # d_h_prev = _grad_h_prev + d_h*f_complement + d_h_tilde_arg*f
+        np.multiply(d_h, f_complement, out=d_h_prev)
+        np.add(d_h_prev, _grad_h_prev, out=d_h_prev)
+        np.multiply(d_h_tilde_arg, f, out=_tmp2)
+        np.add(d_h_prev, _tmp2, out=d_h_prev)
+        np.copyto(_deltas_x[t, :, :H], d_f_pre)
+        _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1
+    _dW = _deltas_h_prev.reshape(T * B, -1).T @ parts["h_prev"].reshape(T * B, -1)
     grads["U_f"][:, :H] += _dW[:H]
     _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
     grads["W_f"][:, :D] += _dW[:H]
     grads["W_h"][:, :D] += _dW[H:2 * H]
-    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
-    _dW = _deltas_h_tilde_arg.reshape(T * B, -1).T @ cache["parts"]["h_tilde_arg"].reshape(T * B, -1)
+    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    _dW = _deltas_h_tilde_arg.reshape(T * B, -1).T @ parts["h_tilde_arg"].reshape(T * B, -1)
     grads["U_h"][:, :H] += _dW[:H]
     _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b_f"] += _db0[:H]
     _db1 = _deltas_x.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b_h"] += _db1[H:2 * H]
-    return grads, dxs, d_state
+    d_state0 = {"h": _carry_in_h.copy()}
+    return grads, dxs, d_state0

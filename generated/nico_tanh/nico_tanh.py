@@ -41,24 +41,63 @@ def sigmoid(z):
     return np.maximum(e, z >= 0) / (1 + e)
 
 
-def sigmoid_pair(z):
-    """(sigmoid(z), 1 - sigmoid(z)) from one exp, both without cancellation, in seven array operations.
+def sigmoid_into(z, out):
+    """sigmoid(z) written into out, which may be z itself: 1 / (1 + exp(-z)) with -z clipped as in
+    sigmoid_pair_into, in six in-place operations."""
+    bound = 708.0 if z.dtype == np.float64 else 87.0
+    np.negative(z, out=out)
+    np.minimum(out, bound, out=out)
+    np.maximum(out, -bound, out=out)
+    np.exp(out, out=out)
+    np.add(out, 1, out=out)
+    np.reciprocal(out, out=out)
+
+
+def sigmoid_pair_into(z, s, complement):
+    """sigmoid(z) into s and 1 - sigmoid(z) into complement (which may be z itself), from one exp,
+    both without cancellation, in seven in-place operations.
 
     With e = exp(-z), sigmoid(z) = 1 / (1 + e) and 1 - sigmoid(z) = e / (1 + e): a product, never a
     difference. The backward pass uses the derivative as s * (1 - s) with this 1 - s (the *_complement
     variables): written as 1 - s it would round to 0 for z > 37 (float64) or 17 (float32).
-    z is clipped first to the log of the smallest normal float (708 in float64, 87 in float32), where
-    exp(-z) would be about to overflow; the clip changes only values smaller than that float.
+    -z is clipped first to the log of the largest float (708 in float64, 87 in float32), where exp
+    would overflow, and to minus that, where exp(-z) would leave the normal floats; the clip changes
+    only values smaller than the smallest normal float.
     """
     bound = 708.0 if z.dtype == np.float64 else 87.0
-    e = np.negative(z)  # a fresh contiguous array, worked in place from here
-    np.minimum(e, bound, out=e)  # np.clip would do the same, slower
-    np.maximum(e, -bound, out=e)
-    np.exp(e, out=e)
-    s = np.add(e, 1)
+    np.negative(z, out=complement)
+    np.minimum(complement, bound, out=complement)  # np.clip would do the same, slower
+    np.maximum(complement, -bound, out=complement)
+    np.exp(complement, out=complement)
+    np.add(complement, 1, out=s)
     np.reciprocal(s, out=s)
-    np.multiply(e, s, out=e)
-    return s, e
+    np.multiply(complement, s, out=complement)
+
+
+def sigmoid_pair(z):
+    """(sigmoid(z), 1 - sigmoid(z)) as new arrays: see sigmoid_pair_into."""
+    s, complement = np.empty(z.shape, z.dtype), np.empty(z.shape, z.dtype)
+    sigmoid_pair_into(z, s, complement)
+    return s, complement
+
+
+def buffers(dtype, workspace, key, *shapes):
+    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
+    allocation kept under key by an earlier call is reused when it is big enough.
+
+    One allocation rather than one per array: glibc hands large freed blocks back to the system,
+    and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
+    the arithmetic. glibc keeps one freed block up to 32 MiB for the next call; a workspace keeps
+    any size.
+    """
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    starts = np.cumsum([0] + [-(-size // 16) * 16 for size in sizes])  # each array on a multiple of 16 elements
+    arena = workspace.get(key) if workspace is not None else None
+    if arena is None or arena.dtype != dtype or arena.size < starts[-1]:
+        arena = np.empty(int(starts[-1]), dtype)
+        if workspace is not None:
+            workspace[key] = arena
+    return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
@@ -241,12 +280,15 @@ def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
     return grads, np.stack(dxs[::-1]), d_state
 
 
-def forward_sequence(params, xs, state0=None):
+def forward_sequence(params, xs, state0=None, workspace=None):
     """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
 
     Weight blocks that multiply the same vector are stacked once per call; the input's
-    products for all T steps are one matrix product before the loop. Same results as
+    products for all T steps are one matrix product before the loop. The loop allocates
+    nothing: it writes in place into arrays made before it. Same results as
     forward_sequence_steps, which runs the readable forward() step by step.
+    workspace: None, or a dict kept by the caller and passed on every call, whose arrays are
+    then reused; the outputs and cache of the previous call made with it are overwritten.
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
     T, B, D = xs.shape
@@ -259,122 +301,164 @@ def forward_sequence(params, xs, state0=None):
     b_i = params["b_i"]
     b_f = params["b_f"]
     b_o = params["b_o"]
-    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
     stacks = {
         "_stack_x": np.concatenate((W_g[:, :D], W_i[:, :D], W_f[:, :D], W_o[:, :D]), axis=0),
         "_stack_h_prev": np.concatenate((W_g[:, D:D + H], W_i[:, D:D + H], W_f[:, D:D + H], W_o[:, D:D + H]), axis=0),
     }
     _stack_x_T = np.concatenate((W_g[:, :D].T, W_i[:, :D].T, W_f[:, :D].T, W_o[:, :D].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_h_prev_T = np.concatenate((W_g[:, D:D + H].T, W_i[:, D:D + H].T, W_f[:, D:D + H].T, W_o[:, D:D + H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
-    _proj_x[:, :, :H] += b_g  # a bias added once for all steps
-    _proj_x[:, :, H:2 * H] += b_i  # a bias added once for all steps
-    _proj_x[:, :, 2 * H:3 * H] += b_f  # a bias added once for all steps
-    _proj_x[:, :, 3 * H:4 * H] += b_o  # a bias added once for all steps
-    outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
-        "s_prev": [],
-        "g": [],
-        "i": [],
-        "i_complement": [],
-        "f": [],
-        "f_complement": [],
-        "o": [],
-        "o_complement": [],
-        "h_tanh": [],
-    }
-    parts = {
-        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
-    }
+    _proj_x, _proj_h_prev, _seq_g, _act0, _act0_complement, _history_s, _seq_h_tanh, _history_h, _tmp0 = buffers(
+        xs.dtype, workspace, "forward",
+        (T, B, 4 * H),
+        (B, 4 * H),
+        (T, B, H),
+        (T, B, 3 * H),
+        (T, B, 3 * H),
+        (T + 1, B, H),
+        (T, B, H),
+        (T + 1, B, H),
+        (B, H),
+    )
+    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    _proj_x += np.concatenate((b_g, b_i, b_f, b_o))  # biases added once for all steps
+    _history_s[0] = state0["s"] if state0 is not None else 0
+    _history_h[0] = state0["h"] if state0 is not None else 0
     for t in range(T):
-        x = xs[t]
-        s_prev = state["s"]
-        h_prev = state["h"]
-        _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        _sum_h_prev = _proj_x[t] + _proj_h_prev  # the groups' products added once for all gates
-        g_pre = _sum_h_prev[:, :H]  # pre-activation of g
-        g = np.tanh(g_pre)  # g = tanh(W_g @ xc + b_g)
-        _act0, _act0_complement = sigmoid_pair(_sum_h_prev[:, H:4 * H])  # i, f, o at once, and their complements
-        i = _act0[:, :H]  # i = sigmoid(W_i @ xc + b_i)
-        i_complement = _act0_complement[:, :H]
-        f = _act0[:, H:2 * H]  # f = sigmoid(W_f @ xc + b_f)
-        f_complement = _act0_complement[:, H:2 * H]
-        o = _act0[:, 2 * H:3 * H]  # o = sigmoid(W_o @ xc + b_o)
-        o_complement = _act0_complement[:, 2 * H:3 * H]
-        s = f*s_prev + g*i  # s = g * i + s(t-1) * f
-        h_tanh = np.tanh(s)  # h_tanh, kept for the backward pass
-        h = h_tanh*o  # h = tanh(s) * o
-        state = {"s": s, "h": h}
-        outputs[t] = state[OUTPUT]
-        cached["s_prev"].append(s_prev)
-        cached["g"].append(g)
-        cached["i"].append(i)
-        cached["i_complement"].append(i_complement)
-        cached["f"].append(f)
-        cached["f_complement"].append(f_complement)
-        cached["o"].append(o)
-        cached["o_complement"].append(o_complement)
-        cached["h_tanh"].append(h_tanh)
-        parts["h_prev"][t] = h_prev
-    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+        s_prev = _history_s[t]
+        h_prev = _history_h[t]
+        np.matmul(h_prev, _stack_h_prev_T, out=_proj_h_prev)  # every product of h_prev, at once
+        np.add(_proj_x[t], _proj_h_prev, out=_proj_x[t])  # the groups' products added once for all gates, in place
+        g_pre = _proj_x[t, :, :H]  # pre-activation of g
+        g = _seq_g[t]
+        np.tanh(g_pre, out=g)  # g = tanh(W_g @ xc + b_g)
+        sigmoid_pair_into(_proj_x[t, :, H:4 * H], _act0[t], _act0_complement[t])  # i, f, o at once, and their complements
+        i = _act0[t, :, :H]  # i = sigmoid(W_i @ xc + b_i)
+        i_complement = _act0_complement[t, :, :H]
+        f = _act0[t, :, H:2 * H]  # f = sigmoid(W_f @ xc + b_f)
+        f_complement = _act0_complement[t, :, H:2 * H]
+        o = _act0[t, :, 2 * H:3 * H]  # o = sigmoid(W_o @ xc + b_o)
+        o_complement = _act0_complement[t, :, 2 * H:3 * H]
+        s = _history_s[t + 1]
+        # s = g * i + s(t-1) * f
+        np.multiply(f, s_prev, out=s)
+        np.multiply(g, i, out=_tmp0)
+        np.add(s, _tmp0, out=s)
+        h_tanh = _seq_h_tanh[t]
+        np.tanh(s, out=h_tanh)  # h_tanh, kept for the backward pass
+        h = _history_h[t + 1]
+        np.multiply(h_tanh, o, out=h)  # h = tanh(s) * o
+    values = {  # every step's value of what the backward pass reads: (T, B, size) views
+        "s_prev": _history_s[:-1],
+        "g": _seq_g,
+        "i": _act0[:, :, :H],
+        "i_complement": _act0_complement[:, :, :H],
+        "f": _act0[:, :, H:2 * H],
+        "f_complement": _act0_complement[:, :, H:2 * H],
+        "o": _act0[:, :, 2 * H:3 * H],
+        "o_complement": _act0_complement[:, :, 2 * H:3 * H],
+        "h_tanh": _seq_h_tanh,
+    }
+    parts = {  # every step's vector of each stacked weight, for its gradient
+        "h_prev": _history_h[:-1],
+    }
+    final_state = {"s": _history_s[T], "h": _history_h[T]}
+    outputs = _history_h[1:]
+    return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
+def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=None):
     """Backpropagation through time, fast: the gradient of every weight is one matrix product
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None). Returns (gradients summed over time,
-    dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
+    summed over time, dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
     H = params["W_g"].shape[0]
     _stack_x = cache["stacks"]["_stack_x"]
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
+    values, parts = cache["values"], cache["parts"]
+    _seq_s_prev = values["s_prev"]
+    _seq_g = values["g"]
+    _seq_i = values["i"]
+    _seq_i_complement = values["i_complement"]
+    _seq_f = values["f"]
+    _seq_f_complement = values["f_complement"]
+    _seq_o = values["o"]
+    _seq_o_complement = values["o_complement"]
+    _seq_h_tanh = values["h_tanh"]
     grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    dxs = np.zeros_like(xs)
-    _deltas_x = np.zeros((T, B, 4 * H), dtype=xs.dtype)  # products that do not reach the loss keep 0
-    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
-    if d_state_last is not None:
-        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    _deltas_x, _carry_in_s, _carry_out_s, _carry_in_h, _carry_out_h, _tmp0, _tmp1 = buffers(
+        xs.dtype, workspace, "backward",
+        (T, B, 4 * H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (B, H),
+    )
+    _carry_in_s[...] = d_state_last["s"] if d_state_last is not None else 0
+    _carry_in_h[...] = d_state_last["h"] if d_state_last is not None else 0
     for t in reversed(range(T)):
-        s_prev = cache["cached"]["s_prev"][t]
-        g = cache["cached"]["g"][t]
-        i = cache["cached"]["i"][t]
-        i_complement = cache["cached"]["i_complement"][t]
-        f = cache["cached"]["f"][t]
-        f_complement = cache["cached"]["f_complement"][t]
-        o = cache["cached"]["o"][t]
-        o_complement = cache["cached"]["o_complement"][t]
-        h_tanh = cache["cached"]["h_tanh"][t]
-        d_state = dict(d_state)
-        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
-        d_h = d_state["h"]
-        d_s = d_state["s"] + d_h*o*(1 - h_tanh**2)
-        d_o = d_h*h_tanh
-        d_o_pre = d_o*o*o_complement
-        d_f = d_s*s_prev
-        d_f_pre = d_f*f*f_complement
-        d_i = d_s*g
-        d_i_pre = d_i*i*i_complement
-        d_g = d_s*i
-        d_g_pre = d_g*(1 - g**2)
-        d_s_prev = d_s*f
-        _deltas_x[t, :, :H] = d_g_pre
-        _deltas_x[t, :, H:2 * H] = d_i_pre
-        _deltas_x[t, :, 2 * H:3 * H] = d_f_pre
-        _deltas_x[t, :, 3 * H:4 * H] = d_o_pre
-        _grad_h_prev = _deltas_x[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
-        d_h_prev = _grad_h_prev
-        d_state = {"s": d_s_prev, "h": d_h_prev}
+        s_prev = _seq_s_prev[t]
+        g = _seq_g[t]
+        i = _seq_i[t]
+        i_complement = _seq_i_complement[t]
+        f = _seq_f[t]
+        f_complement = _seq_f_complement[t]
+        o = _seq_o[t]
+        o_complement = _seq_o_complement[t]
+        h_tanh = _seq_h_tanh[t]
+        np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
+        d_h = _carry_in_h
+        d_s = _tmp0
+        # d_s = _carry_in_s + d_h*o*(1 - h_tanh**2)
+        np.square(h_tanh, out=d_s)
+        np.subtract(1, d_s, out=d_s)
+        np.multiply(d_s, d_h, out=d_s)
+        np.multiply(d_s, o, out=d_s)
+        np.add(d_s, _carry_in_s, out=d_s)
+        d_o = _tmp1
+        np.multiply(d_h, h_tanh, out=d_o)  # d_o = d_h*h_tanh
+        d_o_pre = _deltas_x[t, :, 3 * H:4 * H]
+        # d_o_pre = d_o*o*o_complement
+        np.multiply(d_o, o, out=d_o_pre)
+        np.multiply(d_o_pre, o_complement, out=d_o_pre)
+        d_f = _tmp1
+        np.multiply(d_s, s_prev, out=d_f)  # d_f = d_s*s_prev
+        d_f_pre = _deltas_x[t, :, 2 * H:3 * H]
+        # d_f_pre = d_f*f*f_complement
+        np.multiply(d_f, f, out=d_f_pre)
+        np.multiply(d_f_pre, f_complement, out=d_f_pre)
+        d_i = _tmp1
+        np.multiply(d_s, g, out=d_i)  # d_i = d_s*g
+        d_i_pre = _deltas_x[t, :, H:2 * H]
+        # d_i_pre = d_i*i*i_complement
+        np.multiply(d_i, i, out=d_i_pre)
+        np.multiply(d_i_pre, i_complement, out=d_i_pre)
+        d_g = _tmp1
+        np.multiply(d_s, i, out=d_g)  # d_g = d_s*i
+        d_g_pre = _deltas_x[t, :, :H]
+        # d_g_pre = d_g*(1 - g**2)
+        np.square(g, out=d_g_pre)
+        np.subtract(1, d_g_pre, out=d_g_pre)
+        np.multiply(d_g_pre, d_g, out=d_g_pre)
+        d_s_prev = _carry_out_s
+        np.multiply(d_s, f, out=d_s_prev)  # d_s_prev = d_s*f
+        d_h_prev = _carry_out_h
+        np.matmul(_deltas_x[t], _stack_h_prev, out=d_h_prev)  # W^T d of every product of h_prev, at once
+        _carry_in_s, _carry_out_s = _carry_out_s, _carry_in_s  # dL/ds(t-1) arrives at step t-1
+        _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1
     _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
     grads["W_g"][:, :D] += _dW[:H]
     grads["W_i"][:, :D] += _dW[H:2 * H]
     grads["W_f"][:, :D] += _dW[2 * H:3 * H]
     grads["W_o"][:, :D] += _dW[3 * H:4 * H]
-    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
-    _dW = _deltas_x.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
+    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    _dW = _deltas_x.reshape(T * B, -1).T @ parts["h_prev"].reshape(T * B, -1)
     grads["W_g"][:, D:D + H] += _dW[:H]
     grads["W_i"][:, D:D + H] += _dW[H:2 * H]
     grads["W_f"][:, D:D + H] += _dW[2 * H:3 * H]
@@ -384,4 +468,5 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None):
     grads["b_i"] += _db0[H:2 * H]
     grads["b_f"] += _db0[2 * H:3 * H]
     grads["b_o"] += _db0[3 * H:4 * H]
-    return grads, dxs, d_state
+    d_state0 = {"s": _carry_in_s.copy(), "h": _carry_in_h.copy()}
+    return grads, dxs, d_state0

@@ -20,6 +20,25 @@ PARAM_SHAPES = {
 }
 
 
+def buffers(dtype, workspace, key, *shapes):
+    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
+    allocation kept under key by an earlier call is reused when it is big enough.
+
+    One allocation rather than one per array: glibc hands large freed blocks back to the system,
+    and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
+    the arithmetic. glibc keeps one freed block up to 32 MiB for the next call; a workspace keeps
+    any size.
+    """
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    starts = np.cumsum([0] + [-(-size // 16) * 16 for size in sizes])  # each array on a multiple of 16 elements
+    arena = workspace.get(key) if workspace is not None else None
+    if arena is None or arena.dtype != dtype or arena.size < starts[-1]:
+        arena = np.empty(int(starts[-1]), dtype)
+        if workspace is not None:
+            workspace[key] = arena
+    return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
+
+
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
     """Parameters drawn uniform in [-1/sqrt(H), 1/sqrt(H)], as torch.nn.LSTM draws them.
 
@@ -126,12 +145,15 @@ def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
     return grads, np.stack(dxs[::-1]), d_state
 
 
-def forward_sequence(params, xs, state0=None):
+def forward_sequence(params, xs, state0=None, workspace=None):
     """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
 
     Weight blocks that multiply the same vector are stacked once per call; the input's
-    products for all T steps are one matrix product before the loop. Same results as
+    products for all T steps are one matrix product before the loop. The loop allocates
+    nothing: it writes in place into arrays made before it. Same results as
     forward_sequence_steps, which runs the readable forward() step by step.
+    workspace: None, or a dict kept by the caller and passed on every call, whose arrays are
+    then reused; the outputs and cache of the previous call made with it are overwritten.
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
     T, B, D = xs.shape
@@ -139,71 +161,83 @@ def forward_sequence(params, xs, state0=None):
     W = params["W"]
     U = params["U"]
     b = params["b"]
-    state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
     stacks = {
         "_stack_h_prev": np.concatenate((U[:, :H],), axis=0),
         "_stack_x": np.concatenate((W[:, :D],), axis=0),
     }
     _stack_h_prev_T = np.concatenate((U[:, :H].T,), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
     _stack_x_T = np.concatenate((W[:, :D].T,), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x = (xs.reshape(T * B, D) @ _stack_x_T).reshape(T, B, -1)  # the input's products, all steps at once
-    _proj_x[:, :, :H] += b  # a bias added once for all steps
-    outputs = np.empty((T, B, H), dtype=xs.dtype)
-    cached = {  # per step, the arrays themselves: copying them into fresh buffers costs more than it saves
-        "h": [],
-    }
-    parts = {
-        "h_prev": np.empty((T, B, H), dtype=xs.dtype),
-    }
+    _proj_x, _proj_h_prev, _history_h, _tmp0 = buffers(
+        xs.dtype, workspace, "forward",
+        (T, B, H),
+        (B, H),
+        (T + 1, B, H),
+        (B, H),
+    )
+    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    _proj_x[:, :, :H] += b  # biases added once for all steps
+    _history_h[0] = state0["h"] if state0 is not None else 0
     for t in range(T):
-        x = xs[t]
-        h_prev = state["h"]
-        _proj_h_prev = h_prev @ _stack_h_prev_T  # every product of h_prev, at once
-        h_pre = _proj_h_prev[:, :H] + _proj_x[t, :, :H]  # pre-activation of h
-        h = np.tanh(h_pre)  # h = tanh(W @ x + U @ h(t-1) + b)
-        state = {"h": h}
-        outputs[t] = state[OUTPUT]
-        cached["h"].append(h)
-        parts["h_prev"][t] = h_prev
-    return outputs, {"xs": xs, "stacks": stacks, "cached": cached, "parts": parts, "final_state": state}
+        h_prev = _history_h[t]
+        np.matmul(h_prev, _stack_h_prev_T, out=_proj_h_prev)  # every product of h_prev, at once
+        h_pre = _tmp0
+        np.add(_proj_h_prev[:, :H], _proj_x[t, :, :H], out=h_pre)  # pre-activation of h
+        h = _history_h[t + 1]
+        np.tanh(h_pre, out=h)  # h = tanh(W @ x + U @ h(t-1) + b)
+    values = {  # every step's value of what the backward pass reads: (T, B, size) views
+        "h": _history_h[1:],
+    }
+    parts = {  # every step's vector of each stacked weight, for its gradient
+        "h_prev": _history_h[:-1],
+    }
+    final_state = {"h": _history_h[T]}
+    outputs = _history_h[1:]
+    return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
-def backward_sequence(params, cache, d_outputs, d_state_last=None):
+def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=None):
     """Backpropagation through time, fast: the gradient of every weight is one matrix product
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None). Returns (gradients summed over time,
-    dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
+    summed over time, dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
     H = params["W"].shape[0]
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
+    values, parts = cache["values"], cache["parts"]
+    _seq_h = values["h"]
     grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    dxs = np.zeros_like(xs)
-    _deltas_h_prev = np.zeros((T, B, H), dtype=xs.dtype)  # products that do not reach the loss keep 0
-    _deltas_x = np.zeros((T, B, H), dtype=xs.dtype)  # products that do not reach the loss keep 0
-    d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
-    if d_state_last is not None:
-        d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
+    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h = buffers(
+        xs.dtype, workspace, "backward",
+        (T, B, H),
+        (T, B, H),
+        (B, H),
+        (B, H),
+    )
+    _carry_in_h[...] = d_state_last["h"] if d_state_last is not None else 0
     for t in reversed(range(T)):
-        h = cache["cached"]["h"][t]
-        d_state = dict(d_state)
-        d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
-        d_h = d_state["h"]
-        d_h_pre = d_h*(1 - h**2)
-        _deltas_h_prev[t, :, :H] = d_h_pre
-        _grad_h_prev = _deltas_h_prev[t] @ _stack_h_prev  # W^T d of every product of h_prev, at once
-        d_h_prev = _grad_h_prev
-        _deltas_x[t, :, :H] = d_h_pre
-        d_state = {"h": d_h_prev}
-    _dW = _deltas_h_prev.reshape(T * B, -1).T @ cache["parts"]["h_prev"].reshape(T * B, -1)
+        h = _seq_h[t]
+        np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
+        d_h = _carry_in_h
+        d_h_pre = _deltas_h_prev[t, :, :H]
+        # d_h_pre = d_h*(1 - h**2)
+        np.square(h, out=d_h_pre)
+        np.subtract(1, d_h_pre, out=d_h_pre)
+        np.multiply(d_h_pre, d_h, out=d_h_pre)
+        d_h_prev = _carry_out_h
+        np.matmul(_deltas_h_prev[t], _stack_h_prev, out=d_h_prev)  # W^T d of every product of h_prev, at once
+        np.copyto(_deltas_x[t, :, :H], d_h_pre)
+        _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1
+    _dW = _deltas_h_prev.reshape(T * B, -1).T @ parts["h_prev"].reshape(T * B, -1)
     grads["U"][:, :H] += _dW[:H]
     _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
     grads["W"][:, :D] += _dW[:H]
-    dxs += (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
     _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b"] += _db0[:H]
-    return grads, dxs, d_state
+    d_state0 = {"h": _carry_in_h.copy()}
+    return grads, dxs, d_state0

@@ -1,0 +1,199 @@
+"""Stage 5d: three-address code for the fast loops.
+
+An expression becomes NumPy calls that each write into an array chosen beforehand (`out=`):
+`d_h*o*(1 - h_tanh**2)` into `d_c` is
+
+    np.square(h_tanh, out=d_c)
+    np.subtract(1, d_c, out=d_c)
+    np.multiply(d_c, d_h, out=d_c)
+    np.multiply(d_c, o, out=d_c)
+
+A value that cannot be built in the output itself (the second of two compound factors) goes
+into a scratch array from a Pool, given back as soon as it has been used. The loops then allocate
+nothing: every array exists before the first step, and the same few scratch arrays serve every
+step, where fresh temporaries would cost an allocation each and, at moderate sizes, page faults
+that take longer than the arithmetic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .functions import BatchSum, Block, Concat, Elementwise, ZerosLike
+from .printers import NumpyPrinter, PrintingError, ordered_terms
+
+
+@dataclass
+class Pool:
+    """Scratch arrays by shape (code such as "(B, H)"): taken for a value, given back after its last use."""
+
+    prefix: str = "_tmp"
+    shapes: dict[str, str] = field(default_factory=dict)  # every array made: name -> shape
+    free: dict[str, list[str]] = field(default_factory=dict)  # shape -> names not in use
+
+    def take(self, shape: str) -> str:
+        free = self.free.setdefault(shape, [])
+        if free:
+            return free.pop(0)
+        name = f"{self.prefix}{len(self.shapes)}"
+        self.shapes[name] = shape
+        return name
+
+    def give(self, name: str) -> None:
+        free = self.free[self.shapes[name]]
+        free.append(name)
+        free.sort(key=lambda n: int(n[len(self.prefix):]))  # lowest first: the same code for the same input
+
+
+def is_leaf(expr: sp.Basic) -> bool:
+    """An operand that is already an array (or a number): a name, a number, a view of a name."""
+    return isinstance(expr, (sp.Symbol, sp.Number, Block))
+
+
+def lower(expr: sp.Basic, out: str, printer: NumpyPrinter, pool: Pool, size: str, batched: bool = True) -> list[str]:
+    """NumPy statements that write expr into the array `out`, of shape (B, size), or (size,) when not
+    batched (a vector parameter's gradient); scratch arrays come from pool.
+
+    `out` must not be an array that expr reads: it is written before every operand has been read.
+    """
+    return _Lowering(printer, pool, size, batched).into(expr, out)
+
+
+@dataclass
+class _Lowering:
+    printer: NumpyPrinter
+    pool: Pool
+    size: str  # of every value at this level: (B, size), or (size,) outside a batch sum
+    batched: bool
+
+    @property
+    def shape(self) -> str:
+        return f"(B, {self.size})" if self.batched else f"({self.size},)"
+
+    def code(self, leaf: sp.Basic) -> str:
+        if isinstance(leaf, sp.Number):
+            return repr(float(leaf)) if not leaf.is_Integer else str(int(leaf))
+        return self.printer.doprint(leaf)
+
+    def into(self, expr: sp.Basic, out: str) -> list[str]:
+        if is_leaf(expr):
+            return [f"np.copyto({out}, {self.code(expr)})"]
+        if isinstance(expr, sp.Add):
+            return self._sum(expr, out)
+        if isinstance(expr, sp.Mul):
+            return self._product(expr, out)
+        if isinstance(expr, sp.Pow):
+            return self._power(expr, out)
+        if isinstance(expr, Elementwise):
+            argument, code = self.operand(expr.args[0], out)
+            return code + [type(expr).into.format(argument, out)]
+        if isinstance(expr, BatchSum):
+            inner = _Lowering(self.printer, self.pool, self.size, batched=True)
+            value, code = inner.value(expr.args[0])
+            return code + [f"np.sum({value}, axis=0, out={out})"] + inner.release(value)
+        if isinstance(expr, ZerosLike):
+            return [f"{out}.fill(0)"]
+        if isinstance(expr, Concat):
+            raise PrintingError(f"a stacked vector is built by the caller, not in place: {expr}")
+        raise PrintingError(f"no in-place rule for {type(expr).__name__}: {expr}")
+
+    def operand(self, expr: sp.Basic, out: str) -> tuple[str, list[str]]:
+        """expr as an operand of the last call writing out: its own code if a leaf, else out itself."""
+        if is_leaf(expr):
+            return self.code(expr), []
+        return out, self.into(expr, out)
+
+    def value(self, expr: sp.Basic) -> tuple[str, list[str]]:
+        """expr as an operand: its code if a leaf, else a scratch array computed now (see release)."""
+        if is_leaf(expr):
+            return self.code(expr), []
+        scratch = self.pool.take(self.shape)
+        return scratch, self.into(expr, scratch)
+
+    def release(self, value: str) -> list[str]:
+        """Give a scratch array from value() back (no code: a name, not a statement)."""
+        if value in self.pool.shapes:
+            self.pool.give(value)
+        return []
+
+    def _combine(self, out: str, terms: list[tuple[sp.Basic, bool]], then, first) -> tuple[list[str], bool]:
+        """Fold terms (expression, inverted) into out: the most expensive term is computed in out first,
+        so that only the other compound terms need scratch arrays. `inverted` is negated for a sum,
+        divided by for a product; out may hold the inverse of the running result (the returned flag),
+        which first and then say how to keep (see _sum)."""
+        compound = [index for index, (term, _) in enumerate(terms) if not is_leaf(term)]
+        code = []
+        if compound:
+            seed = max(compound, key=lambda index: sp.count_ops(terms[index][0]))
+            term, inverted = terms.pop(seed)
+            code += self.into(term, out)
+        else:
+            (a, a_inverted), (b, b_inverted) = terms.pop(0), terms.pop(0)
+            call, inverted = first(self.code(a), a_inverted, self.code(b), b_inverted, out)
+            code.append(call)
+        for term, term_inverted in terms:
+            value, computed = self.value(term)
+            call, inverted = then(out, inverted, value, term_inverted)
+            code += computed + [call] + self.release(value)
+        return code, inverted
+
+    def _sum(self, expr: sp.Add, out: str) -> list[str]:
+        terms = [(-term, True) if term.could_extract_minus_sign() else (term, False) for term in ordered_terms(expr)]
+
+        def first(a, a_negative, b, b_negative, out):
+            if a_negative and not b_negative:
+                return f"np.subtract({b}, {a}, out={out})", False
+            return f"np.{'subtract' if b_negative and not a_negative else 'add'}({a}, {b}, out={out})", a_negative
+
+        def then(out, negative, value, value_negative):
+            """out holds the sum so far, negated when `negative`: keep it so, cheapest first."""
+            if negative and not value_negative:
+                return f"np.subtract({value}, {out}, out={out})", False
+            return f"np.{'subtract' if value_negative != negative else 'add'}({out}, {value}, out={out})", negative
+
+        code, negative = self._combine(out, terms, then, first)
+        return code + ([f"np.negative({out}, out={out})"] if negative else [])
+
+    def _product(self, expr: sp.Mul, out: str) -> list[str]:
+        coefficient, factors = expr.as_coeff_mul()
+        negative = coefficient < 0
+        terms = [(factor.base ** -factor.exp, True) if _is_divisor(factor) else (factor, False) for factor in factors]
+        if abs(coefficient) != 1:
+            terms.append((abs(coefficient), False))
+        if all(inverted for _, inverted in terms):
+            terms.insert(0, (sp.S.One, False))
+        if len(terms) == 1:  # -v
+            argument, code = self.operand(terms[0][0], out)
+            return code + [f"np.negative({argument}, out={out})"]
+
+        def first(a, a_inverted, b, b_inverted, out):
+            if a_inverted and not b_inverted:
+                a, b = b, a
+            return f"np.{'divide' if a_inverted != b_inverted else 'multiply'}({a}, {b}, out={out})", a_inverted and b_inverted
+
+        def then(out, inverted, value, value_inverted):
+            if inverted and not value_inverted:
+                return f"np.divide({value}, {out}, out={out})", False
+            return f"np.{'divide' if value_inverted != inverted else 'multiply'}({out}, {value}, out={out})", inverted
+
+        code, inverted = self._combine(out, terms, then, first)
+        if inverted:
+            code.append(f"np.reciprocal({out}, out={out})")
+        return code + ([f"np.negative({out}, out={out})"] if negative else [])
+
+    def _power(self, expr: sp.Pow, out: str) -> list[str]:
+        base, exponent = expr.args
+        argument, code = self.operand(base, out)
+        if exponent == 2:
+            return code + [f"np.square({argument}, out={out})"]
+        if exponent == -1:
+            return code + [f"np.reciprocal({argument}, out={out})"]
+        if exponent == sp.Rational(1, 2):
+            return code + [f"np.sqrt({argument}, out={out})"]
+        return code + [f"np.power({argument}, {self.code(exponent)}, out={out})"]
+
+
+def _is_divisor(factor: sp.Basic) -> bool:
+    """A factor 1/v^n of a product, divided by rather than multiplied by its reciprocal."""
+    return isinstance(factor, sp.Pow) and factor.exp.is_Number and factor.exp < 0
