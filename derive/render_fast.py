@@ -95,6 +95,18 @@ class StepCode:
         """Every array: those named above, then the scratch arrays."""
         return list(self.buffers.items()) + list(self.pool.shapes.items())
 
+    def drop_unread_views(self) -> None:
+        """Remove `name = view` lines whose name no later line reads (a gate's complement in the
+        forward loop, say: only the backward pass reads it, from the (T, B, size) array)."""
+        kept = []
+        for index, (code, comment) in reversed(list(enumerate(self.lines))):
+            match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*) = [A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?", code)
+            later = "\n".join(line for line, _ in kept)
+            if match and not re.search(rf"\b{match.group(1)}\b", later):
+                continue
+            kept.append((code, comment))
+        self.lines = kept[::-1]
+
 
 def fast_view(derivation: Derivation) -> dict:
     """Everything sequence_fast.py.j2 needs."""
@@ -236,6 +248,7 @@ class _Forward:
             if group.before_loop:
                 self.code.buffer(projection(group.part), f"(T, B, {_size(_total_rows(model, group))})")
         self._write(derivation)
+        self.code.drop_unread_views()
         self.start = self._step_views()
 
     def _write(self, derivation: Derivation) -> None:

@@ -165,6 +165,7 @@ class CharModel:
     module: ModuleType
     params: dict  # the cell's parameters and the output layer's W_y (V, H), b_y (V,)
     vocab_size: int
+    workspace: dict = field(default_factory=dict)  # the generated code's arrays, reused chunk after chunk
 
     @classmethod
     def create(cls, module: ModuleType, vocab_size: int, hidden_size: int, rng: np.random.Generator) -> "CharModel":
@@ -191,7 +192,7 @@ class CharModel:
     def chunk_gradients(self, inputs, targets, state: dict) -> tuple[float, dict, dict]:
         """Mean loss per character of one chunk, gradients of the chunk's summed loss, and the
         state after the chunk (carried to the next one; no gradient flows back into it)."""
-        outputs, cache = self.module.forward_sequence(self.params, self.one_hot(inputs), state)
+        outputs, cache = self.module.forward_sequence(self.params, self.one_hot(inputs), state, workspace=self.workspace)
         hs = outputs[:, 0, :]  # (T, H)
         logits = hs @ self.params["W_y"].T + self.params["b_y"]
         log_probs = _log_softmax(logits)
@@ -199,7 +200,8 @@ class CharModel:
         loss = -float(log_probs[steps, targets].sum())
         d_logits = np.exp(log_probs)
         d_logits[steps, targets] -= 1  # d(-log softmax)/dlogits = p - onehot
-        grads, _, _ = self.module.backward_sequence(self.params, cache, (d_logits @ self.params["W_y"])[:, None, :])
+        grads, _, _ = self.module.backward_sequence(self.params, cache, (d_logits @ self.params["W_y"])[:, None, :],
+                                                    workspace=self.workspace)
         grads["W_y"] = d_logits.T @ hs
         grads["b_y"] = d_logits.sum(axis=0)
         return loss / len(targets), grads, cache["final_state"]

@@ -10,7 +10,7 @@ import hypothesis.strategies as st
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import module_for
+from conftest import module_for, module_from_file
 from hypothesis import given, settings
 
 from derive.catalog import builtin_spec
@@ -208,3 +208,22 @@ def test_a_workspace_gives_the_results_of_fresh_arrays_and_is_reused(cell):
             np.testing.assert_allclose(reused[0][name], fresh[0][name], rtol=1e-13, atol=1e-15, err_msg=name)
         np.testing.assert_allclose(reused[1], fresh[1], rtol=1e-13, atol=1e-15)
     assert workspace["forward"] is arrays["forward"] and set(workspace) == {"forward", "backward"}
+
+
+def test_outputs_fed_back_into_the_same_workspace_are_not_overwritten_while_read(tmp_path):
+    """A second layer run with the first one's workspace reads the first one's outputs, which lie
+    in that workspace: it must get arrays of its own rather than write over its input (this cell
+    reads x(t) inside the loop, after earlier steps have written their states)."""
+    spec = tmp_path / "echo.toml"
+    spec.write_text('name = "echo"\ninputs = ["x"]\nstates = ["h"]\noutput = "h"\n'
+                    'equations = """\nh = tanh(W @ (x * x) + U @ h(t-1))\n"""\n'
+                    '[params]\nW = ["H", "D"]\nU = ["H", "H"]\n', encoding="utf-8")
+    module = module_from_file(spec)
+    params = module.init_params(5, 5, rng=2)  # D = H: outputs can be the next input
+    xs = np.random.default_rng(3).normal(size=(6, 2, 5))
+    workspace = {}
+    outputs, cache = module.forward_sequence(params, xs, workspace=workspace)
+    backwards = outputs[::-1]  # read late rows first: the steps write them early
+    expected, _ = module.forward_sequence(params, backwards.copy(), cache["final_state"])
+    again, _ = module.forward_sequence(params, backwards, cache["final_state"], workspace=workspace)
+    np.testing.assert_array_equal(again, expected)

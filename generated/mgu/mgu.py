@@ -75,20 +75,28 @@ def sigmoid_pair(z):
     return s, complement
 
 
-def buffers(dtype, workspace, key, *shapes):
+def buffers(dtype, workspace, key, *shapes, inputs=()):
     """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
-    allocation kept under key by an earlier call is reused when it is big enough.
+    allocation kept under key by an earlier call is reused when it is big enough and none of the
+    call's inputs lies in it (the outputs of an earlier call fed back in).
 
     One allocation rather than one per array: glibc hands large freed blocks back to the system,
     and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
     the arithmetic. glibc keeps one freed block up to 32 MiB for the next call; a workspace keeps
     any size.
     """
-    sizes = [int(np.prod(shape)) for shape in shapes]
-    starts = np.cumsum([0] + [-(-size // 16) * 16 for size in sizes])  # each array on a multiple of 16 elements
+    starts, sizes, end = [], [], 0
+    for shape in shapes:
+        size = 1
+        for length in shape:
+            size *= length
+        starts.append(end)
+        sizes.append(size)
+        end += -(-size // 16) * 16  # the next array starts on a multiple of 16 elements
     arena = workspace.get(key) if workspace is not None else None
-    if arena is None or arena.dtype != dtype or arena.size < starts[-1]:
-        arena = np.empty(int(starts[-1]), dtype)
+    if (arena is None or arena.dtype != dtype or arena.size < end
+            or any(np.may_share_memory(arena, array) for array in inputs)):
+        arena = np.empty(end, dtype)
         if workspace is not None:
             workspace[key] = arena
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
@@ -242,8 +250,9 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     products for all T steps are one matrix product before the loop. The loop allocates
     nothing: it writes in place into arrays made before it. Same results as
     forward_sequence_steps, which runs the readable forward() step by step.
-    workspace: None, or a dict kept by the caller and passed on every call, whose arrays are
-    then reused; the outputs and cache of the previous call made with it are overwritten.
+    workspace: None, or a dict the caller keeps for this cell (one per layer) and passes on every
+    call: its arrays are then reused, and the outputs and cache of the previous call made with it
+    are overwritten.
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
     T, B, D = xs.shape
@@ -273,6 +282,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
         (T, B, H),
         (T + 1, B, H),
         (B, H),
+        inputs=(xs, *(state0 or {}).values()),
     )
     np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_f, b_h))  # biases added once for all steps
@@ -308,7 +318,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
         "h_prev": _history_h[:-1],
         "h_tilde_arg": _seq_h_tilde_arg,
     }
-    final_state = {"h": _history_h[T]}
+    final_state = {"h": _history_h[T].copy()}  # copies: often the next call's state0
     outputs = _history_h[1:]
     return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
@@ -343,6 +353,7 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         (B, H),
         (B, H),
         (B, H),
+        inputs=(d_outputs, *(d_state_last or {}).values()),
     )
     _carry_in_h[...] = d_state_last["h"] if d_state_last is not None else 0
     for t in reversed(range(T)):
