@@ -184,10 +184,11 @@ def _columns(slab) -> str:
 
 
 def _stack_code(group: Group, transposed: bool = False) -> str:
-    """The group's blocks stacked by rows, or (transposed) their transposes side by side: one copy
-    either way, where np.ascontiguousarray(stack.T) would be a second and slower one."""
+    """The group's blocks stacked by rows, or (transposed) their transposes side by side, copied into
+    its array: one copy either way, where np.ascontiguousarray(stack.T) would be a second and slower one."""
     blocks = ", ".join(f"{s.matrix}[:, {_columns(s)}]{'.T' if transposed else ''}" for s in group.slabs)
-    return f"np.concatenate(({blocks}{',' if len(group.slabs) == 1 else ''}), axis={1 if transposed else 0})"
+    out = stack(group.part) + ("_T" if transposed else "")
+    return f"np.concatenate(({blocks}{',' if len(group.slabs) == 1 else ''}), axis={1 if transposed else 0}, out={out})"
 
 
 # -- forward ---------------------------------------------------------------------------
@@ -244,6 +245,10 @@ class _Forward:
         self.values[model.spec.input] = "xs"
         self.values.update(_all_steps_blocks(fused, self.sums, model))
         self.scratch: dict[str, str] = {}  # a value kept only within the step -> its scratch array
+        for group in fused.groups:  # the stacked weights: (rows, size of the part), and transposed
+            rows, size = _size(_total_rows(model, group)), self._size(group.part)
+            self.code.buffer(stack(group.part), f"({rows}, {size})")
+            self.code.buffer(f"{stack(group.part)}_T", f"({size}, {rows})")
         for group in fused.groups:
             if group.before_loop:
                 self.code.buffer(projection(group.part), f"(T, B, {_size(_total_rows(model, group))})")
@@ -589,7 +594,8 @@ class _Backward:
         self._write(lines, slots, per_step, reaching, owners)
         words = self._words()
         self.reads = [v.name for v in model.variables.values() if v.kind != Kind.PARAM and v.name in words]
-        self.after_loop = _after_loop(reaching, rows, owners, self.dxs_in_loop) + bias_sums
+        self.code.buffer("dxs", "(T, B, D)")
+        self.after_loop = _after_loop(model, reaching, rows, owners, self.dxs_in_loop, self.code) + bias_sums
         self.dxs = "zeros" if self.dxs_in_loop or not any(g.before_loop for g in reaching) else "product"
 
     def _words(self) -> set[str]:
@@ -775,15 +781,22 @@ def _product_adjoints(derivation: Derivation, fused: FusedPlan) -> dict[int, lis
     return found
 
 
-def _after_loop(groups: list[Group], rows, owners, dxs_in_loop: bool) -> list[str]:
+def weight_gradients(part: str) -> str:
+    return f"_dW_{part}"  # the gradients of the group's stacked blocks, all steps at once
+
+
+def _after_loop(model: CellModel, groups: list[Group], rows, owners, dxs_in_loop: bool, code: StepCode) -> list[str]:
     """Weight gradients of all steps in one product per group; the input's adjoint likewise."""
-    code = []
+    lines = []
     for group in groups:
         stacked = f"{owners[group.part]}.reshape(T * B, -1)"
         values = "xs" if group.before_loop else f'parts["{group.part}"]'
-        code.append(f"_dW = {stacked}.T @ {values}.reshape(T * B, -1)")
+        out = code.buffer(weight_gradients(group.part), f"({_size(_total_rows(model, group))}, {_size(model.variables[group.part].shape[0])})")
+        lines.append(f"np.matmul({stacked}.T, {values}.reshape(T * B, -1), out={out})")
         for slab, (start, stop) in zip(group.slabs, rows[group.part]):
-            code.append(f'grads["{slab.matrix}"][:, {_columns(slab)}] += _dW[{start}:{stop}]')
-        if group.before_loop:
-            code.append(f"dxs {'+' if dxs_in_loop else ''}= ({stacked} @ {stack(group.part)}).reshape(T, B, -1)")
-    return code
+            lines.append(f'grads["{slab.matrix}"][:, {_columns(slab)}] += {out}[{start}:{stop}]')
+        if group.before_loop and dxs_in_loop:
+            lines.append(f"dxs += ({stacked} @ {stack(group.part)}).reshape(T, B, -1)")
+        elif group.before_loop:
+            lines.append(f"np.matmul({stacked}, {stack(group.part)}, out=dxs.reshape(T * B, -1))")
+    return lines

@@ -207,7 +207,7 @@ def test_a_workspace_gives_the_results_of_fresh_arrays_and_is_reused(cell):
         for name in module.PARAM_SHAPES:
             np.testing.assert_allclose(reused[0][name], fresh[0][name], rtol=1e-13, atol=1e-15, err_msg=name)
         np.testing.assert_allclose(reused[1], fresh[1], rtol=1e-13, atol=1e-15)
-    assert workspace["forward"] is arrays["forward"] and set(workspace) == {"forward", "backward"}
+    assert workspace["forward"] is arrays["forward"] and set(workspace) == {"forward", "backward", "gradients"}
 
 
 def test_outputs_fed_back_into_the_same_workspace_are_not_overwritten_while_read(tmp_path):

@@ -96,10 +96,10 @@ def sigmoid_pair(z):
     return s, complement
 
 
-def buffers(dtype, workspace, key, *shapes, inputs=()):
-    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
-    allocation kept under key by an earlier call is reused when it is big enough and none of the
-    call's inputs lies in it (the outputs of an earlier call fed back in).
+def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
+    """Empty arrays (zeros if zeroed) of the given shapes, all views of one allocation. With
+    workspace (a dict), the allocation kept under key by an earlier call is reused when it is big
+    enough and none of the call's inputs lies in it (the outputs of an earlier call fed back in).
 
     One allocation rather than one per array: glibc hands large freed blocks back to the system,
     and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
@@ -120,6 +120,8 @@ def buffers(dtype, workspace, key, *shapes, inputs=()):
         arena = np.empty(end, dtype)
         if workspace is not None:
             workspace[key] = arena
+    if zeroed:
+        arena[:end].fill(0)
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
@@ -451,20 +453,18 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     R_io = params["R_io"]
     R_fo = params["R_fo"]
     R_oo = params["R_oo"]
-    stacks = {
-        "_stack_y_prev": np.concatenate((R_z[:, :H], R_i[:, :H], R_f[:, :H], R_o[:, :H]), axis=0),
-        "_stack_x": np.concatenate((W_z[:, :D], W_i[:, :D], W_f[:, :D], W_o[:, :D]), axis=0),
-        "_stack_f_prev": np.concatenate((R_fi[:, :H], R_ff[:, :H], R_fo[:, :H]), axis=0),
-        "_stack_i_prev": np.concatenate((R_ii[:, :H], R_if[:, :H], R_io[:, :H]), axis=0),
-        "_stack_o_prev": np.concatenate((R_oi[:, :H], R_of[:, :H], R_oo[:, :H]), axis=0),
-    }
-    _stack_y_prev_T = np.concatenate((R_z[:, :H].T, R_i[:, :H].T, R_f[:, :H].T, R_o[:, :H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_x_T = np.concatenate((W_z[:, :D].T, W_i[:, :D].T, W_f[:, :D].T, W_o[:, :D].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_f_prev_T = np.concatenate((R_fi[:, :H].T, R_ff[:, :H].T, R_fo[:, :H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_i_prev_T = np.concatenate((R_ii[:, :H].T, R_if[:, :H].T, R_io[:, :H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_o_prev_T = np.concatenate((R_oi[:, :H].T, R_of[:, :H].T, R_oo[:, :H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x, _proj_y_prev, _proj_f_prev, _proj_i_prev, _proj_o_prev, _seq_z, _history_i, _seq_i_complement, _history_f, _seq_f_complement, _history_c, _history_o, _seq_o_complement, _seq_y_tanh, _history_y, _tmp0, _tmp1 = buffers(
+    _stack_y_prev, _stack_y_prev_T, _stack_x, _stack_x_T, _stack_f_prev, _stack_f_prev_T, _stack_i_prev, _stack_i_prev_T, _stack_o_prev, _stack_o_prev_T, _proj_x, _proj_y_prev, _proj_f_prev, _proj_i_prev, _proj_o_prev, _seq_z, _history_i, _seq_i_complement, _history_f, _seq_f_complement, _history_c, _history_o, _seq_o_complement, _seq_y_tanh, _history_y, _tmp0, _tmp1 = buffers(
         xs.dtype, workspace, "forward",
+        (4 * H, H),
+        (H, 4 * H),
+        (4 * H, D),
+        (D, 4 * H),
+        (3 * H, H),
+        (H, 3 * H),
+        (3 * H, H),
+        (H, 3 * H),
+        (3 * H, H),
+        (H, 3 * H),
         (T, B, 4 * H),
         (B, 4 * H),
         (B, 3 * H),
@@ -484,6 +484,16 @@ def forward_sequence(params, xs, state0=None, workspace=None):
         (B, H),
         inputs=(xs, *(state0 or {}).values()),
     )
+    np.concatenate((R_z[:, :H], R_i[:, :H], R_f[:, :H], R_o[:, :H]), axis=0, out=_stack_y_prev)
+    np.concatenate((W_z[:, :D], W_i[:, :D], W_f[:, :D], W_o[:, :D]), axis=0, out=_stack_x)
+    np.concatenate((R_fi[:, :H], R_ff[:, :H], R_fo[:, :H]), axis=0, out=_stack_f_prev)
+    np.concatenate((R_ii[:, :H], R_if[:, :H], R_io[:, :H]), axis=0, out=_stack_i_prev)
+    np.concatenate((R_oi[:, :H], R_of[:, :H], R_oo[:, :H]), axis=0, out=_stack_o_prev)
+    np.concatenate((R_z[:, :H].T, R_i[:, :H].T, R_f[:, :H].T, R_o[:, :H].T), axis=1, out=_stack_y_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_z[:, :D].T, W_i[:, :D].T, W_f[:, :D].T, W_o[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((R_fi[:, :H].T, R_ff[:, :H].T, R_fo[:, :H].T), axis=1, out=_stack_f_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((R_ii[:, :H].T, R_if[:, :H].T, R_io[:, :H].T), axis=1, out=_stack_i_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((R_oi[:, :H].T, R_of[:, :H].T, R_oo[:, :H].T), axis=1, out=_stack_o_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
     np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_z, b_i, b_f, b_o))  # biases added once for all steps
     _history_y[0] = state0["y"] if state0 is not None else 0
@@ -567,6 +577,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     }
     final_state = {"y": _history_y[T].copy(), "c": _history_c[T].copy(), "i": _history_i[T].copy(), "f": _history_f[T].copy(), "o": _history_o[T].copy()}  # copies: often the next call's state0
     outputs = _history_y[1:]
+    stacks = {"_stack_y_prev": _stack_y_prev, "_stack_x": _stack_x, "_stack_f_prev": _stack_f_prev, "_stack_i_prev": _stack_i_prev, "_stack_o_prev": _stack_o_prev}
     return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
@@ -575,8 +586,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dy(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
-    summed over time, dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence (the gradients and dxs
+    of the previous call made with it are overwritten). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
@@ -600,8 +612,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     _seq_o = values["o"]
     _seq_o_complement = values["o_complement"]
     _seq_y_tanh = values["y_tanh"]
-    grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    _deltas_y_prev, _deltas_x, _deltas_f_prev, _deltas_i_prev, _deltas_o_prev, _carry_in_y, _carry_out_y, _carry_in_c, _carry_out_c, _carry_in_i, _carry_out_i, _carry_in_f, _carry_out_f, _carry_in_o, _carry_out_o, _tmp0, _tmp1, _tmp2 = buffers(
+    grads = dict(zip(PARAM_SHAPES, buffers(xs.dtype, workspace, "gradients", *(params[name].shape for name in PARAM_SHAPES), zeroed=True)))
+    _deltas_y_prev, _deltas_x, _deltas_f_prev, _deltas_i_prev, _deltas_o_prev, _carry_in_y, _carry_out_y, _carry_in_c, _carry_out_c, _carry_in_i, _carry_out_i, _carry_in_f, _carry_out_f, _carry_in_o, _carry_out_o, dxs, _dW_y_prev, _dW_x, _dW_f_prev, _dW_i_prev, _dW_o_prev, _tmp0, _tmp1, _tmp2 = buffers(
         xs.dtype, workspace, "backward",
         (T, B, 4 * H),
         (T, B, 4 * H),
@@ -618,6 +630,12 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         (B, H),
         (B, H),
         (B, H),
+        (T, B, D),
+        (4 * H, H),
+        (4 * H, D),
+        (3 * H, H),
+        (3 * H, H),
+        (3 * H, H),
         (B, H),
         (B, H),
         (H,),
@@ -723,29 +741,29 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         _carry_in_i, _carry_out_i = _carry_out_i, _carry_in_i  # dL/di(t-1) arrives at step t-1
         _carry_in_f, _carry_out_f = _carry_out_f, _carry_in_f  # dL/df(t-1) arrives at step t-1
         _carry_in_o, _carry_out_o = _carry_out_o, _carry_in_o  # dL/do(t-1) arrives at step t-1
-    _dW = _deltas_y_prev.reshape(T * B, -1).T @ parts["y_prev"].reshape(T * B, -1)
-    grads["R_z"][:, :H] += _dW[:H]
-    grads["R_i"][:, :H] += _dW[H:2 * H]
-    grads["R_f"][:, :H] += _dW[2 * H:3 * H]
-    grads["R_o"][:, :H] += _dW[3 * H:4 * H]
-    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
-    grads["W_z"][:, :D] += _dW[:H]
-    grads["W_i"][:, :D] += _dW[H:2 * H]
-    grads["W_f"][:, :D] += _dW[2 * H:3 * H]
-    grads["W_o"][:, :D] += _dW[3 * H:4 * H]
-    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
-    _dW = _deltas_f_prev.reshape(T * B, -1).T @ parts["f_prev"].reshape(T * B, -1)
-    grads["R_fi"][:, :H] += _dW[:H]
-    grads["R_ff"][:, :H] += _dW[H:2 * H]
-    grads["R_fo"][:, :H] += _dW[2 * H:3 * H]
-    _dW = _deltas_i_prev.reshape(T * B, -1).T @ parts["i_prev"].reshape(T * B, -1)
-    grads["R_ii"][:, :H] += _dW[:H]
-    grads["R_if"][:, :H] += _dW[H:2 * H]
-    grads["R_io"][:, :H] += _dW[2 * H:3 * H]
-    _dW = _deltas_o_prev.reshape(T * B, -1).T @ parts["o_prev"].reshape(T * B, -1)
-    grads["R_oi"][:, :H] += _dW[:H]
-    grads["R_of"][:, :H] += _dW[H:2 * H]
-    grads["R_oo"][:, :H] += _dW[2 * H:3 * H]
+    np.matmul(_deltas_y_prev.reshape(T * B, -1).T, parts["y_prev"].reshape(T * B, -1), out=_dW_y_prev)
+    grads["R_z"][:, :H] += _dW_y_prev[:H]
+    grads["R_i"][:, :H] += _dW_y_prev[H:2 * H]
+    grads["R_f"][:, :H] += _dW_y_prev[2 * H:3 * H]
+    grads["R_o"][:, :H] += _dW_y_prev[3 * H:4 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1).T, xs.reshape(T * B, -1), out=_dW_x)
+    grads["W_z"][:, :D] += _dW_x[:H]
+    grads["W_i"][:, :D] += _dW_x[H:2 * H]
+    grads["W_f"][:, :D] += _dW_x[2 * H:3 * H]
+    grads["W_o"][:, :D] += _dW_x[3 * H:4 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1), _stack_x, out=dxs.reshape(T * B, -1))
+    np.matmul(_deltas_f_prev.reshape(T * B, -1).T, parts["f_prev"].reshape(T * B, -1), out=_dW_f_prev)
+    grads["R_fi"][:, :H] += _dW_f_prev[:H]
+    grads["R_ff"][:, :H] += _dW_f_prev[H:2 * H]
+    grads["R_fo"][:, :H] += _dW_f_prev[2 * H:3 * H]
+    np.matmul(_deltas_i_prev.reshape(T * B, -1).T, parts["i_prev"].reshape(T * B, -1), out=_dW_i_prev)
+    grads["R_ii"][:, :H] += _dW_i_prev[:H]
+    grads["R_if"][:, :H] += _dW_i_prev[H:2 * H]
+    grads["R_io"][:, :H] += _dW_i_prev[2 * H:3 * H]
+    np.matmul(_deltas_o_prev.reshape(T * B, -1).T, parts["o_prev"].reshape(T * B, -1), out=_dW_o_prev)
+    grads["R_oi"][:, :H] += _dW_o_prev[:H]
+    grads["R_of"][:, :H] += _dW_o_prev[H:2 * H]
+    grads["R_oo"][:, :H] += _dW_o_prev[2 * H:3 * H]
     _db0 = _deltas_y_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b_z"] += _db0[:H]
     grads["b_i"] += _db0[H:2 * H]

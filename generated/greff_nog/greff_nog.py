@@ -82,10 +82,10 @@ def sigmoid_pair(z):
     return s, complement
 
 
-def buffers(dtype, workspace, key, *shapes, inputs=()):
-    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
-    allocation kept under key by an earlier call is reused when it is big enough and none of the
-    call's inputs lies in it (the outputs of an earlier call fed back in).
+def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
+    """Empty arrays (zeros if zeroed) of the given shapes, all views of one allocation. With
+    workspace (a dict), the allocation kept under key by an earlier call is reused when it is big
+    enough and none of the call's inputs lies in it (the outputs of an earlier call fed back in).
 
     One allocation rather than one per array: glibc hands large freed blocks back to the system,
     and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
@@ -106,6 +106,8 @@ def buffers(dtype, workspace, key, *shapes, inputs=()):
         arena = np.empty(end, dtype)
         if workspace is not None:
             workspace[key] = arena
+    if zeroed:
+        arena[:end].fill(0)
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
@@ -319,14 +321,12 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     R_f = params["R_f"]
     p_f = params["p_f"]
     b_f = params["b_f"]
-    stacks = {
-        "_stack_y_prev": np.concatenate((R_z[:, :H], R_i[:, :H], R_f[:, :H]), axis=0),
-        "_stack_x": np.concatenate((W_z[:, :D], W_i[:, :D], W_f[:, :D]), axis=0),
-    }
-    _stack_y_prev_T = np.concatenate((R_z[:, :H].T, R_i[:, :H].T, R_f[:, :H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_x_T = np.concatenate((W_z[:, :D].T, W_i[:, :D].T, W_f[:, :D].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x, _proj_y_prev, _seq_z, _seq_i, _seq_i_complement, _seq_f, _seq_f_complement, _history_c, _history_y, _tmp0, _tmp1 = buffers(
+    _stack_y_prev, _stack_y_prev_T, _stack_x, _stack_x_T, _proj_x, _proj_y_prev, _seq_z, _seq_i, _seq_i_complement, _seq_f, _seq_f_complement, _history_c, _history_y, _tmp0, _tmp1 = buffers(
         xs.dtype, workspace, "forward",
+        (3 * H, H),
+        (H, 3 * H),
+        (3 * H, D),
+        (D, 3 * H),
         (T, B, 3 * H),
         (B, 3 * H),
         (T, B, H),
@@ -340,6 +340,10 @@ def forward_sequence(params, xs, state0=None, workspace=None):
         (B, H),
         inputs=(xs, *(state0 or {}).values()),
     )
+    np.concatenate((R_z[:, :H], R_i[:, :H], R_f[:, :H]), axis=0, out=_stack_y_prev)
+    np.concatenate((W_z[:, :D], W_i[:, :D], W_f[:, :D]), axis=0, out=_stack_x)
+    np.concatenate((R_z[:, :H].T, R_i[:, :H].T, R_f[:, :H].T), axis=1, out=_stack_y_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_z[:, :D].T, W_i[:, :D].T, W_f[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
     np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_z, b_i, b_f))  # biases added once for all steps
     _history_y[0] = state0["y"] if state0 is not None else 0
@@ -389,6 +393,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     }
     final_state = {"y": _history_y[T].copy(), "c": _history_c[T].copy()}  # copies: often the next call's state0
     outputs = _history_y[1:]
+    stacks = {"_stack_y_prev": _stack_y_prev, "_stack_x": _stack_x}
     return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
@@ -397,8 +402,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dy(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
-    summed over time, dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence (the gradients and dxs
+    of the previous call made with it are overwritten). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
@@ -415,8 +421,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     _seq_f = values["f"]
     _seq_f_complement = values["f_complement"]
     _seq_y = values["y"]
-    grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    _deltas_y_prev, _deltas_x, _carry_in_y, _carry_out_y, _carry_in_c, _carry_out_c, _tmp0, _tmp1, _tmp2 = buffers(
+    grads = dict(zip(PARAM_SHAPES, buffers(xs.dtype, workspace, "gradients", *(params[name].shape for name in PARAM_SHAPES), zeroed=True)))
+    _deltas_y_prev, _deltas_x, _carry_in_y, _carry_out_y, _carry_in_c, _carry_out_c, dxs, _dW_y_prev, _dW_x, _tmp0, _tmp1, _tmp2 = buffers(
         xs.dtype, workspace, "backward",
         (T, B, 3 * H),
         (T, B, 3 * H),
@@ -424,6 +430,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         (B, H),
         (B, H),
         (B, H),
+        (T, B, D),
+        (3 * H, H),
+        (3 * H, D),
         (B, H),
         (B, H),
         (H,),
@@ -486,15 +495,15 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.copyto(_deltas_x[t, :, 2 * H:3 * H], d_f_pre)
         _carry_in_y, _carry_out_y = _carry_out_y, _carry_in_y  # dL/dy(t-1) arrives at step t-1
         _carry_in_c, _carry_out_c = _carry_out_c, _carry_in_c  # dL/dc(t-1) arrives at step t-1
-    _dW = _deltas_y_prev.reshape(T * B, -1).T @ parts["y_prev"].reshape(T * B, -1)
-    grads["R_z"][:, :H] += _dW[:H]
-    grads["R_i"][:, :H] += _dW[H:2 * H]
-    grads["R_f"][:, :H] += _dW[2 * H:3 * H]
-    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
-    grads["W_z"][:, :D] += _dW[:H]
-    grads["W_i"][:, :D] += _dW[H:2 * H]
-    grads["W_f"][:, :D] += _dW[2 * H:3 * H]
-    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    np.matmul(_deltas_y_prev.reshape(T * B, -1).T, parts["y_prev"].reshape(T * B, -1), out=_dW_y_prev)
+    grads["R_z"][:, :H] += _dW_y_prev[:H]
+    grads["R_i"][:, :H] += _dW_y_prev[H:2 * H]
+    grads["R_f"][:, :H] += _dW_y_prev[2 * H:3 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1).T, xs.reshape(T * B, -1), out=_dW_x)
+    grads["W_z"][:, :D] += _dW_x[:H]
+    grads["W_i"][:, :D] += _dW_x[H:2 * H]
+    grads["W_f"][:, :D] += _dW_x[2 * H:3 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1), _stack_x, out=dxs.reshape(T * B, -1))
     _db0 = _deltas_y_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b_z"] += _db0[:H]
     grads["b_i"] += _db0[H:2 * H]

@@ -84,10 +84,10 @@ def sigmoid_pair(z):
     return s, complement
 
 
-def buffers(dtype, workspace, key, *shapes, inputs=()):
-    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
-    allocation kept under key by an earlier call is reused when it is big enough and none of the
-    call's inputs lies in it (the outputs of an earlier call fed back in).
+def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
+    """Empty arrays (zeros if zeroed) of the given shapes, all views of one allocation. With
+    workspace (a dict), the allocation kept under key by an earlier call is reused when it is big
+    enough and none of the call's inputs lies in it (the outputs of an earlier call fed back in).
 
     One allocation rather than one per array: glibc hands large freed blocks back to the system,
     and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
@@ -108,6 +108,8 @@ def buffers(dtype, workspace, key, *shapes, inputs=()):
         arena = np.empty(end, dtype)
         if workspace is not None:
             workspace[key] = arena
+    if zeroed:
+        arena[:end].fill(0)
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
@@ -338,14 +340,12 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     W_o = params["W_o"]
     R_o = params["R_o"]
     b_o = params["b_o"]
-    stacks = {
-        "_stack_y_prev": np.concatenate((R_z[:, :H], R_i[:, :H], R_f[:, :H], R_o[:, :H]), axis=0),
-        "_stack_x": np.concatenate((W_z[:, :D], W_i[:, :D], W_f[:, :D], W_o[:, :D]), axis=0),
-    }
-    _stack_y_prev_T = np.concatenate((R_z[:, :H].T, R_i[:, :H].T, R_f[:, :H].T, R_o[:, :H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_x_T = np.concatenate((W_z[:, :D].T, W_i[:, :D].T, W_f[:, :D].T, W_o[:, :D].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x, _proj_y_prev, _seq_z, _act0, _act0_complement, _history_c, _seq_y_tanh, _history_y, _tmp0 = buffers(
+    _stack_y_prev, _stack_y_prev_T, _stack_x, _stack_x_T, _proj_x, _proj_y_prev, _seq_z, _act0, _act0_complement, _history_c, _seq_y_tanh, _history_y, _tmp0 = buffers(
         xs.dtype, workspace, "forward",
+        (4 * H, H),
+        (H, 4 * H),
+        (4 * H, D),
+        (D, 4 * H),
         (T, B, 4 * H),
         (B, 4 * H),
         (T, B, H),
@@ -357,6 +357,10 @@ def forward_sequence(params, xs, state0=None, workspace=None):
         (B, H),
         inputs=(xs, *(state0 or {}).values()),
     )
+    np.concatenate((R_z[:, :H], R_i[:, :H], R_f[:, :H], R_o[:, :H]), axis=0, out=_stack_y_prev)
+    np.concatenate((W_z[:, :D], W_i[:, :D], W_f[:, :D], W_o[:, :D]), axis=0, out=_stack_x)
+    np.concatenate((R_z[:, :H].T, R_i[:, :H].T, R_f[:, :H].T, R_o[:, :H].T), axis=1, out=_stack_y_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_z[:, :D].T, W_i[:, :D].T, W_f[:, :D].T, W_o[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
     np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_z, b_i, b_f, b_o))  # biases added once for all steps
     _history_y[0] = state0["y"] if state0 is not None else 0
@@ -399,6 +403,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     }
     final_state = {"y": _history_y[T].copy(), "c": _history_c[T].copy()}  # copies: often the next call's state0
     outputs = _history_y[1:]
+    stacks = {"_stack_y_prev": _stack_y_prev, "_stack_x": _stack_x}
     return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
@@ -407,8 +412,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dy(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
-    summed over time, dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence (the gradients and dxs
+    of the previous call made with it are overwritten). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
@@ -425,8 +431,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     _seq_o = values["o"]
     _seq_o_complement = values["o_complement"]
     _seq_y_tanh = values["y_tanh"]
-    grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    _deltas_y_prev, _deltas_x, _carry_in_y, _carry_out_y, _carry_in_c, _carry_out_c, _tmp0, _tmp1 = buffers(
+    grads = dict(zip(PARAM_SHAPES, buffers(xs.dtype, workspace, "gradients", *(params[name].shape for name in PARAM_SHAPES), zeroed=True)))
+    _deltas_y_prev, _deltas_x, _carry_in_y, _carry_out_y, _carry_in_c, _carry_out_c, dxs, _dW_y_prev, _dW_x, _tmp0, _tmp1 = buffers(
         xs.dtype, workspace, "backward",
         (T, B, 4 * H),
         (T, B, 4 * H),
@@ -434,6 +440,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         (B, H),
         (B, H),
         (B, H),
+        (T, B, D),
+        (4 * H, H),
+        (4 * H, D),
         (B, H),
         (B, H),
         inputs=(d_outputs, *(d_state_last or {}).values()),
@@ -494,17 +503,17 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.copyto(_deltas_x[t, :, 3 * H:4 * H], d_o_pre)
         _carry_in_y, _carry_out_y = _carry_out_y, _carry_in_y  # dL/dy(t-1) arrives at step t-1
         _carry_in_c, _carry_out_c = _carry_out_c, _carry_in_c  # dL/dc(t-1) arrives at step t-1
-    _dW = _deltas_y_prev.reshape(T * B, -1).T @ parts["y_prev"].reshape(T * B, -1)
-    grads["R_z"][:, :H] += _dW[:H]
-    grads["R_i"][:, :H] += _dW[H:2 * H]
-    grads["R_f"][:, :H] += _dW[2 * H:3 * H]
-    grads["R_o"][:, :H] += _dW[3 * H:4 * H]
-    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
-    grads["W_z"][:, :D] += _dW[:H]
-    grads["W_i"][:, :D] += _dW[H:2 * H]
-    grads["W_f"][:, :D] += _dW[2 * H:3 * H]
-    grads["W_o"][:, :D] += _dW[3 * H:4 * H]
-    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    np.matmul(_deltas_y_prev.reshape(T * B, -1).T, parts["y_prev"].reshape(T * B, -1), out=_dW_y_prev)
+    grads["R_z"][:, :H] += _dW_y_prev[:H]
+    grads["R_i"][:, :H] += _dW_y_prev[H:2 * H]
+    grads["R_f"][:, :H] += _dW_y_prev[2 * H:3 * H]
+    grads["R_o"][:, :H] += _dW_y_prev[3 * H:4 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1).T, xs.reshape(T * B, -1), out=_dW_x)
+    grads["W_z"][:, :D] += _dW_x[:H]
+    grads["W_i"][:, :D] += _dW_x[H:2 * H]
+    grads["W_f"][:, :D] += _dW_x[2 * H:3 * H]
+    grads["W_o"][:, :D] += _dW_x[3 * H:4 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1), _stack_x, out=dxs.reshape(T * B, -1))
     _db0 = _deltas_y_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b_z"] += _db0[:H]
     grads["b_i"] += _db0[H:2 * H]

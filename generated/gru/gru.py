@@ -76,10 +76,10 @@ def sigmoid_pair(z):
     return s, complement
 
 
-def buffers(dtype, workspace, key, *shapes, inputs=()):
-    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
-    allocation kept under key by an earlier call is reused when it is big enough and none of the
-    call's inputs lies in it (the outputs of an earlier call fed back in).
+def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
+    """Empty arrays (zeros if zeroed) of the given shapes, all views of one allocation. With
+    workspace (a dict), the allocation kept under key by an earlier call is reused when it is big
+    enough and none of the call's inputs lies in it (the outputs of an earlier call fed back in).
 
     One allocation rather than one per array: glibc hands large freed blocks back to the system,
     and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
@@ -100,6 +100,8 @@ def buffers(dtype, workspace, key, *shapes, inputs=()):
         arena = np.empty(end, dtype)
         if workspace is not None:
             workspace[key] = arena
+    if zeroed:
+        arena[:end].fill(0)
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
@@ -276,16 +278,14 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     U_z = params["U_z"]
     W = params["W"]
     U = params["U"]
-    stacks = {
-        "_stack_h_prev": np.concatenate((U_r[:, :H], U_z[:, :H]), axis=0),
-        "_stack_x": np.concatenate((W_r[:, :D], W_z[:, :D], W[:, :D]), axis=0),
-        "_stack_h_tilde_arg": np.concatenate((U[:, :H],), axis=0),
-    }
-    _stack_h_prev_T = np.concatenate((U_r[:, :H].T, U_z[:, :H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_x_T = np.concatenate((W_r[:, :D].T, W_z[:, :D].T, W[:, :D].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_h_tilde_arg_T = np.concatenate((U[:, :H].T,), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x, _proj_h_prev, _act0, _act0_complement, _seq_h_tilde_arg, _proj_h_tilde_arg, _seq_h_tilde, _history_h, _tmp0 = buffers(
+    _stack_h_prev, _stack_h_prev_T, _stack_x, _stack_x_T, _stack_h_tilde_arg, _stack_h_tilde_arg_T, _proj_x, _proj_h_prev, _act0, _act0_complement, _seq_h_tilde_arg, _proj_h_tilde_arg, _seq_h_tilde, _history_h, _tmp0 = buffers(
         xs.dtype, workspace, "forward",
+        (2 * H, H),
+        (H, 2 * H),
+        (3 * H, D),
+        (D, 3 * H),
+        (H, H),
+        (H, H),
         (T, B, 3 * H),
         (B, 2 * H),
         (T, B, 2 * H),
@@ -297,6 +297,12 @@ def forward_sequence(params, xs, state0=None, workspace=None):
         (B, H),
         inputs=(xs, *(state0 or {}).values()),
     )
+    np.concatenate((U_r[:, :H], U_z[:, :H]), axis=0, out=_stack_h_prev)
+    np.concatenate((W_r[:, :D], W_z[:, :D], W[:, :D]), axis=0, out=_stack_x)
+    np.concatenate((U[:, :H],), axis=0, out=_stack_h_tilde_arg)
+    np.concatenate((U_r[:, :H].T, U_z[:, :H].T), axis=1, out=_stack_h_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_r[:, :D].T, W_z[:, :D].T, W[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((U[:, :H].T,), axis=1, out=_stack_h_tilde_arg_T)  # contiguous: BLAS multiplies it faster than a transposed view
     np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _history_h[0] = state0["h"] if state0 is not None else 0
     for t in range(T):
@@ -333,6 +339,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     }
     final_state = {"h": _history_h[T].copy()}  # copies: often the next call's state0
     outputs = _history_h[1:]
+    stacks = {"_stack_h_prev": _stack_h_prev, "_stack_x": _stack_x, "_stack_h_tilde_arg": _stack_h_tilde_arg}
     return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
@@ -341,8 +348,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
-    summed over time, dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence (the gradients and dxs
+    of the previous call made with it are overwritten). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
@@ -357,14 +365,18 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     _seq_z = values["z"]
     _seq_z_complement = values["z_complement"]
     _seq_h_tilde = values["h_tilde"]
-    grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    _deltas_h_prev, _deltas_x, _deltas_h_tilde_arg, _carry_in_h, _carry_out_h, _tmp0, _tmp1, _tmp2 = buffers(
+    grads = dict(zip(PARAM_SHAPES, buffers(xs.dtype, workspace, "gradients", *(params[name].shape for name in PARAM_SHAPES), zeroed=True)))
+    _deltas_h_prev, _deltas_x, _deltas_h_tilde_arg, _carry_in_h, _carry_out_h, dxs, _dW_h_prev, _dW_x, _dW_h_tilde_arg, _tmp0, _tmp1, _tmp2 = buffers(
         xs.dtype, workspace, "backward",
         (T, B, 2 * H),
         (T, B, 3 * H),
         (T, B, H),
         (B, H),
         (B, H),
+        (T, B, D),
+        (2 * H, H),
+        (3 * H, D),
+        (H, H),
         (B, H),
         (B, H),
         (B, H),
@@ -415,15 +427,15 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.copyto(_deltas_x[t, :, :H], d_r_pre)
         np.copyto(_deltas_x[t, :, H:2 * H], d_z_pre)
         _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1
-    _dW = _deltas_h_prev.reshape(T * B, -1).T @ parts["h_prev"].reshape(T * B, -1)
-    grads["U_r"][:, :H] += _dW[:H]
-    grads["U_z"][:, :H] += _dW[H:2 * H]
-    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
-    grads["W_r"][:, :D] += _dW[:H]
-    grads["W_z"][:, :D] += _dW[H:2 * H]
-    grads["W"][:, :D] += _dW[2 * H:3 * H]
-    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
-    _dW = _deltas_h_tilde_arg.reshape(T * B, -1).T @ parts["h_tilde_arg"].reshape(T * B, -1)
-    grads["U"][:, :H] += _dW[:H]
+    np.matmul(_deltas_h_prev.reshape(T * B, -1).T, parts["h_prev"].reshape(T * B, -1), out=_dW_h_prev)
+    grads["U_r"][:, :H] += _dW_h_prev[:H]
+    grads["U_z"][:, :H] += _dW_h_prev[H:2 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1).T, xs.reshape(T * B, -1), out=_dW_x)
+    grads["W_r"][:, :D] += _dW_x[:H]
+    grads["W_z"][:, :D] += _dW_x[H:2 * H]
+    grads["W"][:, :D] += _dW_x[2 * H:3 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1), _stack_x, out=dxs.reshape(T * B, -1))
+    np.matmul(_deltas_h_tilde_arg.reshape(T * B, -1).T, parts["h_tilde_arg"].reshape(T * B, -1), out=_dW_h_tilde_arg)
+    grads["U"][:, :H] += _dW_h_tilde_arg[:H]
     d_state0 = {"h": _carry_in_h.copy()}
     return grads, dxs, d_state0

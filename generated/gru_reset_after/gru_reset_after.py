@@ -82,10 +82,10 @@ def sigmoid_pair(z):
     return s, complement
 
 
-def buffers(dtype, workspace, key, *shapes, inputs=()):
-    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
-    allocation kept under key by an earlier call is reused when it is big enough and none of the
-    call's inputs lies in it (the outputs of an earlier call fed back in).
+def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
+    """Empty arrays (zeros if zeroed) of the given shapes, all views of one allocation. With
+    workspace (a dict), the allocation kept under key by an earlier call is reused when it is big
+    enough and none of the call's inputs lies in it (the outputs of an earlier call fed back in).
 
     One allocation rather than one per array: glibc hands large freed blocks back to the system,
     and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
@@ -106,6 +106,8 @@ def buffers(dtype, workspace, key, *shapes, inputs=()):
         arena = np.empty(end, dtype)
         if workspace is not None:
             workspace[key] = arena
+    if zeroed:
+        arena[:end].fill(0)
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
@@ -325,14 +327,12 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     b_hr = params["b_hr"]
     b_hz = params["b_hz"]
     b_hn = params["b_hn"]
-    stacks = {
-        "_stack_h_prev": np.concatenate((W_hr[:, :H], W_hz[:, :H], W_hn[:, :H]), axis=0),
-        "_stack_x": np.concatenate((W_ir[:, :D], W_iz[:, :D], W_in[:, :D]), axis=0),
-    }
-    _stack_h_prev_T = np.concatenate((W_hr[:, :H].T, W_hz[:, :H].T, W_hn[:, :H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_x_T = np.concatenate((W_ir[:, :D].T, W_iz[:, :D].T, W_in[:, :D].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x, _proj_h_prev, _seq_r, _seq_r_complement, _seq_z, _seq_z_complement, _seq_W_hn_h_prev, _seq_n, _history_h, _tmp0, _tmp1 = buffers(
+    _stack_h_prev, _stack_h_prev_T, _stack_x, _stack_x_T, _proj_x, _proj_h_prev, _seq_r, _seq_r_complement, _seq_z, _seq_z_complement, _seq_W_hn_h_prev, _seq_n, _history_h, _tmp0, _tmp1 = buffers(
         xs.dtype, workspace, "forward",
+        (3 * H, H),
+        (H, 3 * H),
+        (3 * H, D),
+        (D, 3 * H),
         (T, B, 3 * H),
         (B, 3 * H),
         (T, B, H),
@@ -346,6 +346,10 @@ def forward_sequence(params, xs, state0=None, workspace=None):
         (B, H),
         inputs=(xs, *(state0 or {}).values()),
     )
+    np.concatenate((W_hr[:, :H], W_hz[:, :H], W_hn[:, :H]), axis=0, out=_stack_h_prev)
+    np.concatenate((W_ir[:, :D], W_iz[:, :D], W_in[:, :D]), axis=0, out=_stack_x)
+    np.concatenate((W_hr[:, :H].T, W_hz[:, :H].T, W_hn[:, :H].T), axis=1, out=_stack_h_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_ir[:, :D].T, W_iz[:, :D].T, W_in[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
     np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_hr, b_hz, b_in))  # biases added once for all steps
     _history_h[0] = state0["h"] if state0 is not None else 0
@@ -395,6 +399,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     }
     final_state = {"h": _history_h[T].copy()}  # copies: often the next call's state0
     outputs = _history_h[1:]
+    stacks = {"_stack_h_prev": _stack_h_prev, "_stack_x": _stack_x}
     return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
@@ -403,8 +408,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
-    summed over time, dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence (the gradients and dxs
+    of the previous call made with it are overwritten). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
@@ -420,13 +426,16 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     _seq_z_complement = values["z_complement"]
     _seq_W_hn_h_prev = values["W_hn_h_prev"]
     _seq_n = values["n"]
-    grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h, _tmp0, _tmp1 = buffers(
+    grads = dict(zip(PARAM_SHAPES, buffers(xs.dtype, workspace, "gradients", *(params[name].shape for name in PARAM_SHAPES), zeroed=True)))
+    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h, dxs, _dW_h_prev, _dW_x, _tmp0, _tmp1 = buffers(
         xs.dtype, workspace, "backward",
         (T, B, 3 * H),
         (T, B, 3 * H),
         (B, H),
         (B, H),
+        (T, B, D),
+        (3 * H, H),
+        (3 * H, D),
         (B, H),
         (H,),
         inputs=(d_outputs, *(d_state_last or {}).values()),
@@ -479,15 +488,15 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.copyto(_deltas_x[t, :, :H], d_r_pre)
         np.copyto(_deltas_x[t, :, H:2 * H], d_z_pre)
         _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1
-    _dW = _deltas_h_prev.reshape(T * B, -1).T @ parts["h_prev"].reshape(T * B, -1)
-    grads["W_hr"][:, :H] += _dW[:H]
-    grads["W_hz"][:, :H] += _dW[H:2 * H]
-    grads["W_hn"][:, :H] += _dW[2 * H:3 * H]
-    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
-    grads["W_ir"][:, :D] += _dW[:H]
-    grads["W_iz"][:, :D] += _dW[H:2 * H]
-    grads["W_in"][:, :D] += _dW[2 * H:3 * H]
-    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    np.matmul(_deltas_h_prev.reshape(T * B, -1).T, parts["h_prev"].reshape(T * B, -1), out=_dW_h_prev)
+    grads["W_hr"][:, :H] += _dW_h_prev[:H]
+    grads["W_hz"][:, :H] += _dW_h_prev[H:2 * H]
+    grads["W_hn"][:, :H] += _dW_h_prev[2 * H:3 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1).T, xs.reshape(T * B, -1), out=_dW_x)
+    grads["W_ir"][:, :D] += _dW_x[:H]
+    grads["W_iz"][:, :D] += _dW_x[H:2 * H]
+    grads["W_in"][:, :D] += _dW_x[2 * H:3 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1), _stack_x, out=dxs.reshape(T * B, -1))
     _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b_ir"] += _db0[:H]
     grads["b_iz"] += _db0[H:2 * H]

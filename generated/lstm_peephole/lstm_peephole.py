@@ -86,10 +86,10 @@ def sigmoid_pair(z):
     return s, complement
 
 
-def buffers(dtype, workspace, key, *shapes, inputs=()):
-    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
-    allocation kept under key by an earlier call is reused when it is big enough and none of the
-    call's inputs lies in it (the outputs of an earlier call fed back in).
+def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
+    """Empty arrays (zeros if zeroed) of the given shapes, all views of one allocation. With
+    workspace (a dict), the allocation kept under key by an earlier call is reused when it is big
+    enough and none of the call's inputs lies in it (the outputs of an earlier call fed back in).
 
     One allocation rather than one per array: glibc hands large freed blocks back to the system,
     and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
@@ -110,6 +110,8 @@ def buffers(dtype, workspace, key, *shapes, inputs=()):
         arena = np.empty(end, dtype)
         if workspace is not None:
             workspace[key] = arena
+    if zeroed:
+        arena[:end].fill(0)
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
@@ -363,14 +365,12 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     W_ho = params["W_ho"]
     W_co = params["W_co"]
     b_o = params["b_o"]
-    stacks = {
-        "_stack_h_prev": np.concatenate((W_hi[:, :H], W_hf[:, :H], W_ho[:, :H], W_hc[:, :H]), axis=0),
-        "_stack_x": np.concatenate((W_xi[:, :D], W_xf[:, :D], W_xo[:, :D], W_xc[:, :D]), axis=0),
-    }
-    _stack_h_prev_T = np.concatenate((W_hi[:, :H].T, W_hf[:, :H].T, W_ho[:, :H].T, W_hc[:, :H].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_x_T = np.concatenate((W_xi[:, :D].T, W_xf[:, :D].T, W_xo[:, :D].T, W_xc[:, :D].T), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x, _proj_h_prev, _seq_i, _seq_i_complement, _seq_f, _seq_f_complement, _seq_c_tanh, _history_c, _seq_o, _seq_o_complement, _seq_h_tanh, _history_h, _tmp0, _tmp1 = buffers(
+    _stack_h_prev, _stack_h_prev_T, _stack_x, _stack_x_T, _proj_x, _proj_h_prev, _seq_i, _seq_i_complement, _seq_f, _seq_f_complement, _seq_c_tanh, _history_c, _seq_o, _seq_o_complement, _seq_h_tanh, _history_h, _tmp0, _tmp1 = buffers(
         xs.dtype, workspace, "forward",
+        (4 * H, H),
+        (H, 4 * H),
+        (4 * H, D),
+        (D, 4 * H),
         (T, B, 4 * H),
         (B, 4 * H),
         (T, B, H),
@@ -387,6 +387,10 @@ def forward_sequence(params, xs, state0=None, workspace=None):
         (B, H),
         inputs=(xs, *(state0 or {}).values()),
     )
+    np.concatenate((W_hi[:, :H], W_hf[:, :H], W_ho[:, :H], W_hc[:, :H]), axis=0, out=_stack_h_prev)
+    np.concatenate((W_xi[:, :D], W_xf[:, :D], W_xo[:, :D], W_xc[:, :D]), axis=0, out=_stack_x)
+    np.concatenate((W_hi[:, :H].T, W_hf[:, :H].T, W_ho[:, :H].T, W_hc[:, :H].T), axis=1, out=_stack_h_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_xi[:, :D].T, W_xf[:, :D].T, W_xo[:, :D].T, W_xc[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
     np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_i, b_f, b_o, b_c))  # biases added once for all steps
     _history_h[0] = state0["h"] if state0 is not None else 0
@@ -450,6 +454,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     }
     final_state = {"h": _history_h[T].copy(), "c": _history_c[T].copy()}  # copies: often the next call's state0
     outputs = _history_h[1:]
+    stacks = {"_stack_h_prev": _stack_h_prev, "_stack_x": _stack_x}
     return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
@@ -458,8 +463,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
-    summed over time, dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence (the gradients and dxs
+    of the previous call made with it are overwritten). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
@@ -480,8 +486,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     _seq_o = values["o"]
     _seq_o_complement = values["o_complement"]
     _seq_h_tanh = values["h_tanh"]
-    grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h, _carry_in_c, _carry_out_c, _tmp0, _tmp1, _tmp2 = buffers(
+    grads = dict(zip(PARAM_SHAPES, buffers(xs.dtype, workspace, "gradients", *(params[name].shape for name in PARAM_SHAPES), zeroed=True)))
+    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h, _carry_in_c, _carry_out_c, dxs, _dW_h_prev, _dW_x, _tmp0, _tmp1, _tmp2 = buffers(
         xs.dtype, workspace, "backward",
         (T, B, 4 * H),
         (T, B, 4 * H),
@@ -489,6 +495,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         (B, H),
         (B, H),
         (B, H),
+        (T, B, D),
+        (4 * H, H),
+        (4 * H, D),
         (B, H),
         (B, H),
         (H,),
@@ -567,17 +576,17 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.copyto(_deltas_x[t, :, 3 * H:4 * H], d_c_tanh_pre)
         _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1
         _carry_in_c, _carry_out_c = _carry_out_c, _carry_in_c  # dL/dc(t-1) arrives at step t-1
-    _dW = _deltas_h_prev.reshape(T * B, -1).T @ parts["h_prev"].reshape(T * B, -1)
-    grads["W_hi"][:, :H] += _dW[:H]
-    grads["W_hf"][:, :H] += _dW[H:2 * H]
-    grads["W_ho"][:, :H] += _dW[2 * H:3 * H]
-    grads["W_hc"][:, :H] += _dW[3 * H:4 * H]
-    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
-    grads["W_xi"][:, :D] += _dW[:H]
-    grads["W_xf"][:, :D] += _dW[H:2 * H]
-    grads["W_xo"][:, :D] += _dW[2 * H:3 * H]
-    grads["W_xc"][:, :D] += _dW[3 * H:4 * H]
-    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    np.matmul(_deltas_h_prev.reshape(T * B, -1).T, parts["h_prev"].reshape(T * B, -1), out=_dW_h_prev)
+    grads["W_hi"][:, :H] += _dW_h_prev[:H]
+    grads["W_hf"][:, :H] += _dW_h_prev[H:2 * H]
+    grads["W_ho"][:, :H] += _dW_h_prev[2 * H:3 * H]
+    grads["W_hc"][:, :H] += _dW_h_prev[3 * H:4 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1).T, xs.reshape(T * B, -1), out=_dW_x)
+    grads["W_xi"][:, :D] += _dW_x[:H]
+    grads["W_xf"][:, :D] += _dW_x[H:2 * H]
+    grads["W_xo"][:, :D] += _dW_x[2 * H:3 * H]
+    grads["W_xc"][:, :D] += _dW_x[3 * H:4 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1), _stack_x, out=dxs.reshape(T * B, -1))
     _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b_i"] += _db0[:H]
     grads["b_f"] += _db0[H:2 * H]

@@ -20,10 +20,10 @@ PARAM_SHAPES = {
 }
 
 
-def buffers(dtype, workspace, key, *shapes, inputs=()):
-    """Empty arrays of the given shapes, all views of one allocation. With workspace (a dict), the
-    allocation kept under key by an earlier call is reused when it is big enough and none of the
-    call's inputs lies in it (the outputs of an earlier call fed back in).
+def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
+    """Empty arrays (zeros if zeroed) of the given shapes, all views of one allocation. With
+    workspace (a dict), the allocation kept under key by an earlier call is reused when it is big
+    enough and none of the call's inputs lies in it (the outputs of an earlier call fed back in).
 
     One allocation rather than one per array: glibc hands large freed blocks back to the system,
     and taking them back costs a page fault per 4 KiB, which at moderate sizes takes longer than
@@ -44,6 +44,8 @@ def buffers(dtype, workspace, key, *shapes, inputs=()):
         arena = np.empty(end, dtype)
         if workspace is not None:
             workspace[key] = arena
+    if zeroed:
+        arena[:end].fill(0)
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
@@ -170,20 +172,22 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     W = params["W"]
     U = params["U"]
     b = params["b"]
-    stacks = {
-        "_stack_h_prev": np.concatenate((U[:, :H],), axis=0),
-        "_stack_x": np.concatenate((W[:, :D],), axis=0),
-    }
-    _stack_h_prev_T = np.concatenate((U[:, :H].T,), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _stack_x_T = np.concatenate((W[:, :D].T,), axis=1)  # contiguous: BLAS multiplies it faster than a transposed view
-    _proj_x, _proj_h_prev, _history_h, _tmp0 = buffers(
+    _stack_h_prev, _stack_h_prev_T, _stack_x, _stack_x_T, _proj_x, _proj_h_prev, _history_h, _tmp0 = buffers(
         xs.dtype, workspace, "forward",
+        (H, H),
+        (H, H),
+        (H, D),
+        (D, H),
         (T, B, H),
         (B, H),
         (T + 1, B, H),
         (B, H),
         inputs=(xs, *(state0 or {}).values()),
     )
+    np.concatenate((U[:, :H],), axis=0, out=_stack_h_prev)
+    np.concatenate((W[:, :D],), axis=0, out=_stack_x)
+    np.concatenate((U[:, :H].T,), axis=1, out=_stack_h_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W[:, :D].T,), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
     np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x[:, :, :H] += b  # biases added once for all steps
     _history_h[0] = state0["h"] if state0 is not None else 0
@@ -202,6 +206,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     }
     final_state = {"h": _history_h[T].copy()}  # copies: often the next call's state0
     outputs = _history_h[1:]
+    stacks = {"_stack_h_prev": _stack_h_prev, "_stack_x": _stack_x}
     return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
@@ -210,8 +215,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None); workspace as for forward_sequence. Returns (gradients
-    summed over time, dxs (T, B, D), dL/dstate0).
+    of the final states (zeros if None); workspace as for forward_sequence (the gradients and dxs
+    of the previous call made with it are overwritten). Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
     """
     xs = cache["xs"]
     T, B, D = xs.shape
@@ -220,13 +226,16 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     _stack_x = cache["stacks"]["_stack_x"]
     values, parts = cache["values"], cache["parts"]
     _seq_h = values["h"]
-    grads = {name: np.zeros(params[name].shape, dtype=params[name].dtype) for name in PARAM_SHAPES}  # faster than zeros_like
-    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h = buffers(
+    grads = dict(zip(PARAM_SHAPES, buffers(xs.dtype, workspace, "gradients", *(params[name].shape for name in PARAM_SHAPES), zeroed=True)))
+    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h, dxs, _dW_h_prev, _dW_x = buffers(
         xs.dtype, workspace, "backward",
         (T, B, H),
         (T, B, H),
         (B, H),
         (B, H),
+        (T, B, D),
+        (H, H),
+        (H, D),
         inputs=(d_outputs, *(d_state_last or {}).values()),
     )
     _carry_in_h[...] = d_state_last["h"] if d_state_last is not None else 0
@@ -243,11 +252,11 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.matmul(_deltas_h_prev[t], _stack_h_prev, out=d_h_prev)  # W^T d of every product of h_prev, at once
         np.copyto(_deltas_x[t, :, :H], d_h_pre)
         _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1
-    _dW = _deltas_h_prev.reshape(T * B, -1).T @ parts["h_prev"].reshape(T * B, -1)
-    grads["U"][:, :H] += _dW[:H]
-    _dW = _deltas_x.reshape(T * B, -1).T @ xs.reshape(T * B, -1)
-    grads["W"][:, :D] += _dW[:H]
-    dxs = (_deltas_x.reshape(T * B, -1) @ _stack_x).reshape(T, B, -1)
+    np.matmul(_deltas_h_prev.reshape(T * B, -1).T, parts["h_prev"].reshape(T * B, -1), out=_dW_h_prev)
+    grads["U"][:, :H] += _dW_h_prev[:H]
+    np.matmul(_deltas_x.reshape(T * B, -1).T, xs.reshape(T * B, -1), out=_dW_x)
+    grads["W"][:, :D] += _dW_x[:H]
+    np.matmul(_deltas_x.reshape(T * B, -1), _stack_x, out=dxs.reshape(T * B, -1))
     _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
     grads["b"] += _db0[:H]
     d_state0 = {"h": _carry_in_h.copy()}
