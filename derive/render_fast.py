@@ -98,13 +98,13 @@ class StepCode:
     def drop_unread_views(self) -> None:
         """Remove `name = view` lines whose name no later line reads (a gate's complement in the
         forward loop, say: only the backward pass reads it, from the (T, B, size) array)."""
-        kept = []
-        for index, (code, comment) in reversed(list(enumerate(self.lines))):
-            match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*) = [A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?", code)
-            later = "\n".join(line for line, _ in kept)
-            if match and not re.search(rf"\b{match.group(1)}\b", later):
+        kept, read_later = [], set()
+        for code, comment in reversed(self.lines):
+            view = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*) = [A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?", code)
+            if view and view.group(1) not in read_later:
                 continue
             kept.append((code, comment))
+            read_later |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
         self.lines = kept[::-1]
 
 
