@@ -293,7 +293,9 @@ class _Forward:
                 if group.part in done:
                     self._project(group)
             for name in [name for name in self.scratch if last_use.get(name, index) <= index]:
-                self.code.pool.give(self.scratch.pop(name))
+                array = self.scratch.pop(name)
+                if array not in self.scratch.values():  # no other name still holds it
+                    self.code.pool.give(array)
 
     def _expr(self, assignment) -> sp.Expr:
         """The assignment as the loop computes it: products read from the projections, function values
@@ -336,6 +338,8 @@ class _Forward:
                 self.code.emit(f"{target} = {self.printer.doprint(expr)}", comment)
                 if all_steps:
                     self.values[target] = all_steps
+                if str(expr) in self.scratch:  # another name for a scratch array: it holds it too
+                    self.scratch[target] = self.scratch[str(expr)]
                 return
         out = self._destination(target)
         self.code.emit_lowered(lower(expr, out, self.printer, self.code.pool, self._size(target)), comment)

@@ -111,6 +111,14 @@ def test_cells_with_colliding_products_agree_with_the_oracle(equations, params, 
     fast_sequence_matches_the_oracle(two_state_cell(tmp_path, "clash", equations, params), seed=5)
 
 
+def test_another_name_for_a_scratch_value_keeps_its_array(tmp_path):
+    """b = identity(a) names a's scratch array in the forward loop; a's last use is b's line, but the
+    array must stay b's until b's last use (here after the scratch array that (g + 1) * (g - 1) takes)."""
+    equations = "a = W @ x + U @ h(t-1)\nb = identity(a)\ng = sigmoid(V @ x)\nh = (g + 1) * (g - 1) + b\nc = c(t-1) + h"
+    params = 'W = ["H", "D"]\nU = ["H", "H"]\nV = ["H", "D"]'
+    fast_sequence_matches_the_oracle(two_state_cell(tmp_path, "alias", equations, params), seed=6)
+
+
 def two_state_cell(folder, name: str, equations: str, params: str):
     """A spec file of a cell with states h and c over input x."""
     path = folder / f"{name}.toml"
