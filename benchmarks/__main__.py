@@ -131,7 +131,7 @@ def machine(torch) -> list[str]:
     except (OSError, StopIteration):
         pass
     lines = [f"- CPU: {cpu}, {os.cpu_count()} cores visible", f"- Python {platform.python_version()}, NumPy {np.__version__}"]
-    lines.append(f"- torch {torch.__version__}, {torch.get_num_threads()} threads" if torch else "- torch: not installed")
+    lines.append(f"- torch {torch.__version__}, {torch.get_num_threads()} threads" if torch else "- torch: not imported")
     return lines
 
 
@@ -143,11 +143,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="where to write the table")
     parser.add_argument("--only", choices=("kernels", "generation", "training"),
                         help="run one part and print it (RESULTS.md is written only by a full run)")
+    parser.add_argument("--without-torch", action="store_true",
+                        help="do not import torch even if installed: torch running in the same process changes "
+                             "how glibc hands freed memory back, and with it the generated code's fresh-array times")
     args = parser.parse_args(argv)
     if args.only:
-        print("\n".join(run_part(args.only, args.repeats)))
+        print("\n".join(run_part(args.only, args.repeats, args.without_torch)))
         return 0
-    torch = import_torch()
+    torch = None if args.without_torch else import_torch()
     rows = kernel_rows(torch, args.repeats)
     print(f"[{len(rows) + 1}/{len(rows) + 2}] generating the catalog ...", flush=True)
     cold, warm = generation_times(max(3, args.repeats // 2))
@@ -167,13 +170,13 @@ def import_torch():
     return torch
 
 
-def run_part(part: str, repeats: int) -> list[str]:
+def run_part(part: str, repeats: int, without_torch: bool = False) -> list[str]:
     if part == "training":
         return training.render(training.iterations_per_second(repeats))
     if part == "generation":
         cold, warm = generation_times(max(3, repeats // 2))
         return [f"- cold: {cold:.2f} s", f"- nothing changed: {warm:.2f} s"]
-    torch = import_torch()
+    torch = None if without_torch else import_torch()
     return render(kernel_rows(torch, repeats), float("nan"), float("nan"), machine(torch), repeats).splitlines()
 
 

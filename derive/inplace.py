@@ -91,7 +91,8 @@ class _Lowering:
         if isinstance(expr, BatchSum):
             inner = _Lowering(self.printer, self.pool, self.size, batched=True)
             value, code = inner.value(expr.args[0])
-            return code + [f"np.sum({value}, axis=0, out={out})"] + inner.release(value)
+            inner.release(value)
+            return code + [f"np.sum({value}, axis=0, out={out})"]
         if isinstance(expr, ZerosLike):
             return [f"{out}.fill(0)"]
         if isinstance(expr, Concat):
@@ -111,11 +112,10 @@ class _Lowering:
         scratch = self.pool.take(self.shape)
         return scratch, self.into(expr, scratch)
 
-    def release(self, value: str) -> list[str]:
-        """Give a scratch array from value() back (no code: a name, not a statement)."""
+    def release(self, value: str) -> None:
+        """Give back the scratch array value() took, if it took one."""
         if value in self.pool.shapes:
             self.pool.give(value)
-        return []
 
     def _combine(self, out: str, terms: list[tuple[sp.Basic, bool]], then, first) -> tuple[list[str], bool]:
         """Fold terms (expression, inverted) into out: the most expensive term is computed in out first,
@@ -135,7 +135,8 @@ class _Lowering:
         for term, term_inverted in terms:
             value, computed = self.value(term)
             call, inverted = then(out, inverted, value, term_inverted)
-            code += computed + [call] + self.release(value)
+            code += computed + [call]
+            self.release(value)
         return code, inverted
 
     def _sum(self, expr: sp.Add, out: str) -> list[str]:

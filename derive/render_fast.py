@@ -61,6 +61,11 @@ def _size(dim: Dim) -> str:
     return str(dim).replace("*", " * ")
 
 
+def _vector_size(model: CellModel, name: str) -> str:
+    """Code for the length of a vector variable (the rows of a matrix)."""
+    return _size(model.variables[name].shape[0])
+
+
 def _buffers(fused: FusedPlan) -> dict[str, str]:
     """Group -> the delta buffer it fills; groups whose blocks come from the same products in
     the same order (x and h(t-1) of an LSTM over [x; h]) share one."""
@@ -249,9 +254,8 @@ class _Forward:
             rows, size = _size(_total_rows(model, group)), self._size(group.part)
             self.code.buffer(stack(group.part), f"({rows}, {size})")
             self.code.buffer(f"{stack(group.part)}_T", f"({size}, {rows})")
-        for group in fused.groups:
-            if group.before_loop:
-                self.code.buffer(projection(group.part), f"(T, B, {_size(_total_rows(model, group))})")
+        for group in (g for g in fused.groups if g.before_loop):  # the input's products of every step
+            self.code.buffer(projection(group.part), f"(T, B, {_size(_total_rows(model, group))})")
         self._write(derivation)
         self.code.drop_unread_views()
         self.start = self._step_views()
@@ -311,7 +315,7 @@ class _Forward:
         return expr
 
     def _size(self, name: str) -> str:
-        return _size(self.model.variables[name].shape[0])
+        return _vector_size(self.model, name)
 
     def _destination(self, target: str) -> str:
         """Bind target to the array that receives it: its history (a state), its (T, B, size) array
@@ -563,6 +567,7 @@ class Slot:
     buffer: str
     start: str
     stop: str
+    size: str  # stop - start: the rows of the product's matrix
     adjoints: tuple[str, ...]  # the adjoint lines it adds up (one for a product in one assignment)
 
     @property
@@ -579,21 +584,21 @@ class _Backward:
         owners = _buffers(fused)
         reaching = _groups_reaching_the_loss(derivation, fused)
         per_step = {g.part: sp.Symbol(contribution(g.part)) for g in reaching if not g.before_loop}
-        slots = _slots(reaching, rows, owners, _product_adjoints(derivation, fused))
+        slots = _slots(model, reaching, rows, owners, _product_adjoints(derivation, fused))
         moved, bias_sums = _bias_sums_after_loop(derivation, slots)
         lines = [(line, expr) for line, expr in rewrite_backward(derivation, fused, per_step)
                  if not (line.role == "param" and line.about in moved)]
+        filled_by = {owners[g.part]: g for g in reversed(reaching)}  # delta buffer -> the first group filling it
         for buffer in slots:
-            self.code.buffer(buffer, f"(T, B, {_size(_total_rows(model, next(g for g in reaching if owners[g.part] == buffer)))})")
-        self.zeroed = [buffer for buffer in slots if _leaves_zeros(fused, reaching, owners, buffer, slots[buffer])]
+            self.code.buffer(buffer, f"(T, B, {_size(_total_rows(model, filled_by[buffer]))})")
+        # a block whose product does not reach the loss is never written: it must stay 0
+        self.zeroed = [buffer for buffer in slots if len(slots[buffer]) < len(filled_by[buffer].slabs)]
         self.printer = NumpyPrinter({"names": {s.name: carry_in(state) for state, s in derivation.incoming.items()}})
         self.in_slot = _own_slots(slots)  # adjoint -> the slot it is computed in
         for state in model.spec.states:
             self.code.buffer(carry_in(state), f"(B, {self._size(state)})")
             self.code.buffer(carry_out(state), f"(B, {self._size(state)})")
         self.owner: dict[str, str] = {}  # name -> the scratch array holding it
-        self.sizes = {v.name: _size(v.shape[0]) for v in model.variables.values() if v.kind != Kind.PARAM}
-        self.sizes.update({s.name: self._size(state) for state, s in derivation.incoming.items()})
         self.dxs_in_loop = False
         self._write(lines, slots, per_step, reaching, owners)
         words = self._words()
@@ -640,7 +645,7 @@ class _Backward:
             if len(slot.adjoints) == 1 and self.in_slot.get(slot.adjoints[0]) == slot:
                 continue
             expr = sp.Add(*(sp.Symbol(name) for name in slot.adjoints))
-            size = self.sizes[slot.adjoints[0]]
+            size = slot.size
             self.code.emit_lowered(lower(expr, slot.code, self.printer, self.code.pool, size), "")
 
     def _contribute(self, group: Group, buffer: str, symbol: sp.Symbol, lines, readers: list[int]) -> set[int]:
@@ -648,24 +653,18 @@ class _Backward:
         line, expr = lines[readers[0]]
         direct = len(readers) == 1 and expr == symbol and line.role not in ("param", "input")
         size = self._size(group.part)
-        if direct:
-            self.sizes[line.target.name] = size
         out = self._destination(line, size) if direct else self._scratch(symbol.name, size)
         self.code.emit(f"np.matmul({buffer}[t], {stack(group.part)}, out={out})", f"W^T d of every product of {group.part}, at once")
         return {readers[0]} if direct else set()
 
     def _size(self, name: str) -> str:
-        return _size(self.model.variables[name].shape[0])
+        return _vector_size(self.model, name)
 
-    def _line_size(self, line, expr) -> str:
-        """The size of a line's value: its variable's; for the adjoint of a product (which has no
-        variable), that of any vector it is computed from, since element-wise operations keep it."""
-        if line.about in self.model.variables:
-            size = self._size(line.about)
-        else:
-            size = next(self.sizes[s.name] for s in sorted(expr.free_symbols, key=str) if s.name in self.sizes)
-        self.sizes[line.target.name] = size
-        return size
+    def _line_size(self, line) -> str:
+        """The size of a line's value: its variable's; for the adjoint of a product W v, which has
+        no variable (derivation names it "W v"), the rows of W."""
+        about = line.about if line.about in self.model.variables else line.about.split(" ")[0]
+        return self._size(about)
 
     def _scratch(self, name: str, size: str) -> str:
         self.owner[name] = self.code.pool.take(f"(B, {size})")
@@ -698,18 +697,16 @@ class _Backward:
         if line.role == "input":
             if expr != 0:
                 self.dxs_in_loop = True
-                self.code.emit_lowered(lower(expr, "dxs[t]", self.printer, self.code.pool, self._line_size(line, expr)),
+                self.code.emit_lowered(lower(expr, "dxs[t]", self.printer, self.code.pool, self._line_size(line)),
                                        "dL/dx(t) from element-wise uses")
             return
-        size = self._line_size(line, expr) if expr.free_symbols else "0"
         if is_leaf(expr) and expr.free_symbols and line.role != "carry" and line.target.name not in self.in_slot:
             source = self.printer.doprint(expr)
             self.code.emit(f"{line.target.name} = {source}", "")  # another name for the same array
             if str(expr) in self.owner:
                 self.owner[line.target.name] = self.owner[str(expr)]
             return
-        if size == "0":
-            size = self._size(line.about)  # a zero line: only a variable's adjoint can be one
+        size = self._line_size(line)
         out = self._destination(line, size)
         if expr == 0 or isinstance(expr, ZerosLike):
             self.code.emit(f"{out}.fill(0)", "")
@@ -724,14 +721,14 @@ class _Backward:
         self.code.pool.give(term)
 
 
-def _slots(reaching: list[Group], rows, owners, adjoints: dict[int, list[str]]) -> dict[str, list[Slot]]:
+def _slots(model: CellModel, reaching: list[Group], rows, owners, adjoints: dict[int, list[str]]) -> dict[str, list[Slot]]:
     """Delta buffer -> the slots of its products that reach the loss."""
     slots: dict[str, list[Slot]] = {}
     for group in reaching:
         buffer = owners[group.part]
         if buffer in slots:
             continue  # groups sharing a buffer have the same products in the same rows
-        slots[buffer] = [Slot(buffer, start, stop, tuple(adjoints[slab.product]))
+        slots[buffer] = [Slot(buffer, start, stop, _vector_size(model, slab.matrix), tuple(adjoints[slab.product]))
                          for slab, (start, stop) in zip(group.slabs, rows[group.part]) if slab.product in adjoints]
     return slots
 
@@ -744,12 +741,6 @@ def _own_slots(slots: dict[str, list[Slot]]) -> dict[str, Slot]:
             if len(slot.adjoints) == 1:
                 own.setdefault(slot.adjoints[0], slot)
     return own
-
-
-def _leaves_zeros(fused: FusedPlan, reaching, owners, buffer: str, slots: list[Slot]) -> bool:
-    """Whether some block of the buffer belongs to a product that does not reach the loss (it stays 0)."""
-    group = next(g for g in reaching if owners[g.part] == buffer)
-    return len(slots) < len(group.slabs)
 
 
 def _bias_sums_after_loop(derivation: Derivation, slots: dict[str, list[Slot]]):
@@ -795,7 +786,7 @@ def _after_loop(model: CellModel, groups: list[Group], rows, owners, dxs_in_loop
     for group in groups:
         stacked = f"{owners[group.part]}.reshape(T * B, -1)"
         values = "xs" if group.before_loop else f'parts["{group.part}"]'
-        out = code.buffer(weight_gradients(group.part), f"({_size(_total_rows(model, group))}, {_size(model.variables[group.part].shape[0])})")
+        out = code.buffer(weight_gradients(group.part), f"({_size(_total_rows(model, group))}, {_vector_size(model, group.part)})")
         lines.append(f"np.matmul({stacked}.T, {values}.reshape(T * B, -1), out={out})")
         for slab, (start, stop) in zip(group.slabs, rows[group.part]):
             lines.append(f'grads["{slab.matrix}"][:, {_columns(slab)}] += {out}[{start}:{stop}]')
