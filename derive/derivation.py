@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from . import naming
 from .functions import BatchSum, Block, Concat, Elementwise, MatVec, MatVecT, Outer, Sigmoid, ZerosLike
 from .errors import Location, SpecNameError
 from .model import Assignment, CellModel, Kind
@@ -86,7 +85,7 @@ def _cached_values(model: CellModel) -> dict[sp.Expr, sp.Symbol]:
         if isinstance(a.expr, Elementwise):
             cached[a.expr] = sp.Symbol(a.target)
         if model.variables[a.target].role == "complement":
-            base = sp.Symbol(naming.complemented(a.target))
+            base = sp.Symbol(model.variables[a.target].of)
             z = -a.expr.args[0]
             cached[1 - Sigmoid(z)] = sp.Symbol(a.target)
             cached[1 - base] = sp.Symbol(a.target)
@@ -106,7 +105,8 @@ class _Backward:
         self.gradients: dict[str, list[sp.Expr]] = defaultdict(list)
         self.lines: list[AdjointLine] = []
         self.uses: list[Contribution] = []
-        self.incoming = {state: sp.Symbol(naming.incoming(state)) for state in self.spec.states}
+        self.names = model.names
+        self.incoming = {state: sp.Symbol(self.names.incoming(state)) for state in self.spec.states}
         self.cached = _cached_values(model)
 
     def run(self) -> Derivation:
@@ -115,17 +115,18 @@ class _Backward:
             if adjoint is not None:
                 self.propagate(assignment, adjoint)
         for state in self.spec.states:
-            self.finish(naming.prev(state), naming.adjoint(naming.prev(state)), "carry", state, self.incoming[state])
+            previous = self.names.prev(state)
+            self.finish(previous, self.names.adjoint(previous), "carry", state, self.incoming[state])
         if not self.contributions.get(self.spec.input):
             raise SpecNameError(Location(self.spec.path), f"input {self.spec.input!r} never reaches a state",
                                 "an input on a path to a carried state")
-        self.finish(self.spec.input, naming.adjoint(self.spec.input), "input", self.spec.input, None)
+        self.finish(self.spec.input, self.names.adjoint(self.spec.input), "input", self.spec.input, None)
         for param in self.spec.params:
             terms = self.gradients.pop(param.name, [])
             if not terms:
                 raise SpecNameError(param.where, f"parameter {param.name!r} never reaches a state, so its gradient is always 0",
                                     "every parameter on a path to a carried state")
-            self.lines.append(AdjointLine(sp.Symbol(naming.adjoint(param.name)), sp.Add(*terms), "param", param.name, -1))
+            self.lines.append(AdjointLine(sp.Symbol(self.names.adjoint(param.name)), sp.Add(*terms), "param", param.name, -1))
         return Derivation(self.model, tuple(self.lines), self.incoming, tuple(self.uses))
 
     def complete_adjoint(self, assignment: Assignment) -> sp.Symbol | None:
@@ -136,7 +137,7 @@ class _Backward:
             terms.insert(0, self.incoming[name])
         if not terms:
             return None  # this variable does not reach any state: nothing flows back through it
-        symbol = sp.Symbol(naming.adjoint(name))
+        symbol = sp.Symbol(self.names.adjoint(name))
         role = "state" if is_state else "intermediate"
         self.lines.append(AdjointLine(symbol, sp.Add(*terms), role, name, assignment.origin))
         return symbol
@@ -180,15 +181,6 @@ class _Backward:
                 if self.model.variables[str(atom)].kind != Kind.PARAM:
                     self.uses.append(Contribution(str(atom), assignment.target, "elementwise", partial, term))
 
-    def unique(self, name: str) -> str:
-        """name, or name2, name3, ... when a product appears in several assignments."""
-        taken = {line.target.name for line in self.lines} | set(self.model.variables)
-        candidate, count = name, 1
-        while candidate in taken:
-            count += 1
-            candidate = f"{name}{count}"
-        return candidate
-
     def send(self, name: str, term: sp.Expr) -> None:
         if self.model.variables[name].kind == Kind.PARAM:
             self.gradients[name].append(BatchSum(term))
@@ -199,7 +191,8 @@ class _Backward:
         """W v receives `term`: W's gradient gets d v^T and v gets W^T d."""
         matrix, vector = product.args
         if not isinstance(term, sp.Symbol):  # name it once; both rules read it
-            symbol = sp.Symbol(self.unique(naming.adjoint(naming.product(str(matrix), str(vector)))))
+            count = sum(line.role == "product" for line in self.lines)
+            symbol = sp.Symbol(self.names.product_adjoint(str(matrix), str(vector), count))
             self.lines.append(AdjointLine(symbol, term, "product", f"{matrix} {vector}", origin))
             term = symbol
         sent_back = MatVecT(matrix, term)

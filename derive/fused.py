@@ -123,7 +123,7 @@ def rewrite_backward(derivation: Derivation, fused: FusedPlan, contribution: dic
     contribution (the symbol in `contribution`) instead of its W^T d terms and blocks;
     weight gradients (d v^T terms) leave the loop. Returns [(line, expression)].
     """
-    dropped = {f"d_{name}" for name in fused.fused_concats}
+    dropped = {derivation.model.names.adjoint(name) for name in fused.fused_concats}
     out = []
     for line in derivation.lines:
         if line.target.name in dropped:
@@ -133,7 +133,7 @@ def rewrite_backward(derivation: Derivation, fused: FusedPlan, contribution: dic
             expr = expr.xreplace({o: sp.S.Zero for o in expr.atoms(Outer)})
         part = line.about if line.role in ("state", "intermediate", "input") else None
         if line.role == "carry":
-            part = naming.prev(line.about)
+            part = derivation.model.names.prev(line.about)
         if part in contribution:
             expr = expr + contribution[part]
         out.append((line, expr))

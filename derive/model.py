@@ -42,6 +42,7 @@ class Variable:
     shape: tuple[Dim, ...]  # (size,) for vectors, (rows, columns) for matrices
     origin: int = -1  # index of the spec equation that defines it; -1 if none
     role: str = "declared"  # "declared", "equation", or why lowering made it: "pre", "operand", "lifted", "product", "complement"
+    of: str = ""  # for a made-up name, the name it belongs to: s for s_prev, g for g_pre, f for f_complement
 
     @property
     def is_matrix(self) -> bool:
@@ -68,6 +69,8 @@ class CellModel:
     spec: CellSpec
     variables: dict[str, Variable]  # every name of the step, in order of appearance
     assignments: tuple[Assignment, ...]  # in an order where each name is defined before use
+    names: naming.Names  # every name of the generated code, the spec's first (later stages add theirs)
+    trees: tuple[Node, ...] = ()  # the spec's equations as parsed, in spec order: printed as the user wrote them
 
     def cached_values(self) -> dict[sp.Expr, sp.Symbol]:
         """Function applications a lifted variable holds: tanh(c) -> h_tanh."""
@@ -80,34 +83,35 @@ def build_model(spec: CellSpec) -> CellModel:
     Raises SpecError subclasses naming the equation, the place in it and what was expected.
     """
     trees = [parse_expression(eq.expression, eq.where) for eq in spec.equations]
-    variables = _declared_variables(spec)
+    names = naming.Names(name for name, _ in _all_names(spec))
+    variables = _declared_variables(spec, names)
     order = _dependency_order(spec, trees, variables)
-    lowering = _Lowering(spec, variables)
+    lowering = _Lowering(spec, variables, names)
     for index in order:
         lowering.equation(index, trees[index])
     _check_everything_used(spec, lowering)
-    return CellModel(spec, lowering.variables, tuple(lowering.assignments))
+    # Adjoints are named before anything the derivation makes up, so a variable's own adjoint keeps
+    # its readable name (d_h_in for a state h_in) and an incoming adjoint of h gets the number.
+    for name in lowering.variables:
+        names.adjoint(name)
+    for state in spec.states:
+        names.incoming(state)
+    return CellModel(spec, lowering.variables, tuple(lowering.assignments), names, tuple(trees))
 
 
-def _declared_variables(spec: CellSpec) -> dict[str, Variable]:
+def _declared_variables(spec: CellSpec, names: naming.Names) -> dict[str, Variable]:
     for name, where in _all_names(spec):
-        if naming.is_reserved(name):
-            raise SpecNameError(where, f"the name {name!r} is used by the generated code", "another name")
-        if naming.is_adjoint(name):
-            raise SpecNameError(where, f"the name {name!r} starts with d_, which names adjoints (d_h is dL/dh)",
-                                "a name that does not start with d_")
+        use = naming.reserved_use(name)
+        if use == "a Python keyword":
+            raise SpecNameError(where, f"the name {name!r} is a Python keyword", "another name")
+        if use:
+            raise SpecNameError(where, f"the name {name!r} is used by the generated code as {use}", "another name")
     variables = {spec.input: Variable(spec.input, Kind.INPUT, (D,))}
     for state in spec.states:
-        variables[naming.prev(state)] = Variable(naming.prev(state), Kind.PREVIOUS, (H,))
+        previous = names.prev(state)
+        variables[previous] = Variable(previous, Kind.PREVIOUS, (H,), of=state)
     for param in spec.params:
-        if param.name in variables:
-            taken = variables[param.name]
-            clash = "the input" if taken.kind == Kind.INPUT else f"{naming.state_of(param.name)}(t-1) in generated code"
-            raise SpecNameError(param.where, f"the parameter name {param.name!r} is taken by {clash}", "another name")
         variables[param.name] = Variable(param.name, Kind.PARAM, param.shape)
-    if len(variables) < 1 + len(spec.states) + len(spec.params):
-        raise SpecNameError(Location(spec.path), f"the input {spec.input!r} is the name generated code gives a previous state",
-                            "an input name that does not end in _prev")
     return variables
 
 
@@ -191,8 +195,9 @@ def _check_everything_used(spec: CellSpec, lowering: "_Lowering") -> None:
 class _Lowering:
     """Converts parsed equations into assignments, checking sizes on the way."""
 
-    def __init__(self, spec: CellSpec, variables: dict[str, Variable]):
+    def __init__(self, spec: CellSpec, variables: dict[str, Variable], names: naming.Names):
         self.spec = spec
+        self.names = names
         self.variables = dict(variables)
         self.assignments: list[Assignment] = []
         self.used: set[str] = set()
@@ -221,40 +226,25 @@ class _Lowering:
             expr = self.cache_products(expr)
         self.define(eq.target, kind, size, expr, "equation")
 
-    def define(self, name: str, kind: Kind, size: Dim, expr: sp.Expr, role: str) -> sp.Symbol:
+    def define(self, name: str, kind: Kind, size: Dim, expr: sp.Expr, role: str, of: str = "") -> sp.Symbol:
+        """A variable `name` (a spec target, or a made-up name from self.names) defined by expr."""
         if role in ("operand", "lifted", "product") and expr in self.made:
             return self.made[expr]  # the same operand or application again: compute and cache it once
-        self.new_name(name)
         if role in ("operand", "lifted", "product"):
             self.made[expr] = sp.Symbol(name)
-        self.variables[name] = Variable(name, kind, (size,), self.index, role)
+        self.variables[name] = Variable(name, kind, (size,), self.index, role, of)
         self.assignments.append(Assignment(name, expr, self.index))
         if isinstance(expr, Sigmoid):
-            complement = naming.complement(name)
-            self.new_name(complement)
-            self.variables[complement] = Variable(complement, Kind.INTERMEDIATE, (size,), self.index, "complement")
+            complement = self.names.complement(name)
+            self.variables[complement] = Variable(complement, Kind.INTERMEDIATE, (size,), self.index, "complement", name)
             self.assignments.append(Assignment(complement, Sigmoid(-expr.args[0]), self.index))
         return sp.Symbol(name)
 
-    def new_name(self, name: str) -> None:
-        clash = name in self.variables or (name != self.target and name in {e.target for e in self.spec.equations})
-        if clash:
-            raise SpecNameError(self.spec.equations[self.index].where,
-                                f"the derived name {name!r} clashes with a name in the spec", f"another name than {name!r}")
-
-    def unused(self, name: str) -> str:
-        """name, or name2, name3, ...: a made-up name that no variable or spec name has."""
-        taken = set(self.variables) | {e.target for e in self.spec.equations}
-        candidate, count = name, 1
-        while candidate in taken:
-            count += 1
-            candidate = f"{name}{count}"
-        return candidate
-
-    def fresh(self, make, *args) -> str:
-        key = (make.__name__, self.target, *args)
+    def fresh(self, family: str, *args) -> str:
+        """The next made-up name of a family (operand, lifted) for the current equation's target."""
+        key = (family, self.target, *args)
         self.counts[key] = self.counts.get(key, 0) + 1
-        return make(self.target, *args, self.counts[key]) if args else make(self.target, self.counts[key])
+        return getattr(self.names, family)(self.target, *args, self.counts[key])
 
     # -- expressions -----------------------------------------------------------------
     def convert(self, node: Node) -> tuple[sp.Expr, Dim | None]:
@@ -277,7 +267,7 @@ class _Lowering:
         if node.name not in self.spec.states:
             raise SpecNameError(node.where, f"{node.name}(t-1): {node.name} is not a carried state",
                                 "name(t-1) only for the states " + ", ".join(self.spec.states))
-        variable = self.variables[naming.prev(node.name)]
+        variable = self.variables[self.names.prev(node.name)]
         return variable.symbol, variable.shape[0]
 
     def convert_Negate(self, node: Negate):
@@ -341,7 +331,7 @@ class _Lowering:
         expr = Concat(*parts)
         if top:
             return expr, size
-        return self.define(self.fresh(naming.operand), Kind.INTERMEDIATE, size, expr, "operand"), size
+        return self.define(self.fresh("operand"), Kind.INTERMEDIATE, size, expr, "operand"), size
 
     def operand(self, node: Node) -> tuple[sp.Symbol, Dim]:
         """A plain variable for the operand of @ or concat; a compound one gets its own name."""
@@ -352,7 +342,7 @@ class _Lowering:
         if isinstance(expr, sp.Symbol):
             return expr, size
         expr = self.cache_products(self.lift_nested(expr)) if not isinstance(expr, Concat) else expr
-        return self.define(self.fresh(naming.operand), Kind.INTERMEDIATE, size, expr, "operand"), size
+        return self.define(self.fresh("operand"), Kind.INTERMEDIATE, size, expr, "operand"), size
 
     def check_per_example(self, expr: sp.Expr, what: str, where: Location) -> None:
         """Products, stacking and states need a row per example: refuse what depends on parameters alone."""
@@ -380,7 +370,7 @@ class _Lowering:
         for application in sorted(expr.atoms(Elementwise), key=sp.default_sort_key):
             if application is top:
                 continue
-            name = self.fresh(naming.lifted, type(application).__name__.lower())
+            name = self.fresh("lifted", type(application).__name__.lower())
             size = self.size_of(application.args[0])
             if _is_simple(application.args[0]):
                 # A value to cache, not a step of the chain rule: the equation keeps tanh(c), and
@@ -395,7 +385,7 @@ class _Lowering:
         """v = F(a) with a compound a becomes v_pre = a; v = F(v_pre)."""
         if not isinstance(expr, Elementwise) or _is_simple(expr.args[0]):
             return expr
-        pre = self.define(naming.pre(name), Kind.INTERMEDIATE, size, self.cache_products(expr.args[0]), "pre")
+        pre = self.define(self.names.pre(name), Kind.INTERMEDIATE, size, self.cache_products(expr.args[0]), "pre", name)
         return type(expr)(pre)
 
     def cache_products(self, expr: sp.Expr) -> sp.Expr:
@@ -410,7 +400,7 @@ class _Lowering:
         for product, stand_in in stand_ins.items():
             if any(stand_in in sp.diff(flat, atom).free_symbols for atom in atoms):
                 matrix, vector = product.args
-                name = self.unused(naming.product(str(matrix), str(vector)))
+                name = self.names.product(str(matrix), str(vector))
                 replacements[product] = self.define(name, Kind.INTERMEDIATE, self.variables[str(matrix)].shape[0], product, "product")
         return expr.xreplace(replacements) if replacements else expr
 

@@ -1,7 +1,16 @@
-"""Every name the generator makes up is decided here, so code and LaTeX agree.
+"""Every name the generated code and documents use is decided here, unique by construction.
 
-`d_v` is the adjoint dL/dv, `s_prev` is s(t-1), `g_pre` is the pre-activation of g.
-Spec names that clash with these, or with names the generated module uses, are refused.
+A cell's names live in one table (`Names`). The spec's own names are claimed first and never
+change. Every other name is made by a family from the name it belongs to, in its readable form
+(`d_v` is the adjoint dL/dv, `s_prev` is s(t-1), `g_pre` the pre-activation of g, `d_s_in` what
+reaches s(t) from outside the step); when that form is already taken, by a spec name, a name the
+module itself uses or another made-up name, the made-up name gets a number instead (`d_h_in2`).
+So a spec may call its variables `h_in`, `d_x` or `z_pre`: nothing is ever silently overwritten,
+and the only names a spec is refused are Python's keywords and the module's own (`np`, `params`).
+
+The fast sequence code's arrays (`_stack_x`, `_history_h`, `_tmp0`) start with an underscore, which
+no spec name can, and each family has a prefix that no other family's prefix extends, so they
+cannot collide with a cell's variables or with each other either.
 """
 from __future__ import annotations
 
@@ -9,76 +18,127 @@ import keyword
 
 from .functions import CONCAT, FUNCTIONS
 
-# Names the generated module's step functions use for their own purposes.
-MODULE_NAMES = frozenset({
-    "np", "params", "state", "cache", "grads", "d_state", "d_state_prev", "state_next", "state0",
-    "d_state_last", "xs", "outputs", "d_outputs", "dxs", "dx", "steps", "step_cache", "step_grads",
-    "stacks", "cached", "parts", "name", "value", "T", "B", "D", "H", "t", "sigmoid", "relu",
-    "sigmoid_pair", "sigmoid_into", "sigmoid_pair_into", "buffers", "workspace", "values", "final_state", "d_state0",
-    "STATE", "OUTPUT", "PARAM_SHAPES", CONCAT, *FUNCTIONS,
-})
+# Names the generated module uses for its own purposes, and what for (a spec naming a variable so is
+# told which use it would shadow).
+MODULE_NAMES = {
+    **{name: "the NumPy module" for name in ("np",)},
+    **{name: "an argument or local of the generated functions" for name in (
+        "params", "state", "cache", "grads", "d_state", "d_state_prev", "state_next", "state0", "d_state_last", "xs",
+        "outputs", "d_outputs", "dxs", "dx", "steps", "step_cache", "step_grads", "stacks", "cached", "parts", "name",
+        "value", "values", "final_state", "d_state0", "workspace", "T", "B", "D", "H", "t")},
+    **{name: "a function of the generated module" for name in (
+        "sigmoid", "relu", "sigmoid_pair", "sigmoid_into", "sigmoid_pair_into", "buffers", "forward", "backward",
+        "forward_sequence", "backward_sequence", "forward_sequence_steps", "backward_sequence_steps", "init_params",
+        CONCAT, *FUNCTIONS)},
+    **{name: "a constant of the generated module" for name in ("STATE", "OUTPUT", "PARAM_SHAPES")},
+    # tests/test_naming.py checks that every builtin a generated module calls is listed here
+    **{name: "a Python builtin the generated code calls" for name in (
+        "any", "dict", "len", "range", "reversed", "zip", "isinstance", "tuple", "str", "ValueError", "TypeError")},
+}
 
 
-def prev(state: str) -> str:
-    """A carried state's value at step t-1."""
-    return f"{state}_prev"
+def reserved_use(name: str) -> str | None:
+    """What `name` already is in the generated code ("a Python keyword", "the NumPy module", ...), or None."""
+    if keyword.iskeyword(name):
+        return "a Python keyword"
+    return MODULE_NAMES.get(name)
 
 
-def state_of(previous: str) -> str:
-    """The state whose value at t-1 a `*_prev` name holds."""
-    return previous[: -len(prev(""))]
+class Names:
+    """The names of one cell: the spec's, then every made-up one, each claimed once."""
+
+    def __init__(self, spec_names):
+        self.owner: dict[str, tuple[str, tuple]] = {name: ("spec", (name,)) for name in spec_names}
+        self.made: dict[tuple[str, tuple], str] = {}
+
+    def claim(self, family: str, of: tuple, readable: str) -> str:
+        """The name of family `family` for `of`: its readable form, or that form with a number if taken.
+        Asking again for the same (family, of) gives the same name."""
+        key = (family, of)
+        if key in self.made:
+            return self.made[key]
+        candidate, count = readable, 1
+        while candidate in self.owner or reserved_use(candidate):
+            count += 1
+            candidate = f"{readable}{count}"
+        self.owner[candidate] = key
+        self.made[key] = candidate
+        return candidate
+
+    def existing(self, family: str, *of: str) -> str | None:
+        """The name of family `family` for `of` if one was made, else None (a look-up that claims nothing)."""
+        return self.made.get((family, of))
+
+    def of(self, name: str) -> str:
+        """The name a made-up name belongs to: s for s_prev, g for g_pre, f for f_complement."""
+        return self.owner[name][1][0]
+
+    def family(self, name: str) -> str:
+        return self.owner[name][0]
+
+    # -- the families --------------------------------------------------------------------
+    def prev(self, state: str) -> str:
+        """A carried state's value at step t-1."""
+        return self.claim("prev", (state,), f"{state}_prev")
+
+    def pre(self, variable: str) -> str:
+        """The argument of the activation function that defines `variable`."""
+        return self.claim("pre", (variable,), f"{variable}_pre")
+
+    def complement(self, variable: str) -> str:
+        """1 - variable for a sigmoid output, computed as sigmoid(-z) so it keeps its small values."""
+        return self.claim("complement", (variable,), f"{variable}_complement")
+
+    def lifted(self, target: str, function: str, count: int) -> str:
+        """A function application inside an equation, given its own cached variable."""
+        return self.claim("lifted", (target, function, count), f"{target}_{function}" + (str(count) if count > 1 else ""))
+
+    def operand(self, target: str, count: int) -> str:
+        """An expression used as the right operand of @ or inside concat."""
+        return self.claim("operand", (target, count), f"{target}_arg" + (str(count) if count > 1 else ""))
+
+    def product(self, matrix: str, vector: str) -> str:
+        """A matrix-vector product whose value the backward pass needs."""
+        return self.claim("product", (matrix, vector), f"{matrix}_{vector}")
+
+    def adjoint(self, variable: str) -> str:
+        """dL/d(variable)."""
+        return self.claim("adjoint", (variable,), f"d_{variable}")
+
+    def incoming(self, state: str) -> str:
+        """The adjoint of a state at t that arrives from outside the step (the loss, step t+1)."""
+        return self.claim("incoming", (state,), f"d_{state}_in")
+
+    def product_adjoint(self, matrix: str, vector: str, count: int) -> str:
+        """The adjoint of a product W v, the derivation's count-th such line."""
+        return self.claim("product adjoint", (f"{matrix} {vector}", count), f"d_{matrix}_{vector}")
+
+    def shared(self, count: int) -> str:
+        """A common subexpression of the backward pass."""
+        return self.claim("shared", (str(count),), f"common{count}")
 
 
-def pre(variable: str) -> str:
-    """The argument of the activation function that defines `variable`."""
-    return f"{variable}_pre"
+# -- the fast sequence code's arrays: an underscore, a family prefix, the name they belong to ----
+# No prefix below is the start of another (so `_stack_` + a name never equals `_stackT_` + a name).
+FAST_FAMILIES = {
+    "stack": "the group's weight blocks, stacked: (rows of all blocks, size of part)",
+    "stackT": "the same stack, transposed",
+    "proj": "part @ stack.T: all the group's products at once",
+    "sum": "this step's projections of groups with the same blocks, added once",
+    "deltas": "the adjoints of the group's products: (T, B, rows)",
+    "grad": "what the group sends back to the vector it multiplied",
+    "dW": "the gradients of the group's stacked blocks, all steps at once",
+    "history": "(T + 1, B, size): the state before the first step and after each",
+    "seq": "(T, B, size): a value at every step",
+    "carry_in": "dL/d state(t), arriving at step t from t+1 and the loss",
+    "carry_out": "dL/d state(t-1), sent to step t-1",
+}
+# Numbered scratch names: an underscore, a prefix, a number (and for _act, maybe _complement).
+FAST_NUMBERED = ("act", "mv", "db", "tmp")
 
 
-def adjoint(variable: str) -> str:
-    """dL/d(variable)."""
-    return f"d_{variable}"
-
-
-def complement(variable: str) -> str:
-    """1 - variable for a sigmoid output, computed as sigmoid(-z) so it keeps its small values."""
-    return f"{variable}_complement"
-
-
-def complemented(name: str) -> str:
-    """The sigmoid output a complement variable belongs to."""
-    return name[: -len(complement(""))]
-
-
-def incoming(state: str) -> str:
-    """The adjoint of a state at t that arrives from outside the step (the loss, step t+1)."""
-    return f"d_{state}_in"
-
-
-def lifted(target: str, function: str, count: int) -> str:
-    """A function application inside an equation, given its own cached variable."""
-    return f"{target}_{function}" if count == 1 else f"{target}_{function}{count}"
-
-
-def operand(target: str, count: int) -> str:
-    """An expression used as the right operand of @ or inside concat."""
-    return f"{target}_arg" if count == 1 else f"{target}_arg{count}"
-
-
-def product(matrix: str, vector: str) -> str:
-    """A matrix-vector product whose value the backward pass needs."""
-    return f"{matrix}_{vector}"
-
-
-def shared(count: int) -> str:
-    """A common subexpression of the backward pass."""
-    return f"common{count}"
-
-
-def is_adjoint(name: str) -> bool:
-    """True for names of the adjoint form d_<name>, which a spec may not use for its own variables."""
-    return name.startswith("d_")
-
-
-def is_reserved(name: str) -> bool:
-    """True for names a spec may not use because generated code needs them."""
-    return name in MODULE_NAMES or keyword.iskeyword(name)
+def fast_array(family: str, name: str) -> str:
+    """The fast code's array of family `family` for the variable, state or part `name`."""
+    if family not in FAST_FAMILIES:
+        raise KeyError(f"no fast-path family {family!r}")
+    return f"_{family}_{name}"

@@ -25,36 +25,41 @@ from .model import CellModel, Kind
 from .printers import NumpyPrinter
 
 
+# The fast code's arrays, named by naming.fast_array (its FAST_FAMILIES say what each holds).
 def stack(part: str) -> str:
-    return f"_stack_{part}"  # the group's blocks, stacked: (rows of all blocks, size of part)
+    return naming.fast_array("stack", part)
+
+
+def stack_transposed(part: str) -> str:
+    return naming.fast_array("stackT", part)
 
 
 def projection(part: str) -> str:
-    return f"_proj_{part}"  # part @ stack.T: all the group's products at once
+    return naming.fast_array("proj", part)
 
 
 def deltas(part: str) -> str:
-    return f"_deltas_{part}"  # the adjoints of the group's products: (T, B, rows)
+    return naming.fast_array("deltas", part)
 
 
 def contribution(part: str) -> str:
-    return f"_grad_{part}"  # what the group sends back to the vector it multiplied
+    return naming.fast_array("grad", part)
 
 
 def history(state: str) -> str:
-    return f"_history_{state}"  # (T + 1, B, size): the state before the first step and after each
+    return naming.fast_array("history", state)
 
 
 def sequence(name: str) -> str:
-    return f"_seq_{name}"  # (T, B, size): a value at every step
+    return naming.fast_array("seq", name)
 
 
 def carry_in(state: str) -> str:
-    return f"_carry_in_{state}"  # dL/d state(t), arriving at step t from t+1 and the loss
+    return naming.fast_array("carry_in", state)
 
 
 def carry_out(state: str) -> str:
-    return f"_carry_out_{state}"  # dL/d state(t-1), sent to step t-1
+    return naming.fast_array("carry_out", state)
 
 
 def _size(dim: Dim) -> str:
@@ -123,7 +128,7 @@ def fast_view(derivation: Derivation) -> dict:
     return {
         "stacks": [(stack(g.part), _stack_code(g)) for g in fused.groups],
         "transposed_stacks": [(stack(g.part), _stack_code(g, transposed=True)) for g in fused.groups],
-        "input_groups": [(projection(g.part), stack(g.part)) for g in fused.groups if g.before_loop],
+        "input_groups": [(projection(g.part), stack_transposed(g.part)) for g in fused.groups if g.before_loop],
         "folded": _folding_code(model, fused, rows),
         "forward_buffers": forward.code.allocation(),
         "forward_names": _unpacked(forward.code.allocation()),
@@ -192,7 +197,7 @@ def _stack_code(group: Group, transposed: bool = False) -> str:
     """The group's blocks stacked by rows, or (transposed) their transposes side by side, copied into
     its array: one copy either way, where np.ascontiguousarray(stack.T) would be a second and slower one."""
     blocks = ", ".join(f"{s.matrix}[:, {_columns(s)}]{'.T' if transposed else ''}" for s in group.slabs)
-    out = stack(group.part) + ("_T" if transposed else "")
+    out = stack_transposed(group.part) if transposed else stack(group.part)
     return f"np.concatenate(({blocks}{',' if len(group.slabs) == 1 else ''}), axis={1 if transposed else 0}, out={out})"
 
 
@@ -213,7 +218,7 @@ def _folding_code(model: CellModel, fused: FusedPlan, rows) -> list[str]:
 
 
 def summed(part: str) -> str:
-    return f"_sum_{part}"  # this step's projections of groups with the same blocks, added once
+    return naming.fast_array("sum", part)
 
 
 def _summable(model: CellModel, fused: FusedPlan) -> dict[str, list[Group]]:
@@ -246,14 +251,14 @@ class _Forward:
         self.stand_ins = {product: sp.Symbol(f"_mv{k}") for k, product in enumerate(fused.products)}
         self.folded = folded_biases(model, fused)
         self.kept = set(kept) | {g.part for g in fused.groups if not g.before_loop}  # every step's value is kept
-        self.values = {naming.prev(s): f"{history(s)}[:-1]" for s in model.spec.states}  # name -> (T, B, size) code
+        self.values = {model.names.prev(s): f"{history(s)}[:-1]" for s in model.spec.states}  # name -> (T, B, size) code
         self.values[model.spec.input] = "xs"
         self.values.update(_all_steps_blocks(fused, self.sums, model))
         self.scratch: dict[str, str] = {}  # a value kept only within the step -> its scratch array
         for group in fused.groups:  # the stacked weights: (rows, size of the part), and transposed
             rows, size = _size(_total_rows(model, group)), self._size(group.part)
             self.code.buffer(stack(group.part), f"({rows}, {size})")
-            self.code.buffer(f"{stack(group.part)}_T", f"({size}, {rows})")
+            self.code.buffer(stack_transposed(group.part), f"({size}, {rows})")
         for group in (g for g in fused.groups if g.before_loop):  # the input's products of every step
             self.code.buffer(projection(group.part), f"(T, B, {_size(_total_rows(model, group))})")
         self._write(derivation)
@@ -396,7 +401,7 @@ class _Forward:
     def _project(self, group: Group) -> None:
         rows = _total_rows(self.model, group)
         out = self.code.buffer(projection(group.part), f"(B, {_size(rows)})")
-        self.code.emit(f"np.matmul({group.part}, {stack(group.part)}_T, out={out})", f"every product of {group.part}, at once")
+        self.code.emit(f"np.matmul({group.part}, {stack_transposed(group.part)}, out={out})", f"every product of {group.part}, at once")
 
     def _sum(self, last: str, groups: list[Group]) -> None:
         arrays = [f"{projection(g.part)}[t]" if g.before_loop else projection(g.part) for g in groups]
@@ -414,7 +419,8 @@ class _Forward:
         code = "\n".join(line for line, _ in self.code.lines)
         words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
         views = [f"{self.model.spec.input} = xs[t]"] if self.model.spec.input in words else []
-        return views + [f"{naming.prev(s)} = {history(s)}[t]" for s in self.model.spec.states if naming.prev(s) in words]
+        previous = [self.model.names.prev(s) for s in self.model.spec.states]
+        return views + [f"{name} = {history(s)}[t]" for s, name in zip(self.model.spec.states, previous) if name in words]
 
 
 def _all_steps_blocks(fused: FusedPlan, sums, model: CellModel) -> dict[str, str]:
@@ -465,7 +471,7 @@ def _activation_runs(derivation: Derivation, fused: FusedPlan, sums, emitted, pa
         if not all(isinstance(term, MatVec) and term in fused.products for term in terms):
             continue  # a bias or an element-wise term that is not in the projections
         where = sorted({block for term in terms for block in _product_blocks(fused, fused.products.index(term), sums, model)})
-        others = {gate.target, naming.complement(gate.target)}  # the gate's complement reads the pre too
+        others = {gate.target, model.names.existing("complement", gate.target)}  # the gate's complement reads the pre too
         read = any(sp.Symbol(pre) in line.expr.free_symbols for line in derivation.lines) or any(
             sp.Symbol(pre) in a.expr.free_symbols for a in emitted if a.target not in others)
         candidates.append(RunMember(gate.target, pre, read, tuple(where), type(gate.expr).__name__))
@@ -539,9 +545,9 @@ def forward_comment(model: CellModel, assignment, shown: str = "") -> str:
         equation = model.spec.equations[assignment.origin]
         return f"{equation.target} = {equation.expression}"
     if variable.role == "pre":
-        return f"pre-activation of {assignment.target[:-len(naming.pre(''))]}"
+        return f"pre-activation of {variable.of}"
     if variable.role == "complement":
-        return f"1 - {naming.complemented(assignment.target)} without cancellation, for the tiny derivatives of saturated gates"
+        return f"1 - {variable.of} without cancellation, for the tiny derivatives of saturated gates"
     return f"{shown or assignment.target}, kept for the backward pass"
 
 
@@ -555,8 +561,8 @@ def _unused_complement(model: CellModel, name: str, derivation: Derivation) -> b
 def sigmoid_pairs(model: CellModel, emitted) -> dict[str, str]:
     """Sigmoid outputs whose complement is also computed: both come from one sigmoid_pair call."""
     names = {a.target for a in emitted}
-    return {naming.complemented(a.target): a.target for a in emitted
-            if model.variables[a.target].role == "complement" and naming.complemented(a.target) in names}
+    return {model.variables[a.target].of: a.target for a in emitted
+            if model.variables[a.target].role == "complement" and model.variables[a.target].of in names}
 
 
 # -- backward --------------------------------------------------------------------------
@@ -777,7 +783,7 @@ def _product_adjoints(derivation: Derivation, fused: FusedPlan) -> dict[int, lis
 
 
 def weight_gradients(part: str) -> str:
-    return f"_dW_{part}"  # the gradients of the group's stacked blocks, all steps at once
+    return naming.fast_array("dW", part)
 
 
 def _after_loop(model: CellModel, groups: list[Group], rows, owners, dxs_in_loop: bool, code: StepCode) -> list[str]:
