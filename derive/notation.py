@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import naming
 from .derivation import Derivation
 from .functions import Concat, Elementwise, ZerosLike
 from .errors import Location, SpecNameError
@@ -35,7 +34,7 @@ def incoming_meaning(derivation: Derivation, state: str) -> sp.Expr:
     carry = derivation.carry(state).expr
     meaning = sp.S.Zero if isinstance(carry, ZerosLike) else shifted(carry)
     if state == derivation.model.spec.output:
-        meaning += sp.Symbol(naming.adjoint(state) + LOSS)
+        meaning += sp.Symbol(derivation.model.names.adjoint(state) + LOSS)
     return meaning
 
 
@@ -60,7 +59,7 @@ def forward_form(model: CellModel, expr: sp.Expr, keep: frozenset[str] = frozens
 
 def _shown_definition(model: CellModel, assignment) -> sp.Expr:
     if model.variables[assignment.target].role == "complement":
-        return 1 - sp.Symbol(naming.complemented(assignment.target))
+        return 1 - sp.Symbol(model.variables[assignment.target].of)
     return assignment.expr
 
 
@@ -90,10 +89,13 @@ class Notation:
         for variable in self.model.variables.values():
             for suffix, time in (("", "t"), (NEXT, "t+1")):
                 self.add(variable.name + suffix, *self.variable_forms(variable.name, time))
+                if variable.kind == Kind.PREVIOUS:  # what step t sends back: the part through step t
+                    self.carry_forms(variable.name, suffix, time)
         for state in self.model.spec.states:
             latex, text = self.variable_forms(state, "t")
             loss_at_t = self.style.at("l", "t")
-            self.add(naming.adjoint(state) + LOSS, self.style.adjoint_of(latex, loss_at_t), f"dl(t)/d{text}")
+            loss_term = self.model.names.adjoint(state) + LOSS
+            self.latex[loss_term], self.text[loss_term] = self.style.adjoint_of(latex, loss_at_t), f"dl(t)/d{text}"
         self.check_unique()
         for line in derivation.lines_with_role("product"):  # the adjoint of a product W v, named when shared
             matrix, vector = line.about.split(" ")
@@ -118,25 +120,34 @@ class Notation:
         self.latex[name] = latex
         self.text[name] = text
         base, _, suffix = name.partition("@")
-        adjoint = naming.adjoint(base) + (f"@{suffix}" if suffix else "")
+        adjoint = self.model.names.adjoint(base) + (f"@{suffix}" if suffix else "")
         self.latex[adjoint] = self.style.adjoint_of(latex)
         self.text[adjoint] = f"dL/d{text}"
+
+    def carry_forms(self, previous: str, suffix: str, time: str) -> None:
+        """The adjoint a step sends back, dL(t)/ds(t-1): the part of dL/ds(t-1) that arrives through
+        step t (L(t) is the loss from step t on, and s(t-1) reaches it only through step t). Written
+        dL/ds(t-1) it would be false: the whole adjoint adds the uses of s(t-1) at step t-1."""
+        adjoint = self.model.names.adjoint(previous) + suffix
+        loss = self.style.at("L", time)
+        self.latex[adjoint] = self.style.adjoint_of(self.latex[previous + suffix], of=loss)
+        self.text[adjoint] = f"dL({time})/d{self.text[previous + suffix]}"
 
     def variable_forms(self, name: str, time: str) -> tuple[str, str]:
         variable = self.model.variables[name]
         if variable.kind == Kind.PARAM:
             return self.base(name), name
         if variable.kind == Kind.PREVIOUS:
-            state = naming.state_of(name)
+            state = variable.of
             earlier = "t-1" if time == "t" else "t"
             return self.style.at(self.base(state), earlier), f"{state}({earlier})"
         if variable.role == "pre":
-            base = name[: -len(naming.pre(""))]
+            base = variable.of
             if self.model.variables[base].role in MADE_UP:  # the user never named it: no hat on a made-up name
                 return self.derived_forms(name, time)
             return self.style.at(f"\\hat{{{self.base(base)}}}", time), f"{name}({time})"
         if variable.role == "complement":
-            latex, text = self.variable_forms(naming.complemented(name), time)
+            latex, text = self.variable_forms(variable.of, time)
             return f"\\left(1 - {latex}\\right)", f"(1 - {text})"
         if variable.role in MADE_UP:
             return self.derived_forms(name, time)
@@ -146,9 +157,10 @@ class Notation:
         """A spec name's LaTeX without its time."""
         return latex_base(name, self.symbols)
 
-    def printer(self) -> LatexCellPrinter:
-        """The LaTeX printer in this notation: its names and its element-wise product."""
-        return LatexCellPrinter({"names": self.latex, "product": self.style.product})
+    def printer(self, written: bool = False) -> LatexCellPrinter:
+        """The LaTeX printer in this notation: its names and its element-wise product; written=True
+        keeps the order of unevaluated sums and products (the spec's equations as written)."""
+        return LatexCellPrinter({"names": self.latex, "product": self.style.product, "written": written})
 
     def derived_forms(self, name: str, time: str) -> tuple[str, str]:
         """A made-up variable prints as its definition, so readers never meet the made-up name."""

@@ -41,6 +41,51 @@ def _print_sum(printer, expr) -> str:
     return text
 
 
+def matrix_operand(printer, vector) -> str:
+    """The operand of a matrix product: W x, W tanh(c), W [a; b], but W (a * b) and W (a + b).
+
+    The one rule for every printer: juxtaposition binds tighter than any product or sum, so an
+    operand that is a product, a quotient, a sum or a negation is grouped; otherwise
+    U h(t-1) * r(t) reads as (U h(t-1)) * r(t), which is another cell.
+    """
+    return printer.parenthesize(vector, PRECEDENCE["Mul"])
+
+
+def negated(expr):
+    """x for an unevaluated -1 * x (a spec's minus sign, kept as written), else None."""
+    if isinstance(expr, sp.Mul) and len(expr.args) == 2 and expr.args[0] == -1:
+        return expr.args[1]
+    return None
+
+
+def written_terms(expr: sp.Add) -> list:
+    """The terms of an unevaluated sum in the spec's order, nested sums flattened."""
+    terms = []
+    for term in expr.args:
+        terms += written_terms(term) if isinstance(term, sp.Add) else [term]
+    return terms
+
+
+def written_factors(expr: sp.Mul) -> list:
+    """The factors of an unevaluated product in the spec's order, nested products flattened."""
+    factors = []
+    for factor in expr.args:
+        nested = isinstance(factor, sp.Mul) and negated(factor) is None
+        factors += written_factors(factor) if nested else [factor]
+    return factors
+
+
+def _print_written_sum(printer, expr) -> str:
+    text = ""
+    for index, term in enumerate(written_terms(expr)):
+        inner = negated(term)
+        if inner is not None:
+            text += (" - " if index else "- ") + printer.parenthesize(inner, PRECEDENCE["Add"])
+        else:
+            text += (" + " if index else "") + printer.parenthesize(term, PRECEDENCE["Add"])
+    return text
+
+
 def _refuse(printer, expr, *args, **kwargs):
     raise PrintingError(f"{type(printer).__name__} has no rule for {type(expr).__name__}: {expr}")
 
@@ -72,15 +117,15 @@ class NumpyPrinter(PythonCodePrinter):
 
     def _print_MatVec(self, expr):
         matrix, vector = expr.args
-        return f"{self._print(vector)} @ {self._print(matrix)}.T"
+        return f"{matrix_operand(self, vector)} @ {self._print(matrix)}.T"
 
     def _print_MatVecT(self, expr):
         matrix, adjoint = expr.args
-        return f"{self._print(adjoint)} @ {self._print(matrix)}"
+        return f"{matrix_operand(self, adjoint)} @ {self._print(matrix)}"
 
     def _print_Outer(self, expr):
         adjoint, vector, _matrix = expr.args
-        return f"{self._print(adjoint)}.T @ {self._print(vector)}"
+        return f"{matrix_operand(self, adjoint)}.T @ {matrix_operand(self, vector)}"
 
     def _print_BatchSum(self, expr):
         return f"np.sum({self._print(expr.args[0])}, axis=0)"
@@ -131,10 +176,12 @@ def _unwrapped(latex: str) -> str:
 class LatexCellPrinter(LatexPrinter):
     """Column-vector math for one example: \\odot for element-wise products, \\sigma for sigmoid."""
 
-    _default_settings = {**LatexPrinter._default_settings, "names": {}, "product": "\\odot"}
+    # written: print sums and products in their arguments' order (an equation as the spec writes it,
+    # see written.py) instead of derive's canonical order.
+    _default_settings = {**LatexPrinter._default_settings, "names": {}, "product": "\\odot", "written": False}
 
     def _print_Add(self, expr, order=None):
-        return _print_sum(self, expr)
+        return _print_written_sum(self, expr) if self._settings["written"] else _print_sum(self, expr)
 
     def _print_Symbol(self, expr, style="plain"):
         names = self._settings["names"]
@@ -143,6 +190,8 @@ class LatexCellPrinter(LatexPrinter):
         return names[expr.name]
 
     def _print_Mul(self, expr):
+        if self._settings["written"]:
+            return self._print_written_product(expr)
         coefficient, factors = expr.as_coeff_mul()
         numerator = [f for f in factors if not (f.is_Pow and f.exp.is_negative)]
         denominator = [1 / f for f in factors if f.is_Pow and f.exp.is_negative]
@@ -160,6 +209,22 @@ class LatexCellPrinter(LatexPrinter):
             return f"{sign}\\frac{{{top}}}{{{bottom}}}"
         return sign + top
 
+    def _print_written_product(self, expr) -> str:
+        """a * b / c as written: the factors in order, a fraction when something divides."""
+        inner = negated(expr)
+        if inner is not None:
+            return "- " + self.parenthesize(inner, PRECEDENCE["Mul"], strict=True)
+        factors = written_factors(expr)
+        top = [f for f in factors if not (f.is_Pow and f.exp == -1)]
+        bottom = [f.base for f in factors if f.is_Pow and f.exp == -1]
+        product = f" {self._settings['product']} "
+
+        def joined(parts):
+            grouped = [f"\\left({self._print(negated(f))}\\right)" if negated(f) is not None
+                       else self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in parts]
+            return product.join(grouped) or "1"
+        return f"\\frac{{{joined(top)}}}{{{joined(bottom)}}}" if bottom else joined(top)
+
     def _print_Elementwise(self, expr, exp=None):
         text = type(expr).latex.format(_unwrapped(self._print(expr.args[0])))
         return f"{text}^{{{exp}}}" if exp else text
@@ -167,17 +232,17 @@ class LatexCellPrinter(LatexPrinter):
     @_powered
     def _print_MatVec(self, expr):
         matrix, vector = expr.args
-        return f"{self._print(matrix)} {self._print(vector)}"
+        return f"{self._print(matrix)} {matrix_operand(self, vector)}"
 
     @_powered
     def _print_MatVecT(self, expr):
         matrix, adjoint = expr.args
-        return f"{self._print(matrix)}^{{\\top}} {self._print(adjoint)}"
+        return f"{self._print(matrix)}^{{\\top}} {matrix_operand(self, adjoint)}"
 
     @_powered
     def _print_Outer(self, expr):
         adjoint, vector, _matrix = expr.args
-        return f"{self._print(adjoint)} \\, {self._print(vector)}^{{\\top}}"
+        return f"{matrix_operand(self, adjoint)} \\, {matrix_operand(self, vector)}^{{\\top}}"
 
     @_powered
     def _print_BatchSum(self, expr):
@@ -215,13 +280,13 @@ class TextPrinter(StrPrinter):
         return type(expr).text.format(self._print(expr.args[0]))
 
     def _print_MatVec(self, expr):
-        return f"{self._print(expr.args[0])} @ {self._print(expr.args[1])}"
+        return f"{self._print(expr.args[0])} @ {matrix_operand(self, expr.args[1])}"
 
     def _print_MatVecT(self, expr):
-        return f"{self._print(expr.args[0])}^T @ {self._print(expr.args[1])}"
+        return f"{self._print(expr.args[0])}^T @ {matrix_operand(self, expr.args[1])}"
 
     def _print_Outer(self, expr):
-        return f"{self._print(expr.args[0])} @ {self._print(expr.args[1])}^T"
+        return f"{matrix_operand(self, expr.args[0])} @ {matrix_operand(self, expr.args[1])}^T"
 
     def _print_BatchSum(self, expr):
         return self._print(expr.args[0])

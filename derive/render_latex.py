@@ -11,8 +11,11 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .derivation import AdjointLine, Derivation, equation_tags
+from .functions import Block
+from .model import CellModel
 from .notation import Notation, explained, forward_form
 from .printers import LatexCellPrinter
+from .written import written_equations, written_pre_activation
 
 SECTIONS = (
     ("state", "Carried states: the total adjoint at step t"),
@@ -34,19 +37,28 @@ class Equation:
 class Section:
     title: str
     equations: tuple[Equation, ...]
+    note: str = ""  # a sentence before the equations, math in $...$
+
+
+# What the summary says before a section whose equations need it to be read right.
+SECTION_NOTES = {
+    "carry": "What step $t$ sends back is the part of each adjoint at step $t-1$ that arrives through step $t$; "
+             "at step $t-1$ it is added to what the state's own uses there contribute.",
+}
 
 
 def latex_view(derivation: Derivation, notation: Notation) -> dict:
     """Everything document.tex.j2 and equations.md.j2 need."""
-    printer = notation.printer()
+    printer, as_written = notation.printer(), notation.printer(written=True)
     tags = equation_tags(derivation)
     model = derivation.model
+    equations = written_equations(model)
     forward = tuple(
-        Equation(notation.latex[a.target], printer.doprint(forward_form(model, a.expr)))
+        Equation(notation.latex[a.target], as_written.doprint(equations[a.target]))
         for a in model.assignments if model.variables[a.target].role == "equation"
     )
     pre_activations = tuple(
-        Equation(notation.latex[a.target], printer.doprint(forward_form(model, a.expr)))
+        Equation(notation.latex[a.target], pre_activation(model, a, printer, as_written))
         for a in model.assignments if model.variables[a.target].role == "pre"
     )
     sections = []
@@ -55,9 +67,48 @@ def latex_view(derivation: Derivation, notation: Notation) -> dict:
         lines = [line for line in derivation.lines if line.role in roles]
         if lines:
             sections.append(Section(title, tuple(backward_equation(derivation, line, printer, notation, tags)
-                                                 for line in lines)))
+                                                 for line in lines), SECTION_NOTES.get(role, "")))
     return {"forward": forward, "pre_activations": pre_activations, "backward": tuple(sections),
-            "product": notation.style.product, "time_t": notation.style.at("l", "t")}
+            "notes": notation_notes(derivation, notation)}
+
+
+def notation_notes(derivation: Derivation, notation: Notation) -> tuple[str, ...]:
+    """The document's notation, explained once, with this cell's own symbols as the examples."""
+    style, model = notation.style, derivation.model
+    at = style.at
+    notes = [f"Vectors are columns; ${style.product}$ is the element-wise product and $\\sigma$ the logistic function. "
+             f"$L = \\sum_t {at('l', 't')}$ is the loss over the sequence, and ${at('L', 't')}$ its part from step $t$ on.",
+             f"An adjoint ${style.adjoint_of(at('v', 't'))}$ is the derivative of $L$ by $v$ at step $t$ "
+             f"(the code names it ${_code_in_math('d_v')}$). "
+             f"${style.adjoint_of(at('v', 't-1'), of=at('L', 't'))}$ is the part of the adjoint of ${at('v', 't-1')}$ "
+             "that arrives through step $t$; the whole adjoint adds what the uses of $v$ at step $t-1$ contribute. "
+             f"Nothing follows the last step: ${at('L', 'T+1')} = 0$."]
+    pre = next((v for v in model.variables.values() if v.role == "pre" and model.variables[v.of].role == "equation"), None)
+    if pre is not None:
+        owner, function = notation.latex[pre.of], type(next(a.expr for a in model.assignments if a.target == pre.of))
+        hat, code_name = notation.latex[pre.name], _code_in_math(pre.name)
+        notes.append(f"A hat marks a pre-activation, the argument of an activation function: ${hat}$ "
+                     f"in ${owner} = {function.latex.format(hat)}$, ${code_name}$ in the code.")
+    if any(line.expr.has(Block) for line in derivation.lines):
+        notes.append("$\\left[a\\right]_{v}$ is the block of a stacked vector's adjoint $a$ that belongs to its part $v$.")
+    notes.append("Each backward equation has a tag, (B1), (B2), ...; the line of the generated NumPy code that computes "
+                 "it carries the same tag in its comment.")
+    return tuple(notes)
+
+
+def pre_activation(model: CellModel, assignment, printer: LatexCellPrinter, as_written: LatexCellPrinter) -> str:
+    """A pre-activation's definition: as the spec writes it when the user named the activation."""
+    owner = model.variables[assignment.target].of
+    if model.variables[owner].role == "equation":
+        argument = written_pre_activation(model, owner)
+        if argument is not None:
+            return as_written.doprint(argument)
+    return printer.doprint(forward_form(model, assignment.expr))
+
+
+def _code_in_math(name: str) -> str:
+    """A name of the generated code, in math mode (KaTeX, MathJax and pdflatex all read \\_ there)."""
+    return "\\mathtt{" + name.replace("_", "\\_") + "}"
 
 
 def backward_equation(derivation: Derivation, line: AdjointLine, printer: LatexCellPrinter, notation: Notation,
@@ -67,7 +118,7 @@ def backward_equation(derivation: Derivation, line: AdjointLine, printer: LatexC
     left, tag = notation.latex[line.target.name], tags[line.target.name]
     if line.role == "param":
         body = printer.doprint(line.expr)
-        if isinstance(line.expr, sp.Add):
+        if isinstance(line.expr, sp.Add) or body.startswith("-"):  # the sum covers all of it, sign included
             body = f"\\left({body}\\right)"
         return Equation(left, f"\\sum_{{t}} {body}", tag)
     return Equation(left, printer.doprint(explained(derivation, line.expr)), tag)

@@ -6,12 +6,12 @@ the equation it implements, in the names the LaTeX uses.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
 import sympy as sp
 
-from . import naming
 from .derivation import AdjointLine, Derivation, equation_tags
 from .dims import Dim
 from .model import CellModel, Kind
@@ -39,6 +39,7 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
     return {
         "state_tuple": _python_tuple(spec.states),
         "states": list(spec.states),
+        "previous_states": [(s, model.names.prev(s)) for s in spec.states],
         "output": spec.output,
         "input": spec.input,
         "param_shapes": [(p.name, _python_tuple(str(dim) for dim in p.shape), _code_tuple(p.shape)) for p in spec.params],
@@ -50,9 +51,9 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
         "sizes": _size_lines(model, read),
         "hidden_size": _solve(model, "h"),
         "backward": backward,
-        "grads": [(p.name, naming.adjoint(p.name)) for p in spec.params],
-        "carries": [(s, naming.adjoint(naming.prev(s))) for s in spec.states],
-        "input_adjoint": naming.adjoint(spec.input),
+        "grads": [(p.name, model.names.adjoint(p.name)) for p in spec.params],
+        "carries": [(s, model.names.adjoint(model.names.prev(s))) for s in spec.states],
+        "input_adjoint": model.names.adjoint(spec.input),
         "helpers": ["sigmoid"] if any(a.expr.has(Sigmoid) for a in model.assignments) else [],
         "all_params": [p.name for p in spec.params],
         "fast": fast_view(derivation),
@@ -111,8 +112,7 @@ def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list
 
 def shared_subexpressions(derivation: Derivation) -> tuple[list, list]:
     """CSE over the backward pass: ([(temp, value)], one reduced expression per adjoint line)."""
-    taken = set(derivation.model.variables) | {line.target.name for line in derivation.lines}
-    names = (sp.Symbol(naming.shared(k)) for k in range(10**6) if naming.shared(k) not in taken)
+    names = (sp.Symbol(derivation.model.names.shared(k)) for k in itertools.count())
     sizes = (sp.Symbol("D"), sp.Symbol("H"))  # slice bounds such as D + H stay written out
     return sp.cse([line.expr for line in derivation.lines], symbols=names, order="none", ignore=sizes)
 
@@ -152,8 +152,6 @@ def _needed(pending: list, expr: sp.Expr) -> list:
 def _equation_text(derivation: Derivation, line: AdjointLine, tag: str, text: TextPrinter, notation: Notation) -> str:
     """The comment of a backward line: its tag in the LaTeX, then its equation."""
     left = f"({tag}) {notation.text[line.target.name]}"
-    if line.role == "carry":
-        left += " through step t"
     if line.role == "param":
         return f"{left} = sum over t of {text.doprint(line.expr)}"
     return f"{left} = {text.doprint(explained(derivation, line.expr))}"

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from . import naming
 from .derivation import AdjointLine, Contribution, Derivation, equation_tags
-from .notation import MADE_UP, NEXT, Notation, forward_form, shifted
+from .notation import LOSS, MADE_UP, NEXT, Notation, forward_form, shifted
 from .render_latex import Equation, backward_equation
+from .written import written_equations
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class _Writer:
         self.notation = notation
         self.style = notation.style
         self.printer = notation.printer()
+        self.as_written = notation.printer(written=True)
         self.tags = equation_tags(derivation)
 
     def latex(self, expr: sp.Expr) -> str:
@@ -56,6 +57,8 @@ class _Writer:
                  (Equation(big_l_t, f"\\sum_{{{tau} = t}}^{{T}} {at('l', tau)}"),)),
             Beat("so it satisfies a recursion that runs backwards in time:",
                  (Equation(big_l_t, f"{l_t} + {big_l_next}"),)),
+            Beat("It starts after the last step, where nothing is left: no loss, and no adjoint arrives from step "
+                 "$T+1$:", (Equation(at("L", "T+1"), "0"),)),
             Beat(f"Values at step $t$ affect only ${l_t}, {at('l', 't+1')}, \\ldots$, so the derivative of $L$ "
                  f"with respect to any of them equals that of ${big_l_t}$, and a carried state at step $t$ "
                  "reaches the loss through its uses at step $t$ and through step $t+1$."),
@@ -77,8 +80,9 @@ class _Writer:
 
     def group_beat(self, role: str) -> Beat:
         prose = {
-            "carry": "Each state sends this adjoint back to step $t-1$, where it arrives as the "
-                     "\"step $t+1$\" part of the recursion above:",
+            "carry": f"Each state sends back to step $t-1$ the part of its adjoint there that arrives through step $t$, "
+                     f"the derivative of ${self.style.at('L', 't')}$, the loss from step $t$ on (the state's uses at step "
+                     "$t-1$ add the rest). At step $t-1$ it is the \"step $t+1$\" part of the recursion above:",
             "param": "The parameters are the same at every step, so each gradient sums one term per step:",
         }[role]
         return Beat(prose, tuple(self.result(line) for line in self.derivation.lines_with_role(role)))
@@ -89,14 +93,14 @@ class _Writer:
     def state_step(self, line: AdjointLine) -> tuple[Beat, ...]:
         state = line.about
         now = self.derivation.uses_of(state)
-        later = self.derivation.uses_of(naming.prev(state))
+        later = self.derivation.uses_of(self.model.names.prev(state))
         routes = [self.route(use, "") for use in now]
         if state == self.model.spec.output:
             routes.insert(0, self.style.at("l", "t"))
         routes += [self.route(use, NEXT) for use in later]
         terms = [self.chain_term(use, "") for use in now]
         if state == self.model.spec.output:
-            terms.insert(0, self.name(naming.adjoint(state) + "@loss"))
+            terms.insert(0, self.name(self.model.names.adjoint(state) + LOSS))
         terms += [self.chain_term(use, NEXT) for use in later]
         opening = f"${self.name(state)}$ reaches the loss through {_listing(routes)}"
         outcome = "the recursion through time" if later else f"the adjoint of ${self.name(state)}$"
@@ -120,7 +124,7 @@ class _Writer:
         """One path of the chain rule, before the local derivative is worked out."""
         if use.kind == "elementwise":
             user, to = self.name(use.user, time), self.name(use.to, time)
-            return f"{self.name(naming.adjoint(use.user), time)} {self.style.product} {self.style.partial(user, to)}"
+            return f"{self.name(self.model.names.adjoint(use.user), time)} {self.style.product} {self.style.partial(user, to)}"
         term = shifted(use.term) if time else use.term
         return self.latex(term)
 
@@ -148,12 +152,17 @@ class _Writer:
         return chain, worked, result
 
     def definition(self, variable: str, time: str, keep: str) -> str:
-        """The forward equation of a variable, at t or (time = NEXT) at t+1, as LaTeX, in terms of
-        `keep` (o = sigma(o_pre) stays so, not sigma(W_o x + b_o), when the derivative is by o_pre)."""
+        """The forward equation of a variable, at t or (time = NEXT) at t+1, as LaTeX: the spec's own
+        equation as written, except that o = sigma(o_pre) stays so, not sigma(W_o x + b_o), when the
+        derivative is by o_pre."""
+        variable_info = self.model.variables[variable]
+        if variable_info.role == "equation" and self.model.names.existing("pre", variable) != keep:
+            right = self.as_written.doprint(written_equations(self.model, time)[variable])
+            return f"{self.name(variable, time)} = {right}"
         assigned = next(a.expr for a in self.model.assignments if a.target == variable)
         expr = forward_form(self.model, assigned, keep=frozenset({keep}))
         right = self.latex(shifted(expr) if time else expr)
-        if self.model.variables[variable].role in MADE_UP:  # named by its definition already: no "x = x"
+        if variable_info.role in MADE_UP:  # named by its definition already: no "x = x"
             return right
         return f"{self.name(variable, time)} = {right}"
 

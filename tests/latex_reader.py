@@ -138,8 +138,8 @@ ACCENTS = {r"\hat", r"\tilde", r"\bar", r"\check", r"\breve", r"\dot", r"\ddot",
 FONTS = {r"\mathit", r"\mathbf", r"\mathrm"}
 LOSS_BASES = {"L", "l"}
 
-# A time, written after a name: t, t-1, t+1, t+2, ..., or the summation index \tau.
-TIME_RE = re.compile(r"^(t|\\tau)([+-][0-9]+)?$")
+# A time, written after a name: t, t-1, t+1, t+2, ..., T+1 (the boundary), or the summation index \tau.
+TIME_RE = re.compile(r"^(t|T|\\tau)([+-][0-9]+)?$")
 # A superscript that is part of a name rather than a power: letters and digits, at least one letter.
 NAME_SCRIPT_RE = re.compile(r"^[A-Za-z0-9,]*[A-Za-z][A-Za-z0-9,]*$")
 ALNUM_RE = re.compile(r"^[A-Za-z0-9]+$")

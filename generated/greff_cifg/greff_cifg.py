@@ -12,7 +12,10 @@ Equations (column vectors; this code is batched, a row per example):
     y = tanh(c) * o
 
 x is (B, D), every state (B, H). W @ v in the equations is `v @ W.T` here.
-Adjoints are named d_<name>: d_s is dL/ds(t).
+Adjoints are named d_<name>: d_s is dL/ds(t), the derivative of the whole sequence's loss L by s at
+step t. What a step sends back, d_s_prev, is dL(t)/ds(t-1): the part of dL/ds(t-1) that arrives
+through step t, where L(t) is the loss from step t on (the whole adjoint adds the loss at t-1).
+After the last step nothing arrives: L(T+1) = 0.
 """
 import numpy as np
 
@@ -220,9 +223,9 @@ def backward(params, cache, d_state):
     d_z = d_c*i
     # (B9) dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)
     d_z_pre = d_z*(1 - z**2)
-    # (B10) dL/dy(t-1) through step t = R_i^T @ dL/di_pre(t) + R_o^T @ dL/do_pre(t) + R_z^T @ dL/dz_pre(t)
+    # (B10) dL(t)/dy(t-1) = R_i^T @ dL/di_pre(t) + R_o^T @ dL/do_pre(t) + R_z^T @ dL/dz_pre(t)
     d_y_prev = d_i_pre @ R_i + d_o_pre @ R_o + d_z_pre @ R_z
-    # (B11) dL/dc(t-1) through step t = dL/dc(t)*f(t) + dL/di_pre(t)*p_i
+    # (B11) dL(t)/dc(t-1) = dL/dc(t)*f(t) + dL/di_pre(t)*p_i
     d_c_prev = d_c*f + d_i_pre*p_i
     # (B12) dL/dx(t) = W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t) + W_z^T @ dL/dz_pre(t)
     d_x = d_i_pre @ W_i + d_o_pre @ W_o + d_z_pre @ W_z
@@ -330,7 +333,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     R_o = params["R_o"]
     p_o = params["p_o"]
     b_o = params["b_o"]
-    _stack_y_prev, _stack_y_prev_T, _stack_x, _stack_x_T, _proj_x, _proj_y_prev, _seq_z, _seq_i, _seq_i_complement, _seq_f, _history_c, _seq_o, _seq_o_complement, _seq_y_tanh, _history_y, _tmp0 = buffers(
+    _stack_y_prev, _stackT_y_prev, _stack_x, _stackT_x, _proj_x, _proj_y_prev, _seq_z, _seq_i, _seq_i_complement, _seq_f, _history_c, _seq_o, _seq_o_complement, _seq_y_tanh, _history_y, _tmp0 = buffers(
         xs.dtype, workspace, "forward",
         (3 * H, H),
         (H, 3 * H),
@@ -352,16 +355,16 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     )
     np.concatenate((R_z[:, :H], R_i[:, :H], R_o[:, :H]), axis=0, out=_stack_y_prev)
     np.concatenate((W_z[:, :D], W_i[:, :D], W_o[:, :D]), axis=0, out=_stack_x)
-    np.concatenate((R_z[:, :H].T, R_i[:, :H].T, R_o[:, :H].T), axis=1, out=_stack_y_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((W_z[:, :D].T, W_i[:, :D].T, W_o[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    np.concatenate((R_z[:, :H].T, R_i[:, :H].T, R_o[:, :H].T), axis=1, out=_stackT_y_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_z[:, :D].T, W_i[:, :D].T, W_o[:, :D].T), axis=1, out=_stackT_x)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.matmul(xs.reshape(T * B, D), _stackT_x, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_z, b_i, b_o))  # biases added once for all steps
     _history_y[0] = state0["y"] if state0 is not None else 0
     _history_c[0] = state0["c"] if state0 is not None else 0
     for t in range(T):
         y_prev = _history_y[t]
         c_prev = _history_c[t]
-        np.matmul(y_prev, _stack_y_prev_T, out=_proj_y_prev)  # every product of y_prev, at once
+        np.matmul(y_prev, _stackT_y_prev, out=_proj_y_prev)  # every product of y_prev, at once
         z_pre = _tmp0
         np.add(_proj_y_prev[:, :H], _proj_x[t, :, :H], out=z_pre)  # pre-activation of z
         z = _seq_z[t]

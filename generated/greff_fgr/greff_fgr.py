@@ -12,7 +12,10 @@ Equations (column vectors; this code is batched, a row per example):
     y = tanh(c) * o
 
 x is (B, D), every state (B, H). W @ v in the equations is `v @ W.T` here.
-Adjoints are named d_<name>: d_s is dL/ds(t).
+Adjoints are named d_<name>: d_s is dL/ds(t), the derivative of the whole sequence's loss L by s at
+step t. What a step sends back, d_s_prev, is dL(t)/ds(t-1): the part of dL/ds(t-1) that arrives
+through step t, where L(t) is the loss from step t on (the whole adjoint adds the loss at t-1).
+After the last step nothing arrives: L(T+1) = 0.
 """
 import numpy as np
 
@@ -285,15 +288,15 @@ def backward(params, cache, d_state):
     d_z = d_c*i
     # (B10) dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)
     d_z_pre = d_z*(1 - z**2)
-    # (B11) dL/dy(t-1) through step t = R_f^T @ dL/df_pre(t) + R_i^T @ dL/di_pre(t) + R_o^T @ dL/do_pre(t) + R_z^T @ dL/dz_pre(t)
+    # (B11) dL(t)/dy(t-1) = R_f^T @ dL/df_pre(t) + R_i^T @ dL/di_pre(t) + R_o^T @ dL/do_pre(t) + R_z^T @ dL/dz_pre(t)
     d_y_prev = d_f_pre @ R_f + d_i_pre @ R_i + d_o_pre @ R_o + d_z_pre @ R_z
-    # (B12) dL/dc(t-1) through step t = dL/dc(t)*f(t) + dL/df_pre(t)*p_f + dL/di_pre(t)*p_i
+    # (B12) dL(t)/dc(t-1) = dL/dc(t)*f(t) + dL/df_pre(t)*p_f + dL/di_pre(t)*p_i
     d_c_prev = d_c*f + d_f_pre*p_f + d_i_pre*p_i
-    # (B13) dL/di(t-1) through step t = R_if^T @ dL/df_pre(t) + R_ii^T @ dL/di_pre(t) + R_io^T @ dL/do_pre(t)
+    # (B13) dL(t)/di(t-1) = R_if^T @ dL/df_pre(t) + R_ii^T @ dL/di_pre(t) + R_io^T @ dL/do_pre(t)
     d_i_prev = d_f_pre @ R_if + d_i_pre @ R_ii + d_o_pre @ R_io
-    # (B14) dL/df(t-1) through step t = R_ff^T @ dL/df_pre(t) + R_fi^T @ dL/di_pre(t) + R_fo^T @ dL/do_pre(t)
+    # (B14) dL(t)/df(t-1) = R_ff^T @ dL/df_pre(t) + R_fi^T @ dL/di_pre(t) + R_fo^T @ dL/do_pre(t)
     d_f_prev = d_f_pre @ R_ff + d_i_pre @ R_fi + d_o_pre @ R_fo
-    # (B15) dL/do(t-1) through step t = R_of^T @ dL/df_pre(t) + R_oi^T @ dL/di_pre(t) + R_oo^T @ dL/do_pre(t)
+    # (B15) dL(t)/do(t-1) = R_of^T @ dL/df_pre(t) + R_oi^T @ dL/di_pre(t) + R_oo^T @ dL/do_pre(t)
     d_o_prev = d_f_pre @ R_of + d_i_pre @ R_oi + d_o_pre @ R_oo
     # (B16) dL/dx(t) = W_f^T @ dL/df_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t) + W_z^T @ dL/dz_pre(t)
     d_x = d_f_pre @ W_f + d_i_pre @ W_i + d_o_pre @ W_o + d_z_pre @ W_z
@@ -453,7 +456,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     R_io = params["R_io"]
     R_fo = params["R_fo"]
     R_oo = params["R_oo"]
-    _stack_y_prev, _stack_y_prev_T, _stack_x, _stack_x_T, _stack_f_prev, _stack_f_prev_T, _stack_i_prev, _stack_i_prev_T, _stack_o_prev, _stack_o_prev_T, _proj_x, _proj_y_prev, _proj_f_prev, _proj_i_prev, _proj_o_prev, _seq_z, _history_i, _seq_i_complement, _history_f, _seq_f_complement, _history_c, _history_o, _seq_o_complement, _seq_y_tanh, _history_y, _tmp0, _tmp1 = buffers(
+    _stack_y_prev, _stackT_y_prev, _stack_x, _stackT_x, _stack_f_prev, _stackT_f_prev, _stack_i_prev, _stackT_i_prev, _stack_o_prev, _stackT_o_prev, _proj_x, _proj_y_prev, _proj_f_prev, _proj_i_prev, _proj_o_prev, _seq_z, _history_i, _seq_i_complement, _history_f, _seq_f_complement, _history_c, _history_o, _seq_o_complement, _seq_y_tanh, _history_y, _tmp0, _tmp1 = buffers(
         xs.dtype, workspace, "forward",
         (4 * H, H),
         (H, 4 * H),
@@ -489,12 +492,12 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     np.concatenate((R_fi[:, :H], R_ff[:, :H], R_fo[:, :H]), axis=0, out=_stack_f_prev)
     np.concatenate((R_ii[:, :H], R_if[:, :H], R_io[:, :H]), axis=0, out=_stack_i_prev)
     np.concatenate((R_oi[:, :H], R_of[:, :H], R_oo[:, :H]), axis=0, out=_stack_o_prev)
-    np.concatenate((R_z[:, :H].T, R_i[:, :H].T, R_f[:, :H].T, R_o[:, :H].T), axis=1, out=_stack_y_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((W_z[:, :D].T, W_i[:, :D].T, W_f[:, :D].T, W_o[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((R_fi[:, :H].T, R_ff[:, :H].T, R_fo[:, :H].T), axis=1, out=_stack_f_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((R_ii[:, :H].T, R_if[:, :H].T, R_io[:, :H].T), axis=1, out=_stack_i_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((R_oi[:, :H].T, R_of[:, :H].T, R_oo[:, :H].T), axis=1, out=_stack_o_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    np.concatenate((R_z[:, :H].T, R_i[:, :H].T, R_f[:, :H].T, R_o[:, :H].T), axis=1, out=_stackT_y_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_z[:, :D].T, W_i[:, :D].T, W_f[:, :D].T, W_o[:, :D].T), axis=1, out=_stackT_x)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((R_fi[:, :H].T, R_ff[:, :H].T, R_fo[:, :H].T), axis=1, out=_stackT_f_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((R_ii[:, :H].T, R_if[:, :H].T, R_io[:, :H].T), axis=1, out=_stackT_i_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((R_oi[:, :H].T, R_of[:, :H].T, R_oo[:, :H].T), axis=1, out=_stackT_o_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.matmul(xs.reshape(T * B, D), _stackT_x, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_z, b_i, b_f, b_o))  # biases added once for all steps
     _history_y[0] = state0["y"] if state0 is not None else 0
     _history_c[0] = state0["c"] if state0 is not None else 0
@@ -507,10 +510,10 @@ def forward_sequence(params, xs, state0=None, workspace=None):
         i_prev = _history_i[t]
         f_prev = _history_f[t]
         o_prev = _history_o[t]
-        np.matmul(y_prev, _stack_y_prev_T, out=_proj_y_prev)  # every product of y_prev, at once
-        np.matmul(f_prev, _stack_f_prev_T, out=_proj_f_prev)  # every product of f_prev, at once
-        np.matmul(i_prev, _stack_i_prev_T, out=_proj_i_prev)  # every product of i_prev, at once
-        np.matmul(o_prev, _stack_o_prev_T, out=_proj_o_prev)  # every product of o_prev, at once
+        np.matmul(y_prev, _stackT_y_prev, out=_proj_y_prev)  # every product of y_prev, at once
+        np.matmul(f_prev, _stackT_f_prev, out=_proj_f_prev)  # every product of f_prev, at once
+        np.matmul(i_prev, _stackT_i_prev, out=_proj_i_prev)  # every product of i_prev, at once
+        np.matmul(o_prev, _stackT_o_prev, out=_proj_o_prev)  # every product of o_prev, at once
         z_pre = _tmp0
         np.add(_proj_y_prev[:, :H], _proj_x[t, :, :H], out=z_pre)  # pre-activation of z
         z = _seq_z[t]

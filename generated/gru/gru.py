@@ -10,7 +10,10 @@ Equations (column vectors; this code is batched, a row per example):
     h = z * h(t-1) + (1 - z) * h_tilde
 
 x is (B, D), every state (B, H). W @ v in the equations is `v @ W.T` here.
-Adjoints are named d_<name>: d_s is dL/ds(t).
+Adjoints are named d_<name>: d_s is dL/ds(t), the derivative of the whole sequence's loss L by s at
+step t. What a step sends back, d_s_prev, is dL(t)/ds(t-1): the part of dL/ds(t-1) that arrives
+through step t, where L(t) is the loss from step t on (the whole adjoint adds the loss at t-1).
+After the last step nothing arrives: L(T+1) = 0.
 """
 import numpy as np
 
@@ -190,7 +193,7 @@ def backward(params, cache, d_state):
     d_r = d_h_tilde_arg*h_prev
     # (B8) dL/dr_pre(t) = dL/dr(t)*r(t)*(1 - r(t))
     d_r_pre = d_r*r*r_complement
-    # (B9) dL/dh(t-1) through step t = U_r^T @ dL/dr_pre(t) + U_z^T @ dL/dz_pre(t) + dL/dh(t)*z(t) + dL/d(h(t-1)*r(t))*r(t)
+    # (B9) dL(t)/dh(t-1) = U_r^T @ dL/dr_pre(t) + U_z^T @ dL/dz_pre(t) + dL/dh(t)*z(t) + dL/d(h(t-1)*r(t))*r(t)
     d_h_prev = d_r_pre @ U_r + d_z_pre @ U_z + d_h*z + d_h_tilde_arg*r
     # (B10) dL/dx(t) = W^T @ dL/dh_tilde_pre(t) + W_r^T @ dL/dr_pre(t) + W_z^T @ dL/dz_pre(t)
     d_x = d_h_tilde_pre @ W + d_r_pre @ W_r + d_z_pre @ W_z
@@ -278,7 +281,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     U_z = params["U_z"]
     W = params["W"]
     U = params["U"]
-    _stack_h_prev, _stack_h_prev_T, _stack_x, _stack_x_T, _stack_h_tilde_arg, _stack_h_tilde_arg_T, _proj_x, _proj_h_prev, _act0, _act0_complement, _seq_h_tilde_arg, _proj_h_tilde_arg, _seq_h_tilde, _history_h, _tmp0 = buffers(
+    _stack_h_prev, _stackT_h_prev, _stack_x, _stackT_x, _stack_h_tilde_arg, _stackT_h_tilde_arg, _proj_x, _proj_h_prev, _act0, _act0_complement, _seq_h_tilde_arg, _proj_h_tilde_arg, _seq_h_tilde, _history_h, _tmp0 = buffers(
         xs.dtype, workspace, "forward",
         (2 * H, H),
         (H, 2 * H),
@@ -300,21 +303,21 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     np.concatenate((U_r[:, :H], U_z[:, :H]), axis=0, out=_stack_h_prev)
     np.concatenate((W_r[:, :D], W_z[:, :D], W[:, :D]), axis=0, out=_stack_x)
     np.concatenate((U[:, :H],), axis=0, out=_stack_h_tilde_arg)
-    np.concatenate((U_r[:, :H].T, U_z[:, :H].T), axis=1, out=_stack_h_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((W_r[:, :D].T, W_z[:, :D].T, W[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((U[:, :H].T,), axis=1, out=_stack_h_tilde_arg_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    np.concatenate((U_r[:, :H].T, U_z[:, :H].T), axis=1, out=_stackT_h_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_r[:, :D].T, W_z[:, :D].T, W[:, :D].T), axis=1, out=_stackT_x)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((U[:, :H].T,), axis=1, out=_stackT_h_tilde_arg)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.matmul(xs.reshape(T * B, D), _stackT_x, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _history_h[0] = state0["h"] if state0 is not None else 0
     for t in range(T):
         h_prev = _history_h[t]
-        np.matmul(h_prev, _stack_h_prev_T, out=_proj_h_prev)  # every product of h_prev, at once
+        np.matmul(h_prev, _stackT_h_prev, out=_proj_h_prev)  # every product of h_prev, at once
         np.add(_proj_h_prev[:, :2 * H], _proj_x[t, :, :2 * H], out=_act0_complement[t])
         sigmoid_pair_into(_act0_complement[t], _act0[t], _act0_complement[t])  # r, z at once, and their complements
         r = _act0[t, :, :H]  # r = sigmoid(W_r @ x + U_r @ h(t-1))
         z = _act0[t, :, H:2 * H]  # z = sigmoid(W_z @ x + U_z @ h(t-1))
         h_tilde_arg = _seq_h_tilde_arg[t]
         np.multiply(h_prev, r, out=h_tilde_arg)  # h_tilde_arg, kept for the backward pass
-        np.matmul(h_tilde_arg, _stack_h_tilde_arg_T, out=_proj_h_tilde_arg)  # every product of h_tilde_arg, at once
+        np.matmul(h_tilde_arg, _stackT_h_tilde_arg, out=_proj_h_tilde_arg)  # every product of h_tilde_arg, at once
         h_tilde_pre = _tmp0
         np.add(_proj_h_tilde_arg[:, :H], _proj_x[t, :, 2 * H:3 * H], out=h_tilde_pre)  # pre-activation of h_tilde
         h_tilde = _seq_h_tilde[t]

@@ -10,7 +10,10 @@ Equations (column vectors; this code is batched, a row per example):
     h = (1 - z) * n + z * h(t-1)
 
 x is (B, D), every state (B, H). W @ v in the equations is `v @ W.T` here.
-Adjoints are named d_<name>: d_s is dL/ds(t).
+Adjoints are named d_<name>: d_s is dL/ds(t), the derivative of the whole sequence's loss L by s at
+step t. What a step sends back, d_s_prev, is dL(t)/ds(t-1): the part of dL/ds(t-1) that arrives
+through step t, where L(t) is the loss from step t on (the whole adjoint adds the loss at t-1).
+After the last step nothing arrives: L(T+1) = 0.
 """
 import numpy as np
 
@@ -211,7 +214,7 @@ def backward(params, cache, d_state):
     d_r = d_n_pre*(W_hn_h_prev + b_hn)
     # (B8) dL/dr_pre(t) = dL/dr(t)*r(t)*(1 - r(t))
     d_r_pre = d_r*r*r_complement
-    # (B9) dL/dh(t-1) through step t = W_hn^T @ dL/d(W_hn @ h(t-1)) + W_hr^T @ dL/dr_pre(t) + W_hz^T @ dL/dz_pre(t) + dL/dh(t)*z(t)
+    # (B9) dL(t)/dh(t-1) = W_hn^T @ dL/d(W_hn @ h(t-1)) + W_hr^T @ dL/dr_pre(t) + W_hz^T @ dL/dz_pre(t) + dL/dh(t)*z(t)
     d_h_prev = d_W_hn_h_prev @ W_hn + d_r_pre @ W_hr + d_z_pre @ W_hz + d_h*z
     # (B10) dL/dx(t) = W_in^T @ dL/dn_pre(t) + W_ir^T @ dL/dr_pre(t) + W_iz^T @ dL/dz_pre(t)
     d_x = d_n_pre @ W_in + d_r_pre @ W_ir + d_z_pre @ W_iz
@@ -327,7 +330,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     b_hr = params["b_hr"]
     b_hz = params["b_hz"]
     b_hn = params["b_hn"]
-    _stack_h_prev, _stack_h_prev_T, _stack_x, _stack_x_T, _proj_x, _proj_h_prev, _seq_r, _seq_r_complement, _seq_z, _seq_z_complement, _seq_W_hn_h_prev, _seq_n, _history_h, _tmp0, _tmp1 = buffers(
+    _stack_h_prev, _stackT_h_prev, _stack_x, _stackT_x, _proj_x, _proj_h_prev, _seq_r, _seq_r_complement, _seq_z, _seq_z_complement, _seq_W_hn_h_prev, _seq_n, _history_h, _tmp0, _tmp1 = buffers(
         xs.dtype, workspace, "forward",
         (3 * H, H),
         (H, 3 * H),
@@ -348,14 +351,14 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     )
     np.concatenate((W_hr[:, :H], W_hz[:, :H], W_hn[:, :H]), axis=0, out=_stack_h_prev)
     np.concatenate((W_ir[:, :D], W_iz[:, :D], W_in[:, :D]), axis=0, out=_stack_x)
-    np.concatenate((W_hr[:, :H].T, W_hz[:, :H].T, W_hn[:, :H].T), axis=1, out=_stack_h_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((W_ir[:, :D].T, W_iz[:, :D].T, W_in[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    np.concatenate((W_hr[:, :H].T, W_hz[:, :H].T, W_hn[:, :H].T), axis=1, out=_stackT_h_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_ir[:, :D].T, W_iz[:, :D].T, W_in[:, :D].T), axis=1, out=_stackT_x)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.matmul(xs.reshape(T * B, D), _stackT_x, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_hr, b_hz, b_in))  # biases added once for all steps
     _history_h[0] = state0["h"] if state0 is not None else 0
     for t in range(T):
         h_prev = _history_h[t]
-        np.matmul(h_prev, _stack_h_prev_T, out=_proj_h_prev)  # every product of h_prev, at once
+        np.matmul(h_prev, _stackT_h_prev, out=_proj_h_prev)  # every product of h_prev, at once
         r_pre = _tmp0
         # pre-activation of r
         np.add(_proj_h_prev[:, :H], _proj_x[t, :, :H], out=r_pre)

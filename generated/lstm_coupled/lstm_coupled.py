@@ -13,7 +13,10 @@ Equations (column vectors; this code is batched, a row per example):
     h = o * tanh(c)
 
 x is (B, D), every state (B, H). W @ v in the equations is `v @ W.T` here.
-Adjoints are named d_<name>: d_s is dL/ds(t).
+Adjoints are named d_<name>: d_s is dL/ds(t), the derivative of the whole sequence's loss L by s at
+step t. What a step sends back, d_s_prev, is dL(t)/ds(t-1): the part of dL/ds(t-1) that arrives
+through step t, where L(t) is the loss from step t on (the whole adjoint adds the loss at t-1).
+After the last step nothing arrives: L(T+1) = 0.
 """
 import numpy as np
 
@@ -202,9 +205,9 @@ def backward(params, cache, d_state):
     d_i_pre = d_i*i*i_complement
     # (B10) dL/dX(t) = W_c^T @ dL/dc_tilde_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t)
     d_X = d_c_tilde_pre @ W_c + d_i_pre @ W_i + d_o_pre @ W_o
-    # (B11) dL/dh(t-1) through step t = dL/dX(t)[h(t-1) part]
+    # (B11) dL(t)/dh(t-1) = dL/dX(t)[h(t-1) part]
     d_h_prev = d_X[:, :H]
-    # (B12) dL/dc(t-1) through step t = dL/dc(t)*f(t)
+    # (B12) dL(t)/dc(t-1) = dL/dc(t)*f(t)
     d_c_prev = d_c*f
     # (B13) dL/dx(t) = dL/dX(t)[x(t) part]
     d_x = d_X[:, H:D + H]
@@ -292,7 +295,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     b_i = params["b_i"]
     b_c = params["b_c"]
     b_o = params["b_o"]
-    _stack_h_prev, _stack_h_prev_T, _stack_x, _stack_x_T, _proj_x, _proj_h_prev, _act0, _act0_complement, _seq_f, _seq_c_tilde, _history_c, _seq_h_tanh, _history_h, _tmp0 = buffers(
+    _stack_h_prev, _stackT_h_prev, _stack_x, _stackT_x, _proj_x, _proj_h_prev, _act0, _act0_complement, _seq_f, _seq_c_tilde, _history_c, _seq_h_tanh, _history_h, _tmp0 = buffers(
         xs.dtype, workspace, "forward",
         (3 * H, H),
         (H, 3 * H),
@@ -312,16 +315,16 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     )
     np.concatenate((W_i[:, :H], W_o[:, :H], W_c[:, :H]), axis=0, out=_stack_h_prev)
     np.concatenate((W_i[:, H:D + H], W_o[:, H:D + H], W_c[:, H:D + H]), axis=0, out=_stack_x)
-    np.concatenate((W_i[:, :H].T, W_o[:, :H].T, W_c[:, :H].T), axis=1, out=_stack_h_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((W_i[:, H:D + H].T, W_o[:, H:D + H].T, W_c[:, H:D + H].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    np.concatenate((W_i[:, :H].T, W_o[:, :H].T, W_c[:, :H].T), axis=1, out=_stackT_h_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_i[:, H:D + H].T, W_o[:, H:D + H].T, W_c[:, H:D + H].T), axis=1, out=_stackT_x)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.matmul(xs.reshape(T * B, D), _stackT_x, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_i, b_o, b_c))  # biases added once for all steps
     _history_h[0] = state0["h"] if state0 is not None else 0
     _history_c[0] = state0["c"] if state0 is not None else 0
     for t in range(T):
         h_prev = _history_h[t]
         c_prev = _history_c[t]
-        np.matmul(h_prev, _stack_h_prev_T, out=_proj_h_prev)  # every product of h_prev, at once
+        np.matmul(h_prev, _stackT_h_prev, out=_proj_h_prev)  # every product of h_prev, at once
         np.add(_proj_x[t], _proj_h_prev, out=_proj_x[t])  # the groups' products added once for all gates, in place
         sigmoid_pair_into(_proj_x[t, :, :2 * H], _act0[t], _act0_complement[t])  # i, o at once, and their complements
         i = _act0[t, :, :H]  # i = sigmoid(W_i @ X + b_i)

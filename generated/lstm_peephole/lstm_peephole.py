@@ -11,7 +11,10 @@ Equations (column vectors; this code is batched, a row per example):
     h = o * tanh(c)
 
 x is (B, D), every state (B, H). W @ v in the equations is `v @ W.T` here.
-Adjoints are named d_<name>: d_s is dL/ds(t).
+Adjoints are named d_<name>: d_s is dL/ds(t), the derivative of the whole sequence's loss L by s at
+step t. What a step sends back, d_s_prev, is dL(t)/ds(t-1): the part of dL/ds(t-1) that arrives
+through step t, where L(t) is the loss from step t on (the whole adjoint adds the loss at t-1).
+After the last step nothing arrives: L(T+1) = 0.
 """
 import numpy as np
 
@@ -239,9 +242,9 @@ def backward(params, cache, d_state):
     d_i = c_tanh*d_c
     # (B10) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
     d_i_pre = d_i*i*i_complement
-    # (B11) dL/dh(t-1) through step t = W_hc^T @ dL/d(W_hc @ h(t-1) + W_xc @ x(t) + b_c) + W_hf^T @ dL/df_pre(t) + W_hi^T @ dL/di_pre(t) + W_ho^T @ dL/do_pre(t)
+    # (B11) dL(t)/dh(t-1) = W_hc^T @ dL/d(W_hc @ h(t-1) + W_xc @ x(t) + b_c) + W_hf^T @ dL/df_pre(t) + W_hi^T @ dL/di_pre(t) + W_ho^T @ dL/do_pre(t)
     d_h_prev = d_c_tanh_pre @ W_hc + d_f_pre @ W_hf + d_i_pre @ W_hi + d_o_pre @ W_ho
-    # (B12) dL/dc(t-1) through step t = W_cf*dL/df_pre(t) + W_ci*dL/di_pre(t) + dL/dc(t)*f(t)
+    # (B12) dL(t)/dc(t-1) = W_cf*dL/df_pre(t) + W_ci*dL/di_pre(t) + dL/dc(t)*f(t)
     d_c_prev = W_cf*d_f_pre + W_ci*d_i_pre + d_c*f
     # (B13) dL/dx(t) = W_xc^T @ dL/d(W_hc @ h(t-1) + W_xc @ x(t) + b_c) + W_xf^T @ dL/df_pre(t) + W_xi^T @ dL/di_pre(t) + W_xo^T @ dL/do_pre(t)
     d_x = d_c_tanh_pre @ W_xc + d_f_pre @ W_xf + d_i_pre @ W_xi + d_o_pre @ W_xo
@@ -365,7 +368,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     W_ho = params["W_ho"]
     W_co = params["W_co"]
     b_o = params["b_o"]
-    _stack_h_prev, _stack_h_prev_T, _stack_x, _stack_x_T, _proj_x, _proj_h_prev, _seq_i, _seq_i_complement, _seq_f, _seq_f_complement, _seq_c_tanh, _history_c, _seq_o, _seq_o_complement, _seq_h_tanh, _history_h, _tmp0, _tmp1 = buffers(
+    _stack_h_prev, _stackT_h_prev, _stack_x, _stackT_x, _proj_x, _proj_h_prev, _seq_i, _seq_i_complement, _seq_f, _seq_f_complement, _seq_c_tanh, _history_c, _seq_o, _seq_o_complement, _seq_h_tanh, _history_h, _tmp0, _tmp1 = buffers(
         xs.dtype, workspace, "forward",
         (4 * H, H),
         (H, 4 * H),
@@ -389,9 +392,9 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     )
     np.concatenate((W_hi[:, :H], W_hf[:, :H], W_ho[:, :H], W_hc[:, :H]), axis=0, out=_stack_h_prev)
     np.concatenate((W_xi[:, :D], W_xf[:, :D], W_xo[:, :D], W_xc[:, :D]), axis=0, out=_stack_x)
-    np.concatenate((W_hi[:, :H].T, W_hf[:, :H].T, W_ho[:, :H].T, W_hc[:, :H].T), axis=1, out=_stack_h_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((W_xi[:, :D].T, W_xf[:, :D].T, W_xo[:, :D].T, W_xc[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    np.concatenate((W_hi[:, :H].T, W_hf[:, :H].T, W_ho[:, :H].T, W_hc[:, :H].T), axis=1, out=_stackT_h_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_xi[:, :D].T, W_xf[:, :D].T, W_xo[:, :D].T, W_xc[:, :D].T), axis=1, out=_stackT_x)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.matmul(xs.reshape(T * B, D), _stackT_x, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_i, b_f, b_o, b_c))  # biases added once for all steps
     _history_h[0] = state0["h"] if state0 is not None else 0
     _history_c[0] = state0["c"] if state0 is not None else 0
@@ -399,7 +402,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
         x = xs[t]
         h_prev = _history_h[t]
         c_prev = _history_c[t]
-        np.matmul(h_prev, _stack_h_prev_T, out=_proj_h_prev)  # every product of h_prev, at once
+        np.matmul(h_prev, _stackT_h_prev, out=_proj_h_prev)  # every product of h_prev, at once
         i_pre = _tmp0
         # pre-activation of i
         np.multiply(W_ci, c_prev, out=i_pre)

@@ -9,7 +9,10 @@ Equations (column vectors; this code is batched, a row per example):
     h = (1 - f) * h(t-1) + f * h_tilde
 
 x is (B, D), every state (B, H). W @ v in the equations is `v @ W.T` here.
-Adjoints are named d_<name>: d_s is dL/ds(t).
+Adjoints are named d_<name>: d_s is dL/ds(t), the derivative of the whole sequence's loss L by s at
+step t. What a step sends back, d_s_prev, is dL(t)/ds(t-1): the part of dL/ds(t-1) that arrives
+through step t, where L(t) is the loss from step t on (the whole adjoint adds the loss at t-1).
+After the last step nothing arrives: L(T+1) = 0.
 """
 import numpy as np
 
@@ -177,7 +180,7 @@ def backward(params, cache, d_state):
     d_f = d_h*(h_tilde - h_prev) + d_h_tilde_arg*h_prev
     # (B6) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
     d_f_pre = d_f*f*f_complement
-    # (B7) dL/dh(t-1) through step t = U_f^T @ dL/df_pre(t) + dL/dh(t)*(1 - f(t)) + dL/d(f(t)*h(t-1))*f(t)
+    # (B7) dL(t)/dh(t-1) = U_f^T @ dL/df_pre(t) + dL/dh(t)*(1 - f(t)) + dL/d(f(t)*h(t-1))*f(t)
     d_h_prev = d_f_pre @ U_f + d_h*f_complement + d_h_tilde_arg*f
     # (B8) dL/dx(t) = W_f^T @ dL/df_pre(t) + W_h^T @ dL/dh_tilde_pre(t)
     d_x = d_f_pre @ W_f + d_h_tilde_pre @ W_h
@@ -265,7 +268,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     W_h = params["W_h"]
     U_h = params["U_h"]
     b_h = params["b_h"]
-    _stack_h_prev, _stack_h_prev_T, _stack_x, _stack_x_T, _stack_h_tilde_arg, _stack_h_tilde_arg_T, _proj_x, _proj_h_prev, _seq_f, _seq_f_complement, _seq_h_tilde_arg, _proj_h_tilde_arg, _seq_h_tilde, _history_h, _tmp0 = buffers(
+    _stack_h_prev, _stackT_h_prev, _stack_x, _stackT_x, _stack_h_tilde_arg, _stackT_h_tilde_arg, _proj_x, _proj_h_prev, _seq_f, _seq_f_complement, _seq_h_tilde_arg, _proj_h_tilde_arg, _seq_h_tilde, _history_h, _tmp0 = buffers(
         xs.dtype, workspace, "forward",
         (H, H),
         (H, H),
@@ -287,15 +290,15 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     np.concatenate((U_f[:, :H],), axis=0, out=_stack_h_prev)
     np.concatenate((W_f[:, :D], W_h[:, :D]), axis=0, out=_stack_x)
     np.concatenate((U_h[:, :H],), axis=0, out=_stack_h_tilde_arg)
-    np.concatenate((U_f[:, :H].T,), axis=1, out=_stack_h_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((W_f[:, :D].T, W_h[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((U_h[:, :H].T,), axis=1, out=_stack_h_tilde_arg_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    np.concatenate((U_f[:, :H].T,), axis=1, out=_stackT_h_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_f[:, :D].T, W_h[:, :D].T), axis=1, out=_stackT_x)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((U_h[:, :H].T,), axis=1, out=_stackT_h_tilde_arg)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.matmul(xs.reshape(T * B, D), _stackT_x, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_f, b_h))  # biases added once for all steps
     _history_h[0] = state0["h"] if state0 is not None else 0
     for t in range(T):
         h_prev = _history_h[t]
-        np.matmul(h_prev, _stack_h_prev_T, out=_proj_h_prev)  # every product of h_prev, at once
+        np.matmul(h_prev, _stackT_h_prev, out=_proj_h_prev)  # every product of h_prev, at once
         f_pre = _tmp0
         np.add(_proj_h_prev[:, :H], _proj_x[t, :, :H], out=f_pre)  # pre-activation of f
         f = _seq_f[t]
@@ -303,7 +306,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
         sigmoid_pair_into(f_pre, f, f_complement)  # f = sigmoid(W_f @ x + U_f @ h(t-1) + b_f)
         h_tilde_arg = _seq_h_tilde_arg[t]
         np.multiply(f, h_prev, out=h_tilde_arg)  # h_tilde_arg, kept for the backward pass
-        np.matmul(h_tilde_arg, _stack_h_tilde_arg_T, out=_proj_h_tilde_arg)  # every product of h_tilde_arg, at once
+        np.matmul(h_tilde_arg, _stackT_h_tilde_arg, out=_proj_h_tilde_arg)  # every product of h_tilde_arg, at once
         h_tilde_pre = _tmp0
         np.add(_proj_h_tilde_arg[:, :H], _proj_x[t, :, H:2 * H], out=h_tilde_pre)  # pre-activation of h_tilde
         h_tilde = _seq_h_tilde[t]

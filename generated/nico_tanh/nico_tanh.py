@@ -13,7 +13,10 @@ Equations (column vectors; this code is batched, a row per example):
     h = tanh(s) * o
 
 x is (B, D), every state (B, H). W @ v in the equations is `v @ W.T` here.
-Adjoints are named d_<name>: d_s is dL/ds(t).
+Adjoints are named d_<name>: d_s is dL/ds(t), the derivative of the whole sequence's loss L by s at
+step t. What a step sends back, d_s_prev, is dL(t)/ds(t-1): the part of dL/ds(t-1) that arrives
+through step t, where L(t) is the loss from step t on (the whole adjoint adds the loss at t-1).
+After the last step nothing arrives: L(T+1) = 0.
 """
 import numpy as np
 
@@ -214,9 +217,9 @@ def backward(params, cache, d_state):
     d_g_pre = d_g*(1 - g**2)
     # (B11) dL/dxc(t) = W_f^T @ dL/df_pre(t) + W_g^T @ dL/dg_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t)
     d_xc = d_f_pre @ W_f + d_g_pre @ W_g + d_i_pre @ W_i + d_o_pre @ W_o
-    # (B12) dL/ds(t-1) through step t = dL/ds(t)*f(t)
+    # (B12) dL(t)/ds(t-1) = dL/ds(t)*f(t)
     d_s_prev = d_s*f
-    # (B13) dL/dh(t-1) through step t = dL/dxc(t)[h(t-1) part]
+    # (B13) dL(t)/dh(t-1) = dL/dxc(t)[h(t-1) part]
     d_h_prev = d_xc[:, D:D + H]
     # (B14) dL/dx(t) = dL/dxc(t)[x(t) part]
     d_x = d_xc[:, :D]
@@ -312,7 +315,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     b_i = params["b_i"]
     b_f = params["b_f"]
     b_o = params["b_o"]
-    _stack_x, _stack_x_T, _stack_h_prev, _stack_h_prev_T, _proj_x, _proj_h_prev, _seq_g, _act0, _act0_complement, _history_s, _seq_h_tanh, _history_h, _tmp0 = buffers(
+    _stack_x, _stackT_x, _stack_h_prev, _stackT_h_prev, _proj_x, _proj_h_prev, _seq_g, _act0, _act0_complement, _history_s, _seq_h_tanh, _history_h, _tmp0 = buffers(
         xs.dtype, workspace, "forward",
         (4 * H, D),
         (D, 4 * H),
@@ -331,16 +334,16 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     )
     np.concatenate((W_g[:, :D], W_i[:, :D], W_f[:, :D], W_o[:, :D]), axis=0, out=_stack_x)
     np.concatenate((W_g[:, D:D + H], W_i[:, D:D + H], W_f[:, D:D + H], W_o[:, D:D + H]), axis=0, out=_stack_h_prev)
-    np.concatenate((W_g[:, :D].T, W_i[:, :D].T, W_f[:, :D].T, W_o[:, :D].T), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((W_g[:, D:D + H].T, W_i[:, D:D + H].T, W_f[:, D:D + H].T, W_o[:, D:D + H].T), axis=1, out=_stack_h_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    np.concatenate((W_g[:, :D].T, W_i[:, :D].T, W_f[:, :D].T, W_o[:, :D].T), axis=1, out=_stackT_x)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_g[:, D:D + H].T, W_i[:, D:D + H].T, W_f[:, D:D + H].T, W_o[:, D:D + H].T), axis=1, out=_stackT_h_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.matmul(xs.reshape(T * B, D), _stackT_x, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x += np.concatenate((b_g, b_i, b_f, b_o))  # biases added once for all steps
     _history_s[0] = state0["s"] if state0 is not None else 0
     _history_h[0] = state0["h"] if state0 is not None else 0
     for t in range(T):
         s_prev = _history_s[t]
         h_prev = _history_h[t]
-        np.matmul(h_prev, _stack_h_prev_T, out=_proj_h_prev)  # every product of h_prev, at once
+        np.matmul(h_prev, _stackT_h_prev, out=_proj_h_prev)  # every product of h_prev, at once
         np.add(_proj_x[t], _proj_h_prev, out=_proj_x[t])  # the groups' products added once for all gates, in place
         g_pre = _proj_x[t, :, :H]  # pre-activation of g
         g = _seq_g[t]

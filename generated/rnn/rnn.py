@@ -7,7 +7,10 @@ Equations (column vectors; this code is batched, a row per example):
     h = tanh(W @ x + U @ h(t-1) + b)
 
 x is (B, D), every state (B, H). W @ v in the equations is `v @ W.T` here.
-Adjoints are named d_<name>: d_s is dL/ds(t).
+Adjoints are named d_<name>: d_s is dL/ds(t), the derivative of the whole sequence's loss L by s at
+step t. What a step sends back, d_s_prev, is dL(t)/ds(t-1): the part of dL/ds(t-1) that arrives
+through step t, where L(t) is the loss from step t on (the whole adjoint adds the loss at t-1).
+After the last step nothing arrives: L(T+1) = 0.
 """
 import numpy as np
 
@@ -96,7 +99,7 @@ def backward(params, cache, d_state):
     d_h = d_state["h"]
     # (B2) dL/dh_pre(t) = dL/dh(t)*(1 - h(t)**2)
     d_h_pre = d_h*(1 - h**2)
-    # (B3) dL/dh(t-1) through step t = U^T @ dL/dh_pre(t)
+    # (B3) dL(t)/dh(t-1) = U^T @ dL/dh_pre(t)
     d_h_prev = d_h_pre @ U
     # (B4) dL/dx(t) = W^T @ dL/dh_pre(t)
     d_x = d_h_pre @ W
@@ -172,7 +175,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     W = params["W"]
     U = params["U"]
     b = params["b"]
-    _stack_h_prev, _stack_h_prev_T, _stack_x, _stack_x_T, _proj_x, _proj_h_prev, _history_h, _tmp0 = buffers(
+    _stack_h_prev, _stackT_h_prev, _stack_x, _stackT_x, _proj_x, _proj_h_prev, _history_h, _tmp0 = buffers(
         xs.dtype, workspace, "forward",
         (H, H),
         (H, H),
@@ -186,14 +189,14 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     )
     np.concatenate((U[:, :H],), axis=0, out=_stack_h_prev)
     np.concatenate((W[:, :D],), axis=0, out=_stack_x)
-    np.concatenate((U[:, :H].T,), axis=1, out=_stack_h_prev_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.concatenate((W[:, :D].T,), axis=1, out=_stack_x_T)  # contiguous: BLAS multiplies it faster than a transposed view
-    np.matmul(xs.reshape(T * B, D), _stack_x_T, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    np.concatenate((U[:, :H].T,), axis=1, out=_stackT_h_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W[:, :D].T,), axis=1, out=_stackT_x)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.matmul(xs.reshape(T * B, D), _stackT_x, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
     _proj_x[:, :, :H] += b  # biases added once for all steps
     _history_h[0] = state0["h"] if state0 is not None else 0
     for t in range(T):
         h_prev = _history_h[t]
-        np.matmul(h_prev, _stack_h_prev_T, out=_proj_h_prev)  # every product of h_prev, at once
+        np.matmul(h_prev, _stackT_h_prev, out=_proj_h_prev)  # every product of h_prev, at once
         h_pre = _tmp0
         np.add(_proj_h_prev[:, :H], _proj_x[t, :, :H], out=h_pre)  # pre-activation of h
         h = _history_h[t + 1]
