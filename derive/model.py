@@ -83,13 +83,11 @@ def build_model(spec: CellSpec) -> CellModel:
     Raises SpecError subclasses naming the equation, the place in it and what was expected.
     """
     trees = [parse_expression(eq.expression, eq.where) for eq in spec.equations]
-    names = naming.Names(name for name, _ in _all_names(spec))
-    variables = _declared_variables(spec, names)
-    order = _dependency_order(spec, trees, variables)
-    lowering = _Lowering(spec, variables, names)
-    for index in order:
-        lowering.equation(index, trees[index])
-    _check_everything_used(spec, lowering)
+    # Lowered twice: a product W v used in two places must be one variable with one adjoint (two
+    # inline copies would get one adjoint each, both printed dL/d(W v)); the first pass finds them.
+    shared = _products_used_twice(_lower(spec, trees, frozenset()))
+    lowering = _lower(spec, trees, shared)
+    names = lowering.names
     # Adjoints are named before anything the derivation makes up, so a variable's own adjoint keeps
     # its readable name (d_h_in for a state h_in) and an incoming adjoint of h gets the number.
     for name in lowering.variables:
@@ -97,6 +95,26 @@ def build_model(spec: CellSpec) -> CellModel:
     for state in spec.states:
         names.incoming(state)
     return CellModel(spec, lowering.variables, tuple(lowering.assignments), names, tuple(trees))
+
+
+def _lower(spec: CellSpec, trees: list[Node], shared: frozenset) -> "_Lowering":
+    names = naming.Names(name for name, _ in _all_names(spec))
+    variables = _declared_variables(spec, names)
+    order = _dependency_order(spec, trees, variables)
+    lowering = _Lowering(spec, variables, names, shared)
+    for index in order:
+        lowering.equation(index, trees[index])
+    _check_everything_used(spec, lowering)
+    return lowering
+
+
+def _products_used_twice(lowering: "_Lowering") -> frozenset:
+    """Products W v that appear in more than one assignment."""
+    seen, twice = set(), set()
+    for assignment in lowering.assignments:
+        for product in assignment.expr.atoms(MatVec):
+            (twice if product in seen else seen).add(product)
+    return frozenset(twice)
 
 
 def _declared_variables(spec: CellSpec, names: naming.Names) -> dict[str, Variable]:
@@ -195,9 +213,10 @@ def _check_everything_used(spec: CellSpec, lowering: "_Lowering") -> None:
 class _Lowering:
     """Converts parsed equations into assignments, checking sizes on the way."""
 
-    def __init__(self, spec: CellSpec, variables: dict[str, Variable], names: naming.Names):
+    def __init__(self, spec: CellSpec, variables: dict[str, Variable], names: naming.Names, shared: frozenset):
         self.spec = spec
         self.names = names
+        self.shared = shared  # products W v used in several places: each becomes one cached variable
         self.variables = dict(variables)
         self.assignments: list[Assignment] = []
         self.used: set[str] = set()
@@ -342,6 +361,8 @@ class _Lowering:
         if isinstance(expr, sp.Symbol):
             return expr, size
         expr = self.cache_products(self.lift_nested(expr)) if not isinstance(expr, Concat) else expr
+        if isinstance(expr, sp.Symbol):  # a shared product, already a variable
+            return expr, size
         return self.define(self.fresh("operand"), Kind.INTERMEDIATE, size, expr, "operand"), size
 
     def check_per_example(self, expr: sp.Expr, what: str, where: Location) -> None:
@@ -385,7 +406,11 @@ class _Lowering:
         """v = F(a) with a compound a becomes v_pre = a; v = F(v_pre)."""
         if not isinstance(expr, Elementwise) or _is_simple(expr.args[0]):
             return expr
-        pre = self.define(self.names.pre(name), Kind.INTERMEDIATE, size, self.cache_products(expr.args[0]), "pre", name)
+        argument = self.cache_products(expr.args[0])
+        argument = self.made.get(argument, argument)  # a value a made-up variable holds already: no copy
+        if isinstance(argument, sp.Symbol):
+            return type(expr)(argument)
+        pre = self.define(self.names.pre(name), Kind.INTERMEDIATE, size, argument, "pre", name)
         return type(expr)(pre)
 
     def cache_products(self, expr: sp.Expr) -> sp.Expr:
@@ -398,7 +423,7 @@ class _Lowering:
         atoms = sorted(flat.free_symbols, key=sp.default_sort_key)
         replacements = {}
         for product, stand_in in stand_ins.items():
-            if any(stand_in in sp.diff(flat, atom).free_symbols for atom in atoms):
+            if product in self.shared or any(stand_in in sp.diff(flat, atom).free_symbols for atom in atoms):
                 matrix, vector = product.args
                 name = self.names.product(str(matrix), str(vector))
                 replacements[product] = self.define(name, Kind.INTERMEDIATE, self.variables[str(matrix)].shape[0], product, "product")
