@@ -13,6 +13,7 @@ import re
 import hypothesis.strategies as st
 import pytest
 from conftest import CATALOG, ROOT
+from test_bad_specs import GOOD
 from hypothesis import given
 from test_fuzz import ALLOWED_REFUSALS, agrees_with_the_oracle_and_the_readable_steps, fuzz, typed_specs
 
@@ -37,20 +38,7 @@ U = ["H", "H"]
 b = ["H"]
 '''
 
-TINY = '''name = "tiny"
-inputs = ["x"]
-states = ["h"]
-output = "h"
-equations = """
-z = sigmoid(W_z @ concat(x, h(t-1)) + b_z)
-h = z * tanh(W_h @ x + U_h @ h(t-1))
-"""
-[params]
-W_z = ["H", "D + H"]
-b_z = ["H"]
-W_h = ["H", "D"]
-U_h = ["H", "H"]
-'''
+TINY = GOOD  # the tiny cell of the bad-spec tests
 
 # Spec names that are generated names of other spec names (each was refused, or silently wrong, before).
 LOOK_ALIKES = {
