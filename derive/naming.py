@@ -16,6 +16,7 @@ MODULE_NAMES = frozenset({
     "stacks", "cached", "parts", "name", "value", "T", "B", "D", "H", "t", "sigmoid", "relu",
     "sigmoid_pair", "sigmoid_into", "sigmoid_pair_into", "buffers", "workspace", "values", "final_state", "d_state0",
     "STATE", "OUTPUT", "PARAM_SHAPES", CONCAT, *FUNCTIONS,
+    "check_arguments", "PARAM_SIZES", "made",
 })
 
 

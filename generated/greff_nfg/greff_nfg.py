@@ -30,6 +30,19 @@ PARAM_SHAPES = {
     "p_o": ("H",),
     "b_o": ("H",),
 }
+PARAM_SIZES = {  # PARAM_SHAPES as numbers, for check_arguments: each size is (how many D, how many H, a constant)
+    "W_z": ((0, 1, 0), (1, 0, 0)),
+    "R_z": ((0, 1, 0), (0, 1, 0)),
+    "b_z": ((0, 1, 0),),
+    "W_i": ((0, 1, 0), (1, 0, 0)),
+    "R_i": ((0, 1, 0), (0, 1, 0)),
+    "p_i": ((0, 1, 0),),
+    "b_i": ((0, 1, 0),),
+    "W_o": ((0, 1, 0), (1, 0, 0)),
+    "R_o": ((0, 1, 0), (0, 1, 0)),
+    "p_o": ((0, 1, 0),),
+    "b_o": ((0, 1, 0),),
+}
 
 
 def sigmoid(z):
@@ -111,6 +124,78 @@ def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
+def check_arguments(params, arrays=(), states=(), cache=None, made_by=None):
+    """Check a call's arguments against each other and return their sizes (T, B, D, H), T None for
+    one step. A mismatch raises ValueError naming the argument, its shape and the shape expected.
+
+    params must hold exactly the parameters of PARAM_SHAPES. arrays: (name, array, axes) such as
+    ("xs", xs, "TBD"). states: (name, dict or None): a dict of exactly the states of STATE, each
+    (B, H), or None for states left out. H is read from the first parameter sized by H alone; T, B
+    and D from the first array that has them (D from the parameters when none has). All arrays
+    share the parameters' float dtype. A backward pass gives the cache, which must be what made_by
+    returned (its xs is checked as well).
+    O(number of arrays): nothing is copied, and the messages are only composed for a mismatch.
+    """
+    def entries(what, given, axes, written):  # a dict's arrays, each with the axes it must have
+        if not isinstance(given, dict) or given.keys() != axes.keys():
+            keys = list(given) if isinstance(given, dict) else []
+            raise ValueError(f"{what} must be a dict of exactly {', '.join(axes)}; missing: "
+                             f"{', '.join(k for k in axes if k not in keys) or 'none'}; extra: "
+                             f"{', '.join(str(k) for k in keys if k not in axes) or 'none'}"
+                             + ("" if isinstance(given, dict) else f" (it is a {type(given).__name__})"))
+        return [(f"{what}[{name!r}]", given[name], axes[name], written[name]) for name in axes]
+
+    def shown(names):  # ("H", "D + H") or "TBD" as (H, D + H) or (T, B, D)
+        return f"({', '.join(names)}{',' if len(names) == 1 else ''})"
+
+    if cache is not None:  # a backward pass
+        made = cache.get("made_by") if isinstance(cache, dict) else None
+        if made != made_by:
+            found = f"{made}'s" if made else f"not a forward pass's (it is a {type(cache).__name__})"
+            raise ValueError(f"cache is {found}: pass the cache {made_by} returned")
+        arrays = [("cache['xs']", cache["xs"], "TBD"), *arrays]
+    # (name, array, axes, how the shape is written); an axis is a letter, or for a parameter (how many D, how many H, a constant)
+    listed = entries("params", params, PARAM_SIZES, PARAM_SHAPES) + [(name, array, axes, axes) for name, array, axes in arrays]
+    for name, state in states:
+        if state is not None:
+            listed += entries(name, state, dict.fromkeys(STATE, "BH"), dict.fromkeys(STATE, "BH"))
+    first, dtype = listed[0][0], listed[0][1].dtype if isinstance(listed[0][1], np.ndarray) else None
+    for what, array, axes, written in listed:
+        if not isinstance(array, np.ndarray) or array.ndim != len(axes):
+            found = f"{array.ndim}-D, {array.shape}" if isinstance(array, np.ndarray) else f"a {type(array).__name__}"
+            raise ValueError(f"{what} is {found}; expected a {len(axes)}-D array {shown(written)}")
+        if array.dtype != dtype:
+            raise ValueError(f"{what} is {array.dtype} but {first} is {dtype}: one dtype for every array of a call")
+    if dtype.kind != "f":
+        raise ValueError(f"the arrays are {dtype}: expected floats, float32 or float64")
+
+    sizes, source = {}, {}  # each size, and the argument it was read from
+    for what, array, axes, _ in listed:
+        for axis, length in zip(axes, array.shape):
+            if not isinstance(axis, str) and axis[0] == 0 and axis[1]:  # a parameter's axis sized by H alone
+                axis, length = "H", (length - axis[2]) // axis[1]
+            if isinstance(axis, str) and axis not in sizes:
+                sizes[axis], source[axis] = length, what
+    if "D" not in sizes:  # one step back: D from the first parameter sized by D
+        what, length, (d, h, c) = next((what, length, axis) for what, array, axes, _ in listed
+                                       for axis, length in zip(axes, array.shape) if not isinstance(axis, str) and axis[0])
+        sizes["D"], source["D"] = (length - h * sizes["H"] - c) // d, what
+    D, H = sizes["D"], sizes["H"]
+    for what, array, axes, written in listed:
+        expected = tuple(sizes[axis] if isinstance(axis, str) else axis[0] * D + axis[1] * H + axis[2] for axis in axes)
+        if array.shape == expected:
+            continue
+        axis, length = next((axis, length) for axis, length, size in zip(axes, array.shape, expected) if length != size)
+        says = f"{array.shape}, expected {shown(written)} = {expected}"
+        if not isinstance(axis, str) and axis[0] and source["D"] != what and (length - axis[1] * H - axis[2]) % axis[0] == 0:
+            made_for = (length - axis[1] * H - axis[2]) // axis[0]  # the D this parameter's size fits
+            raise ValueError(f"{source['D']} has D = {D} columns but {what} was made for D = {made_for}: it is {says}")
+        letters = axis if isinstance(axis, str) else "D" * bool(axis[0]) + "H" * bool(axis[1])
+        raise ValueError(f"{what} is {says}" + "".join(f"; {x} = {sizes[x]} from {source[x]}" for x in letters if source[x] != what))
+
+    return sizes.get("T"), sizes["B"], D, H
+
+
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
     """Parameters drawn uniform in [-1/sqrt(H), 1/sqrt(H)], as torch.nn.LSTM draws them.
 
@@ -137,6 +222,7 @@ def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
 
 def forward(params, x, state):
     """One step: (x (B, D), state dict of (B, H)) -> (next state dict, cache for backward)."""
+    check_arguments(params, [("x", x, "BD")], [("state", state)])
     W_z = params["W_z"]
     R_z = params["R_z"]
     b_z = params["b_z"]
@@ -179,7 +265,9 @@ def backward(params, cache, d_state):
 
     d_state[k] is dL/dk(t) from outside this step: the loss at t and step t+1.
     Returns (parameter gradients of this step, dL/dx(t), d_state for step t-1).
+    The cache is not checked against the other arguments: pass the one forward() returned.
     """
+    check_arguments(params, states=[("d_state", d_state)])
     W_z = params["W_z"]
     R_z = params["R_z"]
     W_i = params["W_i"]
@@ -264,16 +352,15 @@ def forward_sequence_steps(params, xs, state0=None):
 
     Returns (outputs (T, B, H) of the state "y", cache for backward_sequence).
     """
-    T, B, D = xs.shape
-    H = params["W_z"].shape[0]
+    T, B, D, H = check_arguments(params, [("xs", xs, "TBD")], [("state0", state0)])
     state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
-    outputs = np.empty((T, B, state[OUTPUT].shape[1]), dtype=xs.dtype)
+    outputs = np.empty((T, B, H), dtype=xs.dtype)
     steps = []
     for t in range(T):
         state, step_cache = forward(params, xs[t], state)
         outputs[t] = state[OUTPUT]
         steps.append(step_cache)
-    return outputs, {"steps": steps, "final_state": state}
+    return outputs, {"made_by": "greff_nfg.forward_sequence_steps", "xs": xs, "steps": steps, "final_state": state}
 
 
 def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
@@ -283,7 +370,8 @@ def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
     of the final states (zeros if None). Returns (gradients summed over time,
     dxs (T, B, D), dL/dstate0).
     """
-    T = len(cache["steps"])
+    T, B, D, H = check_arguments(params, [("d_outputs", d_outputs, "TBH")], [("d_state_last", d_state_last)],
+                                 cache=cache, made_by="greff_nfg.forward_sequence_steps")
     d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
     if d_state_last is not None:
         d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
@@ -311,8 +399,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     are overwritten.
     Returns (outputs (T, B, H) of the state "y", cache for backward_sequence).
     """
-    T, B, D = xs.shape
-    H = params["W_z"].shape[0]
+    T, B, D, H = check_arguments(params, [("xs", xs, "TBD")], [("state0", state0)])
     W_z = params["W_z"]
     R_z = params["R_z"]
     b_z = params["b_z"]
@@ -399,7 +486,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     final_state = {"y": _history_y[T].copy(), "c": _history_c[T].copy()}  # copies: often the next call's state0
     outputs = _history_y[1:]
     stacks = {"_stack_y_prev": _stack_y_prev, "_stack_x": _stack_x}
-    return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
+    return outputs, {"made_by": "greff_nfg.forward_sequence", "xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
 def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=None):
@@ -411,9 +498,9 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     of the previous call made with it are overwritten). Returns (gradients summed over time,
     dxs (T, B, D), dL/dstate0).
     """
+    T, B, D, H = check_arguments(params, [("d_outputs", d_outputs, "TBH")], [("d_state_last", d_state_last)],
+                                 cache=cache, made_by="greff_nfg.forward_sequence")
     xs = cache["xs"]
-    T, B, D = xs.shape
-    H = params["W_z"].shape[0]
     p_i = params["p_i"]
     p_o = params["p_o"]
     _stack_y_prev = cache["stacks"]["_stack_y_prev"]
