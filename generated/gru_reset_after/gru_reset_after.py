@@ -379,15 +379,15 @@ def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
     if d_state_last is not None:
         d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
     grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
-    dxs = []
+    dxs = np.empty((T, B, D), dtype=d_outputs.dtype)
     for t in reversed(range(T)):
         d_state = dict(d_state)
         d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
         step_grads, dx, d_state = backward(params, cache["steps"][t], d_state)
         for name in grads:
             grads[name] += step_grads[name]
-        dxs.append(dx)
-    return grads, np.stack(dxs[::-1]), d_state
+        dxs[t] = dx
+    return grads, dxs, d_state
 
 
 def forward_sequence(params, xs, state0=None, workspace=None):
@@ -400,9 +400,14 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     workspace: None, or a dict the caller keeps for this cell (one per layer) and passes on every
     call: its arrays are then reused, and the outputs and cache of the previous call made with it
     are overwritten.
+    T = 0 or B = 0 gives empty outputs and the initial state as the final one.
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
     T, B, D, H = check_arguments(params, [("xs", xs, "TBD")], [("state0", state0)])
+    made = {"made_by": "gru_reset_after.forward_sequence"}
+    if T == 0 or B == 0:  # no step or no example: nothing to run (and the reshapes below cannot infer a size)
+        final_state = {name: np.zeros((B, H), xs.dtype) if state0 is None else state0[name].copy() for name in STATE}
+        return np.zeros((T, B, H), xs.dtype), {**made, "xs": xs, "final_state": final_state}
     W_ir = params["W_ir"]
     W_iz = params["W_iz"]
     W_in = params["W_in"]
@@ -488,7 +493,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     final_state = {"h": _history_h[T].copy()}  # copies: often the next call's state0
     outputs = _history_h[1:]
     stacks = {"_stack_h_prev": _stack_h_prev, "_stack_x": _stack_x}
-    return outputs, {"made_by": "gru_reset_after.forward_sequence", "xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
+    return outputs, {**made, "xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
 def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=None):
@@ -497,12 +502,16 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
 
     d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
     of the final states (zeros if None); workspace as for forward_sequence (the gradients and dxs
-    of the previous call made with it are overwritten). Returns (gradients summed over time,
+    of the previous call made with it are overwritten). T = 0 or B = 0 gives zero gradients and
+    d_state_last (or zeros) as dL/dstate0. Returns (gradients summed over time,
     dxs (T, B, D), dL/dstate0).
     """
     T, B, D, H = check_arguments(params, [("d_outputs", d_outputs, "TBH")], [("d_state_last", d_state_last)],
                                  cache=cache, made_by="gru_reset_after.forward_sequence")
     xs = cache["xs"]
+    if T == 0 or B == 0:  # no step or no example: no gradient, and dL/dstate0 is dL/dstate(T)
+        d_state0 = {name: np.zeros((B, H), xs.dtype) if d_state_last is None else d_state_last[name].copy() for name in STATE}
+        return {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}, np.zeros((T, B, D), xs.dtype), d_state0
     b_hn = params["b_hn"]
     _stack_h_prev = cache["stacks"]["_stack_h_prev"]
     _stack_x = cache["stacks"]["_stack_x"]
