@@ -127,7 +127,7 @@ def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
-def check_arguments(params, arrays=(), states=(), cache=None, made_by=None):
+def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, workspace=None):
     """Check a call's arguments against each other and return their sizes (T, B, D, H), T None for
     one step. A mismatch raises ValueError naming the argument, its shape and the shape expected.
 
@@ -136,7 +136,7 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None):
     (B, H), or None for states left out. H is read from the first parameter sized by H alone; T, B
     and D from the first array that has them (D from the parameters when none has). All arrays
     share the parameters' float dtype. A backward pass gives the cache, which must be what made_by
-    returned (its xs is checked as well).
+    returned (its xs is checked as well), and its workspace: see forward_sequence.
     O(number of arrays): nothing is copied, and the messages are only composed for a mismatch.
     """
     def entries(what, given, axes, written):  # a dict's arrays, each with the axes it must have
@@ -196,6 +196,20 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None):
         letters = axis if isinstance(axis, str) else "D" * bool(axis[0]) + "H" * bool(axis[1])
         raise ValueError(f"{what} is {says}" + "".join(f"; {x} = {sizes[x]} from {source[x]}" for x in letters if source[x] != what))
 
+    if workspace is not None:  # bound to its first layer: this cell, at these sizes
+        layer = ("greff_np", D, H)
+        owner = workspace.setdefault("layer", layer)
+        if owner != layer:
+            raise ValueError(f"workspace belongs to {owner[0]} with D = {owner[1]}, H = {owner[2]}, not to "
+                             f"{layer[0]} with D = {D}, H = {H}: use one workspace per layer")
+        if cache is None:  # forward_sequence: its calls are numbered, so that a backward pass can tell an overwritten cache
+            workspace["calls"] = workspace.get("calls", 0) + 1
+    if cache is not None and cache.get("workspace") is not workspace:
+        raise ValueError(f"workspace is not the one the cache was made with (its forward pass had "
+                         f"{'none' if cache.get('workspace') is None else 'one'}): pass the same one")
+    if cache is not None and workspace is not None and cache["call"] != workspace["calls"]:
+        raise ValueError(f"workspace: the cache is from forward_sequence call {cache['call']} with it, and call "
+                         f"{workspace['calls']} has overwritten its arrays since: use one workspace per layer")
     return sizes.get("T"), sizes["B"], D, H
 
 
@@ -410,14 +424,16 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     products for all T steps are one matrix product before the loop. The loop allocates
     nothing: it writes in place into arrays made before it. Same results as
     forward_sequence_steps, which runs the readable forward() step by step.
-    workspace: None, or a dict the caller keeps for this cell (one per layer) and passes on every
-    call: its arrays are then reused, and the outputs and cache of the previous call made with it
-    are overwritten.
+    workspace: None, or a dict the caller keeps for this layer and passes on every call: its arrays
+    are then reused, and the outputs and cache of the previous call made with it are overwritten.
+    The workspace is bound to its first layer (this cell, D and H): another refuses it. Its calls are
+    numbered, and backward_sequence refuses a cache that a later call has overwritten (two layers
+    sharing a workspace, run forward one after the other). Use one workspace per layer.
     T = 0 or B = 0 gives empty outputs and the initial state as the final one.
     Returns (outputs (T, B, H) of the state "y", cache for backward_sequence).
     """
-    T, B, D, H = check_arguments(params, [("xs", xs, "TBD")], [("state0", state0)])
-    made = {"made_by": "greff_np.forward_sequence"}
+    T, B, D, H = check_arguments(params, [("xs", xs, "TBD")], [("state0", state0)], workspace=workspace)
+    made = {"made_by": "greff_np.forward_sequence", "workspace": workspace, "call": None if workspace is None else workspace["calls"]}
     if T == 0 or B == 0:  # no step or no example: nothing to run (and the reshapes below cannot infer a size)
         final_state = {name: np.zeros((B, H), xs.dtype) if state0 is None else state0[name].copy() for name in STATE}
         return np.zeros((T, B, H), xs.dtype), {**made, "xs": xs, "final_state": final_state}
@@ -505,13 +521,14 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dy(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None); workspace as for forward_sequence (the gradients and dxs
-    of the previous call made with it are overwritten). T = 0 or B = 0 gives zero gradients and
-    d_state_last (or zeros) as dL/dstate0. Returns (gradients summed over time,
+    of the final states (zeros if None); workspace: the one forward_sequence was given (the
+    gradients and dxs of the previous call made with it are overwritten); a cache that a later
+    forward_sequence with the workspace has overwritten is refused. T = 0 or B = 0 gives zero
+    gradients and d_state_last (or zeros) as dL/dstate0. Returns (gradients summed over time,
     dxs (T, B, D), dL/dstate0).
     """
     T, B, D, H = check_arguments(params, [("d_outputs", d_outputs, "TBH")], [("d_state_last", d_state_last)],
-                                 cache=cache, made_by="greff_np.forward_sequence")
+                                 cache=cache, made_by="greff_np.forward_sequence", workspace=workspace)
     xs = cache["xs"]
     if T == 0 or B == 0:  # no step or no example: no gradient, and dL/dstate0 is dL/dstate(T)
         d_state0 = {name: np.zeros((B, H), xs.dtype) if d_state_last is None else d_state_last[name].copy() for name in STATE}
