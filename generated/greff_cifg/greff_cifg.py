@@ -125,7 +125,7 @@ def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
-def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, workspace=None):
+def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, workspace=None, step_cache=None):
     """Check a call's arguments against each other and return their sizes (T, B, D, H), T None for
     one step. A mismatch raises ValueError naming the argument, its shape and the shape expected.
 
@@ -134,7 +134,8 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
     (B, H), or None for states left out. H is read from the first parameter sized by H alone; T, B
     and D from the first array that has them (D from the parameters when none has). All arrays
     share the parameters' float dtype. A backward pass gives the cache, which must be what made_by
-    returned (its xs is checked as well), and its workspace: see forward_sequence.
+    returned (its xs is checked as well), and its workspace: see forward_sequence. backward() gives
+    forward()'s cache as step_cache: its per-example values, the 2-D ones, must have B rows.
     O(number of arrays): nothing is copied, and the messages are only composed for a mismatch.
     """
     def entries(what, given, axes, written):  # a dict's arrays, each with the axes it must have
@@ -193,6 +194,10 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
             raise ValueError(f"{source['D']} has D = {D} columns but {what} was made for D = {made_for}: it is {says}")
         letters = axis if isinstance(axis, str) else "D" * bool(axis[0]) + "H" * bool(axis[1])
         raise ValueError(f"{what} is {says}" + "".join(f"; {x} = {sizes[x]} from {source[x]}" for x in letters if source[x] != what))
+    for name, value in (step_cache or {}).items():
+        if isinstance(value, np.ndarray) and value.ndim == 2 and len(value) != sizes["B"]:
+            raise ValueError(f"cache[{name!r}] has {len(value)} rows but B = {sizes['B']} from {source['B']}: "
+                             "pass the cache forward() returned for this batch")
 
     if workspace is not None:  # bound to its first layer: this cell, at these sizes
         layer = ("greff_cifg", D, H)
@@ -282,9 +287,9 @@ def backward(params, cache, d_state):
 
     d_state[k] is dL/dk(t) from outside this step: the loss at t and step t+1.
     Returns (parameter gradients of this step, dL/dx(t), d_state for step t-1).
-    The cache is not checked against the other arguments: pass the one forward() returned.
+    Of the cache, only the batch size is checked: pass the one forward() returned.
     """
-    check_arguments(params, states=[("d_state", d_state)])
+    check_arguments(params, states=[("d_state", d_state)], step_cache=cache)
     W_z = params["W_z"]
     R_z = params["R_z"]
     W_i = params["W_i"]
