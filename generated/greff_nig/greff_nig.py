@@ -137,16 +137,16 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
     forward()'s cache as step_cache: its per-example values, the 2-D ones, must have B rows.
     O(number of arrays): nothing is copied, and the messages are only composed for a mismatch.
     """
-    def entries(what, given, axes, written):  # a dict's arrays, each with the axes it must have
-        if not isinstance(given, dict) or given.keys() != axes.keys():
+    def entries(what, given, expected, written):  # a dict's arrays, each with its axes; exactly expected's keys
+        if not isinstance(given, dict) or given.keys() != expected.keys():
             keys = list(given) if isinstance(given, dict) else []
-            raise ValueError(f"{what} must be a dict of exactly {', '.join(axes)}; missing: "
-                             f"{', '.join(k for k in axes if k not in keys) or 'none'}; extra: "
-                             f"{', '.join(str(k) for k in keys if k not in axes) or 'none'}"
+            raise ValueError(f"{what} must be a dict of exactly {', '.join(expected)}; missing: "
+                             f"{', '.join(k for k in expected if k not in keys) or 'none'}; extra: "
+                             f"{', '.join(str(k) for k in keys if k not in expected) or 'none'}"
                              + ("" if isinstance(given, dict) else f" (it is a {type(given).__name__})"))
-        return [(f"{what}[{name!r}]", given[name], axes[name], written[name]) for name in axes]
+        return [(f"{what}[{name!r}]", given[name], axes, written[name]) for name, axes in expected.items()]
 
-    def shown(names):  # ("H", "D + H") or "TBD" as (H, D + H) or (T, B, D)
+    def shown(names):  # ("H", "D + H") or "TBD" written (H, D + H) or (T, B, D)
         return f"({', '.join(names)}{',' if len(names) == 1 else ''})"
 
     if cache is not None:  # a backward pass
@@ -155,13 +155,14 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
             found = f"{made}'s" if made else f"not a forward pass's (it is a {type(cache).__name__})"
             raise ValueError(f"cache is {found}: pass the cache {made_by} returned")
         arrays = [("cache['xs']", cache["xs"], "TBD"), *arrays]
-    # (name, array, axes, how the shape is written); an axis is a letter, or for a parameter (how many D, how many H, a constant)
-    listed = entries("params", params, PARAM_SIZES, PARAM_SHAPES) + [(name, array, axes, axes) for name, array, axes in arrays]
+    # (name, array, axes, the shape as written): a parameter's axes as (how many D, how many H, a constant), others' as letters
+    weights = entries("params", params, PARAM_SIZES, PARAM_SHAPES)
+    others = [(name, array, axes, axes) for name, array, axes in arrays]
     for name, state in states:
         if state is not None:
-            listed += entries(name, state, dict.fromkeys(STATE, "BH"), dict.fromkeys(STATE, "BH"))
-    first, dtype = listed[0][0], listed[0][1].dtype if isinstance(listed[0][1], np.ndarray) else None
-    for what, array, axes, written in listed:
+            others += entries(name, state, dict.fromkeys(STATE, "BH"), dict.fromkeys(STATE, "BH"))
+    first, dtype = weights[0][0], getattr(weights[0][1], "dtype", None)
+    for what, array, axes, written in weights + others:
         if not isinstance(array, np.ndarray) or array.ndim != len(axes):
             found = f"{array.ndim}-D, {array.shape}" if isinstance(array, np.ndarray) else f"a {type(array).__name__}"
             raise ValueError(f"{what} is {found}; expected a {len(axes)}-D array {shown(written)}")
@@ -171,28 +172,34 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
         raise ValueError(f"the arrays are {dtype}: expected floats, float32 or float64")
 
     sizes, source = {}, {}  # each size, and the argument it was read from
-    for what, array, axes, _ in listed:
-        for axis, length in zip(axes, array.shape):
-            if not isinstance(axis, str) and axis[0] == 0 and axis[1]:  # a parameter's axis sized by H alone
-                axis, length = "H", (length - axis[2]) // axis[1]
-            if isinstance(axis, str) and axis not in sizes:
-                sizes[axis], source[axis] = length, what
-    if "D" not in sizes:  # one step back: D from the first parameter sized by D
-        what, length, (d, h, c) = next((what, length, axis) for what, array, axes, _ in listed
-                                       for axis, length in zip(axes, array.shape) if not isinstance(axis, str) and axis[0])
-        sizes["D"], source["D"] = (length - h * sizes["H"] - c) // d, what
+    for what, array, axes, _ in weights:  # H: from the first parameter sized by H alone
+        for (d, h, c), length in zip(axes, array.shape):
+            if d == 0 and h and "H" not in sizes:
+                sizes["H"], source["H"] = (length - c) // h, what
+        if "H" in sizes:
+            break
+    for what, array, letters, _ in others:  # T, B and D: from the first array that has them
+        for letter, length in zip(letters, array.shape):
+            if letter not in sizes:
+                sizes[letter], source[letter] = length, what
+    for what, array, axes, _ in weights if "D" not in sizes else ():  # one step back: D from the first parameter sized by D
+        for (d, h, c), length in zip(axes, array.shape):
+            if d and "D" not in sizes:
+                sizes["D"], source["D"] = (length - h * sizes["H"] - c) // d, what
     D, H = sizes["D"], sizes["H"]
-    for what, array, axes, written in listed:
-        expected = tuple(sizes[axis] if isinstance(axis, str) else axis[0] * D + axis[1] * H + axis[2] for axis in axes)
-        if array.shape == expected:
-            continue
-        axis, length = next((axis, length) for axis, length, size in zip(axes, array.shape, expected) if length != size)
-        says = f"{array.shape}, expected {shown(written)} = {expected}"
-        if not isinstance(axis, str) and axis[0] and source["D"] != what and (length - axis[1] * H - axis[2]) % axis[0] == 0:
-            made_for = (length - axis[1] * H - axis[2]) // axis[0]  # the D this parameter's size fits
-            raise ValueError(f"{source['D']} has D = {D} columns but {what} was made for D = {made_for}: it is {says}")
-        letters = axis if isinstance(axis, str) else "D" * bool(axis[0]) + "H" * bool(axis[1])
-        raise ValueError(f"{what} is {says}" + "".join(f"; {x} = {sizes[x]} from {source[x]}" for x in letters if source[x] != what))
+    for what, array, axes, written in weights:
+        expected = tuple([d * D + h * H + c for d, h, c in axes])
+        if array.shape != expected:
+            (d, h, c), length = next((axis, n) for axis, n, size in zip(axes, array.shape, expected) if n != size)
+            says = f"{array.shape}, expected {shown(written)} = {expected}"
+            if d and source["D"] != what and (length - h * H - c) % d == 0:  # the D this parameter was made for
+                raise ValueError(f"{source['D']} has D = {D} columns but {what} was made for D = {(length - h * H - c) // d}: it is {says}")
+            raise ValueError(f"{what} is {says}" + "".join(f"; {x} = {sizes[x]} from {source[x]}" for x, n in (("D", d), ("H", h)) if n and source[x] != what))
+    for what, array, letters, _ in others:
+        expected = tuple([sizes[letter] for letter in letters])
+        if array.shape != expected:
+            letter = next(letter for letter, n, size in zip(letters, array.shape, expected) if n != size)
+            raise ValueError(f"{what} is {array.shape}, expected {shown(letters)} = {expected}; {letter} = {sizes[letter]} from {source[letter]}")
     for name, value in (step_cache or {}).items():
         if isinstance(value, np.ndarray) and value.ndim == 2 and len(value) != sizes["B"]:
             raise ValueError(f"cache[{name!r}] has {len(value)} rows but B = {sizes['B']} from {source['B']}: "
