@@ -72,14 +72,19 @@ def refused(module, entry, kwargs, *fragments):
     return str(raised.value)
 
 
+def drawn_call(data, module):
+    """An entry point, its right arguments, and one of its arrays: (entry, kwargs, label, argument, key, array)."""
+    entry = data.draw(st.sampled_from(ENTRY_POINTS), label="entry")
+    kwargs = arguments(module, entry, problem(module, **SIZES))
+    return (entry, kwargs, *data.draw(st.sampled_from(list(arrays(kwargs))), label="array"))
+
+
 # -- wrong arguments --------------------------------------------------------------------------
 @CHECKS
 @given(data=st.data())
 def test_a_wrong_length_of_any_axis_is_refused_naming_the_argument(cell, data):
     module = module_for(cell)
-    entry = data.draw(st.sampled_from(ENTRY_POINTS), label="entry")
-    kwargs = arguments(module, entry, problem(module, **SIZES))
-    label, argument, key, array = data.draw(st.sampled_from(list(arrays(kwargs))), label="array")
+    entry, kwargs, label, argument, key, array = drawn_call(data, module)
     axis = data.draw(st.integers(0, array.ndim - 1), label="axis")
     length = data.draw(st.integers(0, 12).filter(lambda n: n != array.shape[axis]), label="length")
     shape = array.shape[:axis] + (length,) + array.shape[axis + 1:]
@@ -105,9 +110,7 @@ def test_an_input_made_for_another_d_names_d(cell):
 @given(data=st.data())
 def test_a_wrong_ndim_dtype_or_type_is_refused_naming_the_argument(cell, data):
     module = module_for(cell)
-    entry = data.draw(st.sampled_from(ENTRY_POINTS), label="entry")
-    kwargs = arguments(module, entry, problem(module, **SIZES))
-    label, argument, key, array = data.draw(st.sampled_from(list(arrays(kwargs))), label="array")
+    entry, kwargs, label, argument, key, array = drawn_call(data, module)
     wrong = data.draw(st.sampled_from([array[..., None], array[0], array.astype(np.float32), array.tolist()]), label="wrong")
     refused(module, entry, replaced(kwargs, argument, key, wrong), label)
 
@@ -167,10 +170,8 @@ def test_right_arguments_pass_at_any_sizes_and_both_paths_agree(cell, T, B, D, H
     for fast, steps in zip(*results):
         for name in fast if isinstance(fast, dict) else [None]:
             np.testing.assert_allclose(fast[name] if name else fast, steps[name] if name else steps, **tolerance, err_msg=str(name))
-    if B:
-        state = {name: p["state0"][name][0:B] for name in module.STATE}
-        _, step_cache = module.forward(p["params"], p["xs"][0] if T else np.zeros((B, D), dtype), state)
-        module.backward(p["params"], step_cache, p["d_state_last"])
+    _, step_cache = module.forward(p["params"], p["xs"][0] if T else np.zeros((B, D), dtype), p["state0"])
+    module.backward(p["params"], step_cache, p["d_state_last"])
 
 
 @pytest.mark.parametrize("steps", [False, True], ids=["fast", "steps"])
@@ -284,5 +285,5 @@ def test_a_training_loop_with_one_workspace_per_layer_gets_the_gradients_of_fres
         for reused, fresh in zip(grads[True], grads[False]):
             for name in module.PARAM_SHAPES:
                 np.testing.assert_allclose(reused[name], fresh[name], rtol=1e-12, atol=1e-14, err_msg=f"step {step}: {name}")
-        layers = [{name: params[name] - 0.1 * layer_grads[name] for name in params} for params, layer_grads in zip(layers, grads[False])]
+        layers = [{name: params[name] - 0.1 * step_grads[name] for name in params} for params, step_grads in zip(layers, grads[False])]
         states = next_states
