@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import seed_style, training
+from . import checks, seed_style, training
 from .timing import median_times
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
                                      epilog="example:\n  python -m benchmarks --repeats 9 --out benchmarks/RESULTS.md")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs of each contender (default 7)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="where to write the table")
-    parser.add_argument("--only", choices=("kernels", "generation", "training"),
+    parser.add_argument("--only", choices=("kernels", "generation", "training", "checks"),
                         help="run one part and print it (RESULTS.md is written only by a full run)")
     parser.add_argument("--without-torch", action="store_true",
                         help="do not import torch even if installed: torch running in the same process changes "
@@ -156,7 +156,9 @@ def main(argv=None) -> int:
     cold, warm = generation_times(max(3, args.repeats // 2))
     print(f"[{len(rows) + 2}/{len(rows) + 2}] training loops ...", flush=True)
     rates = training.iterations_per_second(args.repeats)
-    report = render(rows, cold, warm, machine(torch), args.repeats) + "\n" + "\n".join(training.render(rates))
+    print("[+] argument checks ...", flush=True)
+    report = (render(rows, cold, warm, machine(torch), args.repeats) + "\n" + "\n".join(training.render(rates))
+              + "\n\n" + "\n".join(checks_part(args.repeats)) + "\n")
     args.out.write_text(report)
     print(report)
     return 0
@@ -173,11 +175,17 @@ def import_torch():
 def run_part(part: str, repeats: int, without_torch: bool = False) -> list[str]:
     if part == "training":
         return training.render(training.iterations_per_second(repeats))
+    if part == "checks":
+        return checks_part(repeats)
     if part == "generation":
         cold, warm = generation_times(max(3, repeats // 2))
         return [f"- cold: {cold:.2f} s", f"- nothing changed: {warm:.2f} s"]
     torch = None if without_torch else import_torch()
     return render(kernel_rows(torch, repeats), float("nan"), float("nan"), machine(torch), repeats).splitlines()
+
+
+def checks_part(repeats: int) -> list[str]:
+    return checks.render(checks.rows(load_lstm(), SIZES, DTYPES, repeats), repeats)
 
 
 def kernel_rows(torch, repeats: int) -> list:

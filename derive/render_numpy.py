@@ -43,13 +43,13 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
         "output": spec.output,
         "input": spec.input,
         "param_shapes": [(p.name, _python_tuple(str(dim) for dim in p.shape), _code_tuple(p.shape)) for p in spec.params],
+        "param_sizes": [(p.name, _size_tuple(p.shape)) for p in spec.params],
         "equations": [f"{eq.target} = {eq.expression}" for eq in spec.equations],
         "forward_params": _used_params(model, forward),
         "forward": forward,
         "cache": cache,
         "backward_params": [p.name for p in spec.params if p.name in read],
         "sizes": _size_lines(model, read),
-        "hidden_size": _solve(model, "h"),
         "backward": backward,
         "grads": [(p.name, model.names.adjoint(p.name)) for p in spec.params],
         "carries": [(s, model.names.adjoint(model.names.prev(s))) for s in spec.states],
@@ -73,6 +73,11 @@ def _python_tuple(strings) -> str:
 def _code_tuple(shape) -> str:
     """(H, D + H): a shape as Python code in the local names D and H."""
     return _tuple([str(dim) for dim in shape])
+
+
+def _size_tuple(shape) -> str:
+    """((0, 1, 0), (1, 1, 0)) for (H, D + H): each size as data, (how many D, how many H, a constant)."""
+    return _tuple([f"({dim.d}, {dim.h}, {dim.const})" for dim in shape])
 
 
 def _printer(derivation: Derivation) -> NumpyPrinter:

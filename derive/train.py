@@ -179,6 +179,10 @@ class CharModel:
         params["b_y"] = np.zeros(vocab_size)
         return cls(module, params, vocab_size)
 
+    def cell_params(self) -> dict:
+        """The cell's own parameters, without the output layer's: the generated module refuses others."""
+        return {name: self.params[name] for name in self.module.PARAM_SHAPES}
+
     def zero_state(self) -> dict:
         hidden_size = self.params["W_y"].shape[1]
         return {name: np.zeros((1, hidden_size)) for name in self.module.STATE}
@@ -192,7 +196,7 @@ class CharModel:
     def chunk_gradients(self, inputs, targets, state: dict) -> tuple[float, dict, dict]:
         """Mean loss per character of one chunk, gradients of the chunk's summed loss, and the
         state after the chunk (carried to the next one; no gradient flows back into it)."""
-        outputs, cache = self.module.forward_sequence(self.params, self.one_hot(inputs), state, workspace=self.workspace)
+        outputs, cache = self.module.forward_sequence(self.cell_params(), self.one_hot(inputs), state, workspace=self.workspace)
         hs = outputs[:, 0, :]  # (T, H)
         logits = hs @ self.params["W_y"].T + self.params["b_y"]
         log_probs = _log_softmax(logits)
@@ -200,7 +204,7 @@ class CharModel:
         loss = -float(log_probs[steps, targets].sum())
         d_logits = np.exp(log_probs)
         d_logits[steps, targets] -= 1  # d(-log softmax)/dlogits = p - onehot
-        grads, _, _ = self.module.backward_sequence(self.params, cache, (d_logits @ self.params["W_y"])[:, None, :],
+        grads, _, _ = self.module.backward_sequence(self.cell_params(), cache, (d_logits @ self.params["W_y"])[:, None, :],
                                                     workspace=self.workspace)
         grads["W_y"] = d_logits.T @ hs
         grads["b_y"] = d_logits.sum(axis=0)
@@ -210,7 +214,7 @@ class CharModel:
         """Characters drawn one at a time from the one-step generated forward pass."""
         drawn, index = [], first
         for _ in range(length):
-            state, _ = self.module.forward(self.params, self.one_hot([index])[0], state)
+            state, _ = self.module.forward(self.cell_params(), self.one_hot([index])[0], state)
             logits = state[self.module.OUTPUT] @ self.params["W_y"].T + self.params["b_y"]
             probs = np.exp(_log_softmax(logits[0] / temperature))
             index = int(rng.choice(self.vocab_size, p=probs / probs.sum()))

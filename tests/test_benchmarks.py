@@ -26,3 +26,15 @@ def test_seed_style_lstm_matches_the_generated_one():
 def test_benchmark_command_has_help_with_an_example():
     run = subprocess.run([sys.executable, "-m", "benchmarks", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0 and "example" in run.stdout
+
+
+def test_the_checks_benchmark_times_calls_the_module_accepts():
+    """benchmarks/checks.py calls check_arguments as the entry points do; no timing is asserted."""
+    from benchmarks import checks
+
+    runs = checks.contenders(module_for("lstm"), 3, 2, 5, 4, "float32")
+    for _ in range(2):
+        runs[checks.CHECKS]()
+        runs[checks.CALL]()
+    found = checks.rows(module_for("lstm"), [(2, 1, 3, 4)], ["float64"], repeats=1)
+    assert "| 2, 1, 3, 4 | float64 |" in "\n".join(checks.render(found, 1))

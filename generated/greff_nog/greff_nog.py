@@ -33,6 +33,19 @@ PARAM_SHAPES = {
     "p_f": ("H",),
     "b_f": ("H",),
 }
+PARAM_SIZES = {  # PARAM_SHAPES as numbers, for check_arguments: each size is (how many D, how many H, a constant)
+    "W_z": ((0, 1, 0), (1, 0, 0)),
+    "R_z": ((0, 1, 0), (0, 1, 0)),
+    "b_z": ((0, 1, 0),),
+    "W_i": ((0, 1, 0), (1, 0, 0)),
+    "R_i": ((0, 1, 0), (0, 1, 0)),
+    "p_i": ((0, 1, 0),),
+    "b_i": ((0, 1, 0),),
+    "W_f": ((0, 1, 0), (1, 0, 0)),
+    "R_f": ((0, 1, 0), (0, 1, 0)),
+    "p_f": ((0, 1, 0),),
+    "b_f": ((0, 1, 0),),
+}
 
 
 def sigmoid(z):
@@ -114,6 +127,104 @@ def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
     return [arena[start:start + size].reshape(shape) for start, size, shape in zip(starts, sizes, shapes)]
 
 
+def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, workspace=None, step_cache=None):
+    """Check a call's arguments against each other and return their sizes (T, B, D, H), T None for
+    one step. A mismatch raises ValueError naming the argument, its shape and the shape expected.
+
+    params must hold exactly the parameters of PARAM_SHAPES. arrays: (name, array, axes) such as
+    ("xs", xs, "TBD"). states: (name, dict or None): a dict of exactly the states of STATE, each
+    (B, H), or None for states left out. H is read from the first parameter sized by H alone; T, B
+    and D from the first array that has them (D from the parameters when none has). All arrays
+    share the parameters' float dtype. A backward pass gives the cache, which must be what made_by
+    returned (its xs is checked as well), and its workspace: see forward_sequence. backward() gives
+    forward()'s cache as step_cache: its per-example values, the 2-D ones, must have B rows.
+    O(number of arrays): nothing is copied, and the messages are only composed for a mismatch.
+    """
+    def entries(what, given, expected, written):  # a dict's arrays, each with its axes; exactly expected's keys
+        if not isinstance(given, dict) or given.keys() != expected.keys():
+            keys = list(given) if isinstance(given, dict) else []
+            raise ValueError(f"{what} must be a dict of exactly {', '.join(expected)}; missing: "
+                             f"{', '.join(k for k in expected if k not in keys) or 'none'}; extra: "
+                             f"{', '.join(str(k) for k in keys if k not in expected) or 'none'}"
+                             + ("" if isinstance(given, dict) else f" (it is a {type(given).__name__})"))
+        return [(f"{what}[{name!r}]", given[name], axes, written[name]) for name, axes in expected.items()]
+
+    def shown(names):  # ("H", "D + H") or "TBD" written (H, D + H) or (T, B, D)
+        return f"({', '.join(names)}{',' if len(names) == 1 else ''})"
+
+    if cache is not None:  # a backward pass
+        made = cache.get("made_by") if isinstance(cache, dict) else None
+        if made != made_by:
+            found = f"{made}'s" if made else f"not a forward pass's (it is a {type(cache).__name__})"
+            raise ValueError(f"cache is {found}: pass the cache {made_by} returned")
+        arrays = [("cache['xs']", cache["xs"], "TBD"), *arrays]
+    # (name, array, axes, the shape as written): a parameter's axes as (how many D, how many H, a constant), others' as letters
+    weights = entries("params", params, PARAM_SIZES, PARAM_SHAPES)
+    others = [(name, array, axes, axes) for name, array, axes in arrays]
+    for name, state in states:
+        if state is not None:
+            others += entries(name, state, dict.fromkeys(STATE, "BH"), dict.fromkeys(STATE, "BH"))
+    first, dtype = weights[0][0], getattr(weights[0][1], "dtype", None)
+    for what, array, axes, written in weights + others:
+        if not isinstance(array, np.ndarray) or array.ndim != len(axes):
+            found = f"{array.ndim}-D, {array.shape}" if isinstance(array, np.ndarray) else f"a {type(array).__name__}"
+            raise ValueError(f"{what} is {found}; expected a {len(axes)}-D array {shown(written)}")
+        if array.dtype != dtype:
+            raise ValueError(f"{what} is {array.dtype} but {first} is {dtype}: one dtype for every array of a call")
+    if dtype.kind != "f":
+        raise ValueError(f"the arrays are {dtype}: expected floats, float32 or float64")
+
+    sizes, source = {}, {}  # each size, and the argument it was read from
+    for what, array, axes, _ in weights:  # H: from the first parameter sized by H alone
+        for (d, h, c), length in zip(axes, array.shape):
+            if d == 0 and h and "H" not in sizes:
+                sizes["H"], source["H"] = (length - c) // h, what
+        if "H" in sizes:
+            break
+    for what, array, letters, _ in others:  # T, B and D: from the first array that has them
+        for letter, length in zip(letters, array.shape):
+            if letter not in sizes:
+                sizes[letter], source[letter] = length, what
+    for what, array, axes, _ in weights if "D" not in sizes else ():  # one step back: D from the first parameter sized by D
+        for (d, h, c), length in zip(axes, array.shape):
+            if d and "D" not in sizes:
+                sizes["D"], source["D"] = (length - h * sizes["H"] - c) // d, what
+    D, H = sizes["D"], sizes["H"]
+    for what, array, axes, written in weights:
+        expected = tuple([d * D + h * H + c for d, h, c in axes])
+        if array.shape != expected:
+            (d, h, c), length = next((axis, n) for axis, n, size in zip(axes, array.shape, expected) if n != size)
+            says = f"{array.shape}, expected {shown(written)} = {expected}"
+            if d and source["D"] != what and (length - h * H - c) % d == 0:  # the D this parameter was made for
+                raise ValueError(f"{source['D']} has D = {D} columns but {what} was made for D = {(length - h * H - c) // d}: it is {says}")
+            raise ValueError(f"{what} is {says}" + "".join(f"; {x} = {sizes[x]} from {source[x]}" for x, n in (("D", d), ("H", h)) if n and source[x] != what))
+    for what, array, letters, _ in others:
+        expected = tuple([sizes[letter] for letter in letters])
+        if array.shape != expected:
+            letter = next(letter for letter, n, size in zip(letters, array.shape, expected) if n != size)
+            raise ValueError(f"{what} is {array.shape}, expected {shown(letters)} = {expected}; {letter} = {sizes[letter]} from {source[letter]}")
+    for name, value in (step_cache or {}).items():
+        if isinstance(value, np.ndarray) and value.ndim == 2 and len(value) != sizes["B"]:
+            raise ValueError(f"cache[{name!r}] has {len(value)} rows but B = {sizes['B']} from {source['B']}: "
+                             "pass the cache forward() returned for this batch")
+
+    if workspace is not None:  # bound to its first layer: this cell, at these sizes
+        layer = ("greff_nog", D, H)
+        owner = workspace.setdefault("layer", layer)
+        if owner != layer:
+            raise ValueError(f"workspace belongs to {owner[0]} with D = {owner[1]}, H = {owner[2]}, not to "
+                             f"{layer[0]} with D = {D}, H = {H}: use one workspace per layer")
+        if cache is None:  # forward_sequence: its calls are numbered, so that a backward pass can tell an overwritten cache
+            workspace["calls"] = workspace.get("calls", 0) + 1
+    if cache is not None and cache.get("workspace") is not workspace:
+        raise ValueError(f"workspace is not the one the cache was made with (its forward pass had "
+                         f"{'none' if cache.get('workspace') is None else 'one'}): pass the same one")
+    if cache is not None and workspace is not None and cache["call"] != workspace["calls"]:
+        raise ValueError(f"workspace: the cache is from forward_sequence call {cache['call']} with it, and call "
+                         f"{workspace['calls']} has overwritten its arrays since: use one workspace per layer")
+    return sizes.get("T"), sizes["B"], D, H
+
+
 def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
     """Parameters drawn uniform in [-1/sqrt(H), 1/sqrt(H)], as torch.nn.LSTM draws them.
 
@@ -140,6 +251,7 @@ def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
 
 def forward(params, x, state):
     """One step: (x (B, D), state dict of (B, H)) -> (next state dict, cache for backward)."""
+    check_arguments(params, [("x", x, "BD")], [("state", state)])
     W_z = params["W_z"]
     R_z = params["R_z"]
     b_z = params["b_z"]
@@ -180,7 +292,9 @@ def backward(params, cache, d_state):
 
     d_state[k] is dL/dk(t) from outside this step: the loss at t and step t+1.
     Returns (parameter gradients of this step, dL/dx(t), d_state for step t-1).
+    Of the cache, only the batch size is checked: pass the one forward() returned.
     """
+    check_arguments(params, states=[("d_state", d_state)], step_cache=cache)
     W_z = params["W_z"]
     R_z = params["R_z"]
     W_i = params["W_i"]
@@ -264,16 +378,15 @@ def forward_sequence_steps(params, xs, state0=None):
 
     Returns (outputs (T, B, H) of the state "y", cache for backward_sequence).
     """
-    T, B, D = xs.shape
-    H = params["W_z"].shape[0]
+    T, B, D, H = check_arguments(params, [("xs", xs, "TBD")], [("state0", state0)])
     state = dict(state0) if state0 is not None else {name: np.zeros((B, H), dtype=xs.dtype) for name in STATE}
-    outputs = np.empty((T, B, state[OUTPUT].shape[1]), dtype=xs.dtype)
+    outputs = np.empty((T, B, H), dtype=xs.dtype)
     steps = []
     for t in range(T):
         state, step_cache = forward(params, xs[t], state)
         outputs[t] = state[OUTPUT]
         steps.append(step_cache)
-    return outputs, {"steps": steps, "final_state": state}
+    return outputs, {"made_by": "greff_nog.forward_sequence_steps", "xs": xs, "steps": steps, "final_state": state}
 
 
 def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
@@ -283,20 +396,21 @@ def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
     of the final states (zeros if None). Returns (gradients summed over time,
     dxs (T, B, D), dL/dstate0).
     """
-    T = len(cache["steps"])
+    T, B, D, H = check_arguments(params, [("d_outputs", d_outputs, "TBH")], [("d_state_last", d_state_last)],
+                                 cache=cache, made_by="greff_nog.forward_sequence_steps")
     d_state = {name: np.zeros_like(value) for name, value in cache["final_state"].items()}
     if d_state_last is not None:
         d_state = {name: d_state[name] + d_state_last[name] for name in STATE}
     grads = {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}
-    dxs = []
+    dxs = np.empty((T, B, D), dtype=d_outputs.dtype)
     for t in reversed(range(T)):
         d_state = dict(d_state)
         d_state[OUTPUT] = d_state[OUTPUT] + d_outputs[t]
         step_grads, dx, d_state = backward(params, cache["steps"][t], d_state)
         for name in grads:
             grads[name] += step_grads[name]
-        dxs.append(dx)
-    return grads, np.stack(dxs[::-1]), d_state
+        dxs[t] = dx
+    return grads, dxs, d_state
 
 
 def forward_sequence(params, xs, state0=None, workspace=None):
@@ -306,13 +420,19 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     products for all T steps are one matrix product before the loop. The loop allocates
     nothing: it writes in place into arrays made before it. Same results as
     forward_sequence_steps, which runs the readable forward() step by step.
-    workspace: None, or a dict the caller keeps for this cell (one per layer) and passes on every
-    call: its arrays are then reused, and the outputs and cache of the previous call made with it
-    are overwritten.
+    workspace: None, or a dict the caller keeps for this layer and passes on every call: its arrays
+    are then reused, and the outputs and cache of the previous call made with it are overwritten.
+    The workspace is bound to its first layer (this cell, D and H): another refuses it. Its calls are
+    numbered, and backward_sequence refuses a cache that a later call has overwritten (two layers
+    sharing a workspace, run forward one after the other). Use one workspace per layer.
+    T = 0 or B = 0 gives empty outputs and the initial state as the final one.
     Returns (outputs (T, B, H) of the state "y", cache for backward_sequence).
     """
-    T, B, D = xs.shape
-    H = params["W_z"].shape[0]
+    T, B, D, H = check_arguments(params, [("xs", xs, "TBD")], [("state0", state0)], workspace=workspace)
+    made = {"made_by": "greff_nog.forward_sequence", "workspace": workspace, "call": None if workspace is None else workspace["calls"]}
+    if T == 0 or B == 0:  # no step or no example: nothing to run (and the reshapes below cannot infer a size)
+        final_state = {name: np.zeros((B, H), xs.dtype) if state0 is None else state0[name].copy() for name in STATE}
+        return np.zeros((T, B, H), xs.dtype), {**made, "xs": xs, "final_state": final_state}
     W_z = params["W_z"]
     R_z = params["R_z"]
     b_z = params["b_z"]
@@ -397,7 +517,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     final_state = {"y": _history_y[T].copy(), "c": _history_c[T].copy()}  # copies: often the next call's state0
     outputs = _history_y[1:]
     stacks = {"_stack_y_prev": _stack_y_prev, "_stack_x": _stack_x}
-    return outputs, {"xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
+    return outputs, {**made, "xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
 def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=None):
@@ -405,13 +525,18 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
     d_outputs (T, B, H): dL/dy(t) from the loss at each step; d_state_last: adjoints
-    of the final states (zeros if None); workspace as for forward_sequence (the gradients and dxs
-    of the previous call made with it are overwritten). Returns (gradients summed over time,
+    of the final states (zeros if None); workspace: the one forward_sequence was given (the
+    gradients and dxs of the previous call made with it are overwritten); a cache that a later
+    forward_sequence with the workspace has overwritten is refused. T = 0 or B = 0 gives zero
+    gradients and d_state_last (or zeros) as dL/dstate0. Returns (gradients summed over time,
     dxs (T, B, D), dL/dstate0).
     """
+    T, B, D, H = check_arguments(params, [("d_outputs", d_outputs, "TBH")], [("d_state_last", d_state_last)],
+                                 cache=cache, made_by="greff_nog.forward_sequence", workspace=workspace)
     xs = cache["xs"]
-    T, B, D = xs.shape
-    H = params["W_z"].shape[0]
+    if T == 0 or B == 0:  # no step or no example: no gradient, and dL/dstate0 is dL/dstate(T)
+        d_state0 = {name: np.zeros((B, H), xs.dtype) if d_state_last is None else d_state_last[name].copy() for name in STATE}
+        return {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}, np.zeros((T, B, D), xs.dtype), d_state0
     p_i = params["p_i"]
     p_f = params["p_f"]
     _stack_y_prev = cache["stacks"]["_stack_y_prev"]
