@@ -6,9 +6,11 @@ tree. A user's --templates folder overrides them one file at a time.
 """
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .compare import comparison_view, costs_table
 from .derivation import Derivation
@@ -38,9 +40,12 @@ def default_templates_dir() -> Path:
 
 
 def environment(user_dir: Path | None = None) -> jinja2.Environment:
+    """The templates' environment: a user's folder first, then derive's. Sandboxed, since a user's
+    template is outside text too: no attribute starting with _ (so no lipsum.__globals__), no
+    unsafe methods, no mutation of the views; a violation is a SecurityError, reported as a DeriveError."""
     folders = [str(user_dir)] if user_dir else []
     folders.append(str(default_templates_dir()))
-    env = jinja2.Environment(
+    env = ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader(folders),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -55,11 +60,16 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
 def _render(env: jinja2.Environment, template: str, context: dict) -> str:
     try:
         return env.get_template(template).render(**context)
-    except jinja2.TemplateError as error:
-        where = f"{getattr(error, 'filename', None) or template}:{getattr(error, 'lineno', '?')}"
-        raise DeriveError(f"template {where}: {error}") from None
-    except Exception as error:  # a user's template can fail at run time too ({{ 1/0 }})
-        raise DeriveError(f"template {template}: {type(error).__name__}: {error}") from None
+    except jinja2.TemplateSyntaxError as error:
+        raise DeriveError(f"template {error.filename or template}:{error.lineno}: {error}") from None
+    except Exception as error:  # at run time: an undefined name, a sandbox refusal, {{ 1/0 }}
+        raise DeriveError(f"template {_template_line(error, template)}: {type(error).__name__}: {error}") from None
+
+
+def _template_line(error: Exception, template: str) -> str:
+    """file:line of the template where a render failed: Jinja puts the template's own lines in the traceback."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename.endswith(template)]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else template
 
 
 def render_comparison(derivations: list[Derivation], suffix: str, env: jinja2.Environment, d: int, h: int) -> str:
@@ -80,10 +90,23 @@ def render_outputs(derivation: Derivation, spec_path: str, env: jinja2.Environme
     outputs = {}
     for suffix, template in TEMPLATES.items():
         outputs[f"{spec.name}/{spec.name}{suffix}"] = _render(env, template, {**common, **views[suffix]})
+    _check_python(outputs[f"{spec.name}/{spec.name}.py"], TEMPLATES[".py"])
     markdown = outputs[f"{spec.name}/{spec.name}.md"]
     for flavor in FLAVORS:  # the post variants, ready to paste: NAME.jekyll.md, NAME.hugo.md, NAME.commonmark.md
         outputs[flavor_path(spec.name, flavor)] = _flavored(markdown, flavor, spec.title)
     return outputs
+
+
+def _check_python(source: str, template: str) -> None:
+    """Refuse a module that is not valid Python (a user's template can write anything); compile only
+    parses and compiles, it runs nothing."""
+    try:
+        compile(source, template, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as error:
+        line = getattr(error, "lineno", None)
+        text = (getattr(error, "text", None) or "").strip()
+        raise DeriveError(f"template {template} wrote a module that is not valid Python, line {line}: "
+                          f"{getattr(error, 'msg', error)}" + (f" ({text!r})" if text else "")) from None
 
 
 def flavor_path(name: str, flavor: str) -> str:
