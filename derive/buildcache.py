@@ -1,7 +1,8 @@
 """Skip cells whose inputs have not changed since the last build into the same folder.
 
-A cell's key hashes everything that can change its outputs: derive's own code, the templates
-(derive's and a user's), the spec text and SymPy's version. The manifest (.derive-cache.json
+A cell's key hashes everything that can change its outputs: derive's own code, every file of
+the templates folders (derive's and a user's, recursively: a template may include, import or
+extend any of them, by a name computed at render time), the spec text and SymPy's version. The manifest (.derive-cache.json
 in the output folder, not committed) maps each cell to its key and the hashes of the files it
 wrote; a cell is skipped only when its key matches and every one of its files still has
 those bytes, so an edited or deleted output is always regenerated.
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from importlib import metadata
 from pathlib import Path
+
+from . import files as output_files
 
 MANIFEST = ".derive-cache.json"
 
@@ -24,11 +28,32 @@ def _digest(*chunks: bytes) -> str:
     return hasher.hexdigest()
 
 
+def folder_files(folder: Path) -> list[tuple[str, Path]]:
+    """Every file below folder as (name relative to it, path), sorted; links are followed as Jinja's
+    loader follows them, each folder visited once (a link to a parent cannot loop)."""
+    found, seen = [], set()
+    for root, subfolders, names in os.walk(folder, followlinks=True):
+        identity = (os.stat(root).st_dev, os.stat(root).st_ino)
+        if identity in seen:
+            subfolders[:] = []
+            continue
+        seen.add(identity)
+        subfolders.sort()
+        for name in names:
+            path = Path(root) / name
+            if path.is_file():
+                found.append((path.relative_to(folder).as_posix(), path))
+    return sorted(found)
+
+
 def generator_digest(template_dirs: list[Path]) -> str:
-    """Hash of derive's code, the templates in use, and the SymPy version."""
+    """Hash of derive's code, every file a template may read, and the SymPy version."""
     package = Path(__file__).resolve().parent
-    files = sorted(package.rglob("*.py")) + [p for d in template_dirs for p in sorted(Path(d).glob("*.j2"))]
-    return _digest(metadata.version("sympy").encode(), *(p.as_posix().encode() + p.read_bytes() for p in files))
+    chunks = [p.as_posix().encode() + p.read_bytes() for p in sorted(package.rglob("*.py"))]
+    for index, folder in enumerate(template_dirs):  # the order matters: the first folder overrides
+        chunks.append(f"templates folder {index}".encode())
+        chunks.extend(name.encode() + b"\0" + path.read_bytes() for name, path in folder_files(Path(folder)))
+    return _digest(metadata.version("sympy").encode(), *chunks)
 
 
 def cell_key(generator: str, spec_path: str, spec_text: str) -> str:
@@ -36,8 +61,10 @@ def cell_key(generator: str, spec_path: str, spec_text: str) -> str:
 
 
 def load(out_dir: Path) -> dict:
+    """The manifest, or {} if there is none (or it cannot be read); a link there is refused."""
     try:
-        return json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        data = output_files.read_own(out_dir, MANIFEST)
+        return json.loads(data.decode("utf-8")) if data is not None else {}
     except (OSError, ValueError):
         return {}
 
@@ -50,10 +77,10 @@ def reusable(manifest: dict, out_dir: Path, name: str, key: str) -> dict[str, st
     files = {}
     for relative, digest in entry.get("files", {}).items():
         try:
-            data = (out_dir / relative).read_bytes()
+            data = output_files.read_own(out_dir, relative)
         except OSError:
             return None
-        if _digest(data) != digest:
+        if data is None or _digest(data) != digest:
             return None
         files[relative] = data.decode("utf-8")
     return files
@@ -63,9 +90,10 @@ def entry(key: str, files: dict[str, str]) -> dict:
     return {"key": key, "files": {relative: _digest(text.encode("utf-8")) for relative, text in sorted(files.items())}}
 
 
-def save(out_dir: Path, manifest: dict) -> None:
-    """Best effort: a manifest that cannot be written only costs the next build its shortcut."""
+def save(folder: output_files.Folder, manifest: dict) -> None:
+    """Best effort, atomically, in the locked folder: a manifest that cannot be written only
+    costs the next build its shortcut."""
     try:
-        (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        folder.replace_file(MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8"))
     except OSError:
         pass

@@ -8,7 +8,7 @@ from .derivation import Derivation, derive_backward
 from . import buildcache
 from .emit import default_templates_dir, environment, render_comparison, render_outputs
 from .errors import DeriveError
-from .files import changed_files, write_files
+from . import files as output_files
 from .model import build_model
 from .spec import CellSpec
 
@@ -62,7 +62,8 @@ def build(specs: list[CellSpec], out_dir: Path, templates: Path | None = None, c
         paths = ", ".join(spec.path for spec in specs if spec.name == repeated[0])
         raise DeriveError(f"two cells are named {repeated[0]!r} ({paths}); expected distinct names, one folder each")
     generator = buildcache.generator_digest([d for d in (templates, default_templates_dir()) if d])
-    manifest, fresh = buildcache.load(out_dir), {}
+    manifest = {} if check else buildcache.load(out_dir)  # --check renders every file: it trusts no cache
+    fresh: dict[str, dict] = {}
     files: dict[str, str] = {}
     for spec in specs:
         key = buildcache.cell_key(generator, spec.path, spec.source_text)
@@ -75,7 +76,14 @@ def build(specs: list[CellSpec], out_dir: Path, templates: Path | None = None, c
         outputs = buildcache.reusable(manifest, out_dir, COMPARISON_FILE, key) or {COMPARISON_FILE: compare(ordered, ".md", templates)}
         fresh[COMPARISON_FILE] = buildcache.entry(key, outputs)
         files.update(outputs)
-    changed = changed_files(out_dir, files) if check else write_files(out_dir, files)
-    if not check:
-        buildcache.save(out_dir, {**manifest, **fresh})
-    return BuildResult(tuple(files), tuple(changed))
+    return BuildResult(tuple(files), tuple(_write(out_dir, files, check, {**manifest, **fresh})))
+
+
+def _write(out_dir: Path, files: dict[str, str], check: bool, manifest: dict) -> list[str]:
+    """Under the folder's lock, after recovering an interrupted build: compare, or write and save the cache."""
+    with output_files.open_folder(out_dir, create=not check) as folder:
+        if check:
+            return output_files.changed_files(out_dir, files) if folder.fd is not None else list(files)
+        changed = output_files.write_into(folder, files)
+        buildcache.save(folder, manifest)
+        return changed
