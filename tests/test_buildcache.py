@@ -53,3 +53,38 @@ def test_a_new_template_regenerates(built, tmp_path):
     result = pipeline.build([builtin_spec("nico")], built, templates=templates)
     # the Markdown and the three blog-engine flavours made from it
     assert sorted(result.changed) == ["nico/nico.commonmark.md", "nico/nico.hugo.md", "nico/nico.jekyll.md", "nico/nico.md"]
+
+
+MARKDOWN_FILES = ["nico/nico.commonmark.md", "nico/nico.hugo.md", "nico/nico.jekyll.md", "nico/nico.md"]
+TEMPLATES_READING_OTHER_FILES = {  # the template, and the file it reads that the test edits
+    "include": ('{% include "header.txt" %}# {{ title }}\n', "header.txt"),
+    "a subfolder": ('{% include "parts/header.txt" %}# {{ title }}\n', "parts/header.txt"),
+    "import": ('{% import "macros/title.j2" as m %}{{ m.title(title) }}\n', "macros/title.j2"),
+    "extends": ('{% extends "base/page.j2" %}{% block body %}# {{ title }}{% endblock %}\n', "base/page.j2"),
+}
+READ_FILES = {"header.txt": "header one\n", "parts/header.txt": "header one\n",
+              "macros/title.j2": "{% macro title(t) %}# {{ t }}\n\nmacro one{% endmacro %}",
+              "base/page.j2": "one\n{% block body %}{% endblock %}\n"}
+
+
+@pytest.mark.parametrize("how", TEMPLATES_READING_OTHER_FILES)
+def test_an_edited_file_that_a_template_reads_regenerates(built, tmp_path, how):
+    template, read = TEMPLATES_READING_OTHER_FILES[how]
+    templates = tmp_path / "templates"
+    (templates / read).parent.mkdir(parents=True, exist_ok=True)
+    (templates / "equations.md.j2").write_text(template)
+    (templates / read).write_text(READ_FILES[read])
+    pipeline.build([builtin_spec("nico")], built, templates=templates)
+    (templates / read).write_text(READ_FILES[read].replace("one", "two"))
+    check = pipeline.build([builtin_spec("nico")], built, templates=templates, check=True)
+    assert sorted(check.changed) == MARKDOWN_FILES, "--check names the files the edit changes"
+    result = pipeline.build([builtin_spec("nico")], built, templates=templates)
+    assert sorted(result.changed) == MARKDOWN_FILES and "two" in (built / "nico" / "nico.md").read_text()
+
+
+def test_check_renders_every_cell_and_trusts_no_cache(built, monkeypatch):
+    rendered = []
+    real_generate = pipeline.generate
+    monkeypatch.setattr(pipeline, "generate", lambda spec, templates=None: rendered.append(spec.name) or real_generate(spec, templates))
+    result = pipeline.build([builtin_spec("nico"), builtin_spec("rnn")], built, check=True)
+    assert result.changed == () and rendered == ["nico", "rnn"]
