@@ -131,7 +131,7 @@ class Folder:
             self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
             if create:
-                raise
+                raise OutputError(f"cannot write {self.path}: it vanished while it was created; nothing was changed") from None
         except FileExistsError:
             raise OutputError(f"cannot write {self.path}: it is not a folder; nothing was changed") from None
         except NotADirectoryError:
@@ -334,10 +334,12 @@ def _lock_timeout() -> float:
         return LOCK_TIMEOUT
 
 
-def _acquire(folder: Folder) -> int:
-    """Hold the folder's lock (waiting, with a message, up to the timeout); write our pid in it."""
+def _acquire(folder: Folder, writer: bool) -> int:
+    """Hold the folder's lock (waiting, with a message, up to the timeout); a writer puts its pid
+    in it. A reader (--check) opens it read-only, so that --check works in a read-only folder."""
     folder.require_file_or_missing(LOCK)
-    handle = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666, dir_fd=folder.fd)
+    access = os.O_RDWR | os.O_CREAT if writer else os.O_RDONLY
+    handle = os.open(LOCK, access | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666, dir_fd=folder.fd)
     deadline, told = time.monotonic() + _lock_timeout(), False
     while True:
         try:
@@ -353,8 +355,9 @@ def _acquire(folder: Folder) -> int:
                 print(f"derive: waiting for another derive build into {folder.path} (pid {owner})", file=sys.stderr, flush=True)
                 told = True
             time.sleep(0.05)
-    os.ftruncate(handle, 0)
-    os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
+    if writer:
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
     return handle
 
 
@@ -394,16 +397,20 @@ def open_folder(out_dir: Path, create: bool = True):
     With create False (--check), a folder or lock that does not exist is not created, and no
     lock is taken unless there is a journal to recover."""
     folder = Folder(out_dir, create=create)
-    lock = None
+    lock, writer = None, create
     try:
         if folder.fd is not None and (create or folder.exists(LOCK) or folder.exists(JOURNAL)):
-            lock = _acquire(folder)
+            writer = create or folder.exists(JOURNAL)  # --check writes only to recover
+            lock = _acquire(folder, writer)
             recover(folder)
         with _signals_interrupt():
             yield folder
+    except OSError as error:  # a folder that cannot be read or locked: before any write
+        raise OutputError(f"cannot write {error.filename or folder.path}: {error.strerror}; nothing was changed") from None
     finally:
         if lock is not None:
-            os.ftruncate(lock, 0)  # no pid of a build that is over
+            if writer:
+                os.ftruncate(lock, 0)  # no pid of a build that is over
             os.close(lock)  # releases the flock
         folder.close()
 
@@ -498,13 +505,17 @@ def recover(folder: Folder) -> None:
         return
     count = len(journal["entries"])
     with _signals_blocked():
-        if journal["state"] == "renaming" and _forward_possible(folder, journal):
-            _roll_forward(folder, journal)
-            what = f"finished it ({count} files written)"
-        else:
-            _roll_back(folder, journal)
-            what = f"undid it ({count} files as they were)"
-        _end_journal(folder)
+        try:
+            if journal["state"] == "renaming" and _forward_possible(folder, journal):
+                _roll_forward(folder, journal)
+                what = f"finished it ({count} files written)"
+            else:
+                _roll_back(folder, journal)
+                what = f"undid it ({count} files as they were)"
+            _end_journal(folder)
+        except OSError as error:
+            raise OutputError(f"cannot recover the interrupted build in {folder.path} ({error.filename}: "
+                              f"{error.strerror}); {JOURNAL} stays, for the next build to try again") from None
     print(f"derive: recovered an interrupted build in {folder.path}: {what}", file=sys.stderr, flush=True)
 
 
@@ -598,8 +609,5 @@ def _undo(folder: Folder, journal: dict) -> None:
 
 def write_files(out_dir: Path, files: dict[str, str | bytes]) -> list[str]:
     """Write the files that changed, all or none; returns their relative paths. Raises OutputError."""
-    try:
-        with open_folder(out_dir) as folder:
-            return write_into(folder, files)
-    except OSError as error:
-        raise OutputError(f"cannot write {error.filename or out_dir}: {error.strerror}; nothing was changed") from None
+    with open_folder(out_dir) as folder:
+        return write_into(folder, files)
