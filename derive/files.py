@@ -34,8 +34,11 @@ leaves the journal, and the next build (or --check) recovers before anything els
 Both are idempotent, so a crash during recovery is recovered by the next build in turn.
 
 Concurrency: builds into one folder are serialised by fcntl.flock on `.derive-lock` (which
-holds the owner's pid, for the message of a build that waits). The kernel releases a flock
-when its process dies, so the lock can never be left stale; the file itself stays.
+holds the owner's pid, for the message of a build that waits), held from before recovery to
+after the cache is saved. The kernel releases a flock when its process dies, so the lock can
+never be left stale. The holder removes the file before it lets go, and a waiter that then
+holds a removed file's lock tries again with the file that is there, so a finished build
+leaves no lock file behind (a killed one leaves an unlocked one, reused by the next build).
 
 Test hook: DERIVE_TEST_KILL_AT_RENAME=K makes the process send itself DERIVE_TEST_KILL_SIGNAL
 (KILL by default, or TERM, HUP, INT) just before the K-th rename of step 4 (1-based). It exists
@@ -334,31 +337,60 @@ def _lock_timeout() -> float:
         return LOCK_TIMEOUT
 
 
-def _acquire(folder: Folder, writer: bool) -> int:
+def _acquire(folder: Folder, writer: bool) -> int | None:
     """Hold the folder's lock (waiting, with a message, up to the timeout); a writer puts its pid
-    in it. A reader (--check) opens it read-only, so that --check works in a read-only folder."""
-    folder.require_file_or_missing(LOCK)
-    access = os.O_RDWR | os.O_CREAT if writer else os.O_RDONLY
-    handle = os.open(LOCK, access | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666, dir_fd=folder.fd)
+    in it. A reader (--check) opens it read-only, so that --check works in a read-only folder,
+    and needs none if there is no lock file (no build is writing)."""
     deadline, told = time.monotonic() + _lock_timeout(), False
     while True:
+        handle = _open_lock(folder, writer)
+        if handle is None:
+            return None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
         except BlockingIOError:
             owner = os.pread(handle, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(handle)
             if time.monotonic() > deadline:
-                os.close(handle)
                 raise OutputError(f"another derive build into {folder.path} (pid {owner}) still holds "
                                   f"{folder.path / LOCK} after {_lock_timeout():g} s; try again when it has finished") from None
             if not told:
                 print(f"derive: waiting for another derive build into {folder.path} (pid {owner})", file=sys.stderr, flush=True)
                 told = True
             time.sleep(0.05)
+            continue
+        if _is_the_lock_file(folder, handle):
+            break
+        os.close(handle)  # the holder removed it as we opened it: lock the one that is there now
     if writer:
         os.ftruncate(handle, 0)
         os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
     return handle
+
+
+def _open_lock(folder: Folder, writer: bool) -> int | None:
+    folder.require_file_or_missing(LOCK)
+    access = os.O_RDWR | os.O_CREAT if writer else os.O_RDONLY
+    try:
+        return os.open(LOCK, access | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666, dir_fd=folder.fd)
+    except FileNotFoundError:
+        return None
+
+
+def _is_the_lock_file(folder: Folder, handle: int) -> bool:
+    try:
+        return os.lstat(LOCK, dir_fd=folder.fd).st_ino == os.fstat(handle).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _release(folder: Folder, handle: int, writer: bool) -> None:
+    """A writer removes the lock file while it still holds the lock (waiters then lock a new one,
+    see _is_the_lock_file), so a finished build leaves no file behind; a killed one leaves an
+    empty-handed file that the kernel has already unlocked."""
+    if writer:
+        folder.remove(LOCK)
+    os.close(handle)
 
 
 @contextmanager
@@ -409,9 +441,7 @@ def open_folder(out_dir: Path, create: bool = True):
         raise OutputError(f"cannot write {error.filename or folder.path}: {error.strerror}; nothing was changed") from None
     finally:
         if lock is not None:
-            if writer:
-                os.ftruncate(lock, 0)  # no pid of a build that is over
-            os.close(lock)  # releases the flock
+            _release(folder, lock, writer)
         folder.close()
 
 

@@ -230,3 +230,12 @@ def test_a_dangling_output_folder_link_is_reported(tmp_path):
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "is a symbolic link to" in run.stderr and "which does not exist" in run.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_finished_build_leaves_no_lock_file_and_a_killed_ones_is_reused(tmp_path):
+    out = tmp_path / "out"
+    files.write_files(out, {"a.md": "a\n"})
+    assert listing(out) == ["a.md"]
+    (out / files.LOCK).write_text("12345\n")  # what a killed build leaves: a file nobody holds
+    files.write_files(out, {"a.md": "b\n"})
+    assert listing(out) == ["a.md"] and (out / "a.md").read_text() == "b\n"
