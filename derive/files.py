@@ -135,9 +135,7 @@ class Folder:
         except FileNotFoundError:
             if create:
                 raise OutputError(f"cannot write {self.path}: it vanished while it was created; nothing was changed") from None
-        except FileExistsError:
-            raise OutputError(f"cannot write {self.path}: it is not a folder; nothing was changed") from None
-        except NotADirectoryError:
+        except (FileExistsError, NotADirectoryError):
             raise OutputError(f"cannot write {self.path}: it is not a folder; nothing was changed") from None
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {error.strerror}; nothing was changed") from None
