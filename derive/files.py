@@ -316,12 +316,12 @@ def changed_files(out_dir: Path, files: dict[str, str | bytes]) -> list[str]:
     """Relative paths whose content on disk differs from `files` (or that are missing)."""
     folder = Folder(out_dir, create=False)
     try:
-        return _changed(folder, files) if folder.fd is not None else list(files)
+        return changed_in(folder, files) if folder.fd is not None else list(files)
     finally:
         folder.close()
 
 
-def _changed(folder: Folder, files: dict[str, str | bytes]) -> list[str]:
+def changed_in(folder: Folder, files: dict[str, str | bytes]) -> list[str]:
     return [relative for relative, content in files.items() if folder.read(relative) != _as_bytes(content)]
 
 
@@ -524,10 +524,17 @@ def _end_journal(folder: Folder) -> None:
     folder.sync({()})
 
 
+def _remove_single_file_temporaries(folder: Folder) -> None:
+    """What replace_file leaves when killed: .derive-journal.json.derive-new (a journal being
+    written: nothing was staged after it) or .derive-cache.json.derive-new (the targets are done)."""
+    for name in os.listdir(folder.fd):
+        if name.startswith(".derive-") and name.endswith(NEW_SUFFIX) and folder.kind(name) == "file":
+            folder.remove(name)
+
+
 def recover(folder: Folder) -> None:
     """Finish or undo a build that was cut short (its journal is there); say which, in one line."""
-    folder.remove(JOURNAL + NEW_SUFFIX)  # a journal that was being written: nothing was staged after it
-    folder.remove(LOCK + NEW_SUFFIX)
+    _remove_single_file_temporaries(folder)
     journal = _read_journal(folder)
     if journal is None:
         return
@@ -600,7 +607,7 @@ def _failure(folder: Folder, error: OSError) -> OutputError:
 
 def write_into(folder: Folder, files: dict[str, str | bytes]) -> list[str]:
     """Write the files that changed, all or none (the protocol above); returns their relative paths."""
-    changed = _changed(folder, files)
+    changed = changed_in(folder, files)
     if not changed:
         return []
     dirs, entries = _plan(folder, changed, files)

@@ -83,7 +83,7 @@ def _write(out_dir: Path, files: dict[str, str], check: bool, manifest: dict) ->
     """Under the folder's lock, after recovering an interrupted build: compare, or write and save the cache."""
     with output_files.open_folder(out_dir, create=not check) as folder:
         if check:
-            return output_files.changed_files(out_dir, files) if folder.fd is not None else list(files)
+            return output_files.changed_in(folder, files) if folder.fd is not None else list(files)
         changed = output_files.write_into(folder, files)
         buildcache.save(folder, manifest)
         return changed

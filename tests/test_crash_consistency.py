@@ -230,3 +230,14 @@ def test_a_finished_build_leaves_no_lock_file_and_a_killed_ones_is_reused(tmp_pa
     (out / files.LOCK).write_text("12345\n")  # what a killed build leaves: a file nobody holds
     files.write_files(out, {"a.md": "b\n"})
     assert listing(out) == ["a.md"] and (out / "a.md").read_text() == "b\n"
+
+
+def test_a_half_written_journal_or_cache_is_removed_by_the_next_build(tmp_path):
+    """Killed while replacing the journal or the cache: their temporary files go, nothing else."""
+    out = tmp_path / "out"
+    pipeline.build([builtin_spec("rnn")], out)
+    before = contents(out)
+    for leftover in (files.JOURNAL + files.NEW_SUFFIX, ".derive-cache.json" + files.NEW_SUFFIX):
+        (out / leftover).write_text('{"half": ')
+    pipeline.build([builtin_spec("rnn")], out)
+    assert contents(out) == before and ".derive-cache.json" in listing(out)
