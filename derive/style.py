@@ -48,7 +48,7 @@ class LatexStyle:
         if self.time == "parens":
             return f"{base}({time})"
         try:
-            terms = symbol_terms(base)
+            terms = symbol_terms(base, strict=False)  # derive's own \\hat{...} around a symbol too
         except SpecError:  # not a symbol of the grammar (derive's own LaTeX): the time goes on the whole of it
             return f"{{{base}}}_{{{time}}}"
         if len(terms) > 1:
@@ -97,12 +97,17 @@ class _SymbolParser:
         atom   := letter | digit | simple command | accent group | group
         arg    := letter | digit | simple command | group
 
-    With primes, a ^ must come right after them (TeX merges x'^2; x'_1^2 is a double superscript).
-    Spaces between tokens are allowed (math mode ignores them).
+    With primes, a ^ must come right after them (TeX merges x'^2; x'_1^2 is a double superscript). In a symbol of
+    a spec (strict), no script or prime inside the braces of a group, an accent or a font (a script's own braces
+    are fine): TeX unpacks a group that holds one accent, so {\\dot{x}_a}_t is a double subscript; amsmath's nested
+    accents do the same to \\hat{\\tilde{c_x}}_t, and MathJax to \\boldsymbol{W_x}_t. The documents put \\hat{...}
+    around a symbol and a time subscript after it, so every one of these would stop pdflatex or MathJax. Spaces
+    between tokens are allowed (math mode ignores them).
     """
 
-    def __init__(self, text: str, where: Location, name: str):
-        self.text, self.where, self.name = text, where, name
+    def __init__(self, text: str, where: Location, name: str, strict: bool = True):
+        self.text, self.where, self.name, self.strict = text, where, name, strict
+        self.nest = 0  # braces of a group, an accent or a font the parser is inside (not a script's)
         self.tokens: list[str] = []
         position = 0
         while position < len(text):
@@ -144,10 +149,15 @@ class _SymbolParser:
         while self.peek() == "'":
             self.take()
             primes += 1
+        if primes and self.nest and self.strict:
+            self.fail("has a prime inside braces", "primes outside the braces, as in \\tilde{c}'")
         base += "'" * primes
         scripts = {"_": "", "^": ""}
         while self.peek() in ("_", "^"):
             mark = self.take()
+            if self.nest and self.strict:
+                self.fail(f"has {mark} inside braces", "scripts outside the braces of a group, an accent or a font, "
+                          "as in \\tilde{c}_{x} or \\mathbf{W}_{g}")
             if scripts[mark]:
                 self.fail(f"has a second {mark} on one term", f"at most one _ and one ^ per term ({EXPECTED})")
             if primes and mark == "^" and scripts["_"]:
@@ -158,12 +168,12 @@ class _SymbolParser:
     def atom(self, optional: bool) -> bool:
         token = self.peek()
         if token == "{":
-            self.group()
+            self.nested_group()
         elif token[:1] == "\\" and token[1:] in ACCENTS:
             self.take()
             if self.peek() != "{":
                 self.fail(f"has {token} without a braced argument", f"{token}{{...}}")
-            self.group()
+            self.nested_group()
         elif token and (token.isalnum() or token[1:] in SIMPLE):
             self.take()
         elif optional:
@@ -175,14 +185,21 @@ class _SymbolParser:
     def argument(self, mark: str) -> str:
         start = self.index
         token = self.peek()
-        if token == "{":
+        if token == "{":  # a script's own group: scripts inside it are fine again (x_{i_j})
+            nest, self.nest = self.nest, 0
             self.group()
+            self.nest = nest
         elif token and (token.isalnum() or token[1:] in SIMPLE):
             self.take()
         else:
             self.fail(f"has {mark} followed by {token!r}" if token else f"ends with {mark}",
                       f"{mark} then one letter, digit or Greek letter, or a {{group}}")
         return self.joined(start)
+
+    def nested_group(self) -> None:
+        self.nest += 1
+        self.group()
+        self.nest -= 1
 
     def group(self) -> None:
         self.take()  # {
@@ -208,9 +225,9 @@ def _ends_in_command(text: str) -> bool:
     return re.search(r"\\[A-Za-z]+$", text) is not None
 
 
-def symbol_terms(text: str, where: Location | None = None, name: str = "symbol") -> list[Term]:
-    """A symbol's terms, or a SpecError saying what the grammar did not allow."""
-    return _SymbolParser(text, where or Location("LaTeX"), name).symbol()
+def symbol_terms(text: str, where: Location | None = None, name: str = "symbol", strict: bool = True) -> list[Term]:
+    """A symbol's terms, or a SpecError saying what the grammar did not allow (strict: a spec's symbol)."""
+    return _SymbolParser(text, where or Location("LaTeX"), name, strict).symbol()
 
 
 def check_symbol(text, where: Location, name: str) -> str:
