@@ -50,9 +50,16 @@ def python_comment(text: str) -> str:
     return _one_line(text)
 
 
+# The characters beyond ASCII that pdflatex's default set-up (utf8 input, OT1 fonts) prints; any other stops it
+# ("Unicode character not set up for use with LaTeX", "Command \\dh unavailable in encoding OT1").
+TEX_UNICODE = frozenset(map(chr, range(0xA1, 0x100))) - set("«»ÐÞðþ") | set("‐‑‒–—―‖‘’“”†‡•…‰€™")
+
+
 def tex_text(text: str) -> str:
-    """text in LaTeX's text mode: special characters as commands, non-printables as escapes (shown, not run)."""
-    return tex_escape(_one_line(text))
+    """text in LaTeX's text mode: special characters as commands, non-printables as escapes (shown, not run), and a
+    character pdflatex cannot print as its code point, [U+03B1]."""
+    return tex_escape("".join(char if char.isascii() or char in TEX_UNICODE else f"[U+{ord(char):04X}]"
+                              for char in _one_line(text)))
 
 
 def tex_comment(text: str) -> str:

@@ -245,6 +245,7 @@ PDFLATEX = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex
     ("100% ^^5c $x$ # & _ ~ { } < > | é", "{% endraw %} ^^5cinput{secret} $ ^^M", "a\n\\input{secret}\n.toml"),
     ("t", "r", "a\r\\immediate\\openout9=leak.tex\\immediate\\write9{x}\\closeout9 %\n\\input{secret}"),
     ('""<!--', "https://example.org/a_b%20c#d?e=1&f=~", "^^0a\\input{secret}.toml"),
+    ("α Ж 🙂 «ð» ‹›", "é — “quoted” ‰ €", "p\u202e\U0001F642.toml"),
 ])
 def test_tex_compiles_and_writes_nothing_else(title, reference, path, tmp_path):
     (tmp_path / "secret.tex").write_text("SECRETTEXT\n")
