@@ -8,9 +8,11 @@ way, so that what reaches MathJax or KaTeX in the browser is exactly the TeX tha
   site that runs plain CommonMark and lets MathJax or KaTeX find `$...$` and `$$...$$` in the page's text
   (neither has `$...$` among its default inline delimiters: the page's configuration must add it).
 - jekyll: kramdown's math syntax (`$$...$$` inline too; display blocks between blank lines), YAML front matter
-  with `mathjax: true`, the body wrapped in `{% raw %}` when it holds `{{` or `{%` (Jekyll runs Liquid first).
+  with `mathjax: true`, the body wrapped in `{% raw %}` when it holds `{{` or `{%` (Jekyll runs Liquid first);
+  a body that would end that guard itself (`{% endraw %}`) is refused.
 - hugo: TOML front matter with `math = true`; `$$` display blocks and `\(...\)` inline math, which Goldmark's
-  passthrough extension hands to the page untouched, so nothing is escaped. The site's hugo.toml needs:
+  passthrough extension hands to the page untouched, so nothing is escaped; a shortcode opening (`{{<`, `{{%`)
+  anywhere in the post is refused, since Hugo would run it. The site's hugo.toml needs:
 
     [markup.goldmark.extensions.passthrough]
     enable = true
