@@ -403,3 +403,29 @@ def test_hugo_build_keeps_the_fields_as_text(tmp_path):
     page = (tmp_path / "out/posts/tiny/index.html").read_text()
     assert CANARY not in page
     assert "<script>" not in page and 'href="javascript' not in page
+
+
+# --- The escapes on their own, and the guards a user's template could still reach ------------------------------
+
+@FEW
+@given(st.text() | hostile)
+def test_escapes_read_back(text):
+    from derive.escape import html_comment, python_comment, python_docstring, tex_comment
+    assert ast.literal_eval('"""' + python_docstring(text) + ' tail"""') == text + " tail"
+    assert ast.literal_eval('"""' + python_docstring(text) + '"""') == text
+    assert yaml.safe_load("title: " + quoted_string(text))["title"] == text
+    assert tomllib.loads("title = " + quoted_string(text))["title"] == text
+    for one_line in (python_comment(text), tex_comment(text), html_comment(text)):
+        assert len(_lines(one_line)) == 1 and one_line.isprintable()
+    assert "-->" not in html_comment(text) and "<!--" not in html_comment(text) and "{" not in html_comment(text)
+
+
+def test_jekyll_guard_and_hugo_shortcodes_refused_from_a_template():
+    from derive.flavors import to_flavor
+    canonical = "# T\n\nprose $x$ {% endraw %}{{ site.secret }}{% raw %}\n"
+    with pytest.raises(ValueError, match="would end the"):
+        to_flavor(canonical, "jekyll", "T")
+    with pytest.raises(ValueError, match="shortcode"):
+        to_flavor('# T\n\nprose {{< param "secret" >}} $x$\n', "hugo", "T")
+    with pytest.raises(ValueError, match="shortcode"):
+        to_flavor('# T\n\n```\n{{% x %}}\n```\n', "hugo", "T")
