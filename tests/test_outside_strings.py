@@ -429,3 +429,11 @@ def test_jekyll_guard_and_hugo_shortcodes_refused_from_a_template():
         to_flavor('# T\n\nprose {{< param "secret" >}} $x$\n', "hugo", "T")
     with pytest.raises(ValueError, match="shortcode"):
         to_flavor('# T\n\n```\n{{% x %}}\n```\n', "hugo", "T")
+
+
+@pytest.mark.parametrize("option", ["time", "adjoint", "product"])
+def test_notation_flags_are_one_of_the_offered(option):
+    """--time, --adjoint and --product (and the [latex] keys) are chosen from fixed lists, never pasted in."""
+    from derive.style import with_options
+    with pytest.raises(SpecError, match=f"latex {option} .* is not offered"):
+        with_options(LatexStyle(), Location("command line"), {"h"}, **{option: "\\input{secret}"})
