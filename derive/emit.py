@@ -13,6 +13,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .compare import comparison_view, costs_table
+from . import escape
 from .derivation import Derivation
 from .errors import DeriveError
 from .flavors import FLAVORS, to_flavor
@@ -54,6 +55,7 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
         autoescape=False,  # the outputs are code and LaTeX, not HTML
     )
     env.filters["tex_escape"] = tex_escape
+    env.filters.update(escape.FILTERS)  # one per context an outside string lands in: see derive/escape.py
     return env
 
 

@@ -8,9 +8,11 @@ way, so that what reaches MathJax or KaTeX in the browser is exactly the TeX tha
   site that runs plain CommonMark and lets MathJax or KaTeX find `$...$` and `$$...$$` in the page's text
   (neither has `$...$` among its default inline delimiters: the page's configuration must add it).
 - jekyll: kramdown's math syntax (`$$...$$` inline too; display blocks between blank lines), YAML front matter
-  with `mathjax: true`, the body wrapped in `{% raw %}` when it holds `{{` or `{%` (Jekyll runs Liquid first).
+  with `mathjax: true`, the body wrapped in `{% raw %}` when it holds `{{` or `{%` (Jekyll runs Liquid first);
+  a body that would end that guard itself (`{% endraw %}`) is refused.
 - hugo: TOML front matter with `math = true`; `$$` display blocks and `\(...\)` inline math, which Goldmark's
-  passthrough extension hands to the page untouched, so nothing is escaped. The site's hugo.toml needs:
+  passthrough extension hands to the page untouched, so nothing is escaped; a shortcode opening (`{{<`, `{{%`)
+  anywhere in the post is refused, since Hugo would run it. The site's hugo.toml needs:
 
     [markup.goldmark.extensions.passthrough]
     enable = true
@@ -26,7 +28,12 @@ import re
 import string
 from dataclasses import dataclass
 
+from .escape import quoted_string
+
 FLAVORS = ("commonmark", "jekyll", "hugo")
+# Liquid's end of a raw block ({% endraw %}, {%- endraw -%}), and the opening of a Hugo shortcode.
+_ENDRAW = re.compile(r"\{%-?\s*endraw")
+_SHORTCODE = re.compile(r"\{\{\s*[<%]")
 
 # What a Hugo site's hugo.toml needs for the hugo flavour (the CLI prints it).
 HUGO_CONFIG = r"""[markup.goldmark.extensions.passthrough]
@@ -133,15 +140,18 @@ def to_flavor(markdown: str, flavor: str, title: str) -> str:
     if flavor == "jekyll":
         body = _write(items, inline=lambda tex: f"$${tex}$$", display=lambda tex: tex, spaced=True, kramdown=True)
         if "{{" in body or "{%" in body:  # Liquid would read them as its own tags before kramdown runs
+            if (match := _ENDRAW.search(body)):  # it would end the raw guard early: what follows would run
+                raise ValueError(f"line {_line_of(body, match.start())}: {match.group(0)!r} would end the "
+                                 "{% raw %} guard of the Jekyll post and let Liquid run the rest")
             body = "{% raw %}\n" + body + ("" if body.endswith("\n") else "\n") + "{% endraw %}\n"
-        return f"---\nlayout: post\ntitle: {_quoted(title)}\nmathjax: true\n---\n{body}"
+        return f"---\nlayout: post\ntitle: {quoted_string(title)}\nmathjax: true\n---\n{body}"
+    body = _write(items, inline=lambda tex: rf"\({tex}\)", display=lambda tex: tex, spaced=True)
+    if (match := _SHORTCODE.search(markdown)):  # Hugo runs shortcodes anywhere in a post, math, prose or code
+        raise ValueError(f"line {_line_of(markdown, match.start())}: Hugo would run {match.group(0)!r} as a shortcode")
     for span in _spans(items):
-        if "{{<" in span.tex or "{{%" in span.tex:
-            raise ValueError(f"line {span.line}: Hugo would read {{{{< or {{{{% in the math as a shortcode")
         if not span.display and r"\)" in span.tex:
             raise ValueError(rf"line {span.line}: \) in inline math would end Hugo's \(...\) passthrough early")
-    body = _write(items, inline=lambda tex: rf"\({tex}\)", display=lambda tex: tex, spaced=True)
-    return f"+++\ntitle = {_quoted(title)}\nmath = true\n+++\n{body}"
+    return f"+++\ntitle = {quoted_string(title)}\nmath = true\n+++\n{body}"
 
 
 def _without_first_heading(items: list) -> list:
@@ -186,17 +196,8 @@ def _write(items: list, inline, display, spaced: bool = False, kramdown: bool = 
     return "\n".join(lines)
 
 
-def _quoted(text: str) -> str:
-    """`text` as a double-quoted string that YAML and TOML both read back as `text`."""
-    out = []
-    for char in text:
-        if char in '"\\':
-            out.append("\\" + char)
-        elif not char.isprintable():  # control characters, line and paragraph separators, BOM...
-            out.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
+def _line_of(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
 
 
 # --- Escaping math for CommonMark ----------------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""Outside text (the spec's path, title, reference) written into one exact context of an output file.
+
+One function per context; the templates reach them as filters (see emit.environment), so a template says where a
+string lands and the escaping follows. Each function returns text that, in its context, reads back as the
+original string (or, for comments, as a visible and inert rendering of it) and cannot end the context early:
+
+- python_docstring: inside a non-raw \"\"\" string literal; ast.get_docstring gives the text back.
+- python_comment: after # on one line.
+- tex_text: LaTeX text mode (render_latex.tex_escape); tex_comment: after % on one line.
+- markdown_text: Markdown prose (CommonMark, kramdown, Goldmark), in every flavour; nothing in it is markup, raw
+  HTML, math, Liquid ({{ {%) or a Hugo shortcode ({{< {{%).
+- html_comment: inside <!-- ... --> on one line of a Markdown post, with the same neutralisation.
+- quoted_string: a double-quoted scalar that YAML (Jekyll's front matter) and TOML (Hugo's) both read back.
+- markdown_reference: a reference: a link when it is nothing but an http(s) URL, escaped text otherwise.
+"""
+from __future__ import annotations
+
+import re
+
+from .render_latex import tex_escape
+
+
+def _visible(char: str) -> str:
+    """A character that is not printable (a line end, a control, a separator), as a Python-style escape."""
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _one_line(text: str) -> str:
+    """text with every non-printable character written as an escape, so it holds no line end of any reader."""
+    return "".join(char if char.isprintable() else _visible(char) for char in text)
+
+
+def python_docstring(text: str) -> str:
+    """text inside a non-raw triple-quoted Python string: backslashes and non-printables escaped, and a quote
+    wherever it is followed by a quote or ends the text (so no three quotes in a row form, even with the quotes around it)."""
+    out = []
+    for index, char in enumerate(text):
+        if char == "\\" or (char == '"' and text[index + 1 : index + 2] in ('"', "")):
+            out.append("\\" + char)
+        elif not char.isprintable():
+            out.append(_visible(char))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def python_comment(text: str) -> str:
+    """text after # in Python source: one line."""
+    return _one_line(text)
+
+
+# The characters beyond ASCII that pdflatex's default set-up (utf8 input, OT1 fonts) prints; any other stops it
+# ("Unicode character not set up for use with LaTeX", "Command \\dh unavailable in encoding OT1").
+TEX_UNICODE = frozenset(map(chr, range(0xA1, 0x100))) - set("«»ÐÞðþ") | set("‐‑‒–—―‖‘’“”†‡•…‰€™")
+
+
+def tex_text(text: str) -> str:
+    """text in LaTeX's text mode: special characters as commands, non-printables as escapes (shown, not run), and a
+    character pdflatex cannot print as its code point, [U+03B1]."""
+    return tex_escape("".join(char if char.isascii() or char in TEX_UNICODE else f"[U+{ord(char):04X}]"
+                              for char in _one_line(text)))
+
+
+def tex_comment(text: str) -> str:
+    """text after % in TeX: TeX discards the rest of the line unread (so ^^ and \\ are inert); only a line end
+    (\\n, \\r, and whatever else a reader may take for one) could end the comment, and none is left."""
+    return _one_line(text)
+
+
+# Characters written as character references in Markdown text: HTML's (& < >), what CommonMark, kramdown and GFM
+# act on inside a line (\ ` * _ [ ] ~ | ^ !), the math delimiter $ and the braces of Liquid and Hugo's shortcodes.
+# A numeric reference is decoded to the character by every engine and is never markup itself.
+_MARKDOWN = {char: f"&#{ord(char)};" for char in "\\`*_[]~|^!${}"} | {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def markdown_text(text: str) -> str:
+    """text as Markdown prose that renders as exactly text, in every flavour (see _MARKDOWN)."""
+    return "".join(_MARKDOWN.get(char, char) for char in _one_line(text))
+
+
+_COMMENT = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "{": "&#123;", "}": "&#125;", "$": "&#36;"}
+
+
+def html_comment(text: str) -> str:
+    """text inside <!-- ... --> of a post: with < > escaped it holds no --> or <!--, with { } $ escaped no Liquid,
+    shortcode or math (the flavours read every line), and it is one line."""
+    return "".join(_COMMENT.get(char, char) for char in _one_line(text))
+
+
+# A reference that is a link: http or https, then characters that need no escaping in an autolink or a URL.
+WEB_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!&'()*+,;=%]+")
+
+
+def markdown_reference(text: str) -> str:
+    """A reference in Markdown: a link <URL> when it is one web address, escaped text otherwise."""
+    if WEB_URL.fullmatch(text):
+        return f"<{text}>"
+    return markdown_text(text)
+
+
+def quoted_string(text: str) -> str:
+    """text as a double-quoted string that YAML and TOML both read back as text."""
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif not char.isprintable():  # control characters, line and paragraph separators, BOM...
+            out.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+FILTERS = {"python_docstring": python_docstring, "python_comment": python_comment, "tex_text": tex_text,
+           "tex_comment": tex_comment, "markdown_text": markdown_text, "markdown_reference": markdown_reference,
+           "html_comment": html_comment, "quoted_string": quoted_string}
