@@ -231,7 +231,7 @@ def _check_every_equation_reaches_a_state(spec: CellSpec, trees: list[Node]) -> 
         todo.extend(defined_by[name] for name in reads[index] if name in defined_by)
     for index, equation in enumerate(spec.equations):
         if index not in reached:
-            raise SpecNameError(equation.where, f"{equation.target!r} is computed but no state depends on it",
+            raise SpecNameError(equation.where, f"{equation.target!r} never reaches a state: it is computed, but no state depends on it",
                                 "every equation on a path to a carried state (delete it, or use it)")
 
 

@@ -63,7 +63,7 @@ CASES = [
     ("title-injection", GOOD.replace('name = "tiny"', 'name = "tiny"\ntitle = \'x"""; import os; os.system("touch PWNED"); """\''), ["title contains", '"""']),
     ("reference-backslash", GOOD.replace('name = "tiny"', 'name = "tiny"\nreference = \'a \\ b\''), ["reference contains character '\\\\'"]),
     ("title-newline", GOOD.replace('name = "tiny"', 'name = "tiny"\ntitle = "a\\nb"'), ["title contains character '\\n'"]),
-    ("unused-intermediate-parameter", GOOD.replace("h = z * tanh", "a = U_h @ h(t-1)\nh = z * tanh").replace("U_h @ h(t-1))", "W_h @ x)").replace('U_h = ["H", "H"]', 'U_h = ["H", "H"]'), [":7:5:", "'a' is computed but no state depends on it"]),
+    ("unused-intermediate-parameter", GOOD.replace("h = z * tanh", "a = U_h @ h(t-1)\nh = z * tanh").replace("U_h @ h(t-1))", "W_h @ x)").replace('U_h = ["H", "H"]', 'U_h = ["H", "H"]'), [":7:5:", "'a' never reaches a state", "no state depends on it"]),
     ("latex-clash", GOOD.replace("h = z * tanh", "z_hat = z * 2\nh = z_hat * tanh"), ["'z_pre' and 'z_hat' would both print as", "another name for 'z_hat'"]),
     ("two-inputs", GOOD.replace('inputs = ["x"]', 'inputs = ["x", "y"]'), [":2", "exactly one input"]),
     ("not-an-equation", with_h("").replace("h = \n", "h == z\n"), ["is not an equation", "`name = expression`"]),
