@@ -60,11 +60,11 @@ def dim_problem(text: str) -> str | None:
     for column, char in enumerate(text, 1):
         if not char.isascii() or not (char.isprintable() or char == "\t"):
             return f"character {char!r} (U+{ord(char):04X}) at column {column} is not allowed: sizes are plain ASCII"
-    if len(text) > MAX_SIZE_CHARS:
-        return f"it is {len(text)} characters long (at most {MAX_SIZE_CHARS})"
     terms = text.split("+")
     if len(terms) > MAX_TERMS:
         return f"it has {len(terms)} terms (at most {MAX_TERMS})"
+    if len(text) > MAX_SIZE_CHARS:
+        return f"it is {len(text)} characters long (at most {MAX_SIZE_CHARS})"
     for raw in terms:
         term = raw.strip(_BLANKS)
         if _TERM.fullmatch(term) is None:

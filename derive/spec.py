@@ -129,7 +129,7 @@ def spec_from_text(text: str, path: str) -> CellSpec:
         states_where=where("states"),
     )
     _check_unique_names(spec, where)
-    check_parameter_count(spec, *SEED_SIZES, limits.MAX_PARAMETERS_AT_SEED_SIZES, "any spec")
+    check_parameter_count(spec, *SEED_SIZES, limits.MAX_PARAMETERS_AT_SEED_SIZES, "any spec, counted at the seed posts' sizes")
     names = {spec.input, *spec.states, *(p.name for p in params), *(e.target for e in equations)}
     return replace(spec, latex=style_from_table(table.get("latex"), where("latex"), names))
 
@@ -270,7 +270,8 @@ def _shape(value, name: str, where: Location) -> tuple[Dim, ...]:
     for size in value:
         problem = dim_problem(size)
         if problem:
-            raise SpecError(where, f"the size {size!r} of {name} is not a sum of D, H and whole numbers: {problem}", expected)
+            shown = repr(size) if len(size) <= 60 else repr(size[:50]) + f"... ({len(size)} characters)"
+            raise SpecError(where, f"the size {shown} of {name} is not a sum of D, H and whole numbers: {problem}", expected)
     return tuple(parse_dim(v) for v in value)
 
 
