@@ -94,6 +94,7 @@ def test_a_huge_training_text_is_refused_after_cap_plus_one_bytes(tmp_path, monk
     with open(huge, "wb") as file:
         os.truncate(file.fileno(), 200 * 1024 * 1024)  # 200 MB, sparse
     reads = CountingReads(monkeypatch)
+    monkeypatch.setattr("derive.train.train_chars", never("training"))
     assert main(["train", "rnn", "--task", "chars", "--text", str(huge), "--iterations", "1"]) == 2
     message = capsys.readouterr().err
     assert f"--text {huge}: larger than {MAX_TEXT_BYTES:,} bytes" in message and "Traceback" not in message
@@ -135,7 +136,15 @@ def test_a_cell_too_big_at_the_seed_sizes_is_refused_naming_the_parameter():
     assert "at most 10,000,000 parameters" in message
 
 
-def test_gradcheck_counts_parameters_at_its_own_sizes(tmp_path, capsys):
+def never(what):
+    def called(*args, **kwargs):
+        raise AssertionError(f"{what} ran: the cap did not stop it")
+    return called
+
+
+def test_gradcheck_counts_parameters_at_its_own_sizes(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("derive.cli.gradcheck", never("gradcheck"))  # a missing cap fails, never hangs
+    monkeypatch.setattr("derive.cli.generated_module", never("generation"))  # the count comes first
     path = tmp_path / "big.toml"
     path.write_text(big_cell("9999"))  # 1.5 million parameters at D=50, H=100: fine to build
     spec_from_text(path.read_text(), str(path))
@@ -150,7 +159,9 @@ def test_compare_counts_parameters_at_its_own_sizes(capsys):
     assert "at D=50, H=100000" in message and "at most 1,000,000,000 parameters for compare's cost table" in message
 
 
-def test_train_counts_parameters_at_its_own_sizes(tmp_path, capsys):
+def test_train_counts_parameters_at_its_own_sizes(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("derive.cli.generated_module", never("generation"))
+    monkeypatch.setattr("derive.train.train_chars", never("training"))
     path = tmp_path / "big.toml"
     path.write_text(big_cell("9999"))
     assert main(["train", str(path), "--task", "chars", "--hidden-size", "4096", "--iterations", "1"]) == 2
