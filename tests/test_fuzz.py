@@ -100,10 +100,6 @@ def typed_specs(draw):
         expression = draw(vectors_h(tuple(known), 2))
         if target == states[-1]:
             expression = f"({expression}) + W @ x"  # the input reaches a state
-            read_later = "\n".join(equations[len(intermediates):])
-            # so does every intermediate (an equation no state depends on is refused); through tanh, so that
-            # its terms cannot cancel the others' exactly (a gradient of exactly 0 is only rounding noise)
-            expression += "".join(f" + tanh({i})" for i in intermediates if not re.search(rf"\b{i}\b", read_later + expression))
         equations.append(f"{target} = {expression}")
         known.append(target)
     body = "\n".join(equations)
