@@ -1,6 +1,22 @@
-"""`python -m derive` runs the CLI."""
+"""`python -m derive` runs the CLI; `run` is also the `derive` command's entry point.
+
+Ctrl-C while the CLI is still importing (SymPy and NumPy take a second or more) ends the
+program with one line and exit status 130, as Ctrl-C does later (derive.cli.main).
+"""
 import sys
 
-from .cli import main
+INTERRUPTED = "derive: interrupted; every output is as it was or complete"
 
-sys.exit(main())
+
+def run() -> int:
+    try:
+        from .cli import main
+
+        return main()
+    except KeyboardInterrupt:  # main handles its own; this is the import and argument parsing
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(run())

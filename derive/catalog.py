@@ -1,6 +1,7 @@
 """The built-in cells (derive/cells/*.toml) and how a command-line argument names a cell."""
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -23,7 +24,9 @@ def builtin_spec(name: str) -> CellSpec:
 
 def resolve(argument: str) -> CellSpec:
     """A built-in cell by name, or a spec file by path (anything ending in .toml or naming a file)."""
-    if argument.endswith(".toml") or Path(argument).is_file():
+    # Anything that exists and is not a folder is read as a spec, so that /dev/zero or a FIFO is
+    # refused as such by load_spec (never read) rather than called an unknown cell.
+    if argument.endswith(".toml") or (os.path.lexists(argument) and not Path(argument).is_dir()):
         return load_spec(argument)
     if argument in builtin_names():
         return builtin_spec(argument)

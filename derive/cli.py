@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import numpy as np
 
 from .catalog import builtin_names, builtin_spec, resolve
 from .errors import DeriveError, Location
-from . import race, train
+from . import limits, race, train
+from .spec import check_parameter_count
 from .gradcheck import gradcheck
 from .files import write_files
 from .emit import flavor_path
@@ -94,6 +96,35 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+MAX_SEED = 2**32 - 1  # NumPy's legacy generator takes seeds in [0, 2**32)
+
+
+def whole_number(text: str) -> int:
+    """An argparse type: an optionally signed whole number in ASCII digits. int() alone also takes
+    "\u0661" (an Arabic-Indic one), "1_000" and blanks around; ranges are checked by each command
+    so that the message names the flag and its range."""
+    if not re.fullmatch(r"-?[0-9]{1,12}", text, re.ASCII):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number written in ASCII digits 0-9{_unicode_note(text)}")
+    return int(text)
+
+
+def real_number(text: str) -> float:
+    """An argparse type: a decimal number in ASCII (float() also takes Unicode digits, "nan" and "inf")."""
+    if not re.fullmatch(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?", text, re.ASCII):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number written in ASCII, such as 0.5 or 1e-3{_unicode_note(text)}")
+    return float(text)
+
+
+def _unicode_note(text: str) -> str:
+    bad = next((char for char in text if not char.isascii()), None)
+    return f" (it contains {bad!r}, U+{ord(bad):04X})" if bad else ""
+
+
+def _check_seed(args) -> None:
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise DeriveError(f"--seed {args.seed}: expected a whole number from 0 to {MAX_SEED}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="derive",
@@ -119,18 +150,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("compare", "what changes between cells: equations side by side, differences marked, costs", _compare)
     sub.add_argument("cells", nargs="+", metavar="CELL", help="two or more built-in cells or .toml specs; the first is the reference")
     sub.add_argument("--out", type=Path, help="write to FILE.md or FILE.html instead of printing Markdown")
-    sub.add_argument("--input-size", type=int, default=50, help="D for the cost table (default 50, as in the seed posts)")
-    sub.add_argument("--hidden-size", type=int, default=100, help="H for the cost table (default 100)")
+    sub.add_argument("--input-size", type=whole_number, default=50, help="D for the cost table (default 50, as in the seed posts)")
+    sub.add_argument("--hidden-size", type=whole_number, default=100, help="H for the cost table (default 100)")
     sub.add_argument("--templates", type=Path, help="folder of templates that override derive's own")
     sub = command("train", "train a cell with its generated code: the seed posts' toy task or character model", _train)
     sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
     _training_flags(sub)
-    sub.add_argument("--init", choices=train.TOY_INITS, default="original",
-                     help="toy task: 'original' replays the Simple LSTM repository's draws (default); "
+    sub.add_argument("--init", choices=train.TOY_INITS,
+                     help="toy task: 'original' replays the Simple LSTM repository's draws (default; takes no --seed); "
                           "'default' uses the module's init_params with --seed")
-    sub.add_argument("--sample-every", type=int, metavar="N", help="chars task: print sampled characters every N iterations (default 500)")
-    sub.add_argument("--sample-length", type=int, metavar="N", help="chars task: characters per sample (default 100)")
-    sub.add_argument("--temperature", type=float, help="chars task: sampling temperature, > 0 (default 1.0)")
+    sub.add_argument("--sample-every", type=whole_number, metavar="N", help="chars task: print sampled characters every N iterations (default 500)")
+    sub.add_argument("--sample-length", type=whole_number, metavar="N", help="chars task: characters per sample (default 100)")
+    sub.add_argument("--temperature", type=real_number, help="chars task: sampling temperature, > 0 (default 1.0)")
     sub = command("race", "train several cells on equal terms; write loss curves and a table", _race)
     sub.add_argument("cells", nargs="*", metavar="CELL", help="built-in cells or .toml specs (default: every built-in cell)")
     _training_flags(sub)
@@ -148,22 +179,23 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--symbol", action="append", default=[], metavar="NAME=LATEX", help="a variable's symbol, e.g. c_tilde='\\tilde{c}' (repeatable)")
     sub = command("gradcheck", "check a cell's generated backward pass against finite differences", _gradcheck)
     sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
-    sub.add_argument("--input-size", type=int, default=3, help="D (default 3)")
-    sub.add_argument("--hidden-size", type=int, default=4, help="H (default 4)")
-    sub.add_argument("--steps", type=int, default=3, help="sequence length T (default 3)")
-    sub.add_argument("--batch", type=int, default=2, help="batch size B (default 2)")
-    sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sub.add_argument("--input-size", type=whole_number, default=3, help="D (default 3)")
+    sub.add_argument("--hidden-size", type=whole_number, default=4, help="H (default 4)")
+    sub.add_argument("--steps", type=whole_number, default=3, help="sequence length T (default 3)")
+    sub.add_argument("--batch", type=whole_number, default=2, help="batch size B (default 2)")
+    sub.add_argument("--seed", type=whole_number, default=0, help="random seed (default 0)")
     return parser
 
 
 def _training_flags(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--task", choices=("toy", "chars"), required=True, help="toy: fit four numbers (first seed post); chars: next-character model (second)")
-    sub.add_argument("--iterations", type=int, help="updates (default: 100 for toy, 5000 for chars)")
-    sub.add_argument("--lr", type=float, help="learning rate (default: 0.1, SGD, for toy; 1e-3, Adam, for chars)")
-    sub.add_argument("--seed", type=int, default=0, help="random seed of initialisation and sampling (default 0)")
+    sub.add_argument("--iterations", type=whole_number, help="updates (default: 100 for toy, 5000 for chars)")
+    sub.add_argument("--lr", type=real_number, help="learning rate (default: 0.1, SGD, for toy; 1e-3, Adam, for chars)")
+    sub.add_argument("--seed", type=whole_number, help="random seed of initialisation and sampling (default 0; "
+                     "the toy task's original initialisation takes none)")
     sub.add_argument("--text", type=Path, help="chars task: a UTF-8 text file (default: the opening of Alice in Wonderland, shipped)")
-    sub.add_argument("--hidden-size", type=int, help=f"chars task: H (default {CHARS_DEFAULTS['hidden_size']})")
-    sub.add_argument("--seq-length", type=int, help=f"chars task: characters per chunk of truncated BPTT (default {CHARS_DEFAULTS['seq_length']})")
+    sub.add_argument("--hidden-size", type=whole_number, help=f"chars task: H (default {CHARS_DEFAULTS['hidden_size']})")
+    sub.add_argument("--seq-length", type=whole_number, help=f"chars task: characters per chunk of truncated BPTT (default {CHARS_DEFAULTS['seq_length']})")
 
 
 def _list(args) -> int:
@@ -208,6 +240,8 @@ def _compare(args) -> int:
             specs.append(resolve(cell))
         except DeriveError as error:
             raise DeriveError(f"cannot compare {cell!r}: {error}") from None
+    for spec in specs:
+        check_parameter_count(spec, args.input_size, args.hidden_size, limits.MAX_PARAMETERS["compare"], "compare's cost table")
     text = compare(specs, suffix, args.templates, (args.input_size, args.hidden_size))
     if args.out is None:
         sys.stdout.write(text)
@@ -221,7 +255,9 @@ def _gradcheck(args) -> int:
     for flag in ("input_size", "hidden_size", "steps", "batch"):
         if not 1 <= getattr(args, flag) <= 64:
             raise DeriveError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a whole number from 1 to 64")
+    _check_seed(args)
     spec = resolve(args.cell)
+    check_parameter_count(spec, args.input_size, args.hidden_size, limits.MAX_PARAMETERS["gradcheck"], "gradcheck")
     module = generated_module(spec)
     rows = gradcheck(module, input_size=args.input_size, hidden_size=args.hidden_size,
                      steps=args.steps, batch=args.batch, seed=args.seed)
@@ -250,10 +286,23 @@ def _check_training_flags(args) -> None:
         value = getattr(args, flag, None)
         if value is not None and not (0 < value < float("inf")):
             raise DeriveError(f"--{flag} {value}: expected a positive number")
+    _check_seed(args)
     given = [flag for flag in ("text", *CHARS_DEFAULTS) if getattr(args, flag, None) is not None]
     if args.task == "toy" and given:
         raise DeriveError(f"--{given[0].replace('_', '-')} applies to --task chars; the toy task is fixed by "
                           "the Simple LSTM post (D=50, H=100, 4 steps)")
+    if args.task == "chars" and getattr(args, "init", None) is not None:
+        raise DeriveError(f"--init {args.init} applies to --task toy; the chars task draws its parameters with --seed")
+    original = args.task == "toy" and getattr(args, "init", None) in (None, "original")
+    if original and args.seed is not None:
+        how = "race --task toy always uses" if not hasattr(args, "init") else "--init original (the default) uses"
+        hint = "" if not hasattr(args, "init") else "; add --init default to draw with --seed"
+        raise DeriveError(f"--seed {args.seed} would be ignored: {how} the Simple LSTM repository's draws "
+                          f"(a generator reseeded to 0 before each array){hint}")
+    if hasattr(args, "init") and args.init is None:
+        args.init = "original"
+    if args.seed is None:
+        args.seed = 0
     for flag, value in CHARS_DEFAULTS.items():
         if hasattr(args, flag) and getattr(args, flag) is None:
             setattr(args, flag, value)
@@ -273,10 +322,13 @@ def _training_text(args) -> tuple[str, str]:
 def _train(args) -> int:
     _check_training_flags(args)
     spec = resolve(args.cell)
-    module = generated_module(spec)
     if args.task == "toy":
-        return _train_toy(args, module)
-    return _train_chars(args, spec.name, module)
+        check_parameter_count(spec, *train.TOY_SIZES, limits.MAX_PARAMETERS["train"], "the toy task")
+        return _train_toy(args, generated_module(spec))
+    text, source = _training_text(args)
+    vocab = train.Vocabulary.of(text, str(args.text or "the shipped text"))
+    check_parameter_count(spec, vocab.size, args.hidden_size, limits.MAX_PARAMETERS["train"], "the chars task")
+    return _train_chars(args, spec.name, generated_module(spec), text, source, vocab)
 
 
 def _train_toy(args, module) -> int:
@@ -288,10 +340,8 @@ def _train_toy(args, module) -> int:
     return 0
 
 
-def _train_chars(args, name: str, module) -> int:
-    text, source = _training_text(args)
+def _train_chars(args, name: str, module, text: str, source: str, vocab: train.Vocabulary) -> int:
     settings = _char_settings(args)
-    vocab = train.Vocabulary.of(text, str(args.text or "the shipped text"))
     print(f"{name}: chars task on {source}: {len(text):,} characters, vocabulary {vocab.size}, "
           f"H={settings.hidden_size}, chunks of {settings.seq_length}, Adam lr {settings.lr:g}; "
           f"start loss ln {vocab.size} = {math.log(vocab.size):.4f}", flush=True)
@@ -327,6 +377,9 @@ def _race(args) -> int:
         chars = _char_settings(args)
         settings = {"text": source, "iterations": chars.iterations, "H": chars.hidden_size,
                     "chunk": chars.seq_length, "Adam lr": chars.lr, "seed": chars.seed}
+    for spec in specs:
+        sizes = train.TOY_SIZES if args.task == "toy" else (train.Vocabulary.of(text).size, chars.hidden_size)
+        check_parameter_count(spec, *sizes, limits.MAX_PARAMETERS["train"], f"the {args.task} task")
     curves = []
     for index, spec in enumerate(specs):
         module = generated_module(spec)

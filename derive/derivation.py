@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .functions import BatchSum, Block, Concat, Elementwise, MatVec, MatVecT, Outer, Sigmoid, ZerosLike
-from .errors import Location, SpecNameError
+from . import limits
+from .errors import SpecNameError
 from .model import Assignment, CellModel, Kind
 
 
@@ -94,7 +95,8 @@ def _cached_values(model: CellModel) -> dict[sp.Expr, sp.Symbol]:
 
 def derive_backward(model: CellModel) -> Derivation:
     """The adjoint lines of one step: deltas, carries to t-1, dL/dx(t), parameter gradients."""
-    return _Backward(model).run()
+    with limits.cell_deadline(f"{model.spec.path}: deriving the backward pass of cell {model.spec.name!r}"):
+        return _Backward(model).run()
 
 
 class _Backward:
@@ -111,14 +113,20 @@ class _Backward:
 
     def run(self) -> Derivation:
         for assignment in reversed(self.model.assignments):
+            limits.check_deadline()
             adjoint = self.complete_adjoint(assignment)
             if adjoint is not None:
                 self.propagate(assignment, adjoint)
+            elif self.model.variables[assignment.target].role == "equation":
+                # the model refuses an equation no state reads; this one is read, but only where its terms cancel
+                equation = self.spec.equations[assignment.origin]
+                raise SpecNameError(equation.where, f"{equation.target!r} is computed but never reaches a state "
+                                    "(every term that reads it cancels)", "every equation on a path to a carried state")
         for state in self.spec.states:
             previous = self.names.prev(state)
             self.finish(previous, self.names.adjoint(previous), "carry", state, self.incoming[state])
         if not self.contributions.get(self.spec.input):
-            raise SpecNameError(Location(self.spec.path), f"input {self.spec.input!r} never reaches a state",
+            raise SpecNameError(self.spec.input_location(), f"input {self.spec.input!r} never reaches a state",
                                 "an input on a path to a carried state")
         self.finish(self.spec.input, self.names.adjoint(self.spec.input), "input", self.spec.input, None)
         for param in self.spec.params:

@@ -8,7 +8,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_TERM = re.compile(r"^(?:(\d{1,4})\s*\*\s*)?([DH])$|^(\d{1,4})$")
+# ASCII only: Python's \d and \s (and int(), str.strip()) also accept other scripts' digits and
+# Unicode blanks (int("\u0661") == 1, "\u2003".isspace()); a size is read from [0-9], D, H, +, * and
+# ASCII spaces only, and anything else is named with its U+ code by dim_problem.
+_TERM = re.compile(r"(?:([0-9]{1,4}) *\* *)?([DH])|([0-9]{1,4})", re.ASCII)
+_BLANKS = " \t"
+MAX_TERMS = 8  # terms in one size: "D + H + 1" has three; no real cell needs more than a handful
+MAX_COEFFICIENT = 9999  # at most four digits per number, so a size stays a small linear form
+MAX_SIZE_CHARS = 100
 
 
 @dataclass(frozen=True, order=True)
@@ -44,15 +51,38 @@ H = Dim(h=1)
 
 
 def parse_dim(text: str) -> Dim | None:
-    """Read a size such as "H", "D + H" or "2*H"; None when the text is not one."""
+    """Read a size such as "H", "D + H" or "2*H"; None when the text is not one (dim_problem says why)."""
+    return None if dim_problem(text) else _read(text)
+
+
+def dim_problem(text: str) -> str | None:
+    """Why `text` is not a size (a short phrase for a message), or None when it is one."""
+    for column, char in enumerate(text, 1):
+        if not char.isascii() or not (char.isprintable() or char == "\t"):
+            return f"character {char!r} (U+{ord(char):04X}) at column {column} is not allowed: sizes are plain ASCII"
+    terms = text.split("+")
+    if len(terms) > MAX_TERMS:
+        return f"it has {len(terms)} terms (at most {MAX_TERMS})"
+    if len(text) > MAX_SIZE_CHARS:
+        return f"it is {len(text)} characters long (at most {MAX_SIZE_CHARS})"
+    for raw in terms:
+        term = raw.strip(_BLANKS)
+        if _TERM.fullmatch(term) is None:
+            digits = re.search(r"[0-9]+", term)
+            if digits and len(digits.group()) > len(str(MAX_COEFFICIENT)):
+                return f"the number {digits.group()} is too large (at most {MAX_COEFFICIENT})"
+            return f"{term!r} is not a term such as D, H, 2*H or 1"
+    if _read(text) == Dim():
+        return "it is zero"
+    return None
+
+
+def _read(text: str) -> Dim:
     total = Dim()
     for raw in text.split("+"):
-        match = _TERM.match(raw.strip())
-        if not match:
-            return None
-        count, letter, number = match.groups()
+        count, letter, number = _TERM.fullmatch(raw.strip(_BLANKS)).groups()
         if number is not None:
             total += Dim(const=int(number))
         else:
             total += Dim(**{letter.lower(): int(count or 1)})
-    return total if total != Dim() else None
+    return total

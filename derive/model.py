@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from . import naming
+from . import limits, naming
 from .dims import D, H, Dim
 from .errors import Location, ShapeError, SpecError, SpecNameError, UnsupportedError
 from .functions import CONCAT, FUNCTIONS, Concat, Elementwise, MatVec, Sigmoid
@@ -82,6 +82,11 @@ def build_model(spec: CellSpec) -> CellModel:
 
     Raises SpecError subclasses naming the equation, the place in it and what was expected.
     """
+    with limits.cell_deadline(f"{spec.path}: reading the equations of cell {spec.name!r}"):
+        return _build_model(spec)
+
+
+def _build_model(spec: CellSpec) -> CellModel:
     trees = [parse_expression(eq.expression, eq.where) for eq in spec.equations]
     # Lowered twice: a product W v used in two places must be one variable with one adjoint (two
     # inline copies would get one adjoint each, both printed dL/d(W v)); the first pass finds them.
@@ -103,7 +108,9 @@ def _lower(spec: CellSpec, trees: list[Node], shared: frozenset) -> "_Lowering":
     order = _dependency_order(spec, trees, variables)
     lowering = _Lowering(spec, variables, names, shared)
     for index in order:
+        limits.check_deadline()
         lowering.equation(index, trees[index])
+    _check_every_equation_reaches_a_state(spec, trees)
     _check_everything_used(spec, lowering)
     return lowering
 
@@ -134,9 +141,9 @@ def _declared_variables(spec: CellSpec, names: naming.Names) -> dict[str, Variab
 
 
 def _all_names(spec: CellSpec):
-    yield spec.input, Location(spec.path)
+    yield spec.input, spec.input_location()
     for state in spec.states:
-        yield state, Location(spec.path)
+        yield state, spec.states_location()
     for param in spec.params:
         yield param.name, param.where
     for equation in spec.equations:
@@ -207,7 +214,25 @@ def _check_everything_used(spec: CellSpec, lowering: "_Lowering") -> None:
         if param.name not in lowering.used:
             raise SpecNameError(param.where, f"parameter {param.name!r} is declared but never used", "every parameter used by an equation")
     if spec.input not in lowering.used:
-        raise SpecNameError(Location(spec.path), f"input {spec.input!r} is never used", "an equation that reads the input")
+        raise SpecNameError(spec.input_location(), f"input {spec.input!r} is never used", "an equation that reads the input")
+
+
+def _check_every_equation_reaches_a_state(spec: CellSpec, trees: list[Node]) -> None:
+    """An equation no state depends on (directly or through other equations) would be computed at
+    every step for nothing: it is refused, as an unused parameter is, at its own line."""
+    defined_by = {eq.target: index for index, eq in enumerate(spec.equations)}
+    reads = [{node.name for node in _walk(tree) if isinstance(node, Name)} for tree in trees]
+    reached, todo = set(), [defined_by[state] for state in spec.states if state in defined_by]
+    while todo:
+        index = todo.pop()
+        if index in reached:
+            continue
+        reached.add(index)
+        todo.extend(defined_by[name] for name in reads[index] if name in defined_by)
+    for index, equation in enumerate(spec.equations):
+        if index not in reached:
+            raise SpecNameError(equation.where, f"{equation.target!r} never reaches a state: it is computed, but no state depends on it",
+                                "every equation on a path to a carried state (delete it, or use it)")
 
 
 class _Lowering:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import keyword
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .dims import Dim, parse_dim
+from .dims import Dim, dim_problem, parse_dim
 from .errors import Location, SpecError, SpecNameError, SpecSyntaxError
+from . import limits
 from .style import LatexStyle, style_from_table
 
 MAX_SPEC_BYTES = 256 * 1024
@@ -21,8 +23,16 @@ MAX_EQUATIONS = 200
 MAX_PARAMS = 200
 MAX_NAME_LENGTH = 48
 
-CELL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-VARIABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Matched with fullmatch: `$` alone would also accept a name that ends in a newline ("W\n").
+CELL_NAME = re.compile(r"[a-z][a-z0-9_]*", re.ASCII)
+VARIABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*", re.ASCII)
+BOM = "\ufeff"
+ASCII_BLANKS = " \t\r"
+# A cell's module is imported as NAME from NAME/NAME.py: a name Python or the module's own imports
+# already use (sys, numpy, ...) would shadow it, or be shadowed, and the module could not be imported.
+IMPORTED_NAMES = frozenset(sys.stdlib_module_names) | {
+    "derive", "numpy", "sympy", "mpmath", "jinja2", "markupsafe", "matplotlib", "tomli", "setuptools", "pip",
+    "pkg_resources", "_distutils_hack", "sitecustomize", "usercustomize"}
 KNOWN_KEYS = ("name", "title", "reference", "inputs", "states", "output", "equations", "params", "latex")
 REQUIRED_KEYS = ("name", "inputs", "states", "output", "equations", "params")
 
@@ -60,17 +70,23 @@ class CellSpec:
     path: str  # the spec file, as named by the user
     source_text: str = field(repr=False, default="")  # the whole file, for hashing and messages
     latex: LatexStyle = LatexStyle()  # the [latex] table: notation of the LaTeX and Markdown
+    inputs_where: Location | None = None  # the `inputs = ...` line (messages about the input)
+    states_where: Location | None = None  # the `states = ...` line
+
+    def input_location(self) -> Location:
+        return self.inputs_where or Location(self.path)
+
+    def states_location(self) -> Location:
+        return self.states_where or Location(self.path)
 
 
 def load_spec(path: str | Path, display_path: str | None = None) -> CellSpec:
     """Read and check a spec file. Raises SpecError (with file, line, column) on any problem."""
     shown = display_path or str(path)
     try:
-        raw = Path(path).read_bytes()
-    except OSError as error:
-        raise SpecError(Location(shown), f"cannot read the spec ({error.strerror})") from None
-    if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError(Location(shown), f"the spec is {len(raw)} bytes", f"at most {MAX_SPEC_BYTES}")
+        raw = limits.read_capped(path, MAX_SPEC_BYTES, "a .toml spec")
+    except limits.FileRefused as error:
+        raise SpecError(Location(shown), f"cannot read the spec: {error.problem}", error.expected) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -79,9 +95,12 @@ def load_spec(path: str | Path, display_path: str | None = None) -> CellSpec:
 
 
 def spec_from_text(text: str, path: str) -> CellSpec:
-    """Check the TOML text of a spec and build its CellSpec."""
+    """Check the TOML text of a spec and build its CellSpec. A leading UTF-8 byte order mark
+    (Notepad writes one) is dropped; anywhere else U+FEFF is refused like any non-ASCII name."""
+    if text.startswith(BOM):
+        text = text[len(BOM):]
     table = _read_toml(text, path)
-    lines = text.splitlines()
+    lines = text.split("\n")  # as a user's editor counts lines (splitlines also breaks at U+2028, U+0085, ...)
     where = lambda key: Location(path, _key_line(lines, key))  # noqa: E731 - tiny local helper
     _check_keys(table, path, where)
     name = _cell_name(table["name"], where("name"))
@@ -90,6 +109,7 @@ def spec_from_text(text: str, path: str) -> CellSpec:
         raise SpecError(where("inputs"), f"{len(inputs)} inputs are declared", "exactly one input vector, e.g. inputs = [\"x\"]")
     states = _name_list(table["states"], "states", where("states"))
     output = _text(table["output"], "output", where("output"))
+    _refuse_non_ascii(output, where("output"), "output")
     if output not in states:
         raise SpecNameError(where("output"), f"output {output!r} is not a declared state", f"one of {', '.join(states)}")
     params = _params(table["params"], lines, path)
@@ -105,10 +125,41 @@ def spec_from_text(text: str, path: str) -> CellSpec:
         equations=equations,
         path=path,
         source_text=text,
+        inputs_where=where("inputs"),
+        states_where=where("states"),
     )
     _check_unique_names(spec, where)
+    check_parameter_count(spec, *SEED_SIZES, limits.MAX_PARAMETERS_AT_SEED_SIZES, "any spec, counted at the seed posts' sizes")
     names = {spec.input, *spec.states, *(p.name for p in params), *(e.target for e in equations)}
     return replace(spec, latex=style_from_table(table.get("latex"), where("latex"), names))
+
+
+SEED_SIZES = (50, 100)  # D and H of the seed posts: every spec's parameters are counted at these sizes
+
+
+def parameter_count(spec: CellSpec, d: int, h: int) -> int:
+    """Entries of all the cell's parameter arrays for input size d and hidden size h."""
+    return sum(_entries(param, d, h) for param in spec.params)
+
+
+def _entries(param: ParamSpec, d: int, h: int) -> int:
+    entries = 1
+    for dim in param.shape:
+        entries *= dim.value(d, h)
+    return entries
+
+
+def check_parameter_count(spec: CellSpec, d: int, h: int, limit: int, use: str) -> None:
+    """Refuse a cell whose parameters at D=d, H=h have more than `limit` entries, before anything
+    is allocated; the message names the largest parameter, its shape and its size."""
+    total = parameter_count(spec, d, h)
+    if total <= limit:
+        return
+    largest = max(spec.params, key=lambda param: _entries(param, d, h))
+    shape = " x ".join(f"{dim.value(d, h):,}" for dim in largest.shape)
+    raise SpecError(largest.where, f"the cell has {total:,} parameters at D={d}, H={h}; the largest, {largest.name}, "
+                                   f"is {shape} = {_entries(largest, d, h):,}",
+                    f"at most {limit:,} parameters for {use} (smaller sizes, fewer or smaller parameters)")
 
 
 def _read_toml(text: str, path: str) -> dict:
@@ -163,15 +214,28 @@ def _prose(value, key: str, where: Location) -> str:
 
 def _cell_name(value, where: Location) -> str:
     name = _text(value, "name", where)
-    if not CELL_NAME.match(name) or len(name) > MAX_NAME_LENGTH or keyword.iskeyword(name):
+    _refuse_non_ascii(name, where, "cell name")
+    if not CELL_NAME.fullmatch(name) or len(name) > MAX_NAME_LENGTH or keyword.iskeyword(name):
         raise SpecNameError(where, f"cell name {name!r} cannot name a module and a folder",
                             f"lower-case letters, digits and _, starting with a letter, at most {MAX_NAME_LENGTH} characters")
+    if name in IMPORTED_NAMES:
+        raise SpecNameError(where, f"cell name {name!r} is the name of a module Python imports (a generated {name}.py "
+                                   "would shadow it or be shadowed, and could not be imported)", "another cell name")
     return name
+
+
+def _refuse_non_ascii(name: str, where: Location, what: str) -> None:
+    """Look-alike Unicode (a Cyrillic a, a fullwidth x, Arabic-Indic digits) is refused by its U+ code."""
+    bad = next((char for char in name if not char.isascii() or not char.isprintable()), None) if isinstance(name, str) else None
+    if bad is not None:
+        raise SpecNameError(where, f"{what} {name!r} contains the character {bad!r} (U+{ord(bad):04X})",
+                            "plain ASCII: A-Z, a-z, 0-9 and _")
 
 
 def check_variable_name(name: str, where: Location, what: str) -> str:
     """A name usable in the generated Python and LaTeX: ASCII, no leading _, no keyword."""
-    if not isinstance(name, str) or not VARIABLE_NAME.match(name) or len(name) > MAX_NAME_LENGTH:
+    _refuse_non_ascii(name, where, f"{what} name")
+    if not isinstance(name, str) or not VARIABLE_NAME.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
         raise SpecNameError(where, f"{what} name {name!r} is not allowed",
                             f"ASCII letters, digits and _, starting with a letter, at most {MAX_NAME_LENGTH} characters")
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
@@ -203,11 +267,12 @@ def _shape(value, name: str, where: Location) -> tuple[Dim, ...]:
     expected = 'a list of one or two sizes in D and H, e.g. ["H", "D + H"] or ["H"]'
     if not isinstance(value, list) or len(value) not in (1, 2) or not all(isinstance(v, str) for v in value):
         raise SpecError(where, f"the shape of {name} is {value!r}", expected)
-    dims = tuple(parse_dim(v) for v in value)
-    if any(dim is None for dim in dims):
-        bad = value[dims.index(None)]
-        raise SpecError(where, f"the size {bad!r} of {name} is not a sum of D, H and whole numbers", expected)
-    return dims
+    for size in value:
+        problem = dim_problem(size)
+        if problem:
+            shown = repr(size) if len(size) <= 60 else repr(size[:50]) + f"... ({len(size)} characters)"
+            raise SpecError(where, f"the size {shown} of {name} is not a sum of D, H and whole numbers: {problem}", expected)
+    return tuple(parse_dim(v) for v in value)
 
 
 def _equations(value, lines: list[str], path: str, key_where: Location) -> tuple[EquationSpec, ...]:
@@ -215,13 +280,21 @@ def _equations(value, lines: list[str], path: str, key_where: Location) -> tuple
         raise SpecError(key_where, "equations is not a string", 'a multi-line string: equations = """ ... """ with one `name = expression` per line')
     equations = []
     search_from = max(key_where.line - 1, 0)
-    for raw in value.splitlines():
-        stripped = raw.strip()
+    # Lines end at "\n" only and are trimmed of ASCII blanks only: str.splitlines() also breaks at
+    # U+2028 or U+0085 and str.strip() eats U+2003, which would move lines and hide characters.
+    for raw in value.split("\n"):
+        stripped = raw.strip(ASCII_BLANKS)
         if not stripped or stripped.startswith("#"):
             continue
         line, offset = _find_line(lines, stripped, search_from)
         search_from = max(search_from, line - 1) if line else search_from
         where = Location(path, line or key_where.line, offset + 1 if line else 0)
+        bad = next((i for i, char in enumerate(stripped) if not char.isascii() or not (char.isprintable() or char == "\t")), None)
+        if bad is not None:
+            char = stripped[bad]
+            raise SpecSyntaxError(Location(path, where.line, where.column + bad if where.column else 0),
+                                  f"character {char!r} (U+{ord(char):04X}) is not allowed in an equation",
+                                  "plain ASCII; names are written with A-Z, a-z, 0-9 and _")
         equations.append(_equation(stripped, where))
     if not equations:
         raise SpecError(key_where, "there are no equations", "one `name = expression` per line")
@@ -243,18 +316,18 @@ def _equation(text: str, where: Location) -> EquationSpec:
     target, sign, expression = text.partition("=")
     if not sign or expression.startswith("="):
         raise SpecSyntaxError(where, f"{text!r} is not an equation", "`name = expression`")
-    name = target.strip()
+    name = target.strip(ASCII_BLANKS)
     check_variable_name(name, where, "equation target")
-    rhs_offset = len(target) + 1 + (len(expression) - len(expression.lstrip()))
+    rhs_offset = len(target) + 1 + (len(expression) - len(expression.lstrip(ASCII_BLANKS)))
     rhs_where = Location(where.path, where.line, where.column + rhs_offset if where.column else 0)
-    return EquationSpec(name, expression.strip(), rhs_where)
+    return EquationSpec(name, expression.strip(ASCII_BLANKS), rhs_where)
 
 
 def _check_unique_names(spec: CellSpec, where) -> None:
     """Every name is declared once: input, states, params and equation targets share one space."""
     seen: dict[str, str] = {}
-    declared = [(spec.input, "the input", where("inputs"))]
-    declared += [(name, "a state", where("states")) for name in spec.states]
+    declared = [(spec.input, "the input", spec.input_location())]
+    declared += [(name, "a state", spec.states_location()) for name in spec.states]
     declared += [(param.name, "a parameter", param.where) for param in spec.params]
     for name, role, place in declared:
         if name in seen:
@@ -270,4 +343,4 @@ def _check_unique_names(spec: CellSpec, where) -> None:
         defined.add(equation.target)
     for state in spec.states:
         if state not in defined:
-            raise SpecNameError(where("states"), f"state {state!r} has no equation", f"a line `{state} = ...` in equations")
+            raise SpecNameError(spec.states_location(), f"state {state!r} has no equation", f"a line `{state} = ...` in equations")

@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import limits
 from .errors import DeriveError
 
 TOY_TARGETS = (-0.5, 0.2, 0.1, -0.5)
@@ -117,18 +118,23 @@ def default_text() -> tuple[str, str]:
     return text, "Lewis Carroll, Alice's Adventures in Wonderland (1865), the opening of chapter I (public domain, Project Gutenberg eBook #11)"
 
 
+MAX_TEXT_BYTES = 8 * 1024 * 1024  # War and Peace is 3.2 MB; 5000 chunks of 10 read 50 kB of it
+
+
 def read_text(path: Path, seq_length: int) -> str:
-    """A training text from a file, with a clear message for anything unusable."""
+    """A training text from a file, with a clear message for anything unusable. Only a regular
+    file of at most MAX_TEXT_BYTES is read (a FIFO or /dev/zero is refused, never read), and at
+    most MAX_TEXT_BYTES + 1 bytes of it, so a huge file costs nothing before it is refused."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DeriveError(f"--text {path}: no such file") from None
-    except IsADirectoryError:
-        raise DeriveError(f"--text {path}: a folder; expected a text file") from None
+        raw = limits.read_capped(path, MAX_TEXT_BYTES, "a UTF-8 text file")
+    except limits.FileRefused as error:
+        kind = "a folder; expected a text file" if error.problem == "it is a folder" else \
+            error.problem.removeprefix("it is ") + (f"; expected {error.expected}" if error.expected else "")
+        raise DeriveError(f"--text {path}: {kind}") from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise DeriveError(f"--text {path}: not UTF-8 text (byte {error.start}); expected a UTF-8 text file") from None
-    except OSError as error:
-        raise DeriveError(f"--text {path}: cannot read it ({error.strerror})") from None
     if len(text) < seq_length + 1:
         raise DeriveError(f"--text {path}: {len(text)} characters; expected at least {seq_length + 1} "
                           f"(one chunk of --seq-length {seq_length} and its next character)")

@@ -63,11 +63,23 @@ CASES = [
     ("title-injection", GOOD.replace('name = "tiny"', 'name = "tiny"\ntitle = \'x"""; import os; os.system("touch PWNED"); """\''), ["title contains", '"""']),
     ("reference-backslash", GOOD.replace('name = "tiny"', 'name = "tiny"\nreference = \'a \\ b\''), ["reference contains character '\\\\'"]),
     ("title-newline", GOOD.replace('name = "tiny"', 'name = "tiny"\ntitle = "a\\nb"'), ["title contains character '\\n'"]),
-    ("unused-intermediate-parameter", GOOD.replace("h = z * tanh", "a = U_h @ h(t-1)\nh = z * tanh").replace("U_h @ h(t-1))", "W_h @ x)").replace('U_h = ["H", "H"]', 'U_h = ["H", "H"]'), ["parameter 'U_h' never reaches a state"]),
+    ("unused-intermediate-parameter", GOOD.replace("h = z * tanh", "a = U_h @ h(t-1)\nh = z * tanh").replace("U_h @ h(t-1))", "W_h @ x)").replace('U_h = ["H", "H"]', 'U_h = ["H", "H"]'), [":7:5:", "'a' never reaches a state", "no state depends on it"]),
     ("latex-clash", GOOD.replace("h = z * tanh", "z_hat = z * 2\nh = z_hat * tanh"), ["'z_pre' and 'z_hat' would both print as", "another name for 'z_hat'"]),
     ("two-inputs", GOOD.replace('inputs = ["x"]', 'inputs = ["x", "y"]'), [":2", "exactly one input"]),
     ("not-an-equation", with_h("").replace("h = \n", "h == z\n"), ["is not an equation", "`name = expression`"]),
+    # an equation no state depends on, here through another one that none does either
+    ("dead-equation", GOOD.replace("h = z * tanh", "a = z * 2\nb = a * 3\nh = z * tanh"), [":7:5:", "'a' never reaches a state"]),
+    ("unused-input", GOOD.replace("W_z @ concat(x, h(t-1))", "U_h @ h(t-1)").replace("W_h @ x + ", "").replace('W_z = ["H", "D + H"]\n', "").replace('W_h = ["H", "D"]\n', ""),
+     [":2", "input 'x' is never used"]),
+    ("unicode-digit-in-shape", GOOD.replace('b_z = ["H"]', 'b_z = ["\u0661*H"]'), [":12", "'\u0661' (U+0661)", "plain ASCII"]),
+    ("unicode-space-in-shape", GOOD.replace('"D + H"', '"D\u00a0+\u2003H"'), [":11", "(U+00A0)", "plain ASCII"]),
+    ("too-many-terms", GOOD.replace('b_z = ["H"]', 'b_z = ["' + " + ".join(["9999*H"] * 2000) + '"]'), [":12", "2000 terms (at most 8)"]),
+    ("too-many-parameters", GOOD.replace('U_h = ["H", "H"]', 'U_h = ["9999*H", "9999*H"]'), [":14", "the largest, U_h, is 999,900 x 999,900", "at most 10,000,000 parameters"]),
+    ("module-name-numpy", GOOD.replace('name = "tiny"', 'name = "numpy"'), [":1", "'numpy' is the name of a module Python imports"]),
+    ("module-name-sys", GOOD.replace('name = "tiny"', 'name = "sys"'), [":1", "'sys' is the name of a module Python imports"]),
+    ("name-ending-in-newline", GOOD.replace('b_z = ["H"]', '"b_z\\n" = ["H"]'), ["parameter name 'b_z\\n'", "U+000A"]),
 ]
+NON_ASCII_CASES = {"unicode-lookalike", "unicode-digit-in-shape", "unicode-space-in-shape"}
 
 
 def run_cli(*args, cwd):
@@ -153,6 +165,6 @@ def test_unknown_cell_name(tmp_path):
 
 
 def test_examples_in_this_file_are_plain_ascii_except_the_lookalike():
-    """Guard against the table itself changing meaning: only one case carries non-ASCII."""
-    assert sum(not text.isascii() for _, text, _ in CASES) == 1
+    """Guard against the table itself changing meaning: only the cases about look-alike Unicode carry non-ASCII."""
+    assert {case_id for case_id, text, _ in CASES if not text.isascii()} == NON_ASCII_CASES
     assert (ROOT / "tests" / "test_bad_specs.py").is_file()
