@@ -50,6 +50,7 @@ class Cell:
         self.notation = Notation(self.derivation)
         self.time = self.notation.style.time
         self.lines = {line.target.name: line for line in self.derivation.lines}
+        self.targets = set(self.lines) | {name + NEXT for name in self.lines}  # a line's target, at t or at t+1
         self.tags = {tag: name for name, tag in equation_tags(self.derivation).items()}
         self.names = self._printed_names()
 
@@ -57,8 +58,10 @@ class Cell:
         """The reader's reading of every printed name -> the model's symbol. A made-up variable
         prints as its definition, so its reading is that expression (expanded again later)."""
         names = {}
-        # s(t) is both the state at t and s_prev at t+1: the plain name wins.
-        for key in sorted(self.notation.latex, key=lambda k: NEXT in k):
+        # s(t) is both the state at t and s_prev at t+1: the plain name wins; and a backward line's
+        # target wins over a variable without a line that prints alike (the complement 1 - h(t)
+        # and an operand 1 - h(t-1) at step t+1)
+        for key in sorted(self.notation.latex, key=lambda k: (k not in self.targets and k.startswith("d_"), NEXT in k)):
             if key not in ("D", "H"):
                 names.setdefault(reader.read(self.notation.latex[key], self.time), sp.Symbol(key))
         return names
@@ -267,6 +270,9 @@ FOUND = {
     # sigmoid(sigmoid(h(t-1))): the outer one's pre-activation was a second variable holding the inner
     # one's value, and the cell was refused because both printed alike
     "nested-application": ('["h"]', "h = sigmoid(sigmoid(h(t-1))) + W @ x", 'W = ["H", "D"]'),
+    # the operand 1 - h(t-1) one step later prints as h's complement 1 - h(t): the line's target is meant
+    "operand-printed-like-a-complement": ('["h", "s"]', "a = U @ (1 - h(t-1))\nh = sigmoid(W @ x)\ns = h(t-1) + W @ x + tanh(a)",
+                                          'U = ["H", "H"]\nW = ["H", "D"]'),
 }
 
 
