@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from . import naming
 from .functions import BatchSum, Block, Concat, Elementwise, ZerosLike
 from .printers import NumpyPrinter, PrintingError, ordered_terms
 
@@ -28,7 +29,6 @@ from .printers import NumpyPrinter, PrintingError, ordered_terms
 class Pool:
     """Scratch arrays by shape (code such as "(B, H)"): taken for a value, given back after its last use."""
 
-    prefix: str = "_tmp"
     shapes: dict[str, str] = field(default_factory=dict)  # every array made: name -> shape
     free: dict[str, list[str]] = field(default_factory=dict)  # shape -> names not in use
 
@@ -36,14 +36,14 @@ class Pool:
         free = self.free.setdefault(shape, [])
         if free:
             return free.pop(0)
-        name = f"{self.prefix}{len(self.shapes)}"
+        name = naming.fast_numbered("tmp", len(self.shapes))
         self.shapes[name] = shape
         return name
 
     def give(self, name: str) -> None:
         free = self.free[self.shapes[name]]
         free.append(name)
-        free.sort(key=lambda n: int(n[len(self.prefix):]))  # lowest first: the same code for the same input
+        free.sort(key=lambda n: list(self.shapes).index(n))  # the earliest made first: the same code for the same input
 
 
 def is_leaf(expr: sp.Basic) -> bool:

@@ -70,13 +70,6 @@ class Names:
         """The name of family `family` for `of` if one was made, else None (a look-up that claims nothing)."""
         return self.made.get((family, of))
 
-    def of(self, name: str) -> str:
-        """The name a made-up name belongs to: s for s_prev, g for g_pre, f for f_complement."""
-        return self.owner[name][1][0]
-
-    def family(self, name: str) -> str:
-        return self.owner[name][0]
-
     # -- the families --------------------------------------------------------------------
     def prev(self, state: str) -> str:
         """A carried state's value at step t-1."""
@@ -134,8 +127,20 @@ FAST_FAMILIES = {
     "carry_in": "dL/d state(t), arriving at step t from t+1 and the loss",
     "carry_out": "dL/d state(t-1), sent to step t-1",
 }
-# Numbered scratch names: an underscore, a prefix, a number (and for _act, maybe _complement).
-FAST_NUMBERED = ("act", "mv", "db", "tmp")
+# Numbered scratch names: an underscore, a prefix, a number (an _act block's complement adds _complement).
+FAST_NUMBERED = {
+    "act": "a block of activations computed by one call",
+    "mv": "a product of the fused plan, standing in for its slice of a projection",
+    "db": "a bias gradient summed once after the loop",
+    "tmp": "a scratch array of the in-place loops",
+}
+
+
+def fast_numbered(prefix: str, number: int) -> str:
+    """The fast code's number-th scratch name of a FAST_NUMBERED prefix: _act0, _mv3, _tmp1."""
+    if prefix not in FAST_NUMBERED:
+        raise KeyError(f"no fast-path prefix {prefix!r}")
+    return f"_{prefix}{number}"
 
 
 def fast_array(family: str, name: str) -> str:

@@ -246,9 +246,9 @@ class _Forward:
         self.fused = fused
         self.code = StepCode()
         self.sums = _summable(model, fused)
-        self.printer = NumpyPrinter({"names": {f"_mv{k}": _product_code(fused, k, self.sums, model)
+        self.printer = NumpyPrinter({"names": {naming.fast_numbered("mv", k): _product_code(fused, k, self.sums, model)
                                                for k in range(len(fused.products))}})
-        self.stand_ins = {product: sp.Symbol(f"_mv{k}") for k, product in enumerate(fused.products)}
+        self.stand_ins = {product: sp.Symbol(naming.fast_numbered("mv", k)) for k, product in enumerate(fused.products)}
         self.folded = folded_biases(model, fused)
         self.kept = set(kept) | {g.part for g in fused.groups if not g.before_loop}  # every step's value is kept
         self.values = {model.names.prev(s): f"{history(s)}[:-1]" for s in model.spec.states}  # name -> (T, B, size) code
@@ -371,7 +371,7 @@ class _Forward:
         first, last = run[0].blocks, run[-1].blocks
         blocks = [_block_code(array, start, stop) for (array, start, _), (_, _, stop) in zip(first, last)]
         start = first[0][1]
-        name = f"_act{index}"
+        name = naming.fast_numbered("act", index)
         self.code.buffer(name, f"(T, B, {_size(last[0][2] - start)})")
         gates = ", ".join(m.gate for m in run)
         pair = run[0].gate in paired
@@ -431,7 +431,7 @@ def _all_steps_blocks(fused: FusedPlan, sums, model: CellModel) -> dict[str, str
         if len(blocks) == 1 and blocks[0][0].endswith("[t]"):
             array, start, stop = blocks[0]
             first, last = _slice_ends(start, stop)
-            views[f"_mv{index}"] = f"{array[:-3]}[:, :, {first}:{last}]"
+            views[naming.fast_numbered("mv", index)] = f"{array[:-3]}[:, :, {first}:{last}]"
     return views
 
 
@@ -762,7 +762,7 @@ def _bias_sums_after_loop(derivation: Derivation, slots: dict[str, list[Slot]]):
             continue
         slot = where[expr.args[0].name]
         if slot.buffer not in sums:
-            sums[slot.buffer] = f"_db{len(sums)}"
+            sums[slot.buffer] = naming.fast_numbered("db", len(sums))
             after.append(f"{sums[slot.buffer]} = {slot.buffer}.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once")
         after.append(f'grads["{line.about}"] += {sums[slot.buffer]}[{slot.start}:{slot.stop}]')
         moved.add(line.about)

@@ -38,6 +38,7 @@ class _Writer:
         self.style = notation.style
         self.printer = notation.printer()
         self.as_written = notation.printer(written=True)
+        self.written = {time: written_equations(self.model, time) for time in ("", NEXT)}  # the spec's equations at t and t+1
         self.tags = equation_tags(derivation)
 
     def latex(self, expr: sp.Expr) -> str:
@@ -157,7 +158,7 @@ class _Writer:
         derivative is by o_pre."""
         variable_info = self.model.variables[variable]
         if variable_info.role == "equation" and self.model.names.existing("pre", variable) != keep:
-            right = self.as_written.doprint(written_equations(self.model, time)[variable])
+            right = self.as_written.doprint(self.written[time][variable])
             return f"{self.name(variable, time)} = {right}"
         assigned = next(a.expr for a in self.model.assignments if a.target == variable)
         expr = forward_form(self.model, assigned, keep=frozenset({keep}))

@@ -90,6 +90,10 @@ def test_fast_path_prefixes_cannot_make_one_name_twice():
     for first in prefixes:
         for second in prefixes:
             assert first == second or not second.startswith(first), (first, second)
+    # a numbered name (_act3, _tmp0) is its prefix and digits: no family's "_F_" starts it
+    for prefix in naming.FAST_NUMBERED:
+        numbered = naming.fast_numbered(prefix, 3)
+        assert not any(numbered.startswith(family) for family in prefixes), numbered
 
 
 def test_every_builtin_a_generated_module_calls_is_a_reserved_name():
