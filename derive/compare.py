@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .derivation import Derivation
+from .derivation import Derivation, LineRole
 from .errors import DeriveError
+from .model import Role
 from .metrics import CellCost, cell_cost
 from .notation import Notation, explained, forward_form
 from .printers import LatexCellPrinter
@@ -84,9 +85,9 @@ def _equations(derivation: Derivation, backward: bool) -> dict[str, tuple[str, s
     model = derivation.model
     if not backward:
         return {a.target: (notation.latex[a.target], forward_form(model, a.expr))
-                for a in model.assignments if model.variables[a.target].role == "equation"}
+                for a in model.assignments if model.variables[a.target].role == Role.EQUATION}
     return {line.target.name: (notation.latex[line.target.name], explained(derivation, line.expr))
-            for line in derivation.lines if line.role != "carry"}
+            for line in derivation.lines if line.role != LineRole.CARRY}
 
 
 def _pairing(first: Derivation, other: Derivation) -> Pairing:

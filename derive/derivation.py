@@ -18,6 +18,7 @@ the parameter gradients. The time-recursion is then: d_s_in(t) = d_s_prev(t+1) (
 """
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -26,7 +27,37 @@ import sympy as sp
 from .functions import BatchSum, Block, Concat, Elementwise, MatVec, MatVecT, Outer, Sigmoid, ZerosLike
 from . import limits
 from .errors import SpecNameError
-from .model import Assignment, CellModel, Kind
+from .model import Assignment, CellModel, Kind, Role
+
+
+class LineRole(enum.Enum):
+    """What an adjoint line is the adjoint of."""
+
+    STATE = "state"  # a carried state at t: everything that reaches it, from inside and outside the step
+    INTERMEDIATE = "intermediate"  # any other variable of the step
+    PRODUCT = "product"  # a product W v (its adjoint, named once, feeds W's gradient and v's adjoint)
+    CARRY = "carry"  # what the step sends back to a state at t-1
+    INPUT = "input"  # dL/dx(t)
+    PARAM = "param"  # a parameter's gradient, this step's term
+
+
+class UseKind(enum.Enum):
+    """How a use passes an adjoint back, as the chain rule sees it."""
+
+    ELEMENTWISE = "elementwise"  # local derivative d user / d to
+    PRODUCT = "product"  # W v sends W^T d back to v
+    BLOCK = "block"  # a concat sends each part its block
+
+
+@dataclass(frozen=True)
+class Product:
+    """A product W v, as what a product's adjoint line is about."""
+
+    matrix: str
+    vector: str
+
+    def __str__(self) -> str:
+        return f"{self.matrix} {self.vector}"
 
 
 @dataclass(frozen=True)
@@ -35,8 +66,8 @@ class AdjointLine:
 
     target: sp.Symbol  # d_v for a variable v, d_W for a parameter W
     expr: sp.Expr
-    role: str  # "state", "intermediate", "product", "carry", "input" or "param"
-    about: str  # the variable (or parameter, or state for a carry) this is the adjoint of
+    role: LineRole
+    about: str | Product  # the variable (parameter; state for a carry; product W v) this is the adjoint of
     origin: int  # index of the spec equation the line comes from; -1 if none
 
 
@@ -46,8 +77,8 @@ class Contribution:
     receives `term`. Kept for the step-by-step derivation; the lines are what is computed."""
 
     to: str  # the variable receiving (parameters are left out: their gradients are the param lines)
-    user: str  # the variable whose adjoint flows back (a product "W v" for its matrix and vector)
-    kind: str  # "elementwise" (local = d user / d to), "product" (local = W), "block" (a part of a concat)
+    user: str | Product  # the variable whose adjoint flows back, or the product W v
+    kind: UseKind  # local is d user / d to (elementwise), W (product), or the part (block)
     local: sp.Expr
     term: sp.Expr
 
@@ -64,11 +95,11 @@ class Derivation:
     def uses_of(self, name: str) -> list[Contribution]:
         return [use for use in self.uses if use.to == name]
 
-    def lines_with_role(self, role: str) -> list[AdjointLine]:
+    def lines_with_role(self, role: LineRole) -> list[AdjointLine]:
         return [line for line in self.lines if line.role == role]
 
     def carry(self, state: str) -> AdjointLine:
-        return next(line for line in self.lines if line.role == "carry" and line.about == state)
+        return next(line for line in self.lines if line.role == LineRole.CARRY and line.about == state)
 
 
 def equation_tags(derivation: Derivation) -> dict[str, str]:
@@ -85,7 +116,7 @@ def _cached_values(model: CellModel) -> dict[sp.Expr, sp.Symbol]:
     for a in model.assignments:
         if isinstance(a.expr, Elementwise):
             cached[a.expr] = sp.Symbol(a.target)
-        if model.variables[a.target].role == "complement":
+        if model.variables[a.target].role == Role.COMPLEMENT:
             base = sp.Symbol(model.variables[a.target].of)
             z = -a.expr.args[0]
             cached[1 - Sigmoid(z)] = sp.Symbol(a.target)
@@ -117,24 +148,24 @@ class _Backward:
             adjoint = self.complete_adjoint(assignment)
             if adjoint is not None:
                 self.propagate(assignment, adjoint)
-            elif self.model.variables[assignment.target].role == "equation":
+            elif self.model.variables[assignment.target].role == Role.EQUATION:
                 # the model refuses an equation no state reads; this one is read, but only where its terms cancel
                 equation = self.spec.equations[assignment.origin]
                 raise SpecNameError(equation.where, f"{equation.target!r} is computed but never reaches a state "
                                     "(every term that reads it cancels)", "every equation on a path to a carried state")
         for state in self.spec.states:
             previous = self.names.prev(state)
-            self.finish(previous, self.names.adjoint(previous), "carry", state, self.incoming[state])
+            self.finish(previous, self.names.adjoint(previous), LineRole.CARRY, state, self.incoming[state])
         if not self.contributions.get(self.spec.input):
             raise SpecNameError(self.spec.input_location(), f"input {self.spec.input!r} never reaches a state",
                                 "an input on a path to a carried state")
-        self.finish(self.spec.input, self.names.adjoint(self.spec.input), "input", self.spec.input, None)
+        self.finish(self.spec.input, self.names.adjoint(self.spec.input), LineRole.INPUT, self.spec.input, None)
         for param in self.spec.params:
             terms = self.gradients.pop(param.name, [])
             if not terms:
                 raise SpecNameError(param.where, f"parameter {param.name!r} never reaches a state, so its gradient is always 0",
                                     "every parameter on a path to a carried state")
-            self.lines.append(AdjointLine(sp.Symbol(self.names.adjoint(param.name)), sp.Add(*terms), "param", param.name, -1))
+            self.lines.append(AdjointLine(sp.Symbol(self.names.adjoint(param.name)), sp.Add(*terms), LineRole.PARAM, param.name, -1))
         return Derivation(self.model, tuple(self.lines), self.incoming, tuple(self.uses))
 
     def complete_adjoint(self, assignment: Assignment) -> sp.Symbol | None:
@@ -146,11 +177,11 @@ class _Backward:
         if not terms:
             return None  # this variable does not reach any state: nothing flows back through it
         symbol = sp.Symbol(self.names.adjoint(name))
-        role = "state" if is_state else "intermediate"
+        role = LineRole.STATE if is_state else LineRole.INTERMEDIATE
         self.lines.append(AdjointLine(symbol, sp.Add(*terms), role, name, assignment.origin))
         return symbol
 
-    def finish(self, name: str, target: str, role: str, about: str, zeros_like) -> None:
+    def finish(self, name: str, target: str, role: LineRole, about: str, zeros_like) -> None:
         terms = self.contributions.pop(name, [])
         origin = self.model.variables[name].origin
         expr = sp.Add(*terms) if terms else ZerosLike(zeros_like)
@@ -169,7 +200,7 @@ class _Backward:
             stop = start + sp.Symbol("D") * size.d + sp.Symbol("H") * size.h + size.const
             block = Block(adjoint, start, stop, part)
             self.contributions[str(part)].append(block)
-            self.uses.append(Contribution(str(part), user, "block", part, block))
+            self.uses.append(Contribution(str(part), user, UseKind.BLOCK, part, block))
             start = stop
 
     def elementwise(self, assignment: Assignment, adjoint: sp.Symbol) -> None:
@@ -187,7 +218,7 @@ class _Backward:
             else:
                 self.send(str(atom), term)
                 if self.model.variables[str(atom)].kind != Kind.PARAM:
-                    self.uses.append(Contribution(str(atom), assignment.target, "elementwise", partial, term))
+                    self.uses.append(Contribution(str(atom), assignment.target, UseKind.ELEMENTWISE, partial, term))
 
     def send(self, name: str, term: sp.Expr) -> None:
         if self.model.variables[name].kind == Kind.PARAM:
@@ -199,11 +230,11 @@ class _Backward:
         """W v receives `term`: W's gradient gets d v^T and v gets W^T d."""
         matrix, vector = product.args
         if not isinstance(term, sp.Symbol):  # name it once; both rules read it
-            count = sum(line.role == "product" for line in self.lines)
+            count = sum(line.role == LineRole.PRODUCT for line in self.lines)
             symbol = sp.Symbol(self.names.product_adjoint(str(matrix), str(vector), count))
-            self.lines.append(AdjointLine(symbol, term, "product", f"{matrix} {vector}", origin))
+            self.lines.append(AdjointLine(symbol, term, LineRole.PRODUCT, Product(str(matrix), str(vector)), origin))
             term = symbol
         sent_back = MatVecT(matrix, term)
         self.gradients[str(matrix)].append(Outer(term, vector, matrix))
         self.contributions[str(vector)].append(sent_back)
-        self.uses.append(Contribution(str(vector), f"{matrix} {vector}", "product", matrix, sent_back))
+        self.uses.append(Contribution(str(vector), Product(str(matrix), str(vector)), UseKind.PRODUCT, matrix, sent_back))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import naming
-from .derivation import Derivation
+from .derivation import Derivation, LineRole
 from .dims import Dim
 from .functions import Block, Concat, Elementwise, MatVec, MatVecT, Outer
 from .model import CellModel, Kind
@@ -129,10 +129,10 @@ def rewrite_backward(derivation: Derivation, fused: FusedPlan, contribution: dic
         if line.target.name in dropped:
             continue
         expr = _without_group_terms(line.expr, fused, dropped)
-        if line.role == "param":
+        if line.role == LineRole.PARAM:
             expr = expr.xreplace({o: sp.S.Zero for o in expr.atoms(Outer)})
-        part = line.about if line.role in ("state", "intermediate", "input") else None
-        if line.role == "carry":
+        part = line.about if line.role in (LineRole.STATE, LineRole.INTERMEDIATE, LineRole.INPUT) else None
+        if line.role == LineRole.CARRY:
             part = derivation.model.names.prev(line.about)
         if part in contribution:
             expr = expr + contribution[part]

@@ -25,6 +25,24 @@ from .parse import BinaryOp, Call, Name, Negate, Node, Number, Previous, parse_e
 from .spec import CellSpec
 
 
+class Role(enum.Enum):
+    """Why a variable of the step exists."""
+
+    DECLARED = "declared"  # an input, a state at t-1 or a parameter the spec declares
+    EQUATION = "equation"  # the target of one of the spec's equations
+    PRE = "pre"  # the argument of an activation, given its own name (g_pre)
+    OPERAND = "operand"  # a compound operand of @ or concat, given its own name
+    LIFTED = "lifted"  # a function application inside an equation, cached (h_tanh)
+    PRODUCT = "product"  # a product W v whose value the backward pass reads
+    COMPLEMENT = "complement"  # 1 - s for a sigmoid output s, computed without cancellation
+
+    @property
+    def made_up(self) -> bool:
+        """Named by lowering after its definition, not by the spec: printed as that definition, and two
+        of them with one definition are one variable (computed and cached once)."""
+        return self in (Role.LIFTED, Role.PRODUCT, Role.OPERAND)
+
+
 class Kind(enum.Enum):
     INPUT = "input"  # x(t)
     PREVIOUS = "previous"  # a carried state at t-1
@@ -41,7 +59,7 @@ class Variable:
     kind: Kind
     shape: tuple[Dim, ...]  # (size,) for vectors, (rows, columns) for matrices
     origin: int = -1  # index of the spec equation that defines it; -1 if none
-    role: str = "declared"  # "declared", "equation", or why lowering made it: "pre", "operand", "lifted", "product", "complement"
+    role: Role = Role.DECLARED  # why it exists: declared, a spec equation, or the lowering rule that made it
     of: str = ""  # for a made-up name, the name it belongs to: s for s_prev, g for g_pre, f for f_complement
 
     @property
@@ -74,7 +92,7 @@ class CellModel:
 
     def cached_values(self) -> dict[sp.Expr, sp.Symbol]:
         """Function applications a lifted variable holds: tanh(c) -> h_tanh."""
-        return {a.expr: sp.Symbol(a.target) for a in self.assignments if self.variables[a.target].role == "lifted"}
+        return {a.expr: sp.Symbol(a.target) for a in self.assignments if self.variables[a.target].role == Role.LIFTED}
 
 
 def build_model(spec: CellSpec) -> CellModel:
@@ -268,19 +286,19 @@ class _Lowering:
             expr = self.lift_nested(expr)
             expr = self.split_activation(eq.target, expr, size)
             expr = self.cache_products(expr)
-        self.define(eq.target, kind, size, expr, "equation")
+        self.define(eq.target, kind, size, expr, Role.EQUATION)
 
-    def define(self, name: str, kind: Kind, size: Dim, expr: sp.Expr, role: str, of: str = "") -> sp.Symbol:
+    def define(self, name: str, kind: Kind, size: Dim, expr: sp.Expr, role: Role, of: str = "") -> sp.Symbol:
         """A variable `name` (a spec target, or a made-up name from self.names) defined by expr."""
-        if role in ("operand", "lifted", "product") and expr in self.made:
+        if role.made_up and expr in self.made:
             return self.made[expr]  # the same operand or application again: compute and cache it once
-        if role in ("operand", "lifted", "product"):
+        if role.made_up:
             self.made[expr] = sp.Symbol(name)
         self.variables[name] = Variable(name, kind, (size,), self.index, role, of)
         self.assignments.append(Assignment(name, expr, self.index))
         if isinstance(expr, Sigmoid):
             complement = self.names.complement(name)
-            self.variables[complement] = Variable(complement, Kind.INTERMEDIATE, (size,), self.index, "complement", name)
+            self.variables[complement] = Variable(complement, Kind.INTERMEDIATE, (size,), self.index, Role.COMPLEMENT, name)
             self.assignments.append(Assignment(complement, Sigmoid(-expr.args[0]), self.index))
         return sp.Symbol(name)
 
@@ -375,7 +393,7 @@ class _Lowering:
         expr = Concat(*parts)
         if top:
             return expr, size
-        return self.define(self.fresh("operand"), Kind.INTERMEDIATE, size, expr, "operand"), size
+        return self.define(self.fresh("operand"), Kind.INTERMEDIATE, size, expr, Role.OPERAND), size
 
     def operand(self, node: Node) -> tuple[sp.Symbol, Dim]:
         """A plain variable for the operand of @ or concat; a compound one gets its own name."""
@@ -388,7 +406,7 @@ class _Lowering:
         expr = self.cache_products(self.lift_nested(expr)) if not isinstance(expr, Concat) else expr
         if isinstance(expr, sp.Symbol):  # a shared product, already a variable
             return expr, size
-        return self.define(self.fresh("operand"), Kind.INTERMEDIATE, size, expr, "operand"), size
+        return self.define(self.fresh("operand"), Kind.INTERMEDIATE, size, expr, Role.OPERAND), size
 
     def check_per_example(self, expr: sp.Expr, what: str, where: Location) -> None:
         """Products, stacking and states need a row per example: refuse what depends on parameters alone."""
@@ -421,10 +439,10 @@ class _Lowering:
             if _is_simple(application.args[0]):
                 # A value to cache, not a step of the chain rule: the equation keeps tanh(c), and
                 # code and derivatives read the cached variable (CellModel.cached_values).
-                self.define(name, Kind.INTERMEDIATE, size, application, "lifted")
+                self.define(name, Kind.INTERMEDIATE, size, application, Role.LIFTED)
                 continue
             inner = self.split_activation(name, self.lift_nested(application), size)
-            replacements[application] = self.define(name, Kind.INTERMEDIATE, size, self.cache_products(inner), "lifted")
+            replacements[application] = self.define(name, Kind.INTERMEDIATE, size, self.cache_products(inner), Role.LIFTED)
         return expr.xreplace(replacements) if replacements else expr
 
     def split_activation(self, name: str, expr: sp.Expr, size: Dim) -> sp.Expr:
@@ -435,7 +453,7 @@ class _Lowering:
         argument = self.made.get(argument, argument)  # a value a made-up variable holds already: no copy
         if isinstance(argument, sp.Symbol):
             return type(expr)(argument)
-        pre = self.define(self.names.pre(name), Kind.INTERMEDIATE, size, argument, "pre", name)
+        pre = self.define(self.names.pre(name), Kind.INTERMEDIATE, size, argument, Role.PRE, name)
         return type(expr)(pre)
 
     def cache_products(self, expr: sp.Expr) -> sp.Expr:
@@ -451,7 +469,7 @@ class _Lowering:
             if product in self.shared or any(stand_in in sp.diff(flat, atom).free_symbols for atom in atoms):
                 matrix, vector = product.args
                 name = self.names.product(str(matrix), str(vector))
-                replacements[product] = self.define(name, Kind.INTERMEDIATE, self.variables[str(matrix)].shape[0], product, "product")
+                replacements[product] = self.define(name, Kind.INTERMEDIATE, self.variables[str(matrix)].shape[0], product, Role.PRODUCT)
         return expr.xreplace(replacements) if replacements else expr
 
     def size_of(self, expr: sp.Expr) -> Dim:

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .derivation import Derivation
+from .derivation import Derivation, LineRole
 from .functions import Concat, Elementwise, ZerosLike
 from .errors import Location, SpecNameError
-from .model import CellModel, Kind
+from .model import CellModel, Kind, Role
 from .printers import LatexCellPrinter, TextPrinter
 from .style import LatexStyle
 
 NEXT = "@next"  # suffix of a symbol read at step t+1
 LOSS = "@loss"  # suffix of the loss term dl(t)/dv(t)
-MADE_UP = ("lifted", "product", "operand")  # roles of variables that lowering names, not the spec
 ACCENTS = ("tilde", "hat", "bar")
 GREEK = {name: "\\" + name for name in (
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa", "lambda", "mu", "nu",
@@ -48,7 +47,7 @@ def forward_form(model: CellModel, expr: sp.Expr, keep: frozenset[str] = frozens
     """An expression with every variable that lowering made up replaced by its definition
     (a sigmoid output's complement by 1 - s, as it is written), except those named in keep."""
     definitions = {sp.Symbol(a.target): _shown_definition(model, a) for a in model.assignments
-                   if model.variables[a.target].role != "equation" and a.target not in keep}
+                   if model.variables[a.target].role != Role.EQUATION and a.target not in keep}
     for _ in range(len(definitions) + 1):
         expanded = expr.xreplace(definitions)
         if expanded == expr:
@@ -58,7 +57,7 @@ def forward_form(model: CellModel, expr: sp.Expr, keep: frozenset[str] = frozens
 
 
 def _shown_definition(model: CellModel, assignment) -> sp.Expr:
-    if model.variables[assignment.target].role == "complement":
+    if model.variables[assignment.target].role == Role.COMPLEMENT:
         return 1 - sp.Symbol(model.variables[assignment.target].of)
     return assignment.expr
 
@@ -97,8 +96,8 @@ class Notation:
             loss_term = self.model.names.adjoint(state) + LOSS
             self.latex[loss_term], self.text[loss_term] = self.style.adjoint_of(latex, loss_at_t), f"dl(t)/d{text}"
         self.check_unique()
-        for line in derivation.lines_with_role("product"):  # the adjoint of a product W v, named when shared
-            matrix, vector = line.about.split(" ")
+        for line in derivation.lines_with_role(LineRole.PRODUCT):  # the adjoint of a product W v, named when shared
+            matrix, vector = line.about.matrix, line.about.vector
             for suffix in ("", NEXT):
                 name = line.target.name + suffix
                 self.latex[name] = self.style.adjoint_of(f"\\left({self.base(matrix)} {self.latex[vector + suffix]}\\right)")
@@ -112,7 +111,7 @@ class Notation:
             if latex in seen:
                 raise SpecNameError(Location(self.model.spec.path),
                                     f"{seen[latex]!r} and {name!r} would both print as ${latex}$ in LaTeX",
-                                    f"another name for {seen[latex] if self.model.variables[seen[latex]].role == 'equation' else name!r}")
+                                    f"another name for {seen[latex] if self.model.variables[seen[latex]].role == Role.EQUATION else name!r}")
             seen[latex] = name
 
     def add(self, name: str, latex: str, text: str) -> None:
@@ -141,15 +140,15 @@ class Notation:
             state = variable.of
             earlier = "t-1" if time == "t" else "t"
             return self.style.at(self.base(state), earlier), f"{state}({earlier})"
-        if variable.role == "pre":
+        if variable.role == Role.PRE:
             base = variable.of
-            if self.model.variables[base].role in MADE_UP:  # the user never named it: no hat on a made-up name
+            if self.model.variables[base].role.made_up:  # the user never named it: no hat on a made-up name
                 return self.derived_forms(name, time)
             return self.style.at(f"\\hat{{{self.base(base)}}}", time), f"{name}({time})"
-        if variable.role == "complement":
+        if variable.role == Role.COMPLEMENT:
             latex, text = self.variable_forms(variable.of, time)
             return f"\\left(1 - {latex}\\right)", f"(1 - {text})"
-        if variable.role in MADE_UP:
+        if variable.role.made_up:
             return self.derived_forms(name, time)
         return self.style.at(self.base(name), time), f"{name}({time})"
 

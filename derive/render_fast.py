@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from . import naming
-from .derivation import Derivation
+from .derivation import Derivation, LineRole
 from .dims import Dim
 from .functions import BatchSum, Elementwise, MatVec, Outer, ZerosLike
 from .fused import FusedPlan, Group, plan, rewrite_backward
 from .inplace import Pool, is_leaf, lower
-from .model import CellModel, Kind
+from .model import CellModel, Kind, Role
 from .printers import NumpyPrinter
 
 
@@ -310,7 +310,7 @@ class _Forward:
         """The assignment as the loop computes it: products read from the projections, function values
         from the variables that hold them, a bias already in the input's projection left out."""
         model = self.model
-        if model.variables[assignment.target].role == "lifted":
+        if model.variables[assignment.target].role == Role.LIFTED:
             expr = assignment.expr
         else:
             expr = assignment.expr.xreplace(model.cached_values())
@@ -464,7 +464,7 @@ def _activation_runs(derivation: Derivation, fused: FusedPlan, sums, emitted, pa
         if not isinstance(gate.expr, Elementwise) or not isinstance(gate.expr.args[0], sp.Symbol):
             continue
         pre = gate.expr.args[0].name
-        if pre not in assigned or model.variables[pre].role != "pre":
+        if pre not in assigned or model.variables[pre].role != Role.PRE:
             continue
         expr = assigned[pre].expr - (sp.Symbol(folded[pre][1]) if pre in folded else 0)
         terms = expr.args if isinstance(expr, sp.Add) else (expr,)
@@ -541,18 +541,18 @@ def folded_biases(model: CellModel, fused: FusedPlan) -> dict[str, tuple[int, st
 def forward_comment(model: CellModel, assignment, shown: str = "") -> str:
     """The comment of a forward line: the spec's own text, or why lowering made the variable."""
     variable = model.variables[assignment.target]
-    if variable.role == "equation":
+    if variable.role == Role.EQUATION:
         equation = model.spec.equations[assignment.origin]
         return f"{equation.target} = {equation.expression}"
-    if variable.role == "pre":
+    if variable.role == Role.PRE:
         return f"pre-activation of {variable.of}"
-    if variable.role == "complement":
+    if variable.role == Role.COMPLEMENT:
         return f"1 - {variable.of} without cancellation, for the tiny derivatives of saturated gates"
     return f"{shown or assignment.target}, kept for the backward pass"
 
 
 def _unused_complement(model: CellModel, name: str, derivation: Derivation) -> bool:
-    if model.variables[name].role != "complement":
+    if model.variables[name].role != Role.COMPLEMENT:
         return False
     symbol = sp.Symbol(name)
     return not any(symbol in line.expr.free_symbols for line in derivation.lines)
@@ -562,7 +562,7 @@ def sigmoid_pairs(model: CellModel, emitted) -> dict[str, str]:
     """Sigmoid outputs whose complement is also computed: both come from one sigmoid_pair call."""
     names = {a.target for a in emitted}
     return {model.variables[a.target].of: a.target for a in emitted
-            if model.variables[a.target].role == "complement" and model.variables[a.target].of in names}
+            if model.variables[a.target].role == Role.COMPLEMENT and model.variables[a.target].of in names}
 
 
 # -- backward --------------------------------------------------------------------------
@@ -593,7 +593,7 @@ class _Backward:
         slots = _slots(model, reaching, rows, owners, _product_adjoints(derivation, fused))
         moved, bias_sums = _bias_sums_after_loop(derivation, slots)
         lines = [(line, expr) for line, expr in rewrite_backward(derivation, fused, per_step)
-                 if not (line.role == "param" and line.about in moved)]
+                 if not (line.role == LineRole.PARAM and line.about in moved)]
         filled_by = {owners[g.part]: g for g in reversed(reaching)}  # delta buffer -> the first group filling it
         for buffer in slots:
             self.code.buffer(buffer, f"(T, B, {_size(_total_rows(model, filled_by[buffer]))})")
@@ -657,7 +657,7 @@ class _Backward:
     def _contribute(self, group: Group, buffer: str, symbol: sp.Symbol, lines, readers: list[int]) -> set[int]:
         """W^T d of the group's products, at once; straight into the array of the line that only copies it."""
         line, expr = lines[readers[0]]
-        direct = len(readers) == 1 and expr == symbol and line.role not in ("param", "input")
+        direct = len(readers) == 1 and expr == symbol and line.role not in (LineRole.PARAM, LineRole.INPUT)
         size = self._size(group.part)
         out = self._destination(line, size) if direct else self._scratch(symbol.name, size)
         self.code.emit(f"np.matmul({buffer}[t], {stack(group.part)}, out={out})", f"W^T d of every product of {group.part}, at once")
@@ -669,7 +669,7 @@ class _Backward:
     def _line_size(self, line) -> str:
         """The size of a line's value: its variable's; for the adjoint of a product W v, which has
         no variable (derivation names it "W v"), the rows of W."""
-        about = line.about if line.about in self.model.variables else line.about.split(" ")[0]
+        about = line.about.matrix if line.role == LineRole.PRODUCT else line.about
         return self._size(about)
 
     def _scratch(self, name: str, size: str) -> str:
@@ -685,7 +685,7 @@ class _Backward:
     def _destination(self, line, size: str) -> str:
         """Bind the line's target to its array: the carry to step t-1, its slot, or a scratch array."""
         target = line.target.name
-        if line.role == "carry":
+        if line.role == LineRole.CARRY:
             array = self.code.buffer(carry_out(line.about), f"(B, {size})")
         elif target in self.in_slot:
             array = self.in_slot[target].code
@@ -696,17 +696,17 @@ class _Backward:
 
     def _line(self, line, expr) -> None:
         comment = f"{line.target.name} = {self.printer.doprint(expr)}"
-        if line.role == "param":
+        if line.role == LineRole.PARAM:
             if expr != 0:
                 self._parameter_term(line, expr)
             return
-        if line.role == "input":
+        if line.role == LineRole.INPUT:
             if expr != 0:
                 self.dxs_in_loop = True
                 self.code.emit_lowered(lower(expr, "dxs[t]", self.printer, self.code.pool, self._line_size(line)),
                                        "dL/dx(t) from element-wise uses")
             return
-        if is_leaf(expr) and expr.free_symbols and line.role != "carry" and line.target.name not in self.in_slot:
+        if is_leaf(expr) and expr.free_symbols and line.role != LineRole.CARRY and line.target.name not in self.in_slot:
             source = self.printer.doprint(expr)
             self.code.emit(f"{line.target.name} = {source}", "")  # another name for the same array
             if str(expr) in self.owner:
@@ -756,7 +756,7 @@ def _bias_sums_after_loop(derivation: Derivation, slots: dict[str, list[Slot]]):
     Returns (the parameters this moves, the lines after the loop)."""
     where = _own_slots(slots)
     moved, sums, after = set(), {}, []
-    for line in derivation.lines_with_role("param"):
+    for line in derivation.lines_with_role(LineRole.PARAM):
         expr = line.expr
         if not (isinstance(expr, BatchSum) and isinstance(expr.args[0], sp.Symbol) and expr.args[0].name in where):
             continue
@@ -773,7 +773,7 @@ def _product_adjoints(derivation: Derivation, fused: FusedPlan) -> dict[int, lis
     """dL/d(W u) of each product: the d of every d u^T term of W's gradient (one term per
     assignment the product appears in), to be added up."""
     found: dict[int, list[str]] = {}
-    for line in derivation.lines_with_role("param"):
+    for line in derivation.lines_with_role(LineRole.PARAM):
         for outer in sorted(line.expr.atoms(Outer), key=sp.default_sort_key):
             adjoint, vector, _matrix = outer.args
             for index, product in enumerate(fused.products):

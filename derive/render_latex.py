@@ -10,19 +10,19 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .derivation import AdjointLine, Derivation, equation_tags
+from .derivation import AdjointLine, Derivation, LineRole, equation_tags
 from .functions import Block
-from .model import CellModel
+from .model import CellModel, Role
 from .notation import Notation, explained, forward_form
 from .printers import LatexCellPrinter
 from .written import written_equations, written_pre_activation
 
 SECTIONS = (
-    ("state", "Carried states: the total adjoint at step t"),
-    ("intermediate", "Gates and intermediates"),
-    ("carry", "Sent back to step t-1"),
-    ("input", "Input"),
-    ("param", "Parameters: gradients summed over time"),
+    (LineRole.STATE, "Carried states: the total adjoint at step t"),
+    (LineRole.INTERMEDIATE, "Gates and intermediates"),
+    (LineRole.CARRY, "Sent back to step t-1"),
+    (LineRole.INPUT, "Input"),
+    (LineRole.PARAM, "Parameters: gradients summed over time"),
 )
 
 
@@ -42,7 +42,7 @@ class Section:
 
 # What the summary says before a section whose equations need it to be read right.
 SECTION_NOTES = {
-    "carry": "What step $t$ sends back is the part of each adjoint at step $t-1$ that arrives through step $t$; "
+    LineRole.CARRY: "What step $t$ sends back is the part of each adjoint at step $t-1$ that arrives through step $t$; "
              "at step $t-1$ it is added to what the state's own uses there contribute.",
 }
 
@@ -55,15 +55,15 @@ def latex_view(derivation: Derivation, notation: Notation) -> dict:
     equations = written_equations(model)
     forward = tuple(
         Equation(notation.latex[a.target], as_written.doprint(equations[a.target]))
-        for a in model.assignments if model.variables[a.target].role == "equation"
+        for a in model.assignments if model.variables[a.target].role == Role.EQUATION
     )
     pre_activations = tuple(
         Equation(notation.latex[a.target], pre_activation(model, a, printer, as_written))
-        for a in model.assignments if model.variables[a.target].role == "pre"
+        for a in model.assignments if model.variables[a.target].role == Role.PRE
     )
     sections = []
     for role, title in SECTIONS:
-        roles = ("intermediate", "product") if role == "intermediate" else (role,)
+        roles = (LineRole.INTERMEDIATE, LineRole.PRODUCT) if role == LineRole.INTERMEDIATE else (role,)
         lines = [line for line in derivation.lines if line.role in roles]
         if lines:
             sections.append(Section(title, tuple(backward_equation(derivation, line, printer, notation, tags)
@@ -83,7 +83,7 @@ def notation_notes(derivation: Derivation, notation: Notation) -> tuple[str, ...
              f"${style.adjoint_of(at('v', 't-1'), of=at('L', 't'))}$ is the part of the adjoint of ${at('v', 't-1')}$ "
              "that arrives through step $t$; the whole adjoint adds what the uses of $v$ at step $t-1$ contribute. "
              f"Nothing follows the last step: ${at('L', 'T+1')} = 0$."]
-    pre = next((v for v in model.variables.values() if v.role == "pre" and model.variables[v.of].role == "equation"), None)
+    pre = next((v for v in model.variables.values() if v.role == Role.PRE and model.variables[v.of].role == Role.EQUATION), None)
     if pre is not None:
         owner, function = notation.latex[pre.of], type(next(a.expr for a in model.assignments if a.target == pre.of))
         hat, code_name = notation.latex[pre.name], _code_in_math(pre.name)
@@ -99,7 +99,7 @@ def notation_notes(derivation: Derivation, notation: Notation) -> tuple[str, ...
 def pre_activation(model: CellModel, assignment, printer: LatexCellPrinter, as_written: LatexCellPrinter) -> str:
     """A pre-activation's definition: as the spec writes it when the user named the activation."""
     owner = model.variables[assignment.target].of
-    if model.variables[owner].role == "equation":
+    if model.variables[owner].role == Role.EQUATION:
         argument = written_pre_activation(model, owner)
         if argument is not None:
             return as_written.doprint(argument)
@@ -116,7 +116,7 @@ def backward_equation(derivation: Derivation, line: AdjointLine, printer: LatexC
     """A backward line as the documents show it, tagged: what arrives from outside step t is
     written out, and a parameter's gradient is summed over time."""
     left, tag = notation.latex[line.target.name], tags[line.target.name]
-    if line.role == "param":
+    if line.role == LineRole.PARAM:
         body = printer.doprint(line.expr)
         if isinstance(line.expr, sp.Add) or body.startswith("-"):  # the sum covers all of it, sign included
             body = f"\\left({body}\\right)"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .derivation import AdjointLine, Derivation, equation_tags
+from .derivation import AdjointLine, Derivation, LineRole, equation_tags
 from .dims import Dim
-from .model import CellModel, Kind
+from .model import CellModel, Kind, Role
 from .notation import Notation, explained
 from .printers import NumpyPrinter, TextPrinter
 from .functions import Block, Outer, Sigmoid
@@ -90,12 +90,12 @@ def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list
     line only, and not by the backward pass (keep), is written inline into that line."""
     readers: dict[str, int] = {}
     emitted = [a for a in model.assignments
-               if model.variables[a.target].role != "complement" or a.target in keep or _read_by(a.target, model)]
+               if model.variables[a.target].role != Role.COMPLEMENT or a.target in keep or _read_by(a.target, model)]
     for a in emitted:
         for symbol in a.expr.free_symbols:
             readers[symbol.name] = readers.get(symbol.name, 0) + 1
     pre = {sp.Symbol(a.target): a.expr for a in emitted
-           if model.variables[a.target].role == "pre" and a.target not in keep and readers.get(a.target) == 1}
+           if model.variables[a.target].role == Role.PRE and a.target not in keep and readers.get(a.target) == 1}
     printer = NumpyPrinter()
     values = model.cached_values()
     lines = []
@@ -109,7 +109,7 @@ def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list
             lines.append(CodeLine(f"{assignment.target}, {paired[assignment.target]} = sigmoid_pair({argument})",
                                   f"{forward_comment(model, assignment)}; and 1 - {assignment.target} without cancellation"))
             continue
-        expr = assignment.expr if variable.role == "lifted" else assignment.expr.xreplace(values)
+        expr = assignment.expr if variable.role == Role.LIFTED else assignment.expr.xreplace(values)
         code = f"{assignment.target} = {printer.doprint(expr.xreplace(pre))}"
         lines.append(CodeLine(code, forward_comment(model, assignment, notation.text[assignment.target])))
     return lines
@@ -157,7 +157,7 @@ def _needed(pending: list, expr: sp.Expr) -> list:
 def _equation_text(derivation: Derivation, line: AdjointLine, tag: str, text: TextPrinter, notation: Notation) -> str:
     """The comment of a backward line: its tag in the LaTeX, then its equation."""
     left = f"({tag}) {notation.text[line.target.name]}"
-    if line.role == "param":
+    if line.role == LineRole.PARAM:
         return f"{left} = sum over t of {text.doprint(line.expr)}"
     return f"{left} = {text.doprint(explained(derivation, line.expr))}"
 

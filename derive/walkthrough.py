@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .derivation import AdjointLine, Contribution, Derivation, equation_tags
-from .notation import LOSS, MADE_UP, NEXT, Notation, forward_form, shifted
+from .derivation import AdjointLine, Contribution, Derivation, LineRole, UseKind, equation_tags
+from .model import Role
+from .notation import LOSS, NEXT, Notation, forward_form, shifted
 from .render_latex import Equation, backward_equation
 from .written import written_equations
 
@@ -68,23 +69,23 @@ class _Writer:
     def steps(self):
         """Each step's beats, in the order the code computes the lines, so the tags count up."""
         for line in self.derivation.lines:
-            if line.role == "state":
+            if line.role == LineRole.STATE:
                 yield self.state_step(line)
-            elif line.role == "intermediate":
+            elif line.role == LineRole.INTERMEDIATE:
                 yield self.intermediate_step(line)
-            elif line.role == "product":
+            elif line.role == LineRole.PRODUCT:
                 yield (Beat(f"${self.name(line.target.name)}$:", (self.result(line),)),)
-            elif line.role == "input":
+            elif line.role == LineRole.INPUT:
                 yield (Beat(f"The input ${self.name(line.about)}$ receives its block:", (self.result(line),)),)
             elif line == self.derivation.lines_with_role(line.role)[0]:  # the first carry or parameter
                 yield (self.group_beat(line.role),)
 
-    def group_beat(self, role: str) -> Beat:
+    def group_beat(self, role: LineRole) -> Beat:
         prose = {
-            "carry": f"Each state sends back to step $t-1$ the part of its adjoint there that arrives through step $t$, "
+            LineRole.CARRY: f"Each state sends back to step $t-1$ the part of its adjoint there that arrives through step $t$, "
                      f"the derivative of ${self.style.at('L', 't')}$, the loss from step $t$ on (the state's uses at step "
                      "$t-1$ add the rest). At step $t-1$ it is the \"step $t+1$\" part of the recursion above:",
-            "param": "The parameters are the same at every step, so each gradient sums one term per step:",
+            LineRole.PARAM: "The parameters are the same at every step, so each gradient sums one term per step:",
         }[role]
         return Beat(prose, tuple(self.result(line) for line in self.derivation.lines_with_role(role)))
 
@@ -110,20 +111,20 @@ class _Writer:
     def intermediate_step(self, line: AdjointLine) -> tuple[Beat, ...]:
         uses = self.derivation.uses_of(line.about)
         opening = f"${self.name(line.about)}$ is used by {_listing([self.route(use, '') for use in uses])}"
-        if any(use.kind == "product" for use in uses):
+        if any(use.kind == UseKind.PRODUCT for use in uses):
             opening += "; a product $W v$ sends $W^{\\top}$ times its adjoint back to $v$"
         return self.chain_beats(line, opening, [self.chain_term(use, "") for use in uses], uses,
                                 f"the adjoint of ${self.name(line.about)}$")
 
     def route(self, use: Contribution, time: str) -> str:
         """How a use is named in prose: the variable that reads, or the product W v."""
-        if use.kind == "product":
+        if use.kind == UseKind.PRODUCT:
             return f"{self.notation.base(str(use.local))} {self.name(use.to, time)}"
         return self.name(use.user, time)
 
     def chain_term(self, use: Contribution, time: str) -> str:
         """One path of the chain rule, before the local derivative is worked out."""
-        if use.kind == "elementwise":
+        if use.kind == UseKind.ELEMENTWISE:
             user, to = self.name(use.user, time), self.name(use.to, time)
             return f"{self.name(self.model.names.adjoint(use.user), time)} {self.style.product} {self.style.partial(user, to)}"
         term = shifted(use.term) if time else use.term
@@ -133,7 +134,7 @@ class _Writer:
                     outcome: str) -> tuple[Beat, ...]:
         """The chain rule over the uses, the local derivatives read off the forward equations that
         the prose quotes, and the result; or the result alone when no use is element-wise."""
-        locals_ = [use for use in uses if use.kind == "elementwise"]
+        locals_ = [use for use in uses if use.kind == UseKind.ELEMENTWISE]
         if not locals_:
             return (Beat(opening + ":", (self.result(line),)),)
         chain = Beat(f"{opening}, so by the chain rule:", (Equation(self.name(line.target.name), " + ".join(terms)),))
@@ -157,13 +158,13 @@ class _Writer:
         equation as written, except that o = sigma(o_pre) stays so, not sigma(W_o x + b_o), when the
         derivative is by o_pre."""
         variable_info = self.model.variables[variable]
-        if variable_info.role == "equation" and self.model.names.existing("pre", variable) != keep:
+        if variable_info.role == Role.EQUATION and self.model.names.existing("pre", variable) != keep:
             right = self.as_written.doprint(self.written[time][variable])
             return f"{self.name(variable, time)} = {right}"
         assigned = next(a.expr for a in self.model.assignments if a.target == variable)
         expr = forward_form(self.model, assigned, keep=frozenset({keep}))
         right = self.latex(shifted(expr) if time else expr)
-        if variable_info.role in MADE_UP:  # named by its definition already: no "x = x"
+        if variable_info.role.made_up:  # named by its definition already: no "x = x"
             return right
         return f"{self.name(variable, time)} = {right}"
 

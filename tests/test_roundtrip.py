@@ -25,7 +25,7 @@ from hypothesis import given
 
 import latex_reader as reader
 from derive import functions as fn
-from derive.derivation import equation_tags
+from derive.derivation import UseKind, equation_tags
 from derive.emit import render_outputs, environment
 from derive.flavors import FLAVORS
 from derive.notation import LOSS, NEXT, Notation, forward_form, shifted
@@ -128,7 +128,7 @@ class Cell:
     def local_derivative(self, printed: reader.Partial) -> sp.Expr:
         """The derivative the derivation recorded for the use that prints as this dA/dB: A reads B
         at step t, or both at step t+1."""
-        for use in (use for use in self.derivation.uses if use.kind == "elementwise"):
+        for use in (use for use in self.derivation.uses if use.kind == UseKind.ELEMENTWISE):
             for suffix in ("", NEXT):
                 pair = [reader.read(self.notation.latex[name + suffix], self.time) for name in (use.user, use.to)]
                 if reader.Partial(*pair) == printed:
