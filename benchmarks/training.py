@@ -11,7 +11,7 @@ import numpy as np
 
 from derive import train
 from derive.catalog import builtin_spec
-from derive.pipeline import generated_module
+from derive.loader import generated_module
 
 from . import seed_chars
 from .timing import median_times

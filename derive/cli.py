@@ -17,7 +17,8 @@ from .spec import check_parameter_count
 from .gradcheck import gradcheck
 from .files import write_files
 from .emit import flavor_path
-from .pipeline import build, compare, generate, generated_module
+from .loader import generated_module
+from .pipeline import build, compare, explain, generate
 from .progress import Progress
 from .flavors import FLAVORS, HUGO_CONFIG
 from .preview import png_pages
@@ -32,7 +33,8 @@ EXAMPLES = {
         "examples:\n"
         "  derive build                      # every built-in cell into generated/\n"
         "  derive build nico my_cell.toml --out out/\n"
-        "  derive build --check              # exit 1 and name the files a build would change"
+        "  derive build --check              # exit 1 and name the files a build would change\n"
+        "  derive build gru --explain        # what each stage produced for gru; writes nothing"
     ),
     "compare": (
         "examples:\n"
@@ -147,6 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", type=Path, default=Path("generated"), help="output folder (default: generated)")
     sub.add_argument("--templates", type=Path, help="folder of templates that override derive's own, file by file")
     sub.add_argument("--check", action="store_true", help="write nothing; exit 1 and name each file a build would change")
+    sub.add_argument("--explain", action="store_true",
+                     help="write nothing; print what each stage produced for each CELL (model, derivation, backward code, plan)")
     sub = command("compare", "what changes between cells: equations side by side, differences marked, costs", _compare)
     sub.add_argument("cells", nargs="+", metavar="CELL", help="two or more built-in cells or .toml specs; the first is the reference")
     sub.add_argument("--out", type=Path, help="write to FILE.md or FILE.html instead of printing Markdown")
@@ -210,6 +214,11 @@ def _build(args) -> int:
         raise DeriveError(f"--templates {args.templates}: not a folder")
     whole_catalog = not args.cells
     specs = [resolve(cell) for cell in args.cells] if args.cells else [builtin_spec(n) for n in builtin_names()]
+    if args.explain:
+        if whole_catalog:
+            raise DeriveError("--explain needs the cells to explain, e.g. derive build gru --explain")
+        print("\n".join(explain(spec) for spec in specs), end="")
+        return 0
     result = build(specs, args.out, args.templates, check=args.check, comparison=whole_catalog)
     if args.check:
         for relative in result.changed:

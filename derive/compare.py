@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .cell import DerivedCell
 from .derivation import Derivation, LineRole
 from .errors import DeriveError
 from .model import Role
@@ -49,56 +50,69 @@ class Pairing:
         return sum(row.first != row.other or bool(row.dropped) for row in self.forward + self.backward)
 
 
-def check_comparable(derivations: list[Derivation]) -> None:
+def check_comparable(cells: list[DerivedCell]) -> None:
     """Raise DeriveError unless the cells can be compared: distinct, and reading the same input."""
-    names = [d.model.spec.name for d in derivations]
+    names = [cell.spec.name for cell in cells]
     if len(names) < 2:
         raise DeriveError("compare needs at least two cells")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise DeriveError(f"cell {repeated[0]!r} is named twice; expected distinct cells")
-    first = derivations[0].model.spec
-    for derivation in derivations[1:]:
-        spec = derivation.model.spec
+    first = cells[0].spec
+    for cell in cells[1:]:
+        spec = cell.spec
         if spec.input != first.input:
             raise DeriveError(f"cannot compare {first.name} (input {first.input!r}) with {spec.name} (input {spec.input!r}): "
                               "the cells must read an input of the same name; rename one in its spec")
 
 
-def comparison_view(derivations: list[Derivation], d: int, h: int) -> dict:
+@dataclass(frozen=True)
+class _Compared:
+    """A cell in the one notation every compared cell shares, so that rows line up."""
+
+    derivation: Derivation
+    notation: Notation
+
+
+def _compared(cell: DerivedCell) -> _Compared:
+    shared = cell.notation if cell.spec.latex == LatexStyle() else Notation(cell.derivation, LatexStyle())
+    return _Compared(cell.derivation, shared)
+
+
+def comparison_view(cells: list[DerivedCell], d: int, h: int) -> dict:
     """Everything comparison.md.j2 and comparison.html.j2 need."""
-    check_comparable(derivations)
-    first = derivations[0]
+    check_comparable(cells)
+    compared = [_compared(cell) for cell in cells]
     return {
-        "cells": [(x.model.spec.name, x.model.spec.title) for x in derivations],
-        "first": first.model.spec.name,
+        "cells": [(cell.spec.name, cell.spec.title) for cell in cells],
+        "first": cells[0].spec.name,
         "d": d,
         "h": h,
-        "costs": [cell_cost(x, d, h) for x in derivations],
-        "pairings": [_pairing(first, other) for other in derivations[1:]],
+        "table": costs_table([cell_cost(cell.derivation, cell.code, d, h) for cell in cells]),
+        "pairings": [_pairing(compared[0], other) for other in compared[1:]],
     }
 
 
-def _equations(derivation: Derivation, backward: bool) -> dict[str, tuple[str, sp.Expr]]:
+def _equations(cell: _Compared, backward: bool) -> dict[str, tuple[str, sp.Expr]]:
     """key -> (LaTeX left-hand side, right-hand side) for one cell, in its order."""
-    notation = Notation(derivation, LatexStyle())  # one notation for every cell, so rows line up
+    derivation, latex = cell.derivation, cell.notation.latex
     model = derivation.model
     if not backward:
-        return {a.target: (notation.latex[a.target], forward_form(model, a.expr))
+        return {a.target: (latex[a.target], forward_form(model, a.expr))
                 for a in model.assignments if model.variables[a.target].role == Role.EQUATION}
-    return {line.target.name: (notation.latex[line.target.name], explained(derivation, line.expr))
+    return {line.target.name: (latex[line.target.name], explained(derivation, line.expr))
             for line in derivation.lines if line.role != LineRole.CARRY}
 
 
-def _pairing(first: Derivation, other: Derivation) -> Pairing:
+def _pairing(first: _Compared, other: _Compared) -> Pairing:
     rows = {}
+    printer_a = LatexCellPrinter({"names": first.notation.latex})
+    printer_b = _MarkingPrinter({"names": other.notation.latex})
     for backward in (False, True):
         a, b = _equations(first, backward), _equations(other, backward)
-        printer_a = LatexCellPrinter({"names": Notation(first, LatexStyle()).latex})
-        printer_b = _MarkingPrinter({"names": Notation(other, LatexStyle()).latex})
         keys = list(a) + [k for k in b if k not in a]
         rows[backward] = tuple(_row(k, a.get(k), b.get(k), printer_a, printer_b) for k in keys)
-    return Pairing(first.model.spec.name, other.model.spec.name, rows[False], rows[True])
+    return Pairing(first.derivation.model.spec.name, other.derivation.model.spec.name, rows[False], rows[True])
 
 
 def _row(key: str, a, b, printer_a, printer_b) -> Row:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .functions import BatchSum, Block, Concat, Elementwise, MatVec, MatVecT, Outer, Sigmoid, ZerosLike
+from .functions import BatchSum, Concat, Elementwise, MatVec, Sigmoid, ZerosLike
 from . import limits
 from .errors import SpecNameError
 from .model import Assignment, CellModel, Kind, Role
@@ -194,14 +194,14 @@ class _Backward:
             self.elementwise(assignment, adjoint)
 
     def split(self, concat: Concat, adjoint: sp.Symbol, user: str) -> None:
-        start = sp.S.Zero
-        for part in concat.args:
-            size = self.model.variables[str(part)].shape[0]
-            stop = start + sp.Symbol("D") * size.d + sp.Symbol("H") * size.h + size.const
-            block = Block(adjoint, start, stop, part)
+        for part, block in concat.blocks(adjoint, self.symbolic_size):
             self.contributions[str(part)].append(block)
             self.uses.append(Contribution(str(part), user, UseKind.BLOCK, part, block))
-            start = stop
+
+    def symbolic_size(self, vector: sp.Symbol) -> sp.Expr:
+        """A vector's size in the symbols D and H, as slice bounds print it."""
+        size = self.model.variables[str(vector)].shape[0]
+        return sp.Symbol("D") * size.d + sp.Symbol("H") * size.h + size.const
 
     def elementwise(self, assignment: Assignment, adjoint: sp.Symbol) -> None:
         products = sorted(assignment.expr.atoms(MatVec), key=sp.default_sort_key)
@@ -234,7 +234,7 @@ class _Backward:
             symbol = sp.Symbol(self.names.product_adjoint(str(matrix), str(vector), count))
             self.lines.append(AdjointLine(symbol, term, LineRole.PRODUCT, Product(str(matrix), str(vector)), origin))
             term = symbol
-        sent_back = MatVecT(matrix, term)
-        self.gradients[str(matrix)].append(Outer(term, vector, matrix))
+        to_matrix, sent_back = product.pullback(term)
+        self.gradients[str(matrix)].append(to_matrix)
         self.contributions[str(vector)].append(sent_back)
         self.uses.append(Contribution(str(vector), Product(str(matrix), str(vector)), UseKind.PRODUCT, matrix, sent_back))

@@ -41,6 +41,11 @@ class Dim:
             terms.append(str(self.const))
         return " + ".join(terms)
 
+    @property
+    def code(self) -> str:
+        """The size as generated code reads it, in the local names D and H: "D + H", "2 * H"."""
+        return str(self).replace("*", " * ")
+
     def value(self, d: int, h: int) -> int:
         """The number of entries for input size d and hidden size h."""
         return self.d * d + self.h * h + self.const

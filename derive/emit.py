@@ -1,4 +1,7 @@
-"""Stage 6: render a derivation through the Jinja templates into file contents.
+"""Stage 7: render views through the Jinja templates into file contents, and the posts' flavours.
+
+This stage knows templates and nothing of derivations: the pipeline hands it views (plain
+strings, lists and frozen records) and gets file contents back.
 
 Templates live in the top-level templates/ folder of the project; a wheel carries them
 inside the package (see pyproject.toml), an editable install reads them from the source
@@ -12,15 +15,9 @@ from pathlib import Path
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .compare import comparison_view, costs_table
 from . import escape
-from .derivation import Derivation
 from .errors import DeriveError
 from .flavors import FLAVORS, to_flavor
-from .notation import Notation
-from .render_latex import latex_view, tex_escape
-from .render_numpy import numpy_view
-from .walkthrough import walkthrough_view
 
 KATEX_VERSION = "0.19.1"  # the HTML comparison's integrity hashes are for this release
 COMPARISON_TEMPLATES = {".md": "comparison.md.j2", ".html": "comparison.html.j2"}
@@ -54,7 +51,6 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # the outputs are code and LaTeX, not HTML
     )
-    env.filters["tex_escape"] = tex_escape
     env.filters.update(escape.FILTERS)  # one per context an outside string lands in: see derive/escape.py
     return env
 
@@ -74,29 +70,24 @@ def _template_line(error: Exception, template: str) -> str:
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else template
 
 
-def render_comparison(derivations: list[Derivation], suffix: str, env: jinja2.Environment, d: int, h: int) -> str:
+def render_comparison(view: dict, suffix: str, env: jinja2.Environment) -> str:
     """The comparison report as Markdown (.md) or an HTML page (.html)."""
-    view = comparison_view(derivations, d, h)
-    view["table"] = costs_table(view.pop("costs"))
     return _render(env, COMPARISON_TEMPLATES[suffix], {**view, "katex_version": KATEX_VERSION})
 
 
-def render_outputs(derivation: Derivation, spec_path: str, env: jinja2.Environment) -> dict[str, str]:
-    """File name (relative to the output folder) -> content, for one cell."""
-    spec = derivation.model.spec
-    notation = Notation(derivation)
-    common = {"name": spec.name, "title": spec.title, "reference": spec.reference, "spec_path": spec_path}
-    views = {".py": numpy_view(derivation, notation),
-             ".tex": {**latex_view(derivation, notation), **walkthrough_view(derivation, notation)}}
-    views[".md"] = views[".tex"]
-    outputs = {}
-    for suffix, template in TEMPLATES.items():
-        outputs[f"{spec.name}/{spec.name}{suffix}"] = _render(env, template, {**common, **views[suffix]})
-    _check_python(outputs[f"{spec.name}/{spec.name}.py"], TEMPLATES[".py"])
-    markdown = outputs[f"{spec.name}/{spec.name}.md"]
-    for flavor in FLAVORS:  # the post variants, ready to paste: NAME.jekyll.md, NAME.hugo.md, NAME.commonmark.md
-        outputs[flavor_path(spec.name, flavor)] = _flavored(markdown, flavor, spec.title)
+def render_cell(views: dict[str, dict], env: jinja2.Environment) -> dict[str, str]:
+    """File name (relative to the output folder) -> content, for one cell. views maps an output
+    suffix (.py, .tex, .md) to what its template reads."""
+    name = views[".py"]["name"]
+    outputs = {f"{name}/{name}{suffix}": _render(env, template, views[suffix]) for suffix, template in TEMPLATES.items()}
+    _check_python(outputs[f"{name}/{name}.py"], TEMPLATES[".py"])
     return outputs
+
+
+def flavours(outputs: dict[str, str], name: str, title: str) -> dict[str, str]:
+    """The post variants of a cell's Markdown, ready to paste: NAME.jekyll.md, NAME.hugo.md, NAME.commonmark.md."""
+    markdown = outputs[f"{name}/{name}.md"]
+    return {flavor_path(name, flavor): _flavored(markdown, flavor, title) for flavor in FLAVORS}
 
 
 def _check_python(source: str, template: str) -> None:

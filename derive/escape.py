@@ -6,7 +6,7 @@ original string (or, for comments, as a visible and inert rendering of it) and c
 
 - python_docstring: inside a non-raw \"\"\" string literal; ast.get_docstring gives the text back.
 - python_comment: after # on one line.
-- tex_text: LaTeX text mode (render_latex.tex_escape); tex_comment: after % on one line.
+- tex_text: LaTeX text mode (tex_escape, with characters pdflatex cannot print named); tex_comment: after % on one line.
 - markdown_text: Markdown prose (CommonMark, kramdown, Goldmark), in every flavour; nothing in it is markup, raw
   HTML, math, Liquid ({{ {%) or a Hugo shortcode ({{< {{%).
 - html_comment: inside <!-- ... --> on one line of a Markdown post, with the same neutralisation.
@@ -17,7 +17,15 @@ from __future__ import annotations
 
 import re
 
-from .render_latex import tex_escape
+
+
+def tex_escape(text: str) -> str:
+    """Plain text made safe for LaTeX's text mode."""
+    replacements = {
+        "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
+        "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\textasciitilde{}",
+    }
+    return "".join(replacements.get(char, char) for char in text)
 
 
 def _visible(char: str) -> str:
@@ -112,6 +120,6 @@ def quoted_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-FILTERS = {"python_docstring": python_docstring, "python_comment": python_comment, "tex_text": tex_text,
+FILTERS = {"tex_escape": tex_escape, "python_docstring": python_docstring, "python_comment": python_comment, "tex_text": tex_text,
            "tex_comment": tex_comment, "markdown_text": markdown_text, "markdown_reference": markdown_reference,
            "html_comment": html_comment, "quoted_string": quoted_string}

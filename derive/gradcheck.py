@@ -8,13 +8,11 @@ gradient that is exactly zero from being judged by the rounding noise of the dif
 """
 from __future__ import annotations
 
-import importlib.util
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+
 
 
 @dataclass(frozen=True)
@@ -22,17 +20,6 @@ class GradcheckRow:
     name: str  # "W_g", "xs" or "state0[s]"
     error: float  # worst relative error over the array
     entries: int  # how many entries were checked
-
-
-def load_generated(source: str, name: str) -> ModuleType:
-    """Import generated module source under a private name, from a temporary file."""
-    with tempfile.TemporaryDirectory(prefix="derive-") as folder:
-        path = Path(folder) / f"{name}.py"
-        path.write_text(source, encoding="utf-8")
-        spec = importlib.util.spec_from_file_location(f"derive_generated_{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return module
 
 
 def random_problem(module: ModuleType, input_size=3, hidden_size=4, steps=3, batch=2, seed=0) -> dict:

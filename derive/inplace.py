@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from . import naming
-from .functions import BatchSum, Block, Concat, Elementwise, ZerosLike
-from .printers import NumpyPrinter, PrintingError, ordered_terms
+from .functions import Elementwise, Linear, PrintingError
+from .printers import NumpyPrinter, ordered_terms
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Pool:
 
 def is_leaf(expr: sp.Basic) -> bool:
     """An operand that is already an array (or a number): a name, a number, a view of a name."""
-    return isinstance(expr, (sp.Symbol, sp.Number, Block))
+    return isinstance(expr, (sp.Symbol, sp.Number)) or isinstance(expr, Linear) and expr.leaf
 
 
 def lower(expr: sp.Basic, out: str, printer: NumpyPrinter, pool: Pool, size: str, batched: bool = True) -> list[str]:
@@ -66,6 +66,10 @@ class _Lowering:
     pool: Pool
     size: str  # of every value at this level: (B, size), or (size,) outside a batch sum
     batched: bool
+
+    def per_example(self) -> "_Lowering":
+        """The same lowering for values with a row per example (what a batch sum adds up)."""
+        return _Lowering(self.printer, self.pool, self.size, batched=True)
 
     @property
     def shape(self) -> str:
@@ -88,15 +92,8 @@ class _Lowering:
         if isinstance(expr, Elementwise):
             argument, code = self.operand(expr.args[0], out)
             return code + [type(expr).into.format(argument, out)]
-        if isinstance(expr, BatchSum):
-            inner = _Lowering(self.printer, self.pool, self.size, batched=True)
-            value, code = inner.value(expr.args[0])
-            inner.release(value)
-            return code + [f"np.sum({value}, axis=0, out={out})"]
-        if isinstance(expr, ZerosLike):
-            return [f"{out}.fill(0)"]
-        if isinstance(expr, Concat):
-            raise PrintingError(f"a stacked vector is built by the caller, not in place: {expr}")
+        if isinstance(expr, Linear):  # each linear operation has its own rule (functions.py)
+            return expr.into(self, out)
         raise PrintingError(f"no in-place rule for {type(expr).__name__}: {expr}")
 
     def operand(self, expr: sp.Basic, out: str) -> tuple[str, list[str]]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .backward_code import BackwardCode
 from .derivation import Derivation
-from .functions import BatchSum, Block, Concat, MatVec, MatVecT, Outer, ZerosLike
-from .render_numpy import cached_names, shared_subexpressions
+from .functions import BatchSum, Linear
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class CellCost:
     backward_ops_after_cse: int  # size of the emitted backward pass
 
 
-def cell_cost(derivation: Derivation, d: int, h: int) -> CellCost:
+def cell_cost(derivation: Derivation, code: BackwardCode, d: int, h: int) -> CellCost:
+    """The costs of one cell at sizes d and h; code is its backward pass after CSE."""
     model = derivation.model
     size = lambda name: _entries(model.variables[name].shape, d, h)  # noqa: E731
     forward_macs = forward_ew = 0
@@ -47,8 +48,6 @@ def cell_cost(derivation: Derivation, d: int, h: int) -> CellCost:
         backward_macs += macs
         width = size(line.about) if line.about in model.variables else 0
         backward_ew += ops * width
-    cse = shared_subexpressions(derivation)
-    shared, reduced = cse
     return CellCost(
         name=model.spec.name,
         parameters=sum(_entries(p.shape, d, h) for p in model.spec.params),
@@ -56,8 +55,8 @@ def cell_cost(derivation: Derivation, d: int, h: int) -> CellCost:
         backward_macs=backward_macs,
         forward_elementwise=forward_ew,
         backward_elementwise=backward_ew,
-        cached_floats=sum(size(name) for name in cached_names(derivation, cse)),
-        backward_ops_after_cse=int(sum(sp.count_ops(e) for e in [v for _, v in shared] + list(reduced))),
+        cached_floats=sum(size(name) for name in code.cached),
+        backward_ops_after_cse=int(sum(sp.count_ops(e) for e in [v for _, v in code.shared] + list(code.reduced))),
     )
 
 
@@ -70,14 +69,8 @@ def _entries(shape, d: int, h: int) -> int:
 
 def _costs(expr: sp.Expr, model, d: int, h: int) -> tuple[int, int]:
     """(matrix multiply-adds, element-wise operations per entry) of one expression."""
-    macs = 0
-    stand_ins = {}
-    for node in sorted(expr.atoms(MatVec, MatVecT, Outer), key=sp.default_sort_key):
-        matrix = node.args[2] if isinstance(node, Outer) else node.args[0]
-        rows, columns = model.variables[str(matrix)].shape
-        macs += rows.value(d, h) * columns.value(d, h)
-        stand_ins[node] = sp.Dummy()
-    for node in expr.atoms(BatchSum, Block, Concat, ZerosLike):
-        stand_ins[node] = sp.Dummy()
-    batch_sums = len(expr.atoms(BatchSum))
-    return macs, int(sp.count_ops(expr.xreplace(stand_ins))) + batch_sums
+    shape_of = lambda name: tuple(dim.value(d, h) for dim in model.variables[name].shape)  # noqa: E731
+    linear = expr.atoms(Linear)
+    macs = sum(node.macs(shape_of) for node in sorted(linear, key=sp.default_sort_key))
+    elementwise = expr.xreplace({node: sp.Dummy() for node in linear})  # a product or a slice: no element-wise op
+    return macs, int(sp.count_ops(elementwise)) + len(expr.atoms(BatchSum))

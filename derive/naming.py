@@ -148,3 +148,54 @@ def fast_array(family: str, name: str) -> str:
     if family not in FAST_FAMILIES:
         raise KeyError(f"no fast-path family {family!r}")
     return f"_{family}_{name}"
+
+
+# The fast code's arrays by what they hold (one function per family, so no other module spells a name).
+def stack(part: str) -> str:
+    return fast_array("stack", part)
+
+
+def stack_transposed(part: str) -> str:
+    return fast_array("stackT", part)
+
+
+def projection(part: str) -> str:
+    return fast_array("proj", part)
+
+
+def summed(part: str) -> str:
+    return fast_array("sum", part)
+
+
+def deltas(part: str) -> str:
+    return fast_array("deltas", part)
+
+
+def contribution(part: str) -> str:
+    return fast_array("grad", part)
+
+
+def weight_gradients(part: str) -> str:
+    return fast_array("dW", part)
+
+
+def history(state: str) -> str:
+    return fast_array("history", state)
+
+
+def sequence(name: str) -> str:
+    return fast_array("seq", name)
+
+
+def carry_in(state: str) -> str:
+    return fast_array("carry_in", state)
+
+
+def carry_out(state: str) -> str:
+    return fast_array("carry_out", state)
+
+
+def activation_block(index: int) -> tuple[str, str]:
+    """The index-th run's array of activations, and the array of their complements."""
+    name = fast_numbered("act", index)
+    return name, f"{name}_complement"

@@ -1,35 +1,69 @@
-"""The whole run, stage by stage: spec -> model -> derivation -> rendered files -> disk."""
+"""The whole run, stage by stage: spec -> model -> derivation -> backward code -> fast-path plan ->
+views -> templates -> flavours -> disk. Each stage's result is a frozen object computed once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from .derivation import Derivation, derive_backward
-from . import buildcache
-from .emit import default_templates_dir, environment, render_comparison, render_outputs
-from .errors import DeriveError
+import jinja2
+
+from . import buildcache, emit
 from . import files as output_files
+from .backward_code import backward_code
+from .cell import DerivedCell
+from .compare import comparison_view
+from .derivation import Derivation, derive_backward
+from .errors import DeriveError
+from .fast_plan import plan_fast_path
 from .model import build_model
+from .notation import Notation
+from .render_fast import fast_view
+from .render_latex import latex_view
+from .render_numpy import numpy_view
 from .spec import CellSpec
+from .walkthrough import walkthrough_view
 
 
 def derive_cell(spec: CellSpec) -> Derivation:
     """From a checked spec to the derived backward pass of one step."""
+    return derive_backward(build_model(spec))
+
+
+def work_out(spec: CellSpec) -> DerivedCell:
+    """Every stage before the views, once: what all of a cell's outputs (and the comparison) read."""
     model = build_model(spec)  # parse equations, order them, check names and sizes, lower
-    return derive_backward(model)  # deltas, carries to t-1, dL/dx(t), parameter gradients
+    derivation = derive_backward(model)  # deltas, carries to t-1, dL/dx(t), parameter gradients
+    code = backward_code(derivation)  # CSE over the adjoint lines, and what each line reads
+    plan = plan_fast_path(derivation)  # the fast loops' layout: groups, blocks, runs, slots, bias sums
+    notation = Notation(derivation)  # how every symbol prints, in LaTeX and in comment text
+    return DerivedCell(derivation, code, plan, notation)
 
 
-def generate(spec: CellSpec, templates: Path | None = None) -> dict[str, str]:
+def cell_views(cell: DerivedCell) -> dict[str, dict]:
+    """Output suffix -> what its template reads: the module (readable and fast code), the documents."""
+    spec = cell.spec
+    common = {"name": spec.name, "title": spec.title, "reference": spec.reference, "spec_path": spec.path}
+    documents = {**common, **latex_view(cell.derivation, cell.notation), **walkthrough_view(cell.derivation, cell.notation)}
+    return {".py": {**common, **numpy_view(cell), "fast": fast_view(cell)}, ".tex": documents, ".md": documents}
+
+
+def generate(spec: CellSpec, templates: Path | None = None, env: jinja2.Environment | None = None) -> dict[str, str]:
     """The files of one cell: NAME/NAME.py, NAME/NAME.tex, NAME/NAME.md and its flavours -> content."""
-    derivation = derive_cell(spec)
-    return render_outputs(derivation, spec.path, environment(templates))
+    return render_files(work_out(spec), env or emit.environment(templates))
 
 
-def generated_module(spec: CellSpec):
-    """The cell's generated NumPy module, generated now and imported under a private name."""
-    from .gradcheck import load_generated  # the one place a generated module is imported
+def render_files(cell: DerivedCell, env: jinja2.Environment) -> dict[str, str]:
+    """A worked-out cell's files, through the templates of env."""
+    outputs = emit.render_cell(cell_views(cell), env)  # the templates: module, LaTeX document, Markdown
+    outputs.update(emit.flavours(outputs, cell.spec.name, cell.spec.title))  # the posts for Jekyll, Hugo, CommonMark
+    return outputs
 
-    return load_generated(generate(spec)[f"{spec.name}/{spec.name}.py"], spec.name)
+
+def explain(spec: CellSpec) -> str:
+    """What each stage produced for one cell, as text: `derive build CELL --explain`."""
+    from .explain import stages  # only this debug view needs it
+
+    return stages(work_out(spec))
 
 
 @dataclass(frozen=True)
@@ -43,10 +77,13 @@ COMPARISON_BASE = "lstm"  # the catalog is compared against the standard LSTM
 SEED_SIZES = (50, 100)  # D and H of the seed posts' experiments
 
 
-def compare(specs: list[CellSpec], suffix: str, templates: Path | None = None, sizes=SEED_SIZES) -> str:
-    """The comparison report of cells (the first is the reference) as .md or .html text."""
-    derivations = [derive_cell(spec) for spec in specs]
-    return render_comparison(derivations, suffix, environment(templates), *sizes)
+def compare(specs: list[CellSpec], suffix: str, templates: Path | None = None, sizes=SEED_SIZES,
+            cells: dict[str, DerivedCell] | None = None, env: jinja2.Environment | None = None) -> str:
+    """The comparison report of cells (the first is the reference) as .md or .html text; cells are
+    those already worked out (a build's), by name."""
+    cells = cells or {}
+    worked = [cells.get(spec.name) or work_out(spec) for spec in specs]
+    return emit.render_comparison(comparison_view(worked, *sizes), suffix, env or emit.environment(templates))
 
 
 def build(specs: list[CellSpec], out_dir: Path, templates: Path | None = None, check: bool = False,
@@ -61,19 +98,25 @@ def build(specs: list[CellSpec], out_dir: Path, templates: Path | None = None, c
     if repeated:
         paths = ", ".join(spec.path for spec in specs if spec.name == repeated[0])
         raise DeriveError(f"two cells are named {repeated[0]!r} ({paths}); expected distinct names, one folder each")
-    generator = buildcache.generator_digest([d for d in (templates, default_templates_dir()) if d])
+    env = emit.environment(templates)  # one environment: each template is compiled once per build
+    generator = buildcache.generator_digest([d for d in (templates, emit.default_templates_dir()) if d])
     manifest = {} if check else buildcache.load(out_dir)  # --check renders every file: it trusts no cache
     fresh: dict[str, dict] = {}
     files: dict[str, str] = {}
+    cells: dict[str, DerivedCell] = {}  # worked out in this build: the comparison reads them again
     for spec in specs:
         key = buildcache.cell_key(generator, spec.path, spec.source_text)
-        outputs = buildcache.reusable(manifest, out_dir, spec.name, key) or generate(spec, templates)
+        outputs = buildcache.reusable(manifest, out_dir, spec.name, key)
+        if outputs is None:
+            cells[spec.name] = work_out(spec)
+            outputs = render_files(cells[spec.name], env)
         fresh[spec.name] = buildcache.entry(key, outputs)
         files.update(outputs)
     if comparison:
         key = buildcache.cell_key(generator, COMPARISON_FILE, "".join(fresh[s.name]["key"] for s in specs))
         ordered = sorted(specs, key=lambda spec: spec.name != COMPARISON_BASE)
-        outputs = buildcache.reusable(manifest, out_dir, COMPARISON_FILE, key) or {COMPARISON_FILE: compare(ordered, ".md", templates)}
+        outputs = buildcache.reusable(manifest, out_dir, COMPARISON_FILE, key) or {
+            COMPARISON_FILE: compare(ordered, ".md", cells=cells, env=env)}
         fresh[COMPARISON_FILE] = buildcache.entry(key, outputs)
         files.update(outputs)
     return BuildResult(tuple(files), tuple(_write(out_dir, files, check, {**manifest, **fresh})))

@@ -1,7 +1,8 @@
 """SymPy printers for the three outputs: NumPy code, LaTeX, and plain text for code comments.
 
-Each dispatches on the node's class (`_print_MatVec`, `_print_Block`, ...); element-wise
-functions print from their own class attributes (see functions.py). Names come
+Each dispatches on the node's class (`_print_Add`, `_print_Symbol`, ...); element-wise
+functions print from their own class attributes and linear operations by their own methods
+(`numpy`, `latex`, `text`; see functions.py), so a printer has one rule for each. Names come
 from a mapping built by the renderers, so the same symbol prints as `d_s` in code and
 dL/ds(t) in LaTeX. A node without a printing rule raises, never prints something odd.
 """
@@ -13,17 +14,13 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
-from .functions import Elementwise, MatVec, MatVecT, Outer
-
-
-class PrintingError(Exception):
-    """A node this printer has no rule for: a bug in derive, not in the spec."""
+from .functions import MATRIX_PRODUCTS, Elementwise, Linear, PrintingError
 
 
 def ordered_terms(expr: sp.Add) -> list:
     """Terms of a sum with matrix products first, as people write W x + b, but not a negative term
     first when a positive one could lead (1 - tanh(W x)^2, not -tanh(W x)^2 + 1)."""
-    terms = sorted(expr.args, key=lambda term: (not term.has(MatVec, MatVecT, Outer), sp.default_sort_key(term)))
+    terms = sorted(expr.args, key=lambda term: (not term.has(*MATRIX_PRODUCTS), sp.default_sort_key(term)))
     positive = [term for term in terms if not term.could_extract_minus_sign()]
     if positive and terms[0].could_extract_minus_sign():
         terms.remove(positive[0])
@@ -39,16 +36,6 @@ def _print_sum(printer, expr) -> str:
         else:
             text += (" + " if index else "") + printer.parenthesize(term, PRECEDENCE["Add"])
     return text
-
-
-def matrix_operand(printer, vector) -> str:
-    """The operand of a matrix product: W x, W tanh(c), W [a; b], but W (a * b) and W (a + b).
-
-    The one rule for every printer: juxtaposition binds tighter than any product or sum, so an
-    operand that is a product, a quotient, a sum or a negation is grouped; otherwise
-    U h(t-1) * r(t) reads as (U h(t-1)) * r(t), which is another cell.
-    """
-    return printer.parenthesize(vector, PRECEDENCE["Mul"])
 
 
 def negated(expr):
@@ -91,13 +78,16 @@ def _refuse(printer, expr, *args, **kwargs):
 
 
 def _print_function(printer, expr, *args, **kwargs):
-    """Element-wise functions print from their own class attributes; any other function is refused.
+    """Element-wise functions print from their own class attributes, linear operations by their own
+    methods; any other function is refused.
 
     (SymPy's dispatch skips base classes between a Function subclass and Function, so
     `_print_Elementwise` is reached from here.)
     """
     if isinstance(expr, Elementwise):
         return printer._print_Elementwise(expr, *args, **kwargs)
+    if isinstance(expr, Linear):  # each linear operation prints itself (functions.py)
+        return printer._print_Linear(expr, *args, **kwargs)
     return _refuse(printer, expr)
 
 
@@ -115,31 +105,8 @@ class NumpyPrinter(PythonCodePrinter):
     def _print_Elementwise(self, expr, exp=None):
         return type(expr).numpy.format(self._print(expr.args[0]))
 
-    def _print_MatVec(self, expr):
-        matrix, vector = expr.args
-        return f"{matrix_operand(self, vector)} @ {self._print(matrix)}.T"
-
-    def _print_MatVecT(self, expr):
-        matrix, adjoint = expr.args
-        return f"{matrix_operand(self, adjoint)} @ {self._print(matrix)}"
-
-    def _print_Outer(self, expr):
-        adjoint, vector, _matrix = expr.args
-        return f"{matrix_operand(self, adjoint)}.T @ {matrix_operand(self, vector)}"
-
-    def _print_BatchSum(self, expr):
-        return f"np.sum({self._print(expr.args[0])}, axis=0)"
-
-    def _print_Concat(self, expr):
-        return f"np.concatenate(({', '.join(self._print(a) for a in expr.args)}), axis=1)"
-
-    def _print_Block(self, expr):
-        adjoint, start, stop, _part = expr.args
-        begin = "" if start == 0 else self._print(start)
-        return f"{self._print(adjoint)}[:, {begin}:{self._print(stop)}]"
-
-    def _print_ZerosLike(self, expr):
-        return f"np.zeros_like({self._print(expr.args[0])})"
+    def _print_Linear(self, expr, exp=None):
+        return expr.numpy(self)
 
     def _print_Rational(self, expr):
         return f"{expr.p}/{expr.q}"
@@ -230,37 +197,8 @@ class LatexCellPrinter(LatexPrinter):
         return f"{text}^{{{exp}}}" if exp else text
 
     @_powered
-    def _print_MatVec(self, expr):
-        matrix, vector = expr.args
-        return f"{self._print(matrix)} {matrix_operand(self, vector)}"
-
-    @_powered
-    def _print_MatVecT(self, expr):
-        matrix, adjoint = expr.args
-        return f"{self._print(matrix)}^{{\\top}} {matrix_operand(self, adjoint)}"
-
-    @_powered
-    def _print_Outer(self, expr):
-        adjoint, vector, _matrix = expr.args
-        return f"{matrix_operand(self, adjoint)} \\, {matrix_operand(self, vector)}^{{\\top}}"
-
-    @_powered
-    def _print_BatchSum(self, expr):
-        return self._print(expr.args[0])
-
-    @_powered
-    def _print_Concat(self, expr):
-        rows = " \\\\ ".join(self._print(a) for a in expr.args)
-        return f"\\begin{{bmatrix}} {rows} \\end{{bmatrix}}"
-
-    @_powered
-    def _print_Block(self, expr):
-        adjoint, _start, _stop, part = expr.args
-        return f"\\left[{self._print(adjoint)}\\right]_{{{self._print(part)}}}"
-
-    @_powered
-    def _print_ZerosLike(self, expr):
-        return "0"
+    def _print_Linear(self, expr):
+        return expr.latex(self)
 
     _print_Function = _print_function
 
@@ -279,25 +217,7 @@ class TextPrinter(StrPrinter):
     def _print_Elementwise(self, expr, exp=None):
         return type(expr).text.format(self._print(expr.args[0]))
 
-    def _print_MatVec(self, expr):
-        return f"{self._print(expr.args[0])} @ {matrix_operand(self, expr.args[1])}"
-
-    def _print_MatVecT(self, expr):
-        return f"{self._print(expr.args[0])}^T @ {matrix_operand(self, expr.args[1])}"
-
-    def _print_Outer(self, expr):
-        return f"{matrix_operand(self, expr.args[0])} @ {matrix_operand(self, expr.args[1])}^T"
-
-    def _print_BatchSum(self, expr):
-        return self._print(expr.args[0])
-
-    def _print_Concat(self, expr):
-        return f"concat({', '.join(self._print(a) for a in expr.args)})"
-
-    def _print_Block(self, expr):
-        return f"{self._print(expr.args[0])}[{self._print(expr.args[3])} part]"
-
-    def _print_ZerosLike(self, expr):
-        return "0"
+    def _print_Linear(self, expr, exp=None):
+        return expr.text(self)
 
     _print_Function = _print_function

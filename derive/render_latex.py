@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sympy as sp
-
-from .derivation import AdjointLine, Derivation, LineRole, equation_tags
+from .derivation import Derivation, LineRole, equation_tags
+from .equations import Equation, backward_equation
 from .functions import Block
 from .model import CellModel, Role
-from .notation import Notation, explained, forward_form
+from .notation import Notation, forward_form
 from .printers import LatexCellPrinter
 from .written import written_equations, written_pre_activation
 
@@ -24,13 +23,6 @@ SECTIONS = (
     (LineRole.INPUT, "Input"),
     (LineRole.PARAM, "Parameters: gradients summed over time"),
 )
-
-
-@dataclass(frozen=True)
-class Equation:
-    left: str  # LaTeX of the left-hand side
-    right: str  # LaTeX of the right-hand side
-    tag: str = ""  # "B3" on a backward equation: the generated code's comment carries the same
 
 
 @dataclass(frozen=True)
@@ -109,25 +101,3 @@ def pre_activation(model: CellModel, assignment, printer: LatexCellPrinter, as_w
 def _code_in_math(name: str) -> str:
     """A name of the generated code, in math mode (KaTeX, MathJax and pdflatex all read \\_ there)."""
     return "\\mathtt{" + name.replace("_", "\\_") + "}"
-
-
-def backward_equation(derivation: Derivation, line: AdjointLine, printer: LatexCellPrinter, notation: Notation,
-                      tags: dict[str, str]) -> Equation:
-    """A backward line as the documents show it, tagged: what arrives from outside step t is
-    written out, and a parameter's gradient is summed over time."""
-    left, tag = notation.latex[line.target.name], tags[line.target.name]
-    if line.role == LineRole.PARAM:
-        body = printer.doprint(line.expr)
-        if isinstance(line.expr, sp.Add) or body.startswith("-"):  # the sum covers all of it, sign included
-            body = f"\\left({body}\\right)"
-        return Equation(left, f"\\sum_{{t}} {body}", tag)
-    return Equation(left, printer.doprint(explained(derivation, line.expr)), tag)
-
-
-def tex_escape(text: str) -> str:
-    """Plain text made safe for LaTeX's text mode."""
-    replacements = {
-        "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
-        "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\textasciitilde{}",
-    }
-    return "".join(replacements.get(char, char) for char in text)

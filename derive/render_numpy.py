@@ -1,4 +1,4 @@
-"""Stage 5a: the view of a derivation that templates/module.py.j2 renders into NumPy code.
+"""Stage 7a: the view of a cell that templates/module.py.j2 renders into NumPy code.
 
 Forward lines are the lowered assignments (pre-activations written inline); backward lines
 are the adjoint lines after common-subexpression elimination, each with a comment holding
@@ -6,35 +6,34 @@ the equation it implements, in the names the LaTeX uses.
 """
 from __future__ import annotations
 
-import itertools
-import re
 from dataclasses import dataclass
 
 import sympy as sp
 
+from .backward_code import BackwardCode
+from .cell import DerivedCell
 from .derivation import AdjointLine, Derivation, LineRole, equation_tags
 from .dims import Dim
-from .model import CellModel, Kind, Role
+from .forward_code import forward_comment, sigmoid_pairs
+from .functions import Sigmoid, read_names
+from .model import CellModel, Role
 from .notation import Notation, explained
 from .printers import NumpyPrinter, TextPrinter
-from .functions import Block, Outer, Sigmoid
-from .render_fast import fast_view, forward_comment, sigmoid_pairs
 
 
 @dataclass(frozen=True)
 class CodeLine:
     code: str  # one Python statement
     comment: str  # the equation it implements, or why it is there
+    reads: frozenset[str] = frozenset()  # the names it reads
 
 
-def numpy_view(derivation: Derivation, notation: Notation) -> dict:
+def numpy_view(cell: DerivedCell) -> dict:
     """Everything module.py.j2 needs, as plain strings and lists."""
-    model = derivation.model
-    spec = model.spec
-    reduced = shared_subexpressions(derivation)
-    backward = _backward_lines(derivation, notation, reduced)
-    read = _read_by_backward(reduced)
-    cache = cached_names(derivation, reduced)
+    derivation, notation, code = cell.derivation, cell.notation, cell.code
+    model, spec = cell.model, cell.spec
+    backward = _backward_lines(derivation, notation, code)
+    read, cache = code.reads, list(code.cached)
     forward = _forward_lines(model, notation, keep=set(cache))
     return {
         "state_tuple": _python_tuple(spec.states),
@@ -56,7 +55,6 @@ def numpy_view(derivation: Derivation, notation: Notation) -> dict:
         "input_adjoint": model.names.adjoint(spec.input),
         "helpers": ["sigmoid"] if any(a.expr.has(Sigmoid) for a in model.assignments) else [],
         "all_params": [p.name for p in spec.params],
-        "fast": fast_view(derivation),
     }
 
 
@@ -105,21 +103,16 @@ def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list
         if sp.Symbol(assignment.target) in pre or assignment.target in paired.values():
             continue  # written inline, or computed together with its sigmoid
         if assignment.target in paired:
-            argument = printer.doprint(assignment.expr.args[0].xreplace(pre))
-            lines.append(CodeLine(f"{assignment.target}, {paired[assignment.target]} = sigmoid_pair({argument})",
-                                  f"{forward_comment(model, assignment)}; and 1 - {assignment.target} without cancellation"))
+            argument = assignment.expr.args[0].xreplace(pre)
+            lines.append(CodeLine(f"{assignment.target}, {paired[assignment.target]} = sigmoid_pair({printer.doprint(argument)})",
+                                  f"{forward_comment(model, assignment)}; and 1 - {assignment.target} without cancellation",
+                                  frozenset(read_names(argument))))
             continue
         expr = assignment.expr if variable.role == Role.LIFTED else assignment.expr.xreplace(values)
-        code = f"{assignment.target} = {printer.doprint(expr.xreplace(pre))}"
-        lines.append(CodeLine(code, forward_comment(model, assignment, notation.text[assignment.target])))
+        expr = expr.xreplace(pre)
+        lines.append(CodeLine(f"{assignment.target} = {printer.doprint(expr)}",
+                              forward_comment(model, assignment, notation.text[assignment.target]), frozenset(read_names(expr))))
     return lines
-
-
-def shared_subexpressions(derivation: Derivation) -> tuple[list, list]:
-    """CSE over the backward pass: ([(temp, value)], one reduced expression per adjoint line)."""
-    names = (sp.Symbol(derivation.model.names.shared(k)) for k in itertools.count())
-    sizes = (sp.Symbol("D"), sp.Symbol("H"))  # slice bounds such as D + H stay written out
-    return sp.cse([line.expr for line in derivation.lines], symbols=names, order="none", ignore=sizes)
 
 
 def _read_by(name: str, model: CellModel) -> bool:
@@ -127,9 +120,9 @@ def _read_by(name: str, model: CellModel) -> bool:
     return any(sp.Symbol(name) in a.expr.free_symbols for a in model.assignments if a.target != name)
 
 
-def _backward_lines(derivation: Derivation, notation: Notation, cse) -> list[CodeLine]:
-    """Adjoint lines with shared subexpressions (cse, from shared_subexpressions) computed once, just before their first use."""
-    shared, reduced = cse
+def _backward_lines(derivation: Derivation, notation: Notation, code: BackwardCode) -> list[CodeLine]:
+    """Adjoint lines with shared subexpressions computed once, just before their first use."""
+    shared, reduced = code.shared, code.reduced
     printer, text = _printer(derivation), TextPrinter({"names": notation.text})
     tags = equation_tags(derivation)
     pending = list(shared)
@@ -162,33 +155,9 @@ def _equation_text(derivation: Derivation, line: AdjointLine, tag: str, text: Te
     return f"{left} = {text.doprint(explained(derivation, line.expr))}"
 
 
-def _read_by_backward(cse) -> set[str]:
-    """Names the emitted backward pass reads. A block's part and an outer product's weight are
-    bookkeeping for the printers, not values the code reads."""
-    shared, reduced = cse
-    names = set()
-    for expr in [value for _, value in shared] + list(reduced):
-        bookkeeping = {node: Block(*node.args[:3], sp.S.Zero) for node in expr.atoms(Block)}  # bounds are read, the part is not
-        bookkeeping.update({node: Outer(*node.args[:2], sp.S.Zero) for node in expr.atoms(Outer)})
-        names |= {symbol.name for symbol in expr.xreplace(bookkeeping).free_symbols}
-    return names
-
-
 def _used_params(model: CellModel, lines: list[CodeLine]) -> list[str]:
-    words = set(_words(lines))
-    return [p.name for p in model.spec.params if p.name in words]
-
-
-def _words(lines) -> list[str]:
-    """Identifiers in code, outside string literals."""
-    source = "\n".join(line.code if isinstance(line, CodeLine) else line for line in lines)
-    return re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r'"[^"]*"', "", source))
-
-
-def cached_names(derivation: Derivation, cse=None) -> list[str]:
-    """The forward variables the backward pass reads: what a step must keep for backprop through time."""
-    read = _read_by_backward(cse or shared_subexpressions(derivation))
-    return [v.name for v in derivation.model.variables.values() if v.kind != Kind.PARAM and v.name in read]
+    read = set().union(*(line.reads for line in lines))
+    return [p.name for p in model.spec.params if p.name in read]
 
 
 def _size_lines(model: CellModel, read: set[str]) -> list[str]:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .derivation import AdjointLine, Contribution, Derivation, LineRole, UseKind, equation_tags
+from .equations import Equation, backward_equation
 from .model import Role
 from .notation import LOSS, NEXT, Notation, forward_form, shifted
-from .render_latex import Equation, backward_equation
 from .written import written_equations
 
 

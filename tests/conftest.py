@@ -12,7 +12,7 @@ ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))  # reference_cells.py and oracle.py sit beside the tests
 
 from derive.catalog import builtin_names, builtin_spec  # noqa: E402
-from derive.gradcheck import load_generated  # noqa: E402
+from derive.loader import load_generated  # noqa: E402
 from derive.pipeline import generate  # noqa: E402
 from derive.spec import load_spec  # noqa: E402
 

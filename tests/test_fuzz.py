@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 
 from derive.catalog import builtin_names, builtin_spec
 from derive.errors import DeriveError
-from derive.gradcheck import gradcheck, load_generated
+from derive.gradcheck import gradcheck
+from derive.loader import load_generated
 from derive.pipeline import generate
 from derive.spec import spec_from_text
 

@@ -66,7 +66,7 @@ def test_init_params_accepts_seed_generator_and_none(cell):
 def test_gradcheck_catches_a_wrong_backward():
     """The checker is only worth its threshold if a small error in a backward line fails it."""
     from derive.catalog import builtin_spec
-    from derive.gradcheck import load_generated
+    from derive.loader import load_generated
     from derive.pipeline import generate
 
     source = generate(builtin_spec("nico"))["nico/nico.py"]

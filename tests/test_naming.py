@@ -19,7 +19,8 @@ from test_fuzz import ALLOWED_REFUSALS, agrees_with_the_oracle_and_the_readable_
 
 from derive import naming
 from derive.errors import DeriveError
-from derive.gradcheck import gradcheck, load_generated
+from derive.gradcheck import gradcheck
+from derive.loader import load_generated
 from derive.model import build_model
 from derive.pipeline import generate
 from derive.spec import spec_from_text

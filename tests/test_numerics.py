@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import module_for
 
-from derive.gradcheck import load_generated
+from derive.loader import load_generated
 from derive.pipeline import generate
 from derive.spec import spec_from_text
 

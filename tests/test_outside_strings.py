@@ -27,7 +27,7 @@ from test_renderers import RENDER, render_check
 from derive.errors import DeriveError, Location, SpecError
 from derive.escape import WEB_URL, quoted_string, tex_text
 from derive.flavors import math_spans
-from derive.gradcheck import load_generated
+from derive.loader import load_generated
 from derive.pipeline import build, generate
 from derive.spec import CELL_NAME, load_spec, spec_from_text
 from derive.style import ACCENTS, LatexStyle, check_symbol

@@ -13,7 +13,8 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 def test_readme_example_spec_builds_and_its_quoted_line_is_real(tmp_path):
-    from derive.gradcheck import gradcheck, load_generated
+    from derive.gradcheck import gradcheck
+    from derive.loader import load_generated
     from derive.pipeline import generate
     from derive.spec import spec_from_text
 
