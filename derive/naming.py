@@ -14,6 +14,7 @@ cannot collide with a cell's variables or with each other either.
 """
 from __future__ import annotations
 
+import functools
 import keyword
 
 from .functions import CONCAT, FUNCTIONS
@@ -150,49 +151,18 @@ def fast_array(family: str, name: str) -> str:
     return f"_{family}_{name}"
 
 
-# The fast code's arrays by what they hold (one function per family, so no other module spells a name).
-def stack(part: str) -> str:
-    return fast_array("stack", part)
-
-
-def stack_transposed(part: str) -> str:
-    return fast_array("stackT", part)
-
-
-def projection(part: str) -> str:
-    return fast_array("proj", part)
-
-
-def summed(part: str) -> str:
-    return fast_array("sum", part)
-
-
-def deltas(part: str) -> str:
-    return fast_array("deltas", part)
-
-
-def contribution(part: str) -> str:
-    return fast_array("grad", part)
-
-
-def weight_gradients(part: str) -> str:
-    return fast_array("dW", part)
-
-
-def history(state: str) -> str:
-    return fast_array("history", state)
-
-
-def sequence(name: str) -> str:
-    return fast_array("seq", name)
-
-
-def carry_in(state: str) -> str:
-    return fast_array("carry_in", state)
-
-
-def carry_out(state: str) -> str:
-    return fast_array("carry_out", state)
+# The fast code's arrays by what they hold (one name per family, so no other module spells a name).
+stack = functools.partial(fast_array, "stack")
+stack_transposed = functools.partial(fast_array, "stackT")
+projection = functools.partial(fast_array, "proj")
+summed = functools.partial(fast_array, "sum")
+deltas = functools.partial(fast_array, "deltas")
+contribution = functools.partial(fast_array, "grad")
+weight_gradients = functools.partial(fast_array, "dW")
+history = functools.partial(fast_array, "history")
+sequence = functools.partial(fast_array, "seq")
+carry_in = functools.partial(fast_array, "carry_in")
+carry_out = functools.partial(fast_array, "carry_out")
 
 
 def activation_block(index: int) -> tuple[str, str]:
