@@ -17,7 +17,7 @@ def built(tmp_path):
 def forbid_generation(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a cell was generated again although nothing changed")
-    monkeypatch.setattr(pipeline, "generate", refuse)
+    monkeypatch.setattr(pipeline, "work_out", refuse)
 
 
 def test_unchanged_cells_are_not_generated_again(built, monkeypatch):
@@ -84,7 +84,7 @@ def test_an_edited_file_that_a_template_reads_regenerates(built, tmp_path, how):
 
 def test_check_renders_every_cell_and_trusts_no_cache(built, monkeypatch):
     rendered = []
-    real_generate = pipeline.generate
-    monkeypatch.setattr(pipeline, "generate", lambda spec, templates=None: rendered.append(spec.name) or real_generate(spec, templates))
+    real_work_out = pipeline.work_out
+    monkeypatch.setattr(pipeline, "work_out", lambda spec: rendered.append(spec.name) or real_work_out(spec))
     result = pipeline.build([builtin_spec("nico"), builtin_spec("rnn")], built, check=True)
     assert result.changed == () and rendered == ["nico", "rnn"]
