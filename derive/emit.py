@@ -1,4 +1,4 @@
-"""Stage 7: render views through the Jinja templates into file contents, and the posts' flavours.
+"""Stages 8 and 9: render views through the Jinja templates into file contents, and the posts' flavours.
 
 This stage knows templates and nothing of derivations: the pipeline hands it views (plain
 strings, lists and frozen records) and gets file contents back.

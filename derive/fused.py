@@ -1,4 +1,4 @@
-"""Stage 4b: plan the fast sequence code, the structure cuDNN and oneDNN use.
+"""Stage 6a: group the products of the fast sequence code, the structure cuDNN and oneDNN use.
 
 Every matrix product W u is split into column blocks by the vector each block multiplies:
 W_g [x; h(t-1)] = W_g[:, :D] x + W_g[:, D:] h(t-1). Blocks that multiply the same vector are
@@ -10,7 +10,7 @@ stacked into one weight, once per call, so all gates sharing an input cost one p
   multiplied is one product, and its weight gradient is one product over all steps
   after the loop (the input's adjoint too).
 
-The plan is data; render_numpy prints it through templates/sequence_fast.py.j2.
+The groups are data; fast_plan builds the rest of the plan on them, render_fast shows it to templates/sequence_fast.py.j2.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage 5d: three-address code for the fast loops.
+"""Stage 7b, inside the fast loops: three-address code.
 
 An expression becomes NumPy calls that each write into an array chosen beforehand (`out=`):
 `d_h*o*(1 - h_tanh**2)` into `d_c` is

@@ -1,4 +1,4 @@
-"""Stage 5b: the view of a derivation that the LaTeX and Markdown templates render.
+"""Stage 7c: the view of a derivation that the LaTeX and Markdown templates render.
 
 Forward equations are printed as the spec writes them (made-up variables folded back in);
 backward equations are the adjoint lines with the time recursion spelled out: what a state

@@ -1,4 +1,4 @@
-"""Stage 5c: the step-by-step derivation through time, for blog posts, built from the derivation.
+"""Stage 7d: the step-by-step derivation through time, for blog posts, built from the derivation.
 
 Every sentence and equation comes from the symbolic objects: the chain rule of a variable
 lists its recorded uses (Derivation.uses), its local derivatives are SymPy's partials of

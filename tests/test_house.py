@@ -2,6 +2,7 @@
 that do not import each other, no regex over generated code in the generator, roles compared as
 enums. Each rule names the offending place when it breaks."""
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,14 @@ def test_the_checks_catch_what_they_guard_against():
     assert string_comparisons_of_roles(ast.parse("ok = line.role == LineRole.PARAM")) == []
     assert imported_modules(ast.parse("from .render_fast import fast_view\nimport re")) == {"render_fast", "re"}
     assert imported_modules(ast.parse("from . import naming")) == {"naming"}
+
+
+def test_the_readme_layout_names_every_module():
+    """The README's Layout section is the current picture of the house: a new module appears in it."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.index("```", layout.index("```") + 3)]
+    words = set(re.findall(r"[A-Za-z_]+", layout))
+    missing = [str(path.relative_to(PACKAGE)) for path in MODULES
+               if path.stem not in words and path.stem not in ("__init__", "__main__")]
+    assert not missing, f"README Layout does not name: {missing}"
