@@ -12,14 +12,15 @@ import numpy as np
 
 from .catalog import builtin_names, builtin_spec, resolve
 from .errors import DeriveError, Location
-from . import limits, race, train
+from . import limits
+from .experiments import race, train
 from .spec import check_parameter_count
 from .gradcheck import gradcheck
 from .files import write_files
 from .emit import flavor_path
 from .loader import generated_module
 from .pipeline import build, compare, explain, generate
-from .progress import Progress
+from .experiments.progress import Progress
 from .flavors import FLAVORS, HUGO_CONFIG
 from .preview import png_pages
 from .style import ADJOINTS, PRODUCTS, TIMES, with_options
