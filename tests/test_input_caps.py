@@ -14,7 +14,8 @@ from conftest import ROOT
 from hypothesis import given, settings
 
 from derive import limits
-from derive.cli import main, real_number, whole_number
+from derive.arguments import real_number, whole_number
+from derive.cli import main
 from derive.derivation import derive_backward
 from derive.errors import DeriveError, SpecError
 from derive.model import build_model
@@ -160,7 +161,7 @@ def test_compare_counts_parameters_at_its_own_sizes(capsys):
 
 
 def test_train_counts_parameters_at_its_own_sizes(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("derive.cli.generated_module", never("generation"))
+    monkeypatch.setattr("derive.experiments.commands.generated_module", never("generation"))
     monkeypatch.setattr("derive.experiments.train.train_chars", never("training"))
     path = tmp_path / "big.toml"
     path.write_text(big_cell("9999"))
