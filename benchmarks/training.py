@@ -2,14 +2,14 @@
 
 One iteration is one chunk of 10 characters forward and backward, plus an Adam update with
 clipping, on the shipped text. derive's goes through the generated lstm's batched sequence
-functions (derive/train.py); the baseline steps one character and one gate at a time
+functions (derive/experiments/train.py); the baseline steps one character and one gate at a time
 (seed_chars.py). Both start from the same weights and walk the same chunks.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from derive import train
+from derive.experiments import train
 from derive.catalog import builtin_spec
 from derive.loader import generated_module
 

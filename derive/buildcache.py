@@ -1,23 +1,30 @@
 """Skip cells whose inputs have not changed since the last build into the same folder.
 
-A cell's key hashes everything that can change its outputs: derive's own code, every file of
-the templates folders (derive's and a user's, recursively: a template may include, import or
-extend any of them, by a name computed at render time), the spec text and SymPy's version. The manifest (.derive-cache.json
+A cell's key hashes everything that can change its outputs: the modules that generate (the
+import closure of pipeline.py, read with ast, named relative to the package so that the key
+does not depend on where derive is installed; the CLI, the experiments and the rest of derive
+are outside it, so editing them keeps every key), every file of the templates folders (derive's
+and a user's, recursively: a template may include, import or extend any of them, by a name
+computed at render time), the spec text and SymPy's version. The manifest (.derive-cache.json
 in the output folder, not committed) maps each cell to its key and the hashes of the files it
 wrote; a cell is skipped only when its key matches and every one of its files still has
 those bytes, so an edited or deleted output is always regenerated.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 import os
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from . import files as output_files
 
 MANIFEST = ".derive-cache.json"
+PACKAGE = Path(__file__).resolve().parent
+GENERATOR = "pipeline.py"  # runs every stage of a build: what it imports is what generates
 
 
 def _digest(*chunks: bytes) -> str:
@@ -46,10 +53,50 @@ def folder_files(folder: Path) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
+def generating_modules(package: Path, start: str = GENERATOR) -> list[str]:
+    """The import closure of start within package, as paths relative to it, sorted: every module
+    it imports, at the top or inside a function, and theirs, with each package's __init__.py on
+    the way (importing a module runs them). Read with ast: nothing is imported to find it."""
+    seen, waiting = set(), [start]
+    while waiting:
+        relative = waiting.pop()
+        if relative in seen or not (package / relative).is_file():
+            continue
+        seen.add(relative)
+        parts = PurePosixPath(relative).parts
+        waiting.extend(PurePosixPath(*parts[:depth], "__init__.py").as_posix() for depth in range(len(parts)))
+        for target in _imported(package.name, relative, (package / relative).read_bytes()):
+            waiting += [PurePosixPath(*target).with_suffix(".py").as_posix() if target else "__init__.py",
+                        PurePosixPath(*target, "__init__.py").as_posix()]
+    return sorted(seen)
+
+
+@functools.lru_cache(maxsize=256)  # keyed by the source itself: an edited module is read again
+def _imported(package: str, relative: str, source: bytes) -> tuple[tuple[str, ...], ...]:
+    """What one module imports from the package, as dotted names split into parts relative to it:
+    `from .x import y` gives x and x.y (y may be a module), `from . import x` gives x,
+    `from ..x import y` in a subpackage climbs one level, and `derive.x` is read as `.x`."""
+    here = PurePosixPath(relative).parent.parts
+    found = []
+    for node in ast.walk(ast.parse(source, relative)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                if node.level - 1 > len(here):
+                    continue
+                base = here[:len(here) - node.level + 1] + (tuple(node.module.split(".")) if node.module else ())
+            elif node.module and node.module.split(".")[0] == package:
+                base = tuple(node.module.split(".")[1:])
+            else:
+                continue
+            found += [base] + [base + (alias.name,) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            found += [tuple(alias.name.split(".")[1:]) for alias in node.names if alias.name.split(".")[0] == package]
+    return tuple(found)
+
+
 def generator_digest(template_dirs: list[Path]) -> str:
-    """Hash of derive's code, every file a template may read, and the SymPy version."""
-    package = Path(__file__).resolve().parent
-    chunks = [p.as_posix().encode() + p.read_bytes() for p in sorted(package.rglob("*.py"))]
+    """Hash of the modules that generate, every file a template may read, and the SymPy version."""
+    chunks = [name.encode() + b"\0" + (PACKAGE / name).read_bytes() for name in generating_modules(PACKAGE)]
     for index, folder in enumerate(template_dirs):  # the order matters: the first folder overrides
         chunks.append(f"templates folder {index}".encode())
         chunks.extend(name.encode() + b"\0" + path.read_bytes() for name, path in folder_files(Path(folder)))

@@ -3,30 +3,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
-import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
+from .arguments import check_seed, whole_number
 from .catalog import builtin_names, builtin_spec, resolve
 from .errors import DeriveError, Location
-from . import limits, race, train
+from . import limits
+from .experiments.commands import train_and_race
 from .spec import check_parameter_count
 from .gradcheck import gradcheck
 from .files import write_files
 from .emit import flavor_path
 from .loader import generated_module
 from .pipeline import build, compare, explain, generate
-from .progress import Progress
 from .flavors import FLAVORS, HUGO_CONFIG
 from .preview import png_pages
 from .style import ADJOINTS, PRODUCTS, TIMES, with_options
 
-# The chars task's flags that the toy task refuses, with their defaults.
-CHARS_DEFAULTS = {"hidden_size": train.CharSettings.hidden_size, "seq_length": train.CharSettings.seq_length,
-                  "sample_every": 500, "sample_length": 100, "temperature": 1.0}
 EXAMPLES = {
     "list": "example:\n  derive list",
     "build": (
@@ -98,35 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-MAX_SEED = 2**32 - 1  # NumPy's legacy generator takes seeds in [0, 2**32)
-
-
-def whole_number(text: str) -> int:
-    """An argparse type: an optionally signed whole number in ASCII digits. int() alone also takes
-    "\u0661" (an Arabic-Indic one), "1_000" and blanks around; ranges are checked by each command
-    so that the message names the flag and its range."""
-    if not re.fullmatch(r"-?[0-9]{1,12}", text, re.ASCII):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number written in ASCII digits 0-9{_unicode_note(text)}")
-    return int(text)
-
-
-def real_number(text: str) -> float:
-    """An argparse type: a decimal number in ASCII (float() also takes Unicode digits, "nan" and "inf")."""
-    if not re.fullmatch(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?", text, re.ASCII):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number written in ASCII, such as 0.5 or 1e-3{_unicode_note(text)}")
-    return float(text)
-
-
-def _unicode_note(text: str) -> str:
-    bad = next((char for char in text if not char.isascii()), None)
-    return f" (it contains {bad!r}, U+{ord(bad):04X})" if bad else ""
-
-
-def _check_seed(args) -> None:
-    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
-        raise DeriveError(f"--seed {args.seed}: expected a whole number from 0 to {MAX_SEED}")
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="derive",
@@ -144,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     command("list", "list the built-in cells with title and reference", _list)
+    _build_and_compare(command)
+    train_and_race(command)
+    _latex_and_gradcheck(command)
+    return parser
+
+
+def _build_and_compare(command) -> None:
     sub = command("build", "generate NumPy code, LaTeX and Markdown for cells", _build)
     sub.add_argument("cells", nargs="*", metavar="CELL", help="built-in cell name or path to a .toml spec (default: all built-in cells)")
     sub.add_argument("--out", type=Path, default=Path("generated"), help="output folder (default: generated)")
@@ -157,20 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--input-size", type=whole_number, default=50, help="D for the cost table (default 50, as in the seed posts)")
     sub.add_argument("--hidden-size", type=whole_number, default=100, help="H for the cost table (default 100)")
     sub.add_argument("--templates", type=Path, help="folder of templates that override derive's own")
-    sub = command("train", "train a cell with its generated code: the seed posts' toy task or character model", _train)
-    sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
-    _training_flags(sub)
-    sub.add_argument("--init", choices=train.TOY_INITS,
-                     help="toy task: 'original' replays the Simple LSTM repository's draws (default; takes no --seed); "
-                          "'default' uses the module's init_params with --seed")
-    sub.add_argument("--sample-every", type=whole_number, metavar="N", help="chars task: print sampled characters every N iterations (default 500)")
-    sub.add_argument("--sample-length", type=whole_number, metavar="N", help="chars task: characters per sample (default 100)")
-    sub.add_argument("--temperature", type=real_number, help="chars task: sampling temperature, > 0 (default 1.0)")
-    sub = command("race", "train several cells on equal terms; write loss curves and a table", _race)
-    sub.add_argument("cells", nargs="*", metavar="CELL", help="built-in cells or .toml specs (default: every built-in cell)")
-    _training_flags(sub)
-    sub.add_argument("--out", type=Path, required=True, help="folder for race.md, loss.png and loss.svg")
-    sub.add_argument("--no-plot", action="store_true", help="write the table only (no matplotlib needed)")
+
+
+def _latex_and_gradcheck(command) -> None:
     sub = command("latex", "the derivation as a blog post or LaTeX article, in a chosen notation", _latex)
     sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
     sub.add_argument("--flavor", choices=("tex",) + FLAVORS, default="commonmark",
@@ -188,18 +149,6 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--steps", type=whole_number, default=3, help="sequence length T (default 3)")
     sub.add_argument("--batch", type=whole_number, default=2, help="batch size B (default 2)")
     sub.add_argument("--seed", type=whole_number, default=0, help="random seed (default 0)")
-    return parser
-
-
-def _training_flags(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--task", choices=("toy", "chars"), required=True, help="toy: fit four numbers (first seed post); chars: next-character model (second)")
-    sub.add_argument("--iterations", type=whole_number, help="updates (default: 100 for toy, 5000 for chars)")
-    sub.add_argument("--lr", type=real_number, help="learning rate (default: 0.1, SGD, for toy; 1e-3, Adam, for chars)")
-    sub.add_argument("--seed", type=whole_number, help="random seed of initialisation and sampling (default 0; "
-                     "the toy task's original initialisation takes none)")
-    sub.add_argument("--text", type=Path, help="chars task: a UTF-8 text file (default: the opening of Alice in Wonderland, shipped)")
-    sub.add_argument("--hidden-size", type=whole_number, help=f"chars task: H (default {CHARS_DEFAULTS['hidden_size']})")
-    sub.add_argument("--seq-length", type=whole_number, help=f"chars task: characters per chunk of truncated BPTT (default {CHARS_DEFAULTS['seq_length']})")
 
 
 def _list(args) -> int:
@@ -264,7 +213,7 @@ def _gradcheck(args) -> int:
     for flag in ("input_size", "hidden_size", "steps", "batch"):
         if not 1 <= getattr(args, flag) <= 64:
             raise DeriveError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a whole number from 1 to 64")
-    _check_seed(args)
+    check_seed(args)
     spec = resolve(args.cell)
     check_parameter_count(spec, args.input_size, args.hidden_size, limits.MAX_PARAMETERS["gradcheck"], "gradcheck")
     module = generated_module(spec)
@@ -279,132 +228,6 @@ def _gradcheck(args) -> int:
     verdict = "ok" if worst < 1e-6 else "FAILED"
     print(f"worst: {worst:.2e} ({verdict}: the threshold is 1e-6)")
     return 0 if worst < 1e-6 else 1
-
-
-def _check_training_flags(args) -> None:
-    """Numbers in range, no chars-only flag given to the toy task (it would be ignored);
-    then the chars task's defaults filled in. (Those flags default to None so that "given"
-    is known without repeating their defaults.)"""
-    limits = {"iterations": (1, 10_000_000), "hidden_size": (1, 4096), "seq_length": (1, 10_000),
-              "sample_every": (1, 10_000_000), "sample_length": (1, 100_000)}
-    for flag, (low, high) in limits.items():
-        value = getattr(args, flag, None)
-        if value is not None and not low <= value <= high:
-            raise DeriveError(f"--{flag.replace('_', '-')} {value}: expected a whole number from {low} to {high}")
-    for flag in ("lr", "temperature"):
-        value = getattr(args, flag, None)
-        if value is not None and not (0 < value < float("inf")):
-            raise DeriveError(f"--{flag} {value}: expected a positive number")
-    _check_seed(args)
-    given = [flag for flag in ("text", *CHARS_DEFAULTS) if getattr(args, flag, None) is not None]
-    if args.task == "toy" and given:
-        raise DeriveError(f"--{given[0].replace('_', '-')} applies to --task chars; the toy task is fixed by "
-                          "the Simple LSTM post (D=50, H=100, 4 steps)")
-    if args.task == "chars" and getattr(args, "init", None) is not None:
-        raise DeriveError(f"--init {args.init} applies to --task toy; the chars task draws its parameters with --seed")
-    original = args.task == "toy" and getattr(args, "init", None) in (None, "original")
-    if original and args.seed is not None:
-        how = "race --task toy always uses" if not hasattr(args, "init") else "--init original (the default) uses"
-        hint = "" if not hasattr(args, "init") else "; add --init default to draw with --seed"
-        raise DeriveError(f"--seed {args.seed} would be ignored: {how} the Simple LSTM repository's draws "
-                          f"(a generator reseeded to 0 before each array){hint}")
-    if hasattr(args, "init") and args.init is None:
-        args.init = "original"
-    if args.seed is None:
-        args.seed = 0
-    for flag, value in CHARS_DEFAULTS.items():
-        if hasattr(args, flag) and getattr(args, flag) is None:
-            setattr(args, flag, value)
-
-
-def _char_settings(args) -> train.CharSettings:
-    return train.CharSettings(hidden_size=args.hidden_size, seq_length=args.seq_length,
-                              iterations=args.iterations or 5000, lr=args.lr or 1e-3, seed=args.seed)
-
-
-def _training_text(args) -> tuple[str, str]:
-    if args.text is None:
-        return train.default_text()
-    return train.read_text(args.text, args.seq_length), str(args.text)
-
-
-def _train(args) -> int:
-    _check_training_flags(args)
-    spec = resolve(args.cell)
-    if args.task == "toy":
-        check_parameter_count(spec, *train.TOY_SIZES, limits.MAX_PARAMETERS["train"], "the toy task")
-        return _train_toy(args, generated_module(spec))
-    text, source = _training_text(args)
-    vocab = train.Vocabulary.of(text, str(args.text or "the shipped text"))
-    check_parameter_count(spec, vocab.size, args.hidden_size, limits.MAX_PARAMETERS["train"], "the chars task")
-    return _train_chars(args, spec.name, generated_module(spec), text, source, vocab)
-
-
-def _train_toy(args, module) -> int:
-    def report(record: train.ToyRecord) -> None:  # every iteration is printed: no progress bar needed
-        print("\n".join(train.toy_lines(record)), flush=True)
-
-    train.train_toy(module, iterations=args.iterations or 100, lr=args.lr or 0.1, init=args.init, seed=args.seed,
-                    report=report)
-    return 0
-
-
-def _train_chars(args, name: str, module, text: str, source: str, vocab: train.Vocabulary) -> int:
-    settings = _char_settings(args)
-    print(f"{name}: chars task on {source}: {len(text):,} characters, vocabulary {vocab.size}, "
-          f"H={settings.hidden_size}, chunks of {settings.seq_length}, Adam lr {settings.lr:g}; "
-          f"start loss ln {vocab.size} = {math.log(vocab.size):.4f}", flush=True)
-    bar = Progress(settings.iterations)
-    sampler = np.random.default_rng(settings.seed + 1)
-
-    def report(record: train.CharRecord, model: train.CharModel, state: dict) -> None:
-        bar.update(record.iteration, f"loss {record.smooth_loss:.4f}")
-        if record.iteration % args.sample_every and record.iteration != settings.iterations:
-            return
-        drawn = model.sample(dict(state), int(sampler.integers(vocab.size)), args.sample_length, args.temperature, sampler)
-        bar.clear()
-        print(f"iter {record.iteration}, smoothed loss {record.smooth_loss:.4f}, "
-              f"{record.iteration / record.seconds:,.0f} it/s\n----\n{vocab.text(drawn)}\n----", flush=True)
-
-    train.train_chars(module, text, settings, report)
-    bar.clear()
-    return 0
-
-
-def _race(args) -> int:
-    _check_training_flags(args)
-    if not args.no_plot:
-        race.require_matplotlib()  # before minutes of training, not after
-    specs = [resolve(cell) for cell in args.cells] if args.cells else [builtin_spec(n) for n in builtin_names()]
-    names = [spec.name for spec in specs]
-    if len(set(names)) != len(names):
-        raise DeriveError(f"cell {sorted(n for n in names if names.count(n) > 1)[0]!r} is named twice; expected distinct cells")
-    if args.task == "toy":
-        settings = {"iterations": args.iterations or 100, "lr": args.lr or 0.1, "init": "original"}
-    else:
-        text, source = _training_text(args)
-        chars = _char_settings(args)
-        settings = {"text": source, "iterations": chars.iterations, "H": chars.hidden_size,
-                    "chunk": chars.seq_length, "Adam lr": chars.lr, "seed": chars.seed}
-    for spec in specs:
-        sizes = train.TOY_SIZES if args.task == "toy" else (train.Vocabulary.of(text).size, chars.hidden_size)
-        check_parameter_count(spec, *sizes, limits.MAX_PARAMETERS["train"], f"the {args.task} task")
-    curves = []
-    for index, spec in enumerate(specs):
-        module = generated_module(spec)
-        if args.task == "toy":
-            curves.append(race.run_toy(spec.name, module, settings["iterations"], args.seed))
-        else:
-            bar = Progress(chars.iterations, f"{spec.name} ({index + 1}/{len(specs)}) ")
-            curves.append(race.run_chars(spec.name, module, text, chars,
-                                         lambda record, *_: bar.update(record.iteration, f"loss {record.smooth_loss:.4f}")))
-            bar.clear()
-        print(f"{spec.name}: final loss {curves[-1].final:.6g}, {1000 * curves[-1].seconds_per_iteration:.3f} ms per iteration", flush=True)
-    files = {} if args.no_plot else race.plot(curves, args.task)
-    files["race.md"] = race.report(curves, args.task, settings, plotted=not args.no_plot)
-    write_files(args.out, files)
-    print(f"wrote {', '.join(str(args.out / name) for name in sorted(files))}")
-    return 0
 
 
 def _latex(args) -> int:

@@ -1,8 +1,11 @@
-"""A rebuild skips unchanged cells, and never skips one whose spec, templates or outputs changed."""
+"""A rebuild skips unchanged cells, and never skips one whose spec, templates, outputs or generating
+code changed; editing code that does not generate (the CLI, the experiments) keeps every cell."""
+import shutil
+
 import pytest
 from conftest import spec_path
 
-from derive import pipeline
+from derive import buildcache, pipeline
 from derive.catalog import builtin_spec
 from derive.spec import load_spec
 
@@ -88,3 +91,91 @@ def test_check_renders_every_cell_and_trusts_no_cache(built, monkeypatch):
     monkeypatch.setattr(pipeline, "work_out", lambda spec: rendered.append(spec.name) or real_work_out(spec))
     result = pipeline.build([builtin_spec("nico"), builtin_spec("rnn")], built, check=True)
     assert result.changed == () and rendered == ["nico", "rnn"]
+
+
+# --------------------------------------------------------------------------- the code in the key
+
+INSTALLED = buildcache.PACKAGE  # this derive, before a test points the key at a copy
+
+def test_the_key_reads_the_import_closure_of_pipeline():
+    modules = set(buildcache.generating_modules(buildcache.PACKAGE))
+    # explain is imported inside a function of pipeline; __init__ runs whenever pipeline is imported
+    assert {"pipeline.py", "model.py", "derivation.py", "explain.py", "emit.py", "__init__.py"} <= modules
+    assert not {"cli.py", "arguments.py", "__main__.py", "loader.py"} & modules
+    assert not [name for name in modules if name.startswith("experiments/")]
+
+
+SMALL_PACKAGE = {  # a module's text, and whether pipeline.py's closure holds it
+    "__init__.py": ("", True),
+    "pipeline.py": ("import json\nfrom .a import thing\nfrom . import b\n\ndef later():\n    from .c import x\n", True),
+    "a.py": ("from .pkg.d import y\n", True),
+    "b.py": ("", True),
+    "c.py": ("", True),
+    "pkg/__init__.py": ("", True),
+    "pkg/d.py": ("from .. import e\nfrom . import f\nfrom ..sub.deep import z\n", True),
+    "pkg/f.py": ("", True),
+    "sub/__init__.py": ("", True),  # imported on the way to sub.deep
+    "sub/deep.py": ("", True),
+    "e.py": ("from .pkg import g\nimport derive.h\nfrom derive.i import w\n", True),
+    "pkg/g.py": ("", True),
+    "h.py": ("", True),
+    "i.py": ("", True),
+    "outside.py": ("from . import pipeline\n", False),  # imports pipeline; pipeline does not import it
+    "pkg/unused.py": ("", False),
+}
+
+
+def test_the_closure_follows_every_kind_of_import(tmp_path):
+    package = tmp_path / "derive"
+    for name, (text, _) in SMALL_PACKAGE.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+    assert buildcache.generating_modules(package) == sorted(name for name, (_, held) in SMALL_PACKAGE.items() if held)
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """derive's modules copied elsewhere; the key is read from the copy, which the test may edit."""
+    copy = tmp_path / "elsewhere" / "derive"
+    shutil.copytree(buildcache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(buildcache, "PACKAGE", copy)
+    monkeypatch.setattr(buildcache, "__file__", str(copy / "buildcache.py"))  # for code that finds itself anew
+    return copy
+
+
+def edit(path):
+    with open(path, "a") as file:
+        file.write("\n# edited\n")
+
+
+def test_the_key_does_not_depend_on_where_derive_is_installed(package_copy, monkeypatch):
+    copied = buildcache.generator_digest([])
+    monkeypatch.setattr(buildcache, "PACKAGE", INSTALLED)
+    monkeypatch.setattr(buildcache, "__file__", str(INSTALLED / "buildcache.py"))
+    assert buildcache.generator_digest([]) == copied
+
+
+@pytest.mark.parametrize("module", ["cli.py", "arguments.py", "experiments/train.py", "experiments/commands.py"])
+def test_editing_a_module_that_does_not_generate_keeps_the_key(package_copy, module):
+    before = buildcache.generator_digest([])
+    edit(package_copy / module)
+    assert buildcache.generator_digest([]) == before
+
+
+@pytest.mark.parametrize("module", ["derivation.py", "pipeline.py", "explain.py", "__init__.py"])
+def test_editing_a_module_that_generates_changes_the_key(package_copy, module):
+    before = buildcache.generator_digest([])
+    edit(package_copy / module)
+    assert buildcache.generator_digest([]) != before
+
+
+def test_a_build_after_editing_the_cli_generates_nothing_and_after_editing_the_derivation_everything(built, package_copy,
+                                                                                                       monkeypatch):
+    worked = []
+    real_work_out = pipeline.work_out
+    monkeypatch.setattr(pipeline, "work_out", lambda spec: worked.append(spec.name) or real_work_out(spec))
+    edit(package_copy / "cli.py")
+    edit(package_copy / "experiments" / "race.py")
+    assert pipeline.build([builtin_spec("nico"), builtin_spec("rnn")], built).changed == () and worked == []
+    edit(package_copy / "derivation.py")
+    assert pipeline.build([builtin_spec("nico"), builtin_spec("rnn")], built).changed == () and worked == ["nico", "rnn"]

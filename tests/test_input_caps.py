@@ -14,12 +14,13 @@ from conftest import ROOT
 from hypothesis import given, settings
 
 from derive import limits
-from derive.cli import main, real_number, whole_number
+from derive.arguments import real_number, whole_number
+from derive.cli import main
 from derive.derivation import derive_backward
 from derive.errors import DeriveError, SpecError
 from derive.model import build_model
 from derive.spec import MAX_SPEC_BYTES, load_spec, spec_from_text
-from derive.train import MAX_TEXT_BYTES
+from derive.experiments.train import MAX_TEXT_BYTES
 from test_bad_specs import GOOD
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # the child imports this tree's derive
@@ -94,7 +95,7 @@ def test_a_huge_training_text_is_refused_after_cap_plus_one_bytes(tmp_path, monk
     with open(huge, "wb") as file:
         os.truncate(file.fileno(), 200 * 1024 * 1024)  # 200 MB, sparse
     reads = CountingReads(monkeypatch)
-    monkeypatch.setattr("derive.train.train_chars", never("training"))
+    monkeypatch.setattr("derive.experiments.train.train_chars", never("training"))
     assert main(["train", "rnn", "--task", "chars", "--text", str(huge), "--iterations", "1"]) == 2
     message = capsys.readouterr().err
     assert f"--text {huge}: larger than {MAX_TEXT_BYTES:,} bytes" in message and "Traceback" not in message
@@ -160,8 +161,8 @@ def test_compare_counts_parameters_at_its_own_sizes(capsys):
 
 
 def test_train_counts_parameters_at_its_own_sizes(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("derive.cli.generated_module", never("generation"))
-    monkeypatch.setattr("derive.train.train_chars", never("training"))
+    monkeypatch.setattr("derive.experiments.commands.generated_module", never("generation"))
+    monkeypatch.setattr("derive.experiments.train.train_chars", never("training"))
     path = tmp_path / "big.toml"
     path.write_text(big_cell("9999"))
     assert main(["train", str(path), "--task", "chars", "--hidden-size", "4096", "--iterations", "1"]) == 2

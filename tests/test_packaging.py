@@ -1,4 +1,5 @@
-"""templates/ is found after `pip install .` (a wheel) and after `pip install -e .` (editable).
+"""templates/ (and the experiments subpackage with its text) are found after `pip install .` (a wheel)
+and after `pip install -e .` (editable).
 
 Each case copies the project, installs it into a fresh virtual environment that reuses this
 one's packages (no network), and runs the installed `derive` from another folder.
@@ -48,15 +49,19 @@ def test_installed_derive_finds_its_templates(editable, tmp_path):
     install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
     install += ["-e", str(source)] if editable else [str(source)]
     subprocess.run(install, check=True, capture_output=True)
-    probe = "import derive, derive.emit; print(derive.__file__); print(derive.emit.default_templates_dir())"
+    probe = ("import derive, derive.emit, derive.experiments.train as train; print(derive.__file__); "
+             "print(derive.emit.default_templates_dir()); print(train.__file__); print(len(train.default_text()[0]))")
     where = subprocess.run([str(python), "-c", probe], cwd=work, check=True, capture_output=True, text=True).stdout.split("\n")
-    module_file, templates = where[0], where[1]
+    module_file, templates, experiments = where[0], where[1], where[2]
     if editable:
         assert module_file.startswith(str(source)), module_file
         assert templates == str(source / "templates")
     else:
         assert module_file.startswith(str(venv)), module_file
         assert templates.startswith(str(venv)) and templates.endswith("derive/templates")
+    # The experiments subpackage travels too, and the chars task finds its shipped text (derive/data).
+    assert experiments.startswith(str(source if editable else venv)), experiments
+    assert experiments.endswith("derive/experiments/train.py") and int(where[3]) > 0
     run = subprocess.run([str(venv / "bin" / "derive"), "build", "nico", "--out", "out"], cwd=work, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert (work / "out" / "nico" / "nico.py").read_text() == (ROOT / "generated" / "nico" / "nico.py").read_text()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, module_for
-from derive import train
+from derive.experiments import train
 from derive.cli import main
 
 # Printed by the Simple LSTM repository's test.py (nicodjimenez/lstm), iterations 0-10 and 97-99:

@@ -29,8 +29,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import limits
-from .errors import DeriveError
+from .. import limits
+from ..errors import DeriveError
 
 TOY_TARGETS = (-0.5, 0.2, 0.1, -0.5)
 TOY_SIZES = (50, 100)  # D and H of test.py

@@ -1,6 +1,6 @@
 """Cells compared by training them: same task, seed, data and budget; curves and a table.
 
-`derive race A B ... --task toy|chars` trains each cell with derive/train.py and writes
+`derive race A B ... --task toy|chars` trains each cell with derive/experiments/train.py and writes
 race.md (final loss, time per iteration, parameter count) with loss.png and loss.svg.
 Plotting needs matplotlib (the `plot` extra); it is imported only here, only when drawing.
 """
@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Callable
 
 from . import train
-from .errors import DeriveError
+from ..errors import DeriveError
 
 TASK_TITLES = {
     "toy": "toy task of the Simple LSTM post (sum of squared errors over 4 steps, SGD lr 0.1)",
