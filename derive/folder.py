@@ -253,14 +253,6 @@ def read_own(out_dir: Path, relative: str) -> bytes | None:
         folder.close()
 
 
-def changed_files(out_dir: Path, files: dict[str, str | bytes]) -> list[str]:
-    """Relative paths whose content on disk differs from `files` (or that are missing)."""
-    folder = Folder(out_dir, create=False)
-    try:
-        return changed_in(folder, files) if folder.fd is not None else list(files)
-    finally:
-        folder.close()
-
-
 def changed_in(folder: Folder, files: dict[str, str | bytes]) -> list[str]:
+    """Relative paths whose content in the folder differs from `files` (or that are missing)."""
     return [relative for relative, content in files.items() if folder.read(relative) != as_bytes(content)]
