@@ -20,7 +20,7 @@ import os
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 
-from . import files as output_files
+from .folder import Folder, read_own
 
 MANIFEST = ".derive-cache.json"
 PACKAGE = Path(__file__).resolve().parent
@@ -110,7 +110,7 @@ def cell_key(generator: str, spec_path: str, spec_text: str) -> str:
 def load(out_dir: Path) -> dict:
     """The manifest, or {} if there is none (or it cannot be read); a link there is refused."""
     try:
-        data = output_files.read_own(out_dir, MANIFEST)
+        data = read_own(out_dir, MANIFEST)
         return json.loads(data.decode("utf-8")) if data is not None else {}
     except (OSError, ValueError):
         return {}
@@ -124,7 +124,7 @@ def reusable(manifest: dict, out_dir: Path, name: str, key: str) -> dict[str, st
     files = {}
     for relative, digest in entry.get("files", {}).items():
         try:
-            data = output_files.read_own(out_dir, relative)
+            data = read_own(out_dir, relative)
         except OSError:
             return None
         if data is None or _digest(data) != digest:
@@ -137,7 +137,7 @@ def entry(key: str, files: dict[str, str]) -> dict:
     return {"key": key, "files": {relative: _digest(text.encode("utf-8")) for relative, text in sorted(files.items())}}
 
 
-def save(folder: output_files.Folder, manifest: dict) -> None:
+def save(folder: Folder, manifest: dict) -> None:
     """Best effort, atomically, in the locked folder: a manifest that cannot be written only
     costs the next build its shortcut."""
     try:

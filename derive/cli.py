@@ -13,7 +13,7 @@ from . import limits
 from .experiments.commands import train_and_race
 from .spec import check_parameter_count
 from .gradcheck import gradcheck
-from .files import write_files
+from .atomic_write import write_files
 from .emit import flavor_path
 from .loader import generated_module
 from .pipeline import build, compare, explain, generate

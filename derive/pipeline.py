@@ -8,13 +8,15 @@ from pathlib import Path
 import jinja2
 
 from . import buildcache, emit
-from . import files as output_files
+from .atomic_write import write_into
 from .backward_code import backward_code
 from .cell import DerivedCell
 from .compare import comparison_view
 from .derivation import Derivation, derive_backward
 from .errors import DeriveError
 from .fast_plan import plan_fast_path
+from .folder import changed_in
+from .lock import open_folder
 from .model import build_model
 from .notation import Notation
 from .render_fast import fast_view
@@ -124,9 +126,9 @@ def build(specs: list[CellSpec], out_dir: Path, templates: Path | None = None, c
 
 def _write(out_dir: Path, files: dict[str, str], check: bool, manifest: dict) -> list[str]:
     """Under the folder's lock, after recovering an interrupted build: compare, or write and save the cache."""
-    with output_files.open_folder(out_dir, create=not check) as folder:
+    with open_folder(out_dir, create=not check) as folder:
         if check:
-            return output_files.changed_in(folder, files) if folder.fd is not None else list(files)
-        changed = output_files.write_into(folder, files)
+            return changed_in(folder, files) if folder.fd is not None else list(files)
+        changed = write_into(folder, files)
         buildcache.save(folder, manifest)
         return changed

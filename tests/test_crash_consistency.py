@@ -1,7 +1,7 @@
 """A build that is killed, interrupted, run twice at once or short of disk space never leaves a
 mixed folder: the next build finds the old build or the new one, byte for byte, and no stray file.
 
-The kill tests use files.py's test hook (DERIVE_TEST_KILL_AT_RENAME, DERIVE_TEST_KILL_SIGNAL):
+The kill tests use atomic_write.py's test hook (DERIVE_TEST_KILL_AT_RENAME, DERIVE_TEST_KILL_SIGNAL):
 the child process signals itself just before the k-th rename of its write.
 """
 import errno
@@ -14,14 +14,17 @@ import sys
 import pytest
 from conftest import ROOT
 
-from derive import files, pipeline
+from derive import atomic_write, pipeline
 from derive.catalog import builtin_spec
 from derive.errors import OutputError
+from derive.folder import NEW_SUFFIX, Folder
+from derive.journal import JOURNAL
+from derive.lock import LOCK, open_folder
 
 OLD_CELLS = ["nico", "rnn", "lstm"]
 NEW_CELLS = OLD_CELLS + ["gru"]  # the new build adds a cell (a new folder) ...
 RENAMES = 3 + 6  # ... and changes every .tex (a user template): 3 replaced files, 6 new ones
-EXPECTED_DOTFILES = {files.LOCK, ".derive-cache.json"}
+EXPECTED_DOTFILES = {LOCK, ".derive-cache.json"}
 
 
 def derive(*args, env=None, timeout=120):
@@ -73,11 +76,11 @@ def test_a_build_killed_at_any_rename_is_recovered(builds, tmp_path, k, signal_n
     killed = new_build(out, builds, DERIVE_TEST_KILL_AT_RENAME=str(k), DERIVE_TEST_KILL_SIGNAL=signal_name)
     if signal_name == "KILL":
         assert killed.returncode == -9
-        assert (out / files.JOURNAL).exists(), "a crash leaves the journal for the next build"
+        assert (out / JOURNAL).exists(), "a crash leaves the journal for the next build"
     else:  # SIGTERM is rolled back in the process, like Ctrl-C
         assert killed.returncode == 130 and "interrupted" in killed.stderr, killed.stderr
         assert "Traceback" not in killed.stderr
-        assert contents(out) == builds["old_files"] and not (out / files.JOURNAL).exists()
+        assert contents(out) == builds["old_files"] and not (out / JOURNAL).exists()
     check = derive("build", "nico", "--out", str(out), "--check")  # --check recovers too, then writes nothing
     assert "Traceback" not in check.stderr, check.stderr
     if signal_name == "KILL":
@@ -102,9 +105,9 @@ def test_a_hangup_is_rolled_back_like_ctrl_c(builds, tmp_path):
 def test_a_crash_while_staging_is_undone(tmp_path, monkeypatch):
     """Killed after some temporary files and a new folder were written: the next build removes them."""
     out = tmp_path / "out"
-    files.write_files(out, {"a/a.py": "old a\n", "c.md": "old c\n"})
+    atomic_write.write_files(out, {"a/a.py": "old a\n", "c.md": "old c\n"})
     before = listing(out)
-    written, real_write_new = [], files.Folder.write_new
+    written, real_write_new = [], Folder.write_new
 
     def dies_on_the_third(self, relative, data, mode):
         written.append(relative)
@@ -112,13 +115,13 @@ def test_a_crash_while_staging_is_undone(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_write_new(self, relative, data, mode)
 
-    monkeypatch.setattr(files.Folder, "write_new", dies_on_the_third)
-    monkeypatch.setattr(files, "_undo", lambda folder, journal: None)  # as if the process had died here
+    monkeypatch.setattr(Folder, "write_new", dies_on_the_third)
+    monkeypatch.setattr(atomic_write, "_undo", lambda folder, journal: None)  # as if the process had died here
     with pytest.raises(KeyboardInterrupt):
-        files.write_files(out, {"a/a.py": "new a\n", "b/b.py": "new b\n", "d/e/f.tex": "new f\n", "c.md": "new c\n"})
+        atomic_write.write_files(out, {"a/a.py": "new a\n", "b/b.py": "new b\n", "d/e/f.tex": "new f\n", "c.md": "new c\n"})
     monkeypatch.undo()
-    assert (out / files.JOURNAL).exists() and (out / "d" / "e").is_dir()
-    with files.open_folder(out):
+    assert (out / JOURNAL).exists() and (out / "d" / "e").is_dir()
+    with open_folder(out):
         pass
     assert listing(out) == before and (out / "a" / "a.py").read_text() == "old a\n"
 
@@ -140,7 +143,7 @@ def test_builds_started_at_once_end_in_one_complete_build(tmp_path):
 def test_a_build_waits_for_the_lock_then_gives_up(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    with open(out / files.LOCK, "w") as lock:
+    with open(out / LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         lock.write(f"{os.getpid()}\n")
         lock.flush()
@@ -148,7 +151,7 @@ def test_a_build_waits_for_the_lock_then_gives_up(tmp_path):
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert f"derive: waiting for another derive build into {out} (pid {os.getpid()})" in run.stderr
     assert f"another derive build into {out} (pid {os.getpid()}) still holds" in run.stderr
-    assert listing(out) == [files.LOCK], "nothing was written while the lock was held"
+    assert listing(out) == [LOCK], "nothing was written while the lock was held"
     assert derive("build", "nico", "--out", str(out)).returncode == 0, "a released lock is free (no stale state)"
 
 
@@ -166,7 +169,7 @@ def test_a_full_disk_leaves_nothing_half_written(tmp_path, monkeypatch, budget):
         left[0] -= written
         return written
 
-    monkeypatch.setattr(files.os, "write", disk_fills_up)
+    monkeypatch.setattr(os, "write", disk_fills_up)
     with pytest.raises(OutputError, match="No space left on device; nothing was changed"):
         pipeline.build([builtin_spec("rnn"), builtin_spec("nico")], out, templates=_tex_templates(tmp_path))
     monkeypatch.undo()
@@ -195,7 +198,7 @@ def untouched(outside):
     return listing(outside) == ["precious.txt"] and (outside / "precious.txt").read_text() == "not derive's\n"
 
 
-@pytest.mark.parametrize("link", [".derive-cache.json", "nico/nico.md", files.LOCK, files.JOURNAL, "nico"])
+@pytest.mark.parametrize("link", [".derive-cache.json", "nico/nico.md", LOCK, JOURNAL, "nico"])
 def test_a_link_to_a_file_or_folder_outside_is_refused(tmp_path, outside, link):
     out = tmp_path / "out"
     (out / link).parent.mkdir(parents=True, exist_ok=True)
@@ -225,10 +228,10 @@ def test_a_dangling_output_folder_link_is_reported(tmp_path):
 
 def test_a_finished_build_leaves_no_lock_file_and_a_killed_ones_is_reused(tmp_path):
     out = tmp_path / "out"
-    files.write_files(out, {"a.md": "a\n"})
+    atomic_write.write_files(out, {"a.md": "a\n"})
     assert listing(out) == ["a.md"]
-    (out / files.LOCK).write_text("12345\n")  # what a killed build leaves: a file nobody holds
-    files.write_files(out, {"a.md": "b\n"})
+    (out / LOCK).write_text("12345\n")  # what a killed build leaves: a file nobody holds
+    atomic_write.write_files(out, {"a.md": "b\n"})
     assert listing(out) == ["a.md"] and (out / "a.md").read_text() == "b\n"
 
 
@@ -237,7 +240,7 @@ def test_a_half_written_journal_or_cache_is_removed_by_the_next_build(tmp_path):
     out = tmp_path / "out"
     pipeline.build([builtin_spec("rnn")], out)
     before = contents(out)
-    for leftover in (files.JOURNAL + files.NEW_SUFFIX, ".derive-cache.json" + files.NEW_SUFFIX):
+    for leftover in (JOURNAL + NEW_SUFFIX, ".derive-cache.json" + NEW_SUFFIX):
         (out / leftover).write_text('{"half": ')
     pipeline.build([builtin_spec("rnn")], out)
     assert contents(out) == before and ".derive-cache.json" in listing(out)

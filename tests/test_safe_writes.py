@@ -5,20 +5,21 @@ import sys
 
 import pytest
 
-from derive import files
+from derive import atomic_write
 from derive.errors import OutputError
+from derive.lock import LOCK
 
 
 def snapshot(folder):
     """Every file (dotfiles too) but the lock, which stays, empty, once a write is over."""
     return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mode & 0o777) for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != files.LOCK}
+            if p.is_file() and p.name != LOCK}
 
 
 @pytest.fixture
 def existing(tmp_path):
     out = tmp_path / "out"
-    files.write_files(out, {"a/a.py": "old a\n", "b/b.py": "old b\n", "c.md": "old c\n"})
+    atomic_write.write_files(out, {"a/a.py": "old a\n", "b/b.py": "old b\n", "c.md": "old c\n"})
     os.chmod(out / "c.md", 0o640)
     return out
 
@@ -38,15 +39,15 @@ def test_a_failed_rename_restores_everything(existing, monkeypatch, failing_rena
                 raise OSError(28, "No space left on device", str(target))
         return real_replace(source, target, **folders)
 
-    monkeypatch.setattr(files.os, "replace", flaky_replace)
+    monkeypatch.setattr(os, "replace", flaky_replace)
     with pytest.raises(OutputError, match="No space left on device; nothing was changed"):
-        files.write_files(existing, NEW)
+        atomic_write.write_files(existing, NEW)
     monkeypatch.undo()
     assert snapshot(existing) == before, "every file holds what it held, with its permissions, and nothing new stays"
 
 
 def test_a_successful_write_keeps_permissions_and_leaves_no_temporary_files(existing):
-    changed = files.write_files(existing, NEW)
+    changed = atomic_write.write_files(existing, NEW)
     assert sorted(changed) == sorted(NEW)
     after = snapshot(existing)
     assert {name: data for name, (data, _) in after.items()} == {name: text.encode() for name, text in NEW.items()}
@@ -58,7 +59,7 @@ def test_a_successful_write_keeps_permissions_and_leaves_no_temporary_files(exis
 
 def test_unchanged_files_are_not_rewritten(existing):
     stamp = (existing / "a" / "a.py").stat().st_mtime_ns
-    assert files.write_files(existing, {"a/a.py": "old a\n"}) == []
+    assert atomic_write.write_files(existing, {"a/a.py": "old a\n"}) == []
     assert (existing / "a" / "a.py").stat().st_mtime_ns == stamp
 
 
