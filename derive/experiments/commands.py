@@ -12,7 +12,7 @@ from .. import limits
 from ..arguments import check_seed, real_number, whole_number
 from ..catalog import builtin_names, builtin_spec, resolve
 from ..errors import DeriveError
-from ..files import write_files
+from ..atomic_write import write_files
 from ..loader import generated_module
 from ..spec import check_parameter_count
 from . import race, train
