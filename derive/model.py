@@ -13,7 +13,9 @@ ordinary scalar algebra; matrix products and stacking are the Linear nodes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import sympy as sp
 
@@ -40,10 +42,13 @@ class CellModel:
     assignments: tuple[Assignment, ...]  # in an order where each name is defined before use
     names: naming.Names  # every name of the generated code, the spec's first (later stages add theirs)
     trees: tuple[Node, ...] = ()  # the spec's equations as parsed, in spec order: printed as the user wrote them
+    # Function applications a lifted variable holds: tanh(c) -> h_tanh. Every view reads it once per
+    # assignment it prints, so it is worked out once, here, from the assignments; read-only.
+    cached_values: Mapping[sp.Expr, sp.Symbol] = field(init=False, repr=False, compare=False)
 
-    def cached_values(self) -> dict[sp.Expr, sp.Symbol]:
-        """Function applications a lifted variable holds: tanh(c) -> h_tanh."""
-        return {a.expr: sp.Symbol(a.target) for a in self.assignments if self.variables[a.target].role == Role.LIFTED}
+    def __post_init__(self):
+        cached = {a.expr: sp.Symbol(a.target) for a in self.assignments if self.variables[a.target].role == Role.LIFTED}
+        object.__setattr__(self, "cached_values", MappingProxyType(cached))  # frozen: set once, as the model is made
 
 
 def build_model(spec: CellSpec) -> CellModel:
