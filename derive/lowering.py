@@ -28,7 +28,6 @@ class Lowering(Converter):
     def __init__(self, spec: CellSpec, variables: dict[str, Variable], names: naming.Names, shared: frozenset):
         super().__init__(spec, variables, names)
         self.shared = shared  # products W v used in several places: each becomes one cached variable
-        self.counts: dict[tuple[str, str], int] = {}
         self.made: dict[sp.Expr, sp.Symbol] = {}  # made-up variables by definition, so equal ones are shared
 
     # -- one equation --------------------------------------------------------------
@@ -67,19 +66,13 @@ class Lowering(Converter):
             self.assignments.append(Assignment(complement, Sigmoid(-expr.args[0]), self.index))
         return sp.Symbol(name)
 
-    def fresh(self, family: str, *args) -> str:
-        """The next made-up name of a family (operand, lifted) for the current equation's target."""
-        key = (family, self.target, *args)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        return getattr(self.names, family)(self.target, *args, self.counts[key])
-
     # -- lowering rules --------------------------------------------------------------
     def operand_variable(self, expr: sp.Expr, size: Dim) -> sp.Symbol:
         """A compound operand of @ or concat gets its own variable (a shared product already is one)."""
         expr = self.cache_products(self.lift_nested(expr)) if not isinstance(expr, Concat) else expr
         if isinstance(expr, sp.Symbol):  # a shared product, already a variable
             return expr
-        return self.define(self.fresh("operand"), Kind.INTERMEDIATE, size, expr, Role.OPERAND)
+        return self.define(self.names.operand(self.target), Kind.INTERMEDIATE, size, expr, Role.OPERAND)
 
     def lift_nested(self, expr: sp.Expr) -> sp.Expr:
         """Give each function application below the top its own variable, so the backward pass
@@ -89,7 +82,7 @@ class Lowering(Converter):
         for application in sorted(expr.atoms(Elementwise), key=sp.default_sort_key):
             if application is top:
                 continue
-            name = self.fresh("lifted", type(application).__name__.lower())
+            name = self.names.lifted(self.target, type(application).__name__.lower())
             size = self.size_of(application.args[0])
             if _is_simple(application.args[0]):
                 # A value to cache, not a step of the chain rule: the equation keeps tanh(c), and
