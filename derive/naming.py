@@ -47,6 +47,15 @@ def reserved_use(name: str) -> str | None:
     return MODULE_NAMES.get(name)
 
 
+def first_repeated(names) -> str | None:
+    """The first, in sorted order, of the names that occur more than once; None if they are distinct.
+    Sorted, not in order of appearance, so a message naming it does not depend on the arguments' order."""
+    seen, repeated = set(), set()
+    for name in names:
+        (repeated if name in seen else seen).add(name)
+    return min(repeated) if repeated else None
+
+
 class Names:
     """The names of one cell: the spec's, then every made-up one, each claimed once."""
 

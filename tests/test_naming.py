@@ -97,6 +97,11 @@ def test_numbered_families_count_for_themselves():
     assert [next(first), next(first)] == [next(again), next(again)] == ["common0", "common1"]
 
 
+def test_first_repeated_names_the_first_repeated_name_in_sorted_order():
+    assert naming.first_repeated(["lstm", "gru", "lstm", "gru", "rnn"]) == "gru"
+    assert naming.first_repeated(iter(["lstm", "gru"])) is None and naming.first_repeated([]) is None
+
+
 def test_fast_path_prefixes_cannot_make_one_name_twice():
     """`_F_` + name is never `_G_` + another name: no family's prefix starts another's."""
     prefixes = [f"_{family}_" for family in naming.FAST_FAMILIES]
