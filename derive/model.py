@@ -64,8 +64,12 @@ def _build_model(spec: CellSpec) -> CellModel:
     trees = [parse_expression(eq.expression, eq.where) for eq in spec.equations]
     # Lowered twice: a product W v used in two places must be one variable with one adjoint (two
     # inline copies would get one adjoint each, both printed dL/d(W v)); the first pass finds them.
-    shared = _products_used_twice(_lower(spec, trees, frozenset()))
-    lowering = _lower(spec, trees, shared)
+    lowering = _lower(spec, trees, frozenset())
+    shared = _products_used_twice(lowering)
+    if shared:
+        # With no shared product the second pass would be the first again (lowering is deterministic
+        # and starts from a fresh Names each time), so the first is kept.
+        lowering = _lower(spec, trees, shared)
     names = lowering.names
     # Adjoints are named before anything the derivation makes up, so a variable's own adjoint keeps
     # its readable name (d_h_in for a state h_in) and an incoming adjoint of h gets the number.
