@@ -6,7 +6,6 @@ to know which forward values a step must keep for backpropagation through time.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -28,7 +27,7 @@ class BackwardCode:
 
 def backward_code(derivation: Derivation) -> BackwardCode:
     """CSE over the backward pass of one step, and the names its code reads."""
-    names = (sp.Symbol(derivation.model.names.shared(k)) for k in itertools.count())
+    names = (sp.Symbol(name) for name in derivation.model.names.shared_names())  # drawn lazily, as CSE needs them
     sizes = (sp.Symbol("D"), sp.Symbol("H"))  # slice bounds such as D + H stay written out
     shared, reduced = sp.cse([line.expr for line in derivation.lines], symbols=names, order="none", ignore=sizes)
     reads = frozenset().union(*(read_names(expr) for expr in [value for _, value in shared] + list(reduced)))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from . import naming
 from .cell import DerivedCell
 from .derivation import Derivation, LineRole
 from .errors import DeriveError
@@ -55,9 +56,9 @@ def check_comparable(cells: list[DerivedCell]) -> None:
     names = [cell.spec.name for cell in cells]
     if len(names) < 2:
         raise DeriveError("compare needs at least two cells")
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise DeriveError(f"cell {repeated[0]!r} is named twice; expected distinct cells")
+    repeated = naming.first_repeated(names)
+    if repeated is not None:
+        raise DeriveError(f"cell {repeated!r} is named twice; expected distinct cells")
     first = cells[0].spec
     for cell in cells[1:]:
         spec = cell.spec

@@ -230,8 +230,7 @@ class _Backward:
         """W v receives `term`: W's gradient gets d v^T and v gets W^T d."""
         matrix, vector = product.args
         if not isinstance(term, sp.Symbol):  # name it once; both rules read it
-            count = sum(line.role == LineRole.PRODUCT for line in self.lines)
-            symbol = sp.Symbol(self.names.product_adjoint(str(matrix), str(vector), count))
+            symbol = sp.Symbol(self.names.product_adjoint(str(matrix), str(vector)))
             self.lines.append(AdjointLine(symbol, term, LineRole.PRODUCT, Product(str(matrix), str(vector)), origin))
             term = symbol
         to_matrix, sent_back = product.pullback(term)

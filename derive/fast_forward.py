@@ -96,7 +96,7 @@ class ForwardLoop:
         if model.variables[assignment.target].role == Role.LIFTED:
             expr = assignment.expr
         else:
-            expr = assignment.expr.xreplace(model.cached_values())
+            expr = assignment.expr.xreplace(model.cached_values)
         expr = expr.xreplace(self.stand_ins)
         if assignment.target in self.plan.folded:
             expr = expr - sp.Symbol(self.plan.folded[assignment.target][1])

@@ -15,6 +15,7 @@ cannot collide with a cell's variables or with each other either.
 from __future__ import annotations
 
 import functools
+import itertools
 import keyword
 
 from .functions import CONCAT, FUNCTIONS
@@ -46,12 +47,22 @@ def reserved_use(name: str) -> str | None:
     return MODULE_NAMES.get(name)
 
 
+def first_repeated(names) -> str | None:
+    """The first, in sorted order, of the names that occur more than once; None if they are distinct.
+    Sorted, not in order of appearance, so a message naming it does not depend on the arguments' order."""
+    seen, repeated = set(), set()
+    for name in names:
+        (repeated if name in seen else seen).add(name)
+    return min(repeated) if repeated else None
+
+
 class Names:
     """The names of one cell: the spec's, then every made-up one, each claimed once."""
 
     def __init__(self, spec_names):
         self.owner: dict[str, tuple[str, tuple]] = {name: ("spec", (name,)) for name in spec_names}
         self.made: dict[tuple[str, tuple], str] = {}
+        self.counts: dict[tuple[str, tuple], int] = {}  # see next_number
 
     def claim(self, family: str, of: tuple, readable: str) -> str:
         """The name of family `family` for `of`: its readable form, or that form with a number if taken.
@@ -66,6 +77,14 @@ class Names:
         self.owner[candidate] = key
         self.made[key] = candidate
         return candidate
+
+    def next_number(self, family: str, key: tuple = ()) -> int:
+        """1, then 2, 3, ...: how many names of `family` for `key` have been asked for, this one included.
+        The families whose names are numbered in the order they are made (the second tanh inside h's
+        equation is h_tanh2) count here, so no caller keeps a count of its own."""
+        count = self.counts.get((family, key), 0) + 1
+        self.counts[(family, key)] = count
+        return count
 
     def existing(self, family: str, *of: str) -> str | None:
         """The name of family `family` for `of` if one was made, else None (a look-up that claims nothing)."""
@@ -84,12 +103,16 @@ class Names:
         """1 - variable for a sigmoid output, computed as sigmoid(-z) so it keeps its small values."""
         return self.claim("complement", (variable,), f"{variable}_complement")
 
-    def lifted(self, target: str, function: str, count: int) -> str:
-        """A function application inside an equation, given its own cached variable."""
+    def lifted(self, target: str, function: str) -> str:
+        """The next function application inside target's equation, given its own cached variable:
+        h_tanh, then h_tanh2 for the second tanh inside h's equation."""
+        count = self.next_number("lifted", (target, function))
         return self.claim("lifted", (target, function, count), f"{target}_{function}" + (str(count) if count > 1 else ""))
 
-    def operand(self, target: str, count: int) -> str:
-        """An expression used as the right operand of @ or inside concat."""
+    def operand(self, target: str) -> str:
+        """The next expression used as the right operand of @ or inside concat in target's equation:
+        h_arg, then h_arg2."""
+        count = self.next_number("operand", (target,))
         return self.claim("operand", (target, count), f"{target}_arg" + (str(count) if count > 1 else ""))
 
     def product(self, matrix: str, vector: str) -> str:
@@ -104,13 +127,20 @@ class Names:
         """The adjoint of a state at t that arrives from outside the step (the loss, step t+1)."""
         return self.claim("incoming", (state,), f"d_{state}_in")
 
-    def product_adjoint(self, matrix: str, vector: str, count: int) -> str:
-        """The adjoint of a product W v, the derivation's count-th such line."""
+    def product_adjoint(self, matrix: str, vector: str) -> str:
+        """The adjoint of a product W v, a new line of the derivation each time (the number, counted
+        over every product, only keeps the lines apart: a second line for W v is d_W_v2)."""
+        count = self.next_number("product adjoint")
         return self.claim("product adjoint", (f"{matrix} {vector}", count), f"d_{matrix}_{vector}")
 
     def shared(self, count: int) -> str:
-        """A common subexpression of the backward pass."""
+        """The count-th common subexpression of the backward pass (from 0)."""
         return self.claim("shared", (str(count),), f"common{count}")
+
+    def shared_names(self):
+        """common0, common1, ...: the temporaries of a CSE of the backward pass, made as they are drawn.
+        Numbered by position, not by next_number: a second CSE over the same lines gets the same names."""
+        return (self.shared(count) for count in itertools.count())
 
 
 # -- the fast sequence code's arrays: an underscore, a family prefix, the name they belong to ----

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import buildcache, emit
+from . import buildcache, emit, naming
 from .atomic_write import write_into
 from .backward_code import backward_code
 from .cell import DerivedCell
@@ -95,11 +95,10 @@ def build(specs: list[CellSpec], out_dir: Path, templates: Path | None = None, c
     With comparison, also COMPARISON.md: every cell against lstm. Nothing is written unless
     every output generated without error.
     """
-    names = [spec.name for spec in specs]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        paths = ", ".join(spec.path for spec in specs if spec.name == repeated[0])
-        raise DeriveError(f"two cells are named {repeated[0]!r} ({paths}); expected distinct names, one folder each")
+    repeated = naming.first_repeated(spec.name for spec in specs)
+    if repeated is not None:
+        paths = ", ".join(spec.path for spec in specs if spec.name == repeated)
+        raise DeriveError(f"two cells are named {repeated!r} ({paths}); expected distinct names, one folder each")
     env = emit.environment(templates)  # one environment: each template is compiled once per build
     generator = buildcache.generator_digest([d for d in (templates, emit.default_templates_dir()) if d])
     manifest = {} if check else buildcache.load(out_dir)  # --check renders every file: it trusts no cache

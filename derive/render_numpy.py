@@ -95,7 +95,7 @@ def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list
     pre = {sp.Symbol(a.target): a.expr for a in emitted
            if model.variables[a.target].role == Role.PRE and a.target not in keep and readers.get(a.target) == 1}
     printer = NumpyPrinter()
-    values = model.cached_values()
+    values = model.cached_values
     lines = []
     paired = sigmoid_pairs(model, emitted)
     for assignment in emitted:

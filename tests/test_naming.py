@@ -85,6 +85,23 @@ def test_made_up_names_are_unique_and_never_a_spec_name():
         assert not spec_names & set(made), name
 
 
+def test_numbered_families_count_for_themselves():
+    """Lifted values, operands and product adjoints are numbered by Names (next_number), not by their callers;
+    the CSE temporaries by position, so a second CSE over the same lines gets the same names."""
+    names = naming.Names(["h", "W", "x"])
+    assert [names.lifted("h", "tanh") for _ in range(3)] == ["h_tanh", "h_tanh2", "h_tanh3"]
+    assert (names.lifted("h", "sigmoid"), names.lifted("c", "tanh")) == ("h_sigmoid", "c_tanh")
+    assert [names.operand("h"), names.operand("h"), names.operand("c")] == ["h_arg", "h_arg2", "c_arg"]
+    assert [names.product_adjoint("W", "x"), names.product_adjoint("W", "x")] == ["d_W_x", "d_W_x2"]
+    first, again = names.shared_names(), names.shared_names()
+    assert [next(first), next(first)] == [next(again), next(again)] == ["common0", "common1"]
+
+
+def test_first_repeated_names_the_first_repeated_name_in_sorted_order():
+    assert naming.first_repeated(["lstm", "gru", "lstm", "gru", "rnn"]) == "gru"
+    assert naming.first_repeated(iter(["lstm", "gru"])) is None and naming.first_repeated([]) is None
+
+
 def test_fast_path_prefixes_cannot_make_one_name_twice():
     """`_F_` + name is never `_G_` + another name: no family's prefix starts another's."""
     prefixes = [f"_{family}_" for family in naming.FAST_FAMILIES]

@@ -11,9 +11,10 @@ import numpy as np
 from .. import limits
 from ..arguments import check_seed, real_number, whole_number
 from ..catalog import builtin_names, builtin_spec, resolve
-from ..errors import DeriveError
 from ..atomic_write import write_files
+from ..errors import DeriveError
 from ..loader import generated_module
+from ..naming import first_repeated
 from ..spec import check_parameter_count
 from . import race, train
 from .progress import Progress
@@ -147,9 +148,9 @@ def _race(args) -> int:
     if not args.no_plot:
         race.require_matplotlib()  # before minutes of training, not after
     specs = [resolve(cell) for cell in args.cells] if args.cells else [builtin_spec(n) for n in builtin_names()]
-    names = [spec.name for spec in specs]
-    if len(set(names)) != len(names):
-        raise DeriveError(f"cell {sorted(n for n in names if names.count(n) > 1)[0]!r} is named twice; expected distinct cells")
+    repeated = first_repeated(spec.name for spec in specs)
+    if repeated is not None:
+        raise DeriveError(f"cell {repeated!r} is named twice; expected distinct cells")
     if args.task == "toy":
         settings = {"iterations": args.iterations or 100, "lr": args.lr or 0.1, "init": "original"}
     else:

@@ -1,0 +1,157 @@
+"""Parsed expressions to SymPy, with their sizes checked: the Converter.
+
+Each node of an equation's tree becomes a SymPy expression and a size (a Dim, or None for a plain
+number), and every mistake of size or name is refused at the node it is about: operands of + of two
+sizes, a matrix used as a vector, a product whose operand has the wrong size, a function that does not
+exist. Conversion adds no variables of its own except a compound operand of @ or concat, which needs
+a name; that one variable it asks of the lowering (operand_variable), which subclasses the Converter.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from . import naming
+from .dims import Dim
+from .errors import Location, ShapeError, SpecError, SpecNameError, UnsupportedError
+from .functions import CONCAT, FUNCTIONS, Concat, MatVec
+from .parse import BinaryOp, Call, Name, Negate, Node, Number, Previous
+from .spec import CellSpec
+from .step import Assignment, Kind, Variable
+
+
+class Converter:
+    """Converts parsed nodes into SymPy expressions and sizes, checking sizes on the way."""
+
+    def __init__(self, spec: CellSpec, variables: dict[str, Variable], names: naming.Names):
+        self.spec = spec
+        self.names = names
+        self.variables = dict(variables)  # every name of the step so far: the declared ones, then each one defined
+        self.assignments: list[Assignment] = []  # the step so far, in order
+        self.used: set[str] = set()  # the declared names some equation reads (an unused parameter is refused)
+
+    def operand_variable(self, expr: sp.Expr, size: Dim) -> sp.Symbol:
+        """The variable holding a compound operand of @ or concat: a lowering rule (lowering.Lowering)."""
+        raise NotImplementedError
+
+    def convert(self, node: Node) -> tuple[sp.Expr, Dim | None]:
+        """SymPy expression and size (None for a plain number) of a node."""
+        return getattr(self, f"convert_{type(node).__name__}")(node)
+
+    def convert_Number(self, node: Number):
+        return sp.Rational(node.value.numerator, node.value.denominator), None
+
+    def convert_Name(self, node: Name):
+        variable = self.variables.get(node.name)
+        if variable is None:  # defined later in spec order is impossible here: order is by dependency
+            raise SpecNameError(node.where, f"unknown name {node.name!r}", "a declared name")
+        if variable.is_matrix:
+            raise ShapeError(node.where, f"{node.name} is a matrix, used here as a vector", f"a product such as {node.name} @ v")
+        self.used.add(node.name)
+        return variable.symbol, variable.shape[0]
+
+    def convert_Previous(self, node: Previous):
+        if node.name not in self.spec.states:
+            raise SpecNameError(node.where, f"{node.name}(t-1): {node.name} is not a carried state",
+                                "name(t-1) only for the states " + ", ".join(self.spec.states))
+        variable = self.variables[self.names.prev(node.name)]
+        return variable.symbol, variable.shape[0]
+
+    def convert_Negate(self, node: Negate):
+        expr, size = self.convert(node.operand)
+        return -expr, size
+
+    def convert_BinaryOp(self, node: BinaryOp):
+        if node.op == "@":
+            return self.matvec(node)
+        left, left_size = self.convert(node.left)
+        right, right_size = self.convert(node.right)
+        if left_size is not None and right_size is not None and left_size != right_size:
+            raise ShapeError(node.where, f"the operands of {node.op} have sizes {left_size} and {right_size}",
+                             "vectors of one size (element-wise operations do not broadcast)")
+        size = left_size if left_size is not None else right_size
+        if node.op == "/" and right == 0:
+            raise ShapeError(node.right.where, "division by zero", "a non-zero divisor")
+        combine = {"+": sp.Add, "-": lambda a, b: a - b, "*": sp.Mul, "/": lambda a, b: a / b}[node.op]
+        return combine(left, right), size
+
+    def convert_Call(self, node: Call):
+        if node.function == CONCAT:
+            return self.concat(node, top=False)
+        function = FUNCTIONS.get(node.function)
+        if function is None:
+            self.not_a_function(node)
+        if len(node.args) != 1:
+            raise SpecError(node.where, f"{node.function} takes one argument, given {len(node.args)}", f"{node.function}(a)")
+        arg, size = self.convert(node.args[0])
+        if size is None:
+            raise ShapeError(node.where, f"{node.function} is applied to a constant", "a vector argument")
+        return function(arg), size
+
+    def not_a_function(self, node: Call):
+        if node.function in self.spec.states:
+            raise SpecError(node.where, f"{node.function}(...) is not a time index this language reads",
+                            f"{node.function} for its value at step t, {node.function}(t-1) for the previous step")
+        if node.function in self.variables or node.function in {e.target for e in self.spec.equations}:
+            raise UnsupportedError(node.where, f"{node.function} is a variable, not a function", "a call to one of " + ", ".join([*FUNCTIONS, CONCAT]))
+        raise SpecNameError(node.where, f"unknown function {node.function!r}", "one of " + ", ".join([*FUNCTIONS, CONCAT]))
+
+    def matvec(self, node: BinaryOp):
+        if not isinstance(node.left, Name) or not self.variables.get(node.left.name, Variable("", Kind.INPUT, ())).is_matrix:
+            raise ShapeError(node.where, "the left operand of @ is not a matrix parameter", "W @ v with W declared with two sizes")
+        matrix = self.variables[node.left.name]
+        vector, size = self.operand(node.right)
+        if size != matrix.shape[1]:
+            raise ShapeError(node.where, f"{matrix.name} has {matrix.shape[1]} columns but its operand has size {size}",
+                             f"an operand of size {matrix.shape[1]}")
+        self.used.add(matrix.name)
+        return MatVec(matrix.symbol, vector), matrix.shape[0]
+
+    def concat(self, node: Call, top: bool):
+        """concat(a, b, ...): the whole right-hand side of an equation (top), else an operand with its own variable."""
+        if len(node.args) < 2:
+            raise SpecError(node.where, f"concat of {len(node.args)} vector(s)", "concat(a, b, ...) of two or more vectors")
+        parts, size = [], Dim()
+        for arg in node.args:
+            part, part_size = self.operand(arg)
+            parts.append(part)
+            size += part_size
+        expr = Concat(*parts)
+        if top:
+            return expr, size
+        return self.operand_variable(expr, size), size
+
+    def operand(self, node: Node) -> tuple[sp.Symbol, Dim]:
+        """A plain variable for the operand of @ or concat; a compound one gets its own name."""
+        expr, size = self.convert(node)
+        if size is None:
+            raise ShapeError(node.where, "a constant used as a vector operand", "a vector")
+        self.check_per_example(expr, "the operand", node.where)
+        if isinstance(expr, sp.Symbol):
+            return expr, size
+        return self.operand_variable(expr, size), size
+
+    def check_per_example(self, expr: sp.Expr, what: str, where: Location) -> None:
+        """Products, stacking and states need a row per example: refuse what depends on parameters alone."""
+        if not self.reads_data(expr):
+            raise ShapeError(where, f"{what} depends on parameters alone, so it is one vector for every example and step",
+                             "an expression that reads the input or a state (a constant vector can be a parameter itself)")
+
+    def reads_data(self, expr: sp.Expr) -> bool:
+        """True if expr depends on the input or a state, directly or through intermediates."""
+        definitions = {a.target: a.expr for a in self.assignments}
+        for symbol in expr.free_symbols:
+            variable = self.variables[str(symbol)]
+            if variable.kind in (Kind.INPUT, Kind.PREVIOUS, Kind.STATE):
+                return True
+            if variable.kind == Kind.INTERMEDIATE and self.reads_data(definitions[variable.name]):
+                return True
+        return any(self.reads_data(product.args[1]) for product in expr.atoms(MatVec))
+
+    def size_of(self, expr: sp.Expr) -> Dim:
+        """The size of an element-wise expression: any vector in it outside a product, else a product's rows."""
+        products = sorted(expr.atoms(MatVec), key=sp.default_sort_key)
+        outside = expr.xreplace({p: sp.Dummy() for p in products})
+        for symbol in sorted(outside.free_symbols, key=sp.default_sort_key):
+            if symbol.name in self.variables:
+                return self.variables[symbol.name].shape[0]
+        return self.variables[str(products[0].args[0])].shape[0]
