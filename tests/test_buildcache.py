@@ -1,6 +1,8 @@
 """A rebuild skips unchanged cells, and never skips one whose spec, templates, outputs or generating
 code changed; editing code that does not generate (the CLI, the experiments) keeps every cell."""
 import shutil
+import subprocess
+import sys
 
 import pytest
 from conftest import spec_path
@@ -108,7 +110,10 @@ def test_the_key_reads_the_import_closure_of_pipeline():
 SMALL_PACKAGE = {  # a module's text, and whether pipeline.py's closure holds it
     "__init__.py": ("", True),
     "pipeline.py": ("import json\nfrom .a import thing\nfrom . import b\n\ndef later():\n    from .c import x\n", True),
-    "a.py": ("from .pkg.d import y\n", True),
+    "a.py": ('"""A docstring line that reads like one:\nfrom the spec import names\n"""\nfrom .pkg.d import y\n'
+             "from .m import (\n    one,\n    two,\n)\nfrom .n import \\\n    three\n", True),
+    "m.py": ("", True),  # imported over several lines in parentheses
+    "n.py": ("", True),  # imported over a backslash continuation
     "b.py": ("", True),
     "c.py": ("", True),
     "pkg/__init__.py": ("", True),
@@ -131,6 +136,17 @@ def test_the_closure_follows_every_kind_of_import(tmp_path):
         (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text(text)
     assert buildcache.generating_modules(package) == sorted(name for name, (_, held) in SMALL_PACKAGE.items() if held)
+
+
+def test_every_module_a_build_loads_is_in_the_closure():
+    """Independent of the reading: the files of what Python actually imports for a build and its debug view."""
+    code = ("import sys, pathlib, derive, derive.pipeline, derive.explain\n"
+            "root = pathlib.Path(derive.__file__).parent\n"
+            "for name, module in sys.modules.items():\n"
+            "    if name.split('.')[0] == 'derive': print(pathlib.Path(module.__file__).relative_to(root).as_posix())\n")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=INSTALLED.parent).stdout.split()
+    assert "model.py" in loaded and set(loaded) - set(buildcache.generating_modules(INSTALLED)) == set()
 
 
 @pytest.fixture
