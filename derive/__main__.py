@@ -3,6 +3,7 @@
 Ctrl-C while the CLI is still importing (SymPy and NumPy take a second or more) ends the
 program with one line and exit status 130, as Ctrl-C does later (derive.cli.main).
 """
+import gc
 import sys
 
 INTERRUPTED = "derive: interrupted; every output is as it was or complete"
@@ -12,6 +13,10 @@ def run() -> int:
     try:
         from .cli import main
 
+        # SymPy's and NumPy's import-time objects live as long as the process: moved out of the
+        # collector's reach, they are not scanned again by every collection of a build nor at exit
+        # (a cold catalog build: 1.31 -> 1.14 s).
+        gc.freeze()
         return main()
     except KeyboardInterrupt:  # main handles its own; this is the import and argument parsing
         print(INTERRUPTED, file=sys.stderr)
