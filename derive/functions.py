@@ -129,26 +129,35 @@ def matrix_operand(printer, vector) -> str:
     return printer.parenthesize(vector, PRECEDENCE["Mul"])
 
 
-class MatVec(Linear):
-    """W v for a matrix parameter W and a vector v (batched: v @ W.T)."""
+class _MatrixTimesVector(Linear):
+    """A matrix parameter times a vector, W v or W^T d: printed from one pattern per output, where
+    {m} is the matrix and {v} the vector (grouped by matrix_operand); it costs rows * columns."""
 
     nargs = 2
+    NUMPY = LATEX = TEXT = ""  # each subclass's pattern
+
+    def _fill(self, pattern: str, p) -> str:
+        matrix, vector = self.args
+        return pattern.format(m=p._print(matrix), v=matrix_operand(p, vector))
 
     def numpy(self, p):
-        matrix, vector = self.args
-        return f"{matrix_operand(p, vector)} @ {p._print(matrix)}.T"
+        return self._fill(self.NUMPY, p)
 
     def latex(self, p):
-        matrix, vector = self.args
-        return f"{p._print(matrix)} {matrix_operand(p, vector)}"
+        return self._fill(self.LATEX, p)
 
     def text(self, p):
-        matrix, vector = self.args
-        return f"{p._print(matrix)} @ {matrix_operand(p, vector)}"
+        return self._fill(self.TEXT, p)
 
     def macs(self, shape_of):
         rows, columns = shape_of(str(self.args[0]))
         return rows * columns
+
+
+class MatVec(_MatrixTimesVector):
+    """W v for a matrix parameter W and a vector v (batched: v @ W.T)."""
+
+    NUMPY, LATEX, TEXT = "{v} @ {m}.T", "{m} {v}", "{m} @ {v}"
 
     def pullback(self, adjoint: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
         """What W v with adjoint d sends back: (d v^T to W's gradient, W^T d to v)."""
@@ -156,26 +165,10 @@ class MatVec(Linear):
         return Outer(adjoint, vector, matrix), MatVecT(matrix, adjoint)
 
 
-class MatVecT(Linear):
+class MatVecT(_MatrixTimesVector):
     """W^T d: the adjoint a product W v sends back to v (batched: d @ W)."""
 
-    nargs = 2
-
-    def numpy(self, p):
-        matrix, adjoint = self.args
-        return f"{matrix_operand(p, adjoint)} @ {p._print(matrix)}"
-
-    def latex(self, p):
-        matrix, adjoint = self.args
-        return f"{p._print(matrix)}^{{\\top}} {matrix_operand(p, adjoint)}"
-
-    def text(self, p):
-        matrix, adjoint = self.args
-        return f"{p._print(matrix)}^T @ {matrix_operand(p, adjoint)}"
-
-    def macs(self, shape_of):
-        rows, columns = shape_of(str(self.args[0]))
-        return rows * columns
+    NUMPY, LATEX, TEXT = "{v} @ {m}", "{m}^{{\\top}} {v}", "{m}^T @ {v}"
 
 
 class Outer(Linear):
