@@ -11,9 +11,10 @@ from __future__ import annotations
 import sympy as sp
 
 from . import naming
-from .dims import Dim
+from .dims import ONE, Dim
 from .errors import Location, ShapeError, SpecError, SpecNameError, UnsupportedError
 from .functions import CONCAT, FUNCTIONS, Concat, MatVec
+from .reductions import CALLABLE, REDUCTIONS
 from .parse import BinaryOp, Call, Name, Negate, Node, Number, Previous
 from .spec import CellSpec
 from .step import Assignment, Kind, Variable
@@ -31,6 +32,10 @@ class Converter:
 
     def operand_variable(self, expr: sp.Expr, size: Dim) -> sp.Symbol:
         """The variable holding a compound operand of @ or concat: a lowering rule (lowering.Lowering)."""
+        raise NotImplementedError
+
+    def reduction_variable(self, expr: sp.Expr, function: str) -> sp.Symbol:
+        """The variable holding mean(v) or sum(v) inside an equation: a lowering rule (lowering.Lowering)."""
         raise NotImplementedError
 
     def convert(self, node: Node) -> tuple[sp.Expr, Dim | None]:
@@ -65,10 +70,10 @@ class Converter:
             return self.matvec(node)
         left, left_size = self.convert(node.left)
         right, right_size = self.convert(node.right)
-        if left_size is not None and right_size is not None and left_size != right_size:
+        size = broadcast_size(left_size, right_size)
+        if size is False:
             raise ShapeError(node.where, f"the operands of {node.op} have sizes {left_size} and {right_size}",
-                             "vectors of one size (element-wise operations do not broadcast)")
-        size = left_size if left_size is not None else right_size
+                             "vectors of one size, or one of size 1 such as mean(v) (it is broadcast)")
         if node.op == "/" and right == 0:
             raise ShapeError(node.right.where, "division by zero", "a non-zero divisor")
         combine = {"+": sp.Add, "-": lambda a, b: a - b, "*": sp.Mul, "/": lambda a, b: a / b}[node.op]
@@ -77,6 +82,8 @@ class Converter:
     def convert_Call(self, node: Call):
         if node.function == CONCAT:
             return self.concat(node, top=False)
+        if node.function in REDUCTIONS:
+            return self.reduction(node, top=False)
         function = FUNCTIONS.get(node.function)
         if function is None:
             self.not_a_function(node)
@@ -92,8 +99,8 @@ class Converter:
             raise SpecError(node.where, f"{node.function}(...) is not a time index this language reads",
                             f"{node.function} for its value at step t, {node.function}(t-1) for the previous step")
         if node.function in self.variables or node.function in {e.target for e in self.spec.equations}:
-            raise UnsupportedError(node.where, f"{node.function} is a variable, not a function", "a call to one of " + ", ".join([*FUNCTIONS, CONCAT]))
-        raise SpecNameError(node.where, f"unknown function {node.function!r}", "one of " + ", ".join([*FUNCTIONS, CONCAT]))
+            raise UnsupportedError(node.where, f"{node.function} is a variable, not a function", "a call to one of " + ", ".join(CALLABLE))
+        raise SpecNameError(node.where, f"unknown function {node.function!r}", "one of " + ", ".join(CALLABLE))
 
     def matvec(self, node: BinaryOp):
         if not isinstance(node.left, Name) or not self.variables.get(node.left.name, Variable("", Kind.INPUT, ())).is_matrix:
@@ -119,6 +126,15 @@ class Converter:
         if top:
             return expr, size
         return self.operand_variable(expr, size), size
+
+    def reduction(self, node: Call, top: bool):
+        """mean(v) or sum(v): one number per example (size 1); the whole right-hand side of an
+        equation (top), else a value with its own variable, so the chain rule sees it as one."""
+        if len(node.args) != 1:
+            raise SpecError(node.where, f"{node.function} takes one argument, given {len(node.args)}", f"{node.function}(v)")
+        vector, _size = self.operand(node.args[0])
+        expr = REDUCTIONS[node.function](vector)
+        return (expr if top else self.reduction_variable(expr, node.function)), ONE
 
     def operand(self, node: Node) -> tuple[sp.Symbol, Dim]:
         """A plain variable for the operand of @ or concat; a compound one gets its own name."""
@@ -151,7 +167,16 @@ class Converter:
         """The size of an element-wise expression: any vector in it outside a product, else a product's rows."""
         products = sorted(expr.atoms(MatVec), key=sp.default_sort_key)
         outside = expr.xreplace({p: sp.Dummy() for p in products})
-        for symbol in sorted(outside.free_symbols, key=sp.default_sort_key):
-            if symbol.name in self.variables:
-                return self.variables[symbol.name].shape[0]
-        return self.variables[str(products[0].args[0])].shape[0]
+        sizes = [self.variables[s.name].shape[0] for s in sorted(outside.free_symbols, key=sp.default_sort_key) if s.name in self.variables]
+        sizes += [self.variables[str(p.args[0])].shape[0] for p in products]
+        return next((size for size in sizes if size != ONE), ONE)  # a size-1 value is broadcast
+
+
+def broadcast_size(left: Dim | None, right: Dim | None) -> Dim | None | bool:
+    """The size of an element-wise operation's result (None for two numbers), or False if the
+    operands cannot meet: equal sizes, a number with anything, and a size-1 value with any vector."""
+    if left is None or left == ONE:
+        return right if right is not None else left
+    if right is None or right == ONE or right == left:
+        return left
+    return False

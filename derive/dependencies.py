@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 
 from .errors import SpecNameError
-from .functions import CONCAT, FUNCTIONS
+from .reductions import CALLABLE
 from .parse import Name, Node
 from .spec import CellSpec
 from .step import Kind, Variable
@@ -62,7 +62,7 @@ def walk(node: Node):
 def _check_name_exists(node: Name, spec: CellSpec, defined_by: dict, variables: dict) -> None:
     if node.name in defined_by or node.name in variables and variables[node.name].kind != Kind.PREVIOUS:
         return
-    if node.name in FUNCTIONS or node.name == CONCAT:
+    if node.name in CALLABLE:
         raise SpecNameError(node.where, f"{node.name} is a function, used here without arguments", f"a call such as {node.name}(a)")
     known = sorted(set(defined_by) | {n for n, v in variables.items() if v.kind != Kind.PREVIOUS})
     close = difflib.get_close_matches(node.name, known, n=1)

@@ -10,7 +10,9 @@ and the assignment then sends contributions to what it reads:
   applications the cache already holds are replaced by their variables;
 - W v: dW += d^T v (summed over the batch), dv += W^T d;
 - concat(a, b): each part receives its block of the adjoint;
-- a vector parameter b: db += d summed over the batch.
+- a vector parameter b: db += d summed over the batch;
+- mean(v): dv += d spread over v's units, divided by their number (sum(v): not divided);
+- a size-1 value m (a mean) read element-wise by a larger vector: dm += the term summed over units.
 
 A state's adjoint starts from what arrives from outside the step (d_s_in: the loss at t
 and step t+1); the step ends with the adjoints it sends to t-1 (d_s_prev), dL/dx(t) and
@@ -24,8 +26,10 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .dims import ONE
 from .functions import BatchSum, Concat, Elementwise, MatVec, Sigmoid, ZerosLike
 from . import limits
+from .reductions import Reduction, UnitSum
 from .errors import SpecNameError
 from .model import Assignment, CellModel, Kind, Role
 
@@ -47,6 +51,7 @@ class UseKind(enum.Enum):
     ELEMENTWISE = "elementwise"  # local derivative d user / d to
     PRODUCT = "product"  # W v sends W^T d back to v
     BLOCK = "block"  # a concat sends each part its block
+    REDUCTION = "reduction"  # mean(v) or sum(v) sends its adjoint back spread over v's units
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,8 @@ class _Backward:
     def propagate(self, assignment: Assignment, adjoint: sp.Symbol) -> None:
         if isinstance(assignment.expr, Concat):
             self.split(assignment.expr, adjoint, assignment.target)
+        elif isinstance(assignment.expr, Reduction):
+            self.reduce(assignment.expr, adjoint, assignment.target)
         else:
             self.elementwise(assignment, adjoint)
 
@@ -197,6 +204,12 @@ class _Backward:
         for part, block in concat.blocks(adjoint, self.symbolic_size):
             self.contributions[str(part)].append(block)
             self.uses.append(Contribution(str(part), user, UseKind.BLOCK, part, block))
+
+    def reduce(self, reduction: Reduction, adjoint: sp.Symbol, user: str) -> None:
+        vector = reduction.args[0]
+        term = reduction.pullback(adjoint, self.symbolic_size(vector))
+        self.contributions[str(vector)].append(term)
+        self.uses.append(Contribution(str(vector), user, UseKind.REDUCTION, reduction, term))
 
     def symbolic_size(self, vector: sp.Symbol) -> sp.Expr:
         """A vector's size in the symbols D and H, as slice bounds print it."""
@@ -213,12 +226,19 @@ class _Backward:
             if partial == 0:
                 continue
             term = partial * adjoint
+            if self.broadcast(atom, assignment.target):
+                term = UnitSum(term)  # every unit of the target read the one value: their terms add up
             if atom in back:
                 self.product(back[atom], term, assignment.origin)
             else:
                 self.send(str(atom), term)
                 if self.model.variables[str(atom)].kind != Kind.PARAM:
                     self.uses.append(Contribution(str(atom), assignment.target, UseKind.ELEMENTWISE, partial, term))
+
+    def broadcast(self, atom: sp.Symbol, target: str) -> bool:
+        """True if atom is one number per example (a mean) read by a larger vector's units."""
+        variable = self.model.variables.get(str(atom))
+        return variable is not None and variable.shape == (ONE,) and self.model.variables[target].shape != (ONE,)
 
     def send(self, name: str, term: sp.Expr) -> None:
         if self.model.variables[name].kind == Kind.PARAM:

@@ -53,6 +53,7 @@ class Dim:
 
 D = Dim(d=1)
 H = Dim(h=1)
+ONE = Dim(const=1)  # one number per example: a mean or sum over units, broadcast in element-wise operations
 
 
 def parse_dim(text: str) -> Dim | None:

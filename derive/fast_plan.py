@@ -15,7 +15,7 @@ import sympy as sp
 
 from . import naming
 from .derivation import AdjointLine, Derivation, LineRole
-from .dims import Dim
+from .dims import ONE, Dim
 from .forward_code import sigmoid_pairs
 from .functions import BatchSum, Elementwise, MatVec, Outer
 from .fused import FusedPlan, Group, plan, rewrite_backward
@@ -107,9 +107,18 @@ class FastPlan:
     backward: tuple[tuple[AdjointLine, sp.Expr], ...]  # the per-step adjoint lines of the fast loop
 
 
-def plan_fast_path(derivation: Derivation) -> FastPlan:
+@dataclass(frozen=True)
+class NoFastPath:
+    """A cell the fast loops cannot write yet: its sequence functions run the readable steps."""
+
+    reason: str  # what the loops lack, for the generated docstring and --explain
+
+
+def plan_fast_path(derivation: Derivation) -> FastPlan | NoFastPath:
     """Every fact of the fast sequence code, from the derivation's forward and backward lines."""
     model = derivation.model
+    if any(variable.shape == (ONE,) for variable in model.variables.values()):
+        return NoFastPath("the fast loops have no in-place rule for a mean or sum over units yet")
     fused = plan(derivation)
     rows = {g.part: _row_dims(model, g) for g in fused.groups}
     folded = _folded_biases(model, fused)

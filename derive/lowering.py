@@ -3,7 +3,8 @@
 - the argument of a top-level activation becomes its own pre-activation variable (g_pre);
 - a function applied inside an equation (tanh(c) in o * tanh(c)) gets its own cached variable;
 - operands of @ and concat that are not plain variables get their own variable;
-- a product W v whose value the backward pass needs (say r * (W v)) is cached.
+- a product W v whose value the backward pass needs (say r * (W v)) is cached;
+- a mean or sum over units inside an equation (z - mean(z)) gets its own variable.
 Each rule adds variables with made-up names (from naming), and two made-up variables with one
 definition are one variable: it is computed and cached once. Conversion and size checks are the
 Converter's (convert.py), which this class extends with the rules.
@@ -14,10 +15,11 @@ import sympy as sp
 
 from . import naming
 from .convert import Converter
-from .dims import H, Dim
+from .dims import ONE, H, Dim
 from .errors import ShapeError
 from .functions import CONCAT, Concat, Elementwise, MatVec, Sigmoid
 from .parse import Call, Node
+from .reductions import REDUCTIONS, Reduction
 from .spec import CellSpec
 from .step import Assignment, Kind, Role, Variable
 
@@ -36,6 +38,8 @@ class Lowering(Converter):
         self.index, self.target = index, eq.target
         if isinstance(tree, Call) and tree.function == CONCAT:
             expr, size = self.concat(tree, top=True)
+        elif isinstance(tree, Call) and tree.function in REDUCTIONS:
+            expr, size = self.reduction(tree, top=True)
         else:
             expr, size = self.convert(tree)
         if size is None or not expr.free_symbols:
@@ -46,7 +50,7 @@ class Lowering(Converter):
             raise ShapeError(eq.where, f"state {eq.target} has size {size}", "size H")
         if kind == Kind.STATE:
             self.check_per_example(expr, f"state {eq.target}", eq.where)
-        if not isinstance(expr, Concat):
+        if not isinstance(expr, (Concat, Reduction)):
             expr = self.lift_nested(expr)
             expr = self.split_activation(eq.target, expr, size)
             expr = self.cache_products(expr)
@@ -73,6 +77,11 @@ class Lowering(Converter):
         if isinstance(expr, sp.Symbol):  # a shared product, already a variable
             return expr
         return self.define(self.names.operand(self.target), Kind.INTERMEDIATE, size, expr, Role.OPERAND)
+
+    def reduction_variable(self, expr: sp.Expr, function: str) -> sp.Symbol:
+        """mean(v) inside an equation gets its own variable (n_mean): to the chain rule a value like
+        any other, which receives the sum of what its uses send, and sends back its own rule."""
+        return self.define(self.names.lifted(self.target, function), Kind.INTERMEDIATE, ONE, expr, Role.REDUCTION)
 
     def lift_nested(self, expr: sp.Expr) -> sp.Expr:
         """Give each function application below the top its own variable, so the backward pass

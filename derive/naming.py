@@ -18,7 +18,7 @@ import functools
 import itertools
 import keyword
 
-from .functions import CONCAT, FUNCTIONS
+from .reductions import CALLABLE
 
 # Names the generated module uses for its own purposes, and what for (a spec naming a variable so is
 # told which use it would shadow).
@@ -31,7 +31,7 @@ MODULE_NAMES = {
     **{name: "a function of the generated module" for name in (
         "sigmoid", "relu", "sigmoid_pair", "sigmoid_into", "sigmoid_pair_into", "buffers", "forward", "backward",
         "forward_sequence", "backward_sequence", "forward_sequence_steps", "backward_sequence_steps", "init_params",
-        "check_arguments", CONCAT, *FUNCTIONS)},
+        "check_arguments", *CALLABLE)},
     **{name: "a constant of the generated module" for name in ("STATE", "OUTPUT", "PARAM_SHAPES", "PARAM_SIZES")},
     # tests/test_naming.py checks that every builtin a generated module calls is listed here
     **{name: "a Python builtin the generated code calls" for name in (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .errors import Location, SpecSyntaxError, UnsupportedError
-from .functions import CONCAT, FUNCTIONS
+from .reductions import CALLABLE
 
 MAX_EXPRESSION_CHARS = 600
 MAX_DEPTH = 32
@@ -194,7 +194,7 @@ class _Reader:
             name = node.func.id
             raise UnsupportedError(self.place(node), f"{ast.get_source_segment(self.text, node) or name} is not a time index this language reads",
                                    f"{name} for its value at step t, {name}(t-1) for the previous step")
-        if node.func.id not in FUNCTIONS and node.func.id != CONCAT:
+        if node.func.id not in CALLABLE:
             return Call(node.func.id, (), self.place(node))  # refused by name in the model stage; its arguments do not matter
         args = tuple(self.read(arg, depth) for arg in node.args)
         return Call(node.func.id, args, self.place(node))

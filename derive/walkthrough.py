@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .derivation import AdjointLine, Contribution, Derivation, LineRole, UseKind, equation_tags
+from .reductions import UnitSum
 from .equations import Equation, backward_equation
 from .model import Role
 from .notation import LOSS, NEXT, Notation, forward_form, shifted
@@ -126,7 +127,9 @@ class _Writer:
         """One path of the chain rule, before the local derivative is worked out."""
         if use.kind == UseKind.ELEMENTWISE:
             user, to = self.name(use.user, time), self.name(use.to, time)
-            return f"{self.name(self.model.names.adjoint(use.user), time)} {self.style.product} {self.style.partial(user, to)}"
+            term = f"{self.name(self.model.names.adjoint(use.user), time)} {self.style.product} {self.style.partial(user, to)}"
+            # one number per example read by every unit of a vector: what the units send back adds up
+            return f"\\mathbf{{1}}^{{\\top}} \\left({term}\\right)" if isinstance(use.term, UnitSum) else term
         term = shifted(use.term) if time else use.term
         return self.latex(term)
 

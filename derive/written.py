@@ -13,6 +13,7 @@ import sympy as sp
 from .functions import CONCAT, FUNCTIONS, Concat, Identity, MatVec
 from .model import CellModel
 from .parse import BinaryOp, Call, Name, Negate, Node, Number, Previous
+from .reductions import REDUCTIONS
 
 
 def written(model: CellModel, tree: Node, suffix: str = "") -> sp.Expr:
@@ -73,6 +74,8 @@ class _Writer:
         args = [self.convert(arg) for arg in node.args]
         if node.function == CONCAT:
             return Concat(*args)
+        if node.function in REDUCTIONS:
+            return REDUCTIONS[node.function](*args)
         if FUNCTIONS[node.function] is Identity:
             return args[0]  # identity(a) is a itself, as in the model
         return FUNCTIONS[node.function](*args, evaluate=False)

@@ -32,7 +32,7 @@ def with_h(expression: str) -> str:
 CASES = [
     ("unknown-name", with_h("z * tanh(W_h @ x + U_h @ hh)"), [f":{EQUATION_LINE}:", "unknown name 'hh'", "did you mean 'h'"]),
     ("shape-mismatch", with_h("z * tanh(W_h @ h(t-1))"), [f":{EQUATION_LINE}:", "W_h has D columns but its operand has size H"]),
-    ("elementwise-sizes", with_h("z * x"), [f":{EQUATION_LINE}:", "sizes H and D", "do not broadcast"]),
+    ("elementwise-sizes", with_h("z * x"), [f":{EQUATION_LINE}:", "sizes H and D", "one of size 1"]),
     ("cycle", GOOD.replace("z = sigmoid(W_z @ concat(x, h(t-1)) + b_z)", "z = sigmoid(W_z @ concat(x, h(t-1)) + b_z) * a\na = z * 2"),
      ["cycle", "z -> a -> z"]),
     ("self-reference", with_h("h * z + W_h @ x + U_h @ h(t-1)"), ["'h' is used in its own equation", "h(t-1)"]),

@@ -1,0 +1,104 @@
+"""Reductions over a vector's units, and the two operations their adjoints need.
+
+`mean(v)` and `sum(v)` give one number per example: a vector of size 1, shape (B, 1) in the
+batched code, which broadcasts in element-wise operations against any size (layer norm reads
+z - mean(z)). The chain rule then needs two more operations, both linear:
+
+- what a reduction sends back to v: its adjoint spread over v's units (`Spread`), divided by
+  v's size for a mean;
+- what a size-1 value used element-wise in a larger expression receives: the contributions of
+  every unit, summed (`UnitSum`), as a vector parameter's gradient sums over the batch.
+
+Each is one class with its printing and reads, like the linear operations of functions.py. None
+has an in-place rule yet: a cell that uses them runs the readable steps in its sequence functions.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+
+from .functions import CONCAT, FUNCTIONS, Linear
+
+
+class Reduction(Linear):
+    """One number per example from a vector's units; `pullback` is what it sends back."""
+
+    nargs = 1
+    precedence = PRECEDENCE["Atom"]
+    numpy_function = latex_name = text_name = ""  # each subclass's
+
+    def numpy(self, p):
+        return f"np.{self.numpy_function}({p._print(self.args[0])}, axis=-1, keepdims=True)"
+
+    def latex(self, p):
+        return f"\\operatorname{{{self.latex_name}}}\\left({p._print(self.args[0])}\\right)"
+
+    def text(self, p):
+        return f"{self.text_name}({p._print(self.args[0])})"
+
+    def pullback(self, adjoint: sp.Expr, size: sp.Expr) -> sp.Expr:
+        """What the reduced vector receives from the reduction's adjoint; size is its SymPy size."""
+        raise NotImplementedError(type(self).__name__)
+
+
+class MeanOf(Reduction):
+    """The mean over a vector's units: d/dv_j mean(v) = 1/n for each of its n units."""
+
+    numpy_function, latex_name, text_name = "mean", "mean", "mean"
+
+    def pullback(self, adjoint, size):
+        return Spread(adjoint, self.args[0]) / size
+
+
+class SumOf(Reduction):
+    """The sum over a vector's units: d/dv_j sum(v) = 1."""
+
+    numpy_function, latex_name, text_name = "sum", "sum", "sum"
+
+    def pullback(self, adjoint, size):
+        return Spread(adjoint, self.args[0])
+
+
+# The reductions a spec may call, by the name it calls them.
+REDUCTIONS: dict[str, type[Reduction]] = {"mean": MeanOf, "sum": SumOf}  # not Mean, Sum: SymPy prints its own Sum
+# Every name a spec may call, in the order messages list them.
+CALLABLE: tuple[str, ...] = (*FUNCTIONS, CONCAT, *REDUCTIONS)
+
+
+class Spread(Linear):
+    """A size-1 adjoint repeated over the units of `like`: what a reduction sends back.
+
+    Arguments: (adjoint, like); like gives the shape only.
+    """
+
+    nargs = 2
+    precedence = PRECEDENCE["Mul"]
+
+    def numpy(self, p):
+        adjoint, like = self.args  # a new array, not np.broadcast_to's read-only view: it may be returned
+        return f"np.ones_like({p._print(like)}) * {p.parenthesize(adjoint, PRECEDENCE['Mul'])}"
+
+    def latex(self, p):
+        return f"\\mathbf{{1}} {p._print(self.args[0])}"
+
+    def text(self, p):
+        return f"{p._print(self.args[0])} (spread over {p._print(self.args[1])})"
+
+
+
+class UnitSum(Linear):
+    """An element-wise term summed over its units: what a size-1 value used in a larger expression
+    receives (a mean read by z - mean(z), a scalar rate)."""
+
+    nargs = 1
+    precedence = PRECEDENCE["Atom"]
+
+    def numpy(self, p):
+        return f"np.sum({p._print(self.args[0])}, axis=-1, keepdims=True)"
+
+    def latex(self, p):
+        return f"\\mathbf{{1}}^{{\\top}} \\left({p._print(self.args[0])}\\right)"
+
+    def text(self, p):
+        return f"sum({p._print(self.args[0])})"
+
