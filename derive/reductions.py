@@ -85,20 +85,10 @@ class Spread(Linear):
         return f"{p._print(self.args[0])} (spread over {p._print(self.args[1])})"
 
 
-
-class UnitSum(Linear):
-    """An element-wise term summed over its units: what a size-1 value used in a larger expression
-    receives (a mean read by z - mean(z), a scalar rate)."""
-
-    nargs = 1
-    precedence = PRECEDENCE["Atom"]
-
-    def numpy(self, p):
-        return f"np.sum({p._print(self.args[0])}, axis=-1, keepdims=True)"
+class UnitSum(SumOf):
+    """sum(v) where it appears in an adjoint: the terms of a size-1 value read by a larger vector,
+    summed over that vector's units (a mean read by z - mean(z), a scalar rate). Written 1^T (...)
+    in the documents, the way the derivations of layer norm write it."""
 
     def latex(self, p):
         return f"\\mathbf{{1}}^{{\\top}} \\left({p._print(self.args[0])}\\right)"
-
-    def text(self, p):
-        return f"sum({p._print(self.args[0])})"
-
