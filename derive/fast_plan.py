@@ -118,7 +118,7 @@ def plan_fast_path(derivation: Derivation) -> FastPlan | NoFastPath:
     """Every fact of the fast sequence code, from the derivation's forward and backward lines."""
     model = derivation.model
     if any(variable.shape == (ONE,) for variable in model.variables.values()):
-        return NoFastPath("the fast loops have no in-place rule for a mean or sum over units yet")
+        return NoFastPath("the fast loops have no in-place rule yet for values of size 1 (a mean or sum over units, a scalar parameter)")
     fused = plan(derivation)
     rows = {g.part: _row_dims(model, g) for g in fused.groups}
     folded = _folded_biases(model, fused)

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .dims import Dim, dim_problem, parse_dim
+from .dims import ONE, Dim, dim_problem, parse_dim
 from .errors import Location, SpecError, SpecNameError, SpecSyntaxError
 from . import limits
 from .style import LatexStyle, style_from_table
@@ -264,9 +264,11 @@ def _params(value, lines: list[str], path: str) -> tuple[ParamSpec, ...]:
 
 
 def _shape(value, name: str, where: Location) -> tuple[Dim, ...]:
-    expected = 'a list of one or two sizes in D and H, e.g. ["H", "D + H"] or ["H"]'
-    if not isinstance(value, list) or len(value) not in (1, 2) or not all(isinstance(v, str) for v in value):
+    expected = 'a list of one or two sizes in D and H, e.g. ["H", "D + H"] or ["H"], or [] for one number'
+    if not isinstance(value, list) or len(value) > 2 or not all(isinstance(v, str) for v in value):
         raise SpecError(where, f"the shape of {name} is {value!r}", expected)
+    if not value:  # a scalar: one number, a vector of size 1 that broadcasts like a mean over units
+        return (ONE,)
     for size in value:
         problem = dim_problem(size)
         if problem:

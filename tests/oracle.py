@@ -122,8 +122,8 @@ def param_shapes(spec_path, D: int, H: int) -> dict:
 
 def _param_shapes(spec, D, H):
     sizes = {"D": D, "H": H}
-    return {
-        name: tuple(_size_expr(s, sizes) for s in shape)
+    return {  # a scalar parameter ([]) is one number kept as shape (1,), as derive's README states
+        name: tuple(_size_expr(s, sizes) for s in shape) if shape else (1,)
         for name, shape in spec["params"].items()
     }
 

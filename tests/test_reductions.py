@@ -1,5 +1,5 @@
-"""Reductions over a vector's units: mean(v) and sum(v), one number per example, broadcast in
-element-wise operations. Every cell here is checked by central differences and against the
+"""Values of size 1: reductions over a vector's units (mean(v) and sum(v), one number per example)
+and scalar parameters (shape []), broadcast in element-wise operations. Every cell here is checked by central differences and against the
 autograd oracle (tests/oracle.py reads the spec on its own), forward and backward; a property
 test does the same for generated cells with a reduction at a random place."""
 import re
@@ -31,6 +31,13 @@ CELLS = {
     "mean-of-a-compound": (["h"], "h = tanh(W @ x + b) * mean(tanh(U @ h(t-1)) + g)"),
     "two-states": (["h", "c"], "c = tanh(W @ x + U @ h(t-1) + b)\nh = c - mean(c) + g * c(t-1)"),
     "one-mean-used-twice": (["h"], "a = W @ x + U @ h(t-1)\nh = tanh(a - mean(a)) * sigmoid(g - mean(a)) + b"),
+}
+SCALAR = VECTORS.replace('g = ["H"]', "g = []")  # g: one learned number
+# name -> (states, equations) with the scalar g
+SCALAR_CELLS = {
+    "leaky-rate": (["h"], "h = (1 - sigmoid(g)) * h(t-1) + sigmoid(g) * tanh(W @ x + U @ h(t-1) + b)"),
+    "scaled-product": (["h"], "h = tanh(g * (W @ x) + U @ h(t-1) + b)"),
+    "scalar-with-a-mean": (["h"], "a = W @ x + U @ h(t-1)\nh = tanh(a - g * mean(a) + b)"),
 }
 
 
@@ -75,10 +82,19 @@ def test_a_reduction_derives_the_backward_of_its_cell(case):
     agrees_with_the_oracle(module, text)
 
 
+@pytest.mark.parametrize("case", sorted(SCALAR_CELLS))
+def test_a_scalar_parameter_gets_one_gradient_summed_over_units_and_examples(case):
+    text = spec_text(*SCALAR_CELLS[case], SCALAR)
+    module = module_of(text)
+    assert module.PARAM_SHAPES["g"] == ("1",) and module.init_params(3, 4, rng=0)["g"].shape == (1,)
+    passes_finite_differences(module)
+    agrees_with_the_oracle(module, text)
+
+
 def test_the_sequence_functions_run_the_readable_steps_and_say_why():
     text = spec_text(*CELLS["layer-norm"])
     source = generate(spec_from_text(text, "red.toml"))["red/red.py"]
-    assert "no fast sequence code: the fast loops have no in-place rule for a mean or sum over units yet" in source
+    assert "no fast sequence code: the fast loops have no in-place rule yet for values of size 1" in source
     module = load_generated(source, "red")
     params, xs = module.init_params(3, 4, rng=1), np.random.default_rng(0).standard_normal((5, 2, 3))
     outputs, cache = module.forward_sequence(params, xs, workspace={})
