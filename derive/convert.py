@@ -13,8 +13,10 @@ import sympy as sp
 from . import naming
 from .dims import ONE, Dim
 from .errors import Location, ShapeError, SpecError, SpecNameError, UnsupportedError
-from .functions import CONCAT, FUNCTIONS, Concat, MatVec
-from .reductions import CALLABLE, REDUCTIONS
+from .functions import CONCAT, FUNCTIONS, Concat, MatVec, read_names
+from .blocks import BLOCK, BlockOf
+from .calls import CALLABLE
+from .reductions import REDUCTIONS
 from .parse import BinaryOp, Call, Name, Negate, Node, Number, Previous
 from .spec import CellSpec
 from .step import Assignment, Kind, Variable
@@ -32,6 +34,10 @@ class Converter:
 
     def operand_variable(self, expr: sp.Expr, size: Dim) -> sp.Symbol:
         """The variable holding a compound operand of @ or concat: a lowering rule (lowering.Lowering)."""
+        raise NotImplementedError
+
+    def block_variable(self, expr: sp.Expr) -> sp.Symbol:
+        """The variable holding block(v, i, n) inside an equation: a lowering rule (lowering.Lowering)."""
         raise NotImplementedError
 
     def reduction_variable(self, expr: sp.Expr, function: str) -> sp.Symbol:
@@ -84,6 +90,8 @@ class Converter:
             return self.concat(node, top=False)
         if node.function in REDUCTIONS:
             return self.reduction(node, top=False)
+        if node.function == BLOCK:
+            return self.block(node, top=False)
         function = FUNCTIONS.get(node.function)
         if function is None:
             self.not_a_function(node)
@@ -136,6 +144,24 @@ class Converter:
         expr = REDUCTIONS[node.function](vector)
         return (expr if top else self.reduction_variable(expr, node.function)), ONE
 
+    def block(self, node: Call, top: bool):
+        """block(v, i, n): the i-th (from 0) of n equal blocks of v; the whole right-hand side of an
+        equation (top), else a value with its own variable."""
+        expected = "block(v, i, n): the i-th of n equal blocks of v, i from 0 to n - 1, e.g. block(a, 0, 4)"
+        if len(node.args) != 3 or not all(isinstance(arg, Number) for arg in node.args[1:]):
+            raise SpecError(node.where, "block takes a vector and two whole numbers", expected)
+        index, count = (arg.value for arg in node.args[1:])
+        if index.denominator != 1 or count.denominator != 1 or not 0 <= index < count or count < 2:
+            raise SpecError(node.where, f"block {index} of {count}", expected)
+        vector, size = self.operand(node.args[0])
+        part = size.divided(int(count))
+        if part is None:
+            raise ShapeError(node.where, f"{vector} has size {size}, which does not split into {count} equal blocks",
+                             f"a vector whose size divides by {count}, such as {count}*H")
+        start, stop = (symbolic(part) * k for k in (int(index), int(index) + 1))
+        expr = BlockOf(vector, int(index), int(count), start, stop)
+        return (expr if top else self.block_variable(expr)), part
+
     def operand(self, node: Node) -> tuple[sp.Symbol, Dim]:
         """A plain variable for the operand of @ or concat; a compound one gets its own name."""
         expr, size = self.convert(node)
@@ -155,8 +181,8 @@ class Converter:
     def reads_data(self, expr: sp.Expr) -> bool:
         """True if expr depends on the input or a state, directly or through intermediates."""
         definitions = {a.target: a.expr for a in self.assignments}
-        for symbol in expr.free_symbols:
-            variable = self.variables[str(symbol)]
+        for name in sorted(read_names(expr)):
+            variable = self.variables[name]
             if variable.kind in (Kind.INPUT, Kind.PREVIOUS, Kind.STATE):
                 return True
             if variable.kind == Kind.INTERMEDIATE and self.reads_data(definitions[variable.name]):
@@ -170,6 +196,11 @@ class Converter:
         sizes = [self.variables[s.name].shape[0] for s in sorted(outside.free_symbols, key=sp.default_sort_key) if s.name in self.variables]
         sizes += [self.variables[str(p.args[0])].shape[0] for p in products]
         return next((size for size in sizes if size != ONE), ONE)  # a size-1 value is broadcast
+
+
+def symbolic(size: Dim) -> sp.Expr:
+    """A size in the symbols D and H, as slice bounds and documents print it."""
+    return sp.Symbol("D") * size.d + sp.Symbol("H") * size.h + size.const
 
 
 def broadcast_size(left: Dim | None, right: Dim | None) -> Dim | None | bool:

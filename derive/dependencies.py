@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 
 from .errors import SpecNameError
-from .reductions import CALLABLE
+from .calls import CALLABLE
 from .parse import Name, Node
 from .spec import CellSpec
 from .step import Kind, Variable

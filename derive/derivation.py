@@ -12,7 +12,8 @@ and the assignment then sends contributions to what it reads:
 - concat(a, b): each part receives its block of the adjoint;
 - a vector parameter b: db += d summed over the batch;
 - mean(v): dv += d spread over v's units, divided by their number (sum(v): not divided);
-- a size-1 value m (a mean) read element-wise by a larger vector: dm += the term summed over units.
+- a size-1 value m (a mean) read element-wise by a larger vector: dm += the term summed over units;
+- block(a, i, n): the blocks' adjoints stacked are a's (zeros for a block nothing reads).
 
 A state's adjoint starts from what arrives from outside the step (d_s_in: the loss at t
 and step t+1); the step ends with the adjoints it sends to t-1 (d_s_prev), dL/dx(t) and
@@ -29,6 +30,7 @@ import sympy as sp
 from .dims import ONE
 from .functions import BatchSum, Concat, Elementwise, MatVec, Sigmoid, ZerosLike
 from . import limits
+from .blocks import BlockOf, stacked_adjoint
 from .reductions import Reduction, UnitSum
 from .errors import SpecNameError
 from .model import Assignment, CellModel, Kind, Role
@@ -146,6 +148,7 @@ class _Backward:
         self.names = model.names
         self.incoming = {state: sp.Symbol(self.names.incoming(state)) for state in self.spec.states}
         self.cached = _cached_values(model)
+        self.blocks: dict[str, tuple[int, dict[int, list[sp.Symbol]]]] = {}  # vector -> (blocks, adjoints by block)
 
     def run(self) -> Derivation:
         for assignment in reversed(self.model.assignments):
@@ -176,6 +179,9 @@ class _Backward:
     def complete_adjoint(self, assignment: Assignment) -> sp.Symbol | None:
         name = assignment.target
         terms = self.contributions.pop(name, [])
+        if name in self.blocks:  # its blocks' adjoints, stacked into its rows
+            count, by_block = self.blocks.pop(name)
+            terms.append(stacked_adjoint(by_block, count, next(iter(by_block.values()))[0]))
         is_state = name in self.spec.states
         if is_state:
             terms.insert(0, self.incoming[name])
@@ -197,6 +203,8 @@ class _Backward:
             self.split(assignment.expr, adjoint, assignment.target)
         elif isinstance(assignment.expr, Reduction):
             self.reduce(assignment.expr, adjoint, assignment.target)
+        elif isinstance(assignment.expr, BlockOf):
+            self.unblock(assignment.expr, adjoint, assignment.target)
         else:
             self.elementwise(assignment, adjoint)
 
@@ -204,6 +212,18 @@ class _Backward:
         for part, block in concat.blocks(adjoint, self.symbolic_size):
             self.contributions[str(part)].append(block)
             self.uses.append(Contribution(str(part), user, UseKind.BLOCK, part, block))
+
+    def unblock(self, block: BlockOf, adjoint: sp.Symbol, user: str) -> None:
+        """A block's adjoint goes into its rows of the vector's: gathered per block, stacked when the
+        vector's adjoint is complete (complete_adjoint), every block's user having been reached."""
+        vector, index, count = str(block.args[0]), int(block.args[1]), int(block.args[2])
+        counted, terms = self.blocks.setdefault(vector, (count, defaultdict(list)))
+        if counted != count:
+            raise SpecNameError(self.spec.equations[self.model.variables[user].origin].where,
+                                f"{vector} is split into {counted} blocks and into {count}", "one number of blocks per vector")
+        terms[index].append(adjoint)
+        placed = stacked_adjoint({index: [adjoint]}, count, adjoint)
+        self.uses.append(Contribution(vector, user, UseKind.BLOCK, block, placed))
 
     def reduce(self, reduction: Reduction, adjoint: sp.Symbol, user: str) -> None:
         vector = reduction.args[0]

@@ -46,6 +46,12 @@ class Dim:
         """The size as generated code reads it, in the local names D and H: "D + H", "2 * H"."""
         return str(self).replace("*", " * ")
 
+    def divided(self, parts: int) -> "Dim | None":
+        """The size of one of `parts` equal blocks (4*H into 4: H), or None if it does not divide."""
+        if any(count % parts for count in (self.d, self.h, self.const)):
+            return None
+        return Dim(self.d // parts, self.h // parts, self.const // parts)
+
     def value(self, d: int, h: int) -> int:
         """The number of entries for input size d and hidden size h."""
         return self.d * d + self.h * h + self.const

@@ -4,7 +4,8 @@
 - a function applied inside an equation (tanh(c) in o * tanh(c)) gets its own cached variable;
 - operands of @ and concat that are not plain variables get their own variable;
 - a product W v whose value the backward pass needs (say r * (W v)) is cached;
-- a mean or sum over units inside an equation (z - mean(z)) gets its own variable.
+- a mean or sum over units inside an equation (z - mean(z)) gets its own variable, and so does a
+  block of a stacked vector (sigmoid(block(a, 0, 4))).
 Each rule adds variables with made-up names (from naming), and two made-up variables with one
 definition are one variable: it is computed and cached once. Conversion and size checks are the
 Converter's (convert.py), which this class extends with the rules.
@@ -19,6 +20,7 @@ from .dims import ONE, H, Dim
 from .errors import ShapeError
 from .functions import CONCAT, Concat, Elementwise, MatVec, Sigmoid
 from .parse import Call, Node
+from .blocks import BLOCK, BlockOf
 from .reductions import REDUCTIONS, Reduction
 from .spec import CellSpec
 from .step import Assignment, Kind, Role, Variable
@@ -40,6 +42,8 @@ class Lowering(Converter):
             expr, size = self.concat(tree, top=True)
         elif isinstance(tree, Call) and tree.function in REDUCTIONS:
             expr, size = self.reduction(tree, top=True)
+        elif isinstance(tree, Call) and tree.function == BLOCK:
+            expr, size = self.block(tree, top=True)
         else:
             expr, size = self.convert(tree)
         if size is None or not expr.free_symbols:
@@ -50,7 +54,7 @@ class Lowering(Converter):
             raise ShapeError(eq.where, f"state {eq.target} has size {size}", "size H")
         if kind == Kind.STATE:
             self.check_per_example(expr, f"state {eq.target}", eq.where)
-        if not isinstance(expr, (Concat, Reduction)):
+        if not isinstance(expr, (Concat, Reduction, BlockOf)):
             expr = self.lift_nested(expr)
             expr = self.split_activation(eq.target, expr, size)
             expr = self.cache_products(expr)
@@ -82,6 +86,11 @@ class Lowering(Converter):
         """mean(v) inside an equation gets its own variable (n_mean): to the chain rule a value like
         any other, which receives the sum of what its uses send, and sends back its own rule."""
         return self.define(self.names.lifted(self.target, function), Kind.INTERMEDIATE, ONE, expr, Role.REDUCTION)
+
+    def block_variable(self, expr: sp.Expr) -> sp.Symbol:
+        """block(a, 0, 4) inside an equation gets its own variable (f_block): a view of a's rows."""
+        size = self.variables[str(expr.args[0])].shape[0].divided(int(expr.args[2]))
+        return self.define(self.names.lifted(self.target, BLOCK), Kind.INTERMEDIATE, size, expr, Role.BLOCK)
 
     def lift_nested(self, expr: sp.Expr) -> sp.Expr:
         """Give each function application below the top its own variable, so the backward pass

@@ -18,7 +18,7 @@ import functools
 import itertools
 import keyword
 
-from .reductions import CALLABLE
+from .calls import CALLABLE
 
 # Names the generated module uses for its own purposes, and what for (a spec naming a variable so is
 # told which use it would shadow).

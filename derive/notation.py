@@ -23,9 +23,13 @@ GREEK = {name: "\\" + name for name in (
     "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Phi", "Psi", "Omega")}
 
 
+SIZE_SYMBOLS = ("D", "H")
+
+
 def shifted(expr: sp.Expr) -> sp.Expr:
-    """The same expression one step later: every symbol read at t+1."""
-    return expr.xreplace({s: sp.Symbol(s.name + NEXT) for s in expr.free_symbols})
+    """The same expression one step later: every symbol read at t+1 (the sizes D and H, in a block's
+    bounds, are no variable: no spec name can be D or H)."""
+    return expr.xreplace({s: sp.Symbol(s.name + NEXT) for s in expr.free_symbols if s.name not in SIZE_SYMBOLS})
 
 
 def incoming_meaning(derivation: Derivation, state: str) -> sp.Expr:

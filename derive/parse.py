@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .errors import Location, SpecSyntaxError, UnsupportedError
-from .reductions import CALLABLE
+from .calls import CALLABLE
 
 MAX_EXPRESSION_CHARS = 600
 MAX_DEPTH = 32

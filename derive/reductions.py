@@ -17,7 +17,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from .functions import CONCAT, FUNCTIONS, Linear
+from .functions import Linear
 
 
 class Reduction(Linear):
@@ -61,8 +61,6 @@ class SumOf(Reduction):
 
 # The reductions a spec may call, by the name it calls them.
 REDUCTIONS: dict[str, type[Reduction]] = {"mean": MeanOf, "sum": SumOf}  # not Mean, Sum: SymPy prints its own Sum
-# Every name a spec may call, in the order messages list them.
-CALLABLE: tuple[str, ...] = (*FUNCTIONS, CONCAT, *REDUCTIONS)
 
 
 class Spread(Linear):

@@ -25,12 +25,13 @@ class Role(enum.Enum):
     PRODUCT = "product"  # a product W v whose value the backward pass reads
     COMPLEMENT = "complement"  # 1 - s for a sigmoid output s, computed without cancellation
     REDUCTION = "reduction"  # a mean or sum over a vector's units inside an equation, given its own name
+    BLOCK = "block"  # a block of a stacked vector inside an equation, given its own name
 
     @property
     def made_up(self) -> bool:
         """Named by lowering after its definition, not by the spec: printed as that definition, and two
         of them with one definition are one variable (computed and cached once)."""
-        return self in (Role.LIFTED, Role.PRODUCT, Role.OPERAND, Role.REDUCTION)
+        return self in (Role.LIFTED, Role.PRODUCT, Role.OPERAND, Role.REDUCTION, Role.BLOCK)
 
 
 class Kind(enum.Enum):

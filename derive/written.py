@@ -13,6 +13,9 @@ import sympy as sp
 from .functions import CONCAT, FUNCTIONS, Concat, Identity, MatVec
 from .model import CellModel
 from .parse import BinaryOp, Call, Name, Negate, Node, Number, Previous
+from .blocks import BLOCK, BlockOf
+from .convert import symbolic
+from .dims import ONE, Dim
 from .reductions import REDUCTIONS
 
 
@@ -46,6 +49,18 @@ class _Writer:
     def convert(self, node: Node) -> sp.Expr:
         return getattr(self, f"convert_{type(node).__name__}")(node)
 
+    def size(self, expr: sp.Expr) -> Dim:
+        """The size of a written vector expression, read off the model's variables (the model has
+        checked it): a variable's own, a product's rows, a stack's parts summed."""
+        if isinstance(expr, sp.Symbol):
+            return self.model.variables[expr.name.removesuffix(self.suffix)].shape[0]
+        if isinstance(expr, MatVec):
+            return self.model.variables[str(expr.args[0])].shape[0]
+        if isinstance(expr, Concat):
+            return sum((self.size(part) for part in expr.args), Dim())
+        sizes = [self.size(arg) for arg in expr.args if arg.free_symbols]
+        return next((size for size in sizes if size != ONE), ONE)
+
     def convert_Number(self, node: Number):
         return sp.Rational(node.value.numerator, node.value.denominator)
 
@@ -76,6 +91,10 @@ class _Writer:
             return Concat(*args)
         if node.function in REDUCTIONS:
             return REDUCTIONS[node.function](*args)
+        if node.function == BLOCK:
+            vector, index, count = args[0], int(node.args[1].value), int(node.args[2].value)
+            part = symbolic(self.size(vector).divided(count))
+            return BlockOf(vector, index, count, part * index, part * (index + 1))
         if FUNCTIONS[node.function] is Identity:
             return args[0]  # identity(a) is a itself, as in the model
         return FUNCTIONS[node.function](*args, evaluate=False)

@@ -219,6 +219,11 @@ def _eval(node, env, prev, params):
                 raise ValueError("concat needs at least one argument")
             parts = [_eval(a, env, prev, params) for a in node.args]
             return anp.concatenate(parts, axis=1)
+        if fname == "block":  # block(v, i, n): the i-th of n equal column blocks of v, i from 0
+            v = _eval(node.args[0], env, prev, params)
+            index, count = (int(arg.value) for arg in node.args[1:])
+            width = v.shape[1] // count
+            return v[:, index * width:(index + 1) * width]
         if fname in _FUNCTIONS:
             if len(node.args) != 1:
                 raise ValueError(f"{fname} takes exactly one argument")

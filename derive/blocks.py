@@ -1,0 +1,45 @@
+"""Blocks of a stacked vector: `block(a, i, n)` is the i-th of n equal blocks of a (from 0).
+
+A product with 4H rows computes four gates at once, as torch lays out its weights (and as layer
+norm over all four gates needs them): `a = W @ xh`, then `f = sigmoid(block(a, 0, 4))`. Backward,
+each block's adjoint goes back into its rows of a's adjoint, which is the blocks' adjoints
+stacked (zeros for a block nothing reads).
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+
+from .functions import Concat, Linear, ZerosLike
+
+BLOCK = "block"
+
+
+class BlockOf(Linear):
+    """Rows start:stop of a vector, the index-th of count equal blocks.
+
+    Arguments: (vector, index, count, start, stop); start and stop are SymPy sizes in D and H, for
+    the documents: the code splits by count and needs no size.
+    """
+
+    nargs = 5
+    precedence = PRECEDENCE["Atom"]
+    unread = (3, 4)  # the bounds are for the reader; the code splits by count
+
+    def numpy(self, p):
+        vector, index, count, _start, _stop = self.args
+        return f"np.split({p._print(vector)}, {count}, axis=-1)[{index}]"
+
+    def latex(self, p):
+        vector, _index, _count, start, stop = self.args  # rows start + 1 to stop, as papers number them
+        return f"\\left[{p._print(vector)}\\right]_{{{sp.latex(start + 1)}:{sp.latex(stop)}}}"
+
+    def text(self, p):
+        vector, index, count, _start, _stop = self.args
+        return f"block({p._print(vector)}, {index}, {count})"
+
+
+def stacked_adjoint(terms: dict[int, list[sp.Expr]], count: int, like: sp.Expr):
+    """The adjoint of a vector whose blocks received terms (block index -> terms): the blocks'
+    sums stacked in order, zeros shaped like another block's adjoint where nothing arrived."""
+    return Concat(*(sp.Add(*terms[index]) if index in terms else ZerosLike(like) for index in range(count)))
