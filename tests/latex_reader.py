@@ -63,7 +63,7 @@ reader remembers whether whitespace preceded each token)::
     function  := ("\sigma" | "\tanh" | "\exp" | "\log" | "\operatorname{" NAME "}") group
     step      := "\mathbf{1}" "\left[" expr ">" "0" "\right]"
     bmatrix   := "\begin{bmatrix}" expr ("\\" expr)* "\end{bmatrix}"
-    name      := core (("_" | "^") script)* [ time ]
+    name      := core "'"* (("_" | "^") script)* [ time ]      # f'(t), a spec's symbol "f'"
     core      := LETTER | GREEK | ACCENT "{" name-without-time "}" | "\mathit{" ALNUM "}"
                | "\mathbf{" ALNUM "}" | "\mathrm{" ALNUM "}"
     time      := "(" ("t" | "\tau") [("+" | "-") INTEGER] ")"      # time="parens", no space before
@@ -225,6 +225,9 @@ def tokenize(src: str) -> list[Token]:
             i += len(m.group(0))
         elif c in "()":
             add("open" if c == "(" else "close", c, i)
+            i += 1
+        elif c == "'":
+            add("prime", c, i)
             i += 1
         elif c in PUNCT:
             add("punct", c, i)
@@ -658,6 +661,8 @@ class _Parser:
     def name_base(self, allow_time: bool) -> tuple[str, str | None]:
         """A name's canonical LaTeX and, in subscript mode, the time its subscript holds."""
         base = self.core()
+        while self.peek().kind == "prime" and not self.peek().space:
+            base += self.next().text    # a prime belongs to the name: f' is a name of its own
         time = None
         while self.at("_") or self.at("^"):
             if self.at("^") and not self.superscript_is_name():

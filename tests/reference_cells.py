@@ -1,11 +1,13 @@
-"""Hand-written reference implementations of two LSTM cells, for the tests.
+"""Hand-written reference implementations of the two seed LSTM cells and of six
+published cells, for the tests.
 
-These are written by hand, directly from the cell equations in
-``derive/cells/nico.toml`` and ``derive/cells/lstm.toml``, and are completely
-independent of the ``derive`` code generator (nothing here imports from or was
-derived from ``derive``).  Each one follows the style of the seed author it
-comes from, so that the generated code can be compared against the way the
-backward pass was originally worked out by hand:
+These are written by hand, directly from the cell equations (in
+``derive/cells/nico.toml`` and ``derive/cells/lstm.toml`` for the seeds, and from
+the papers' equations for the published cells), and are completely independent
+of the ``derive`` code generator (nothing here imports from or was derived from
+``derive``).  Each seed cell follows the style of the seed author it comes from,
+so that the generated code can be compared against the way the backward pass
+was originally worked out by hand:
 
 * ``NicoParams`` / ``NicoNode`` / ``nico_sequence`` -- the cell of Nicolas
   Jimenez's "Simple LSTM" post (2014).  One example at a time, with COLUMN
@@ -21,7 +23,12 @@ backward pass was originally worked out by hand:
   step that takes and returns ``dh_next`` / ``dc_next``.  Our weight layout is
   W (H, H+D), so the row-vector code computes ``X @ W.T``.
 
-Sequence conventions shared by both ``*_sequence`` functions: ``xs`` is
+* ``published_sequence(name, ...)`` -- ``indrnn``, ``janet``, ``mingru``,
+  ``minlstm``, ``ugrnn`` and ``ligru``, each a forward step and a backward step
+  per example in the row-vector style of the lstm reference, with one carried
+  state h (see the section at the end for the equations and their sources).
+
+Sequence conventions shared by the ``*_sequence`` functions: ``xs`` is
 (T, B, D), initial states are (B, H), ``d_hs`` (T, B, H) is dL/dh(t) coming
 from the loss at each step, and the optional ``d_*_last`` (B, H) are extra
 adjoints on the final states.  Everything is float64 and deliberately loops
@@ -362,3 +369,234 @@ def lstm_sequence(params, xs, h0, c0, d_hs, d_h_last=None, d_c_last=None):
 
     return {"hs": hs, "cs": cs, "grads": grad,
             "dxs": dxs, "d_h0": d_h0, "d_c0": d_c0}
+
+
+# ---------------------------------------------------------------------------
+# Six published cells with one state h, written from the papers' equations:
+# per example, row vectors (1, n) as in the lstm reference above, a forward
+# step that returns its cache and a backward step whose local derivatives
+# are worked out by hand in the comments.  Weights are (H, D) or (H, H), so
+# a row vector x multiplies W as x @ W.T and sends back d @ W.
+#
+#   indrnn   Li et al. (2018), eq. 2:  h = relu(W x + u * h_prev + b)
+#   janet    van der Westhuizen & Lasenby (2018), with beta = 1:
+#            s = U_f h_prev + W_f x + b_f,  c~ = tanh(U_c h_prev + W_c x + b_c),
+#            c = sigmoid(s) * c_prev + (1 - sigmoid(s - beta)) * c~,  h = c
+#   mingru   Feng et al. (2024), sequential:  z = sigmoid(W_z x + b_z),
+#            h~ = W_h x + b_h,  h = (1 - z) * h_prev + z * h~
+#   minlstm  Feng et al. (2024), sequential:  f = sigmoid(W_f x + b_f),
+#            i = sigmoid(W_i x + b_i),  f' = f / (f + i),  i' = i / (f + i),
+#            h~ = W_h x + b_h,  h = f' * h_prev + i' * h~
+#   ugrnn    Collins et al. (2017):  c = tanh(W_cx x + W_ch h_prev + b_c),
+#            g = sigmoid(W_gx x + W_gh h_prev + b_g),  h = g * h_prev + (1 - g) * c
+#   ligru    Ravanelli et al. (2018), no batch norm:
+#            z = sigmoid(W_z x + U_z h_prev + b_z),
+#            h~ = relu(W_h x + U_h h_prev + b_h),  h = z * h_prev + (1 - z) * h~
+# ---------------------------------------------------------------------------
+
+JANET_BETA = 1.0
+
+# Parameter shapes as the papers give them, in terms of D (input) and H (hidden).
+PUBLISHED_SHAPES = {
+    "indrnn": {"W": ("H", "D"), "u": ("H",), "b": ("H",)},
+    "janet": {"U_f": ("H", "H"), "W_f": ("H", "D"), "b_f": ("H",),
+              "U_c": ("H", "H"), "W_c": ("H", "D"), "b_c": ("H",)},
+    "mingru": {"W_z": ("H", "D"), "b_z": ("H",), "W_h": ("H", "D"), "b_h": ("H",)},
+    "minlstm": {"W_f": ("H", "D"), "b_f": ("H",), "W_i": ("H", "D"), "b_i": ("H",),
+                "W_h": ("H", "D"), "b_h": ("H",)},
+    "ugrnn": {"W_cx": ("H", "D"), "W_ch": ("H", "H"), "b_c": ("H",),
+              "W_gx": ("H", "D"), "W_gh": ("H", "H"), "b_g": ("H",)},
+    "ligru": {"W_z": ("H", "D"), "U_z": ("H", "H"), "b_z": ("H",),
+              "W_h": ("H", "D"), "U_h": ("H", "H"), "b_h": ("H",)},
+}
+
+
+def indrnn_forward(x, h_prev, p):
+    a = x @ p["W"].T + p["u"] * h_prev + p["b"]
+    h = np.maximum(a, 0.0)
+    return h, (x, h_prev, a)
+
+
+def indrnn_backward(dh, cache, p, grad):
+    x, h_prev, a = cache
+    da = dh * (a > 0)              # relu'(a) is 1 where a > 0, else 0
+    grad["W"] += da.T @ x
+    grad["u"] += (da * h_prev)[0]  # d(u * h_prev)/du = h_prev, element by element
+    grad["b"] += da[0]
+    dx = da @ p["W"]
+    dh_prev = da * p["u"]          # each unit sees only its own past
+    return dh_prev, dx
+
+
+def janet_forward(x, h_prev, p):
+    c_prev = h_prev                # h(t) = c(t), so c(t-1) is h(t-1)
+    s = h_prev @ p["U_f"].T + x @ p["W_f"].T + p["b_f"]
+    c_tilde = np.tanh(h_prev @ p["U_c"].T + x @ p["W_c"].T + p["b_c"])
+    forget = sigmoid(s)
+    shifted = sigmoid(s - JANET_BETA)
+    c = forget * c_prev + (1.0 - shifted) * c_tilde
+    h = c
+    return h, (x, h_prev, c_prev, c_tilde, forget, shifted)
+
+
+def janet_backward(dh, cache, p, grad):
+    x, h_prev, c_prev, c_tilde, forget, shifted = cache
+    dc = dh                                        # h = c
+    # c = sigma(s) c_prev + (1 - sigma(s - beta)) c~: s reaches c by two routes
+    ds = dc * c_prev * sigmoid_derivative(forget) - dc * c_tilde * sigmoid_derivative(shifted)
+    dc_tilde_pre = dc * (1.0 - shifted) * tanh_derivative(c_tilde)
+    grad["U_f"] += ds.T @ h_prev
+    grad["W_f"] += ds.T @ x
+    grad["b_f"] += ds[0]
+    grad["U_c"] += dc_tilde_pre.T @ h_prev
+    grad["W_c"] += dc_tilde_pre.T @ x
+    grad["b_c"] += dc_tilde_pre[0]
+    dx = ds @ p["W_f"] + dc_tilde_pre @ p["W_c"]
+    # h_prev is c_prev in the cell equation and h_prev in both products
+    dh_prev = dc * forget + ds @ p["U_f"] + dc_tilde_pre @ p["U_c"]
+    return dh_prev, dx
+
+
+def mingru_forward(x, h_prev, p):
+    z = sigmoid(x @ p["W_z"].T + p["b_z"])
+    h_tilde = x @ p["W_h"].T + p["b_h"]
+    h = (1.0 - z) * h_prev + z * h_tilde
+    return h, (x, h_prev, z, h_tilde)
+
+
+def mingru_backward(dh, cache, p, grad):
+    x, h_prev, z, h_tilde = cache
+    dz_pre = dh * (h_tilde - h_prev) * sigmoid_derivative(z)   # dh/dz = h~ - h_prev
+    dh_tilde = dh * z
+    grad["W_z"] += dz_pre.T @ x
+    grad["b_z"] += dz_pre[0]
+    grad["W_h"] += dh_tilde.T @ x
+    grad["b_h"] += dh_tilde[0]
+    dx = dz_pre @ p["W_z"] + dh_tilde @ p["W_h"]
+    dh_prev = dh * (1.0 - z)       # nothing else reads h_prev
+    return dh_prev, dx
+
+
+def minlstm_forward(x, h_prev, p):
+    f = sigmoid(x @ p["W_f"].T + p["b_f"])
+    i = sigmoid(x @ p["W_i"].T + p["b_i"])
+    total = f + i
+    f_prime = f / total
+    i_prime = i / total
+    h_tilde = x @ p["W_h"].T + p["b_h"]
+    h = f_prime * h_prev + i_prime * h_tilde
+    return h, (x, h_prev, f, i, total, f_prime, i_prime, h_tilde)
+
+
+def minlstm_backward(dh, cache, p, grad):
+    x, h_prev, f, i, total, f_prime, i_prime, h_tilde = cache
+    df_prime = dh * h_prev
+    di_prime = dh * h_tilde
+    dh_tilde = dh * i_prime
+    # f' = f/(f+i): df'/df = i/(f+i)^2, df'/di = -f/(f+i)^2; i' = i/(f+i) the other way round
+    df = (df_prime - di_prime) * i / total ** 2
+    di = (di_prime - df_prime) * f / total ** 2
+    df_pre = df * sigmoid_derivative(f)
+    di_pre = di * sigmoid_derivative(i)
+    grad["W_f"] += df_pre.T @ x
+    grad["b_f"] += df_pre[0]
+    grad["W_i"] += di_pre.T @ x
+    grad["b_i"] += di_pre[0]
+    grad["W_h"] += dh_tilde.T @ x
+    grad["b_h"] += dh_tilde[0]
+    dx = df_pre @ p["W_f"] + di_pre @ p["W_i"] + dh_tilde @ p["W_h"]
+    dh_prev = dh * f_prime
+    return dh_prev, dx
+
+
+def ugrnn_forward(x, h_prev, p):
+    c = np.tanh(x @ p["W_cx"].T + h_prev @ p["W_ch"].T + p["b_c"])
+    g = sigmoid(x @ p["W_gx"].T + h_prev @ p["W_gh"].T + p["b_g"])
+    h = g * h_prev + (1.0 - g) * c
+    return h, (x, h_prev, c, g)
+
+
+def ugrnn_backward(dh, cache, p, grad):
+    x, h_prev, c, g = cache
+    dc_pre = dh * (1.0 - g) * tanh_derivative(c)
+    dg_pre = dh * (h_prev - c) * sigmoid_derivative(g)        # dh/dg = h_prev - c
+    grad["W_cx"] += dc_pre.T @ x
+    grad["W_ch"] += dc_pre.T @ h_prev
+    grad["b_c"] += dc_pre[0]
+    grad["W_gx"] += dg_pre.T @ x
+    grad["W_gh"] += dg_pre.T @ h_prev
+    grad["b_g"] += dg_pre[0]
+    dx = dc_pre @ p["W_cx"] + dg_pre @ p["W_gx"]
+    dh_prev = dh * g + dc_pre @ p["W_ch"] + dg_pre @ p["W_gh"]
+    return dh_prev, dx
+
+
+def ligru_forward(x, h_prev, p):
+    z = sigmoid(x @ p["W_z"].T + h_prev @ p["U_z"].T + p["b_z"])
+    a = x @ p["W_h"].T + h_prev @ p["U_h"].T + p["b_h"]
+    h_tilde = np.maximum(a, 0.0)
+    h = z * h_prev + (1.0 - z) * h_tilde
+    return h, (x, h_prev, z, a, h_tilde)
+
+
+def ligru_backward(dh, cache, p, grad):
+    x, h_prev, z, a, h_tilde = cache
+    dz_pre = dh * (h_prev - h_tilde) * sigmoid_derivative(z)  # dh/dz = h_prev - h~
+    da = dh * (1.0 - z) * (a > 0)                             # relu'(a)
+    grad["W_z"] += dz_pre.T @ x
+    grad["U_z"] += dz_pre.T @ h_prev
+    grad["b_z"] += dz_pre[0]
+    grad["W_h"] += da.T @ x
+    grad["U_h"] += da.T @ h_prev
+    grad["b_h"] += da[0]
+    dx = dz_pre @ p["W_z"] + da @ p["W_h"]
+    dh_prev = dh * z + dz_pre @ p["U_z"] + da @ p["U_h"]
+    return dh_prev, dx
+
+
+PUBLISHED_STEPS = {
+    "indrnn": (indrnn_forward, indrnn_backward),
+    "janet": (janet_forward, janet_backward),
+    "mingru": (mingru_forward, mingru_backward),
+    "minlstm": (minlstm_forward, minlstm_backward),
+    "ugrnn": (ugrnn_forward, ugrnn_backward),
+    "ligru": (ligru_forward, ligru_backward),
+}
+
+
+def published_sequence(name, params, xs, h0, d_hs, d_h_last=None):
+    """Forward and backward of one of PUBLISHED_STEPS over a batch of sequences.
+
+    params: dict with the keys and shapes of PUBLISHED_SHAPES[name]; xs (T, B, D);
+    h0 (B, H); d_hs (T, B, H) is dL/dh(t) from the loss at each step; d_h_last (B, H)
+    an extra adjoint on h(T-1) (default zero).
+
+    Returns dict: hs (T, B, H); grads (same keys/shapes as params); dxs (T, B, D); d_h0 (B, H).
+    """
+    forward, backward = PUBLISHED_STEPS[name]
+    model = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    xs = np.asarray(xs, dtype=np.float64)
+    h0 = np.asarray(h0, dtype=np.float64)
+    d_hs = np.asarray(d_hs, dtype=np.float64)
+    T, B, D = xs.shape
+    H = h0.shape[1]
+    d_h_last = np.zeros((B, H)) if d_h_last is None else np.asarray(d_h_last, dtype=np.float64)
+
+    grad = {k: np.zeros_like(v) for k, v in model.items()}
+    hs = np.zeros((T, B, H))
+    dxs = np.zeros((T, B, D))
+    d_h0 = np.zeros((B, H))
+    for b in range(B):
+        h = h0[b:b + 1]
+        caches = []
+        for t in range(T):
+            h, cache = forward(xs[t, b:b + 1], h, model)
+            hs[t, b] = h[0]
+            caches.append(cache)
+        dh_next = d_h_last[b:b + 1]
+        for t in reversed(range(T)):
+            # dL/dh(t) in total: the loss at t plus what step t+1 sent back
+            dh_next, dx = backward(d_hs[t, b:b + 1] + dh_next, caches[t], model, grad)
+            dxs[t, b] = dx[0]
+        d_h0[b] = dh_next[0]
+    return {"hs": hs, "grads": grad, "dxs": dxs, "d_h0": d_h0}

@@ -42,6 +42,8 @@ PARENS_CASES = [
     (r"\bar{x}", S(r"\bar{x}")),
     (r"\mathbf{h}(t)", S(r"\mathbf{h}", "t")),
     (r"\mathit{xc}(t)", S(r"\mathit{xc}", "t")),
+    ("f'(t)", S("f'", "t")),               # a prime is part of the name (minlstm's f')
+    (r"\frac{dL}{df'(t)}", Adjoint(L, S("f'", "t"))),
     ("x_c(t)", S("x_{c}", "t")),
     ("W_{f}", S("W_{f}")),
     ("W_{ hc }", S("W_{hc}")),

@@ -1,7 +1,8 @@
 """Self-check of the hand-written references in reference_cells.py.
 
 The forward passes are compared with a separate, batched forward written
-straight from the equations in derive/cells/*.toml, and every gradient output
+straight from the cells' equations (derive/cells/*.toml for the seed cells, the
+papers' equations for the published ones), and every gradient output
 (weights, biases, dxs, initial-state adjoints) is compared with central finite
 differences of the scalar loss
 
@@ -18,7 +19,15 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from reference_cells import NicoNode, NicoParams, lstm_sequence, nico_sequence  # noqa: E402
+from reference_cells import (  # noqa: E402
+    JANET_BETA,
+    PUBLISHED_SHAPES,
+    NicoNode,
+    NicoParams,
+    lstm_sequence,
+    nico_sequence,
+    published_sequence,
+)
 
 T, B, D, H = 3, 2, 3, 4
 EPS = 1e-5
@@ -207,3 +216,107 @@ def test_nico_node_single_step_interface():
             arr[k, 0] = old
             num[k, 0] = (lp - lm) / (2 * EPS)
         assert _rel_err(got, num) < RTOL
+
+
+# --- the six published cells with one state h -----------------------------------------------------
+# Batched forwards (B, n) straight from the papers' equations, then the same checks as above.
+
+def _relu(z):
+    return np.maximum(z, 0.0)
+
+
+def _published_step(name, p, x, h):
+    if name == "indrnn":
+        return _relu(x @ p["W"].T + p["u"] * h + p["b"])
+    if name == "janet":
+        s = h @ p["U_f"].T + x @ p["W_f"].T + p["b_f"]
+        c_tilde = np.tanh(h @ p["U_c"].T + x @ p["W_c"].T + p["b_c"])
+        return _sigmoid(s) * h + (1 - _sigmoid(s - JANET_BETA)) * c_tilde
+    if name == "mingru":
+        z = _sigmoid(x @ p["W_z"].T + p["b_z"])
+        return (1 - z) * h + z * (x @ p["W_h"].T + p["b_h"])
+    if name == "minlstm":
+        f = _sigmoid(x @ p["W_f"].T + p["b_f"])
+        i = _sigmoid(x @ p["W_i"].T + p["b_i"])
+        return f / (f + i) * h + i / (f + i) * (x @ p["W_h"].T + p["b_h"])
+    if name == "ugrnn":
+        c = np.tanh(x @ p["W_cx"].T + h @ p["W_ch"].T + p["b_c"])
+        g = _sigmoid(x @ p["W_gx"].T + h @ p["W_gh"].T + p["b_g"])
+        return g * h + (1 - g) * c
+    if name == "ligru":
+        z = _sigmoid(x @ p["W_z"].T + h @ p["U_z"].T + p["b_z"])
+        h_tilde = _relu(x @ p["W_h"].T + h @ p["U_h"].T + p["b_h"])
+        return z * h + (1 - z) * h_tilde
+    raise KeyError(name)
+
+
+def published_forward_batched(name, p, xs, h0):
+    h, hs = h0, []
+    for x in xs:
+        h = _published_step(name, p, x, h)
+        hs.append(h)
+    return np.array(hs)
+
+
+def _published_problem(name, seed):
+    rng = np.random.default_rng(seed)
+    size = {"D": D, "H": H}
+    params = {key: rng.normal(0.0, 0.5, tuple(size[s] for s in shape))
+              for key, shape in PUBLISHED_SHAPES[name].items()}
+    data = {"xs": rng.normal(size=(T, B, D)), "h0": rng.normal(size=(B, H)),
+            "d_hs": rng.normal(size=(T, B, H)), "d_last": rng.normal(size=(B, H))}
+    return params, data
+
+
+def _published_loss(name, params, data):
+    hs = published_forward_batched(name, params, data["xs"], data["h0"])
+    return np.sum(data["d_hs"] * hs) + np.sum(data["d_last"] * hs[-1])
+
+
+def _published_numerical_grad(name, target, params, data):
+    grad = np.zeros_like(target)
+    it = np.nditer(target, flags=["multi_index"])
+    for _ in it:
+        idx = it.multi_index
+        old = target[idx]
+        target[idx] = old + EPS
+        lp = _published_loss(name, params, data)
+        target[idx] = old - EPS
+        lm = _published_loss(name, params, data)
+        target[idx] = old
+        grad[idx] = (lp - lm) / (2 * EPS)
+    return grad
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_SHAPES))
+def test_published_forward_matches_equations(name):
+    params, data = _published_problem(name, seed=1)
+    out = published_sequence(name, params, data["xs"], data["h0"], data["d_hs"], data["d_last"])
+    expected = published_forward_batched(name, params, data["xs"], data["h0"])
+    np.testing.assert_allclose(out["hs"], expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_SHAPES))
+def test_published_gradients_match_finite_differences(name):
+    params, data = _published_problem(name, seed=2)
+    out = published_sequence(name, params, data["xs"], data["h0"], data["d_hs"], data["d_last"])
+    assert set(out["grads"]) == set(params)
+    for key in params:
+        num = _published_numerical_grad(name, params[key], params, data)
+        err = _rel_err(out["grads"][key], num)
+        assert err < RTOL, (name, key, err)
+    for out_key, data_key in [("dxs", "xs"), ("d_h0", "h0")]:
+        num = _published_numerical_grad(name, data[data_key], params, data)
+        err = _rel_err(out[out_key], num)
+        assert err < RTOL, (name, out_key, err)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_SHAPES))
+def test_published_default_last_adjoint_is_zero(name):
+    params, data = _published_problem(name, seed=3)
+    explicit = published_sequence(name, params, data["xs"], data["h0"], data["d_hs"], np.zeros((B, H)))
+    default = published_sequence(name, params, data["xs"], data["h0"], data["d_hs"])
+    for key in ("hs", "dxs", "d_h0"):
+        np.testing.assert_array_equal(explicit[key], default[key])
+    for key in params:
+        np.testing.assert_array_equal(explicit["grads"][key], default["grads"][key])

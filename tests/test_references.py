@@ -1,12 +1,13 @@
 """Generated code against the hand-written reference cells (tests/reference_cells.py).
 
-The references are written per example, in each seed author's own style, independent of
-the generator; they agree with the generated batched code to 1e-12 in float64.
+The references are written per example, the seed cells in each seed author's own style and the
+published cells (indrnn, janet, mingru, minlstm, ugrnn, ligru) from their papers' equations,
+independent of the generator; they agree with the generated batched code to 1e-12 in float64.
 """
 import numpy as np
 import pytest
 from conftest import module_for
-from reference_cells import lstm_sequence, nico_sequence
+from reference_cells import PUBLISHED_STEPS, lstm_sequence, nico_sequence, published_sequence
 
 # (T, B, D, H): single step, single example, D != H both ways, a longer run
 SIZES = [(1, 1, 3, 4), (1, 3, 5, 2), (4, 1, 2, 5), (6, 3, 4, 4), (5, 2, 7, 3)]
@@ -68,6 +69,26 @@ def test_lstm_matches_the_seed_cell(T, B, D, H, seed):
     assert_close(dxs, ref["dxs"], "dL/dx")
     assert_close(d_state0["h"], ref["d_h0"], "dL/dh(0)")
     assert_close(d_state0["c"], ref["d_c0"], "dL/dc(0)")
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_STEPS))
+@pytest.mark.parametrize("T,B,D,H", SIZES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_published_cell_matches_its_reference(name, T, B, D, H, seed):
+    """The catalog cell of that name (module_for fails if it is not in the catalog)."""
+    module = module_for(name)
+    assert list(module.STATE) == ["h"]
+    case = random_case(module, T, B, D, H, seed)
+    outputs, final, grads, dxs, d_state0 = run_generated(module, case)
+    ref = published_sequence(name, case["params"], case["xs"], case["state0"]["h"],
+                             case["d_outputs"], case["d_last"]["h"])
+    assert set(grads) == set(ref["grads"])
+    assert_close(outputs, ref["hs"], "h(t)")
+    assert_close(final["h"], ref["hs"][-1], "h(T)")
+    for name_ in module.PARAM_SHAPES:
+        assert_close(grads[name_], ref["grads"][name_], f"dL/d{name_}")
+    assert_close(dxs, ref["dxs"], "dL/dx")
+    assert_close(d_state0["h"], ref["d_h0"], "dL/dh(0)")
 
 
 def test_one_step_backward_has_the_seed_semantics():
