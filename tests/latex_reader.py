@@ -122,6 +122,8 @@ LossSum = _inert("LossSum", 4, "LossSum(body, index, lower, upper): a bounded su
 
 SIGMOID = sp.Function("sigmoid")
 STEP = sp.Function("step")
+UNITSUM = sp.Function("unitsum")  # \mathbf{1}^{\top} \left(X\right): X summed over its units
+SPREAD = sp.Function("spread")  # \mathbf{1} X: a number per example repeated over a vector's units
 
 # The commands that name a function, and the inert SymPy function each reads as.
 FUNCTIONS = {r"\sigma": "sigmoid", r"\tanh": "tanh", r"\exp": "exp", r"\log": "log"}
@@ -602,9 +604,17 @@ class _Parser:
         return tok.kind == "open" and tok.text in ("(", r"\left(")
 
     def step(self) -> sp.Expr:
-        r"""\mathbf{1}\left[ X > 0 \right]: the step function of X."""
+        r"""\mathbf{1}\left[ X > 0 \right]: the step function of X; \mathbf{1}^{\top} \left(X\right): X
+        summed over its units; \mathbf{1} X: X spread over a vector's units."""
         for _ in range(4):
             self.next()
+        if self.peek().text == "^":
+            self.next()
+            if self.raw_group().strip() != r"\top":
+                raise self.error(r"\mathbf{1}^{..} is \mathbf{1}^{\top}")
+            return UNITSUM(self.group())
+        if self.peek().text != r"\left[":
+            return SPREAD(self.primary().value)
         self.expect(r"\left[", r"'\left[' after \mathbf{1}")
         value = self.expr()
         self.expect(">", r"'>' in \mathbf{1}\left[X > 0\right]")

@@ -389,6 +389,8 @@ def lstm_sequence(params, xs, h0, c0, d_hs, d_h_last=None, d_c_last=None):
 #            h~ = W_h x + b_h,  h = f' * h_prev + i' * h~
 #   ugrnn    Collins et al. (2017):  c = tanh(W_cx x + W_ch h_prev + b_c),
 #            g = sigmoid(W_gx x + W_gh h_prev + b_g),  h = g * h_prev + (1 - g) * c
+#   leaky_rnn  Lukosevicius (2012), eqs. 2-3, the leaking rate alpha one learned number:
+#            h~ = tanh(W_in x + W h_prev + b),  h = (1 - alpha) h_prev + alpha h~
 #   ligru    Ravanelli et al. (2018), no batch norm:
 #            z = sigmoid(W_z x + U_z h_prev + b_z),
 #            h~ = relu(W_h x + U_h h_prev + b_h),  h = z * h_prev + (1 - z) * h~
@@ -406,6 +408,7 @@ PUBLISHED_SHAPES = {
                 "W_h": ("H", "D"), "b_h": ("H",)},
     "ugrnn": {"W_cx": ("H", "D"), "W_ch": ("H", "H"), "b_c": ("H",),
               "W_gx": ("H", "D"), "W_gh": ("H", "H"), "b_g": ("H",)},
+    "leaky_rnn": {"W_in": ("H", "D"), "W": ("H", "H"), "b": ("H",), "alpha": ("1",)},
     "ligru": {"W_z": ("H", "D"), "U_z": ("H", "H"), "b_z": ("H",),
               "W_h": ("H", "D"), "U_h": ("H", "H"), "b_h": ("H",)},
 }
@@ -554,6 +557,24 @@ def ligru_backward(dh, cache, p, grad):
     return dh_prev, dx
 
 
+def leaky_rnn_forward(x, h_prev, p):
+    h_tilde = np.tanh(x @ p["W_in"].T + h_prev @ p["W"].T + p["b"])
+    h = (1.0 - p["alpha"]) * h_prev + p["alpha"] * h_tilde
+    return h, (x, h_prev, h_tilde)
+
+
+def leaky_rnn_backward(dh, cache, p, grad):
+    x, h_prev, h_tilde = cache
+    grad["alpha"] += np.sum(dh * (h_tilde - h_prev))   # dh/dalpha = h~ - h_prev, one number for every unit
+    da = dh * p["alpha"] * tanh_derivative(h_tilde)     # through h~ = tanh(a)
+    grad["W_in"] += da.T @ x
+    grad["W"] += da.T @ h_prev
+    grad["b"] += da[0]
+    dx = da @ p["W_in"]
+    dh_prev = dh * (1.0 - p["alpha"]) + da @ p["W"]
+    return dh_prev, dx
+
+
 PUBLISHED_STEPS = {
     "indrnn": (indrnn_forward, indrnn_backward),
     "janet": (janet_forward, janet_backward),
@@ -561,6 +582,7 @@ PUBLISHED_STEPS = {
     "minlstm": (minlstm_forward, minlstm_backward),
     "ugrnn": (ugrnn_forward, ugrnn_backward),
     "ligru": (ligru_forward, ligru_backward),
+    "leaky_rnn": (leaky_rnn_forward, leaky_rnn_backward),
 }
 
 

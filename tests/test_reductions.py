@@ -97,10 +97,11 @@ def test_the_sequence_functions_run_the_readable_steps_and_say_why():
     assert "no fast sequence code: the fast loops have no in-place rule yet for values of size 1" in source
     module = load_generated(source, "red")
     params, xs = module.init_params(3, 4, rng=1), np.random.default_rng(0).standard_normal((5, 2, 3))
-    outputs, cache = module.forward_sequence(params, xs, workspace={})
+    workspace = {}
+    outputs, cache = module.forward_sequence(params, xs, workspace=workspace)
     steps, steps_cache = module.forward_sequence_steps(params, xs)
     np.testing.assert_array_equal(outputs, steps)
-    grads, dxs, _ = module.backward_sequence(params, cache, np.ones_like(outputs), workspace={})
+    grads, dxs, _ = module.backward_sequence(params, cache, np.ones_like(outputs), workspace=workspace)
     expected, expected_dxs, _ = module.backward_sequence_steps(params, steps_cache, np.ones_like(outputs))
     np.testing.assert_array_equal(dxs, expected_dxs)
     assert all(np.array_equal(grads[name], expected[name]) for name in module.PARAM_SHAPES)

@@ -247,6 +247,9 @@ def _published_step(name, p, x, h):
         z = _sigmoid(x @ p["W_z"].T + h @ p["U_z"].T + p["b_z"])
         h_tilde = _relu(x @ p["W_h"].T + h @ p["U_h"].T + p["b_h"])
         return z * h + (1 - z) * h_tilde
+    if name == "leaky_rnn":
+        h_tilde = np.tanh(x @ p["W_in"].T + h @ p["W"].T + p["b"])
+        return (1 - p["alpha"]) * h + p["alpha"] * h_tilde
     raise KeyError(name)
 
 
@@ -260,7 +263,7 @@ def published_forward_batched(name, p, xs, h0):
 
 def _published_problem(name, seed):
     rng = np.random.default_rng(seed)
-    size = {"D": D, "H": H}
+    size = {"D": D, "H": H, "1": 1}
     params = {key: rng.normal(0.0, 0.5, tuple(size[s] for s in shape))
               for key, shape in PUBLISHED_SHAPES[name].items()}
     data = {"xs": rng.normal(size=(T, B, D)), "h0": rng.normal(size=(B, H)),

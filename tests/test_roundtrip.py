@@ -26,6 +26,7 @@ from hypothesis import given
 import latex_reader as reader
 from derive import functions as fn
 from derive.derivation import UseKind, equation_tags
+from derive.reductions import MeanOf, Spread, SumOf, UnitSum
 from derive.flavors import FLAVORS
 from derive.notation import LOSS, NEXT, Notation, forward_form, shifted
 from derive.pipeline import render_files, work_out
@@ -36,7 +37,8 @@ PUBLISHED = sorted((ROOT / "tests" / "cells").glob("*.toml"))
 FLAVOR_FILES = {"md": ".md", "tex": ".tex", **{flavor: f".{flavor}.md" for flavor in FLAVORS}}
 
 # The reader's inert functions -> derive's, so both sides of a comparison speak one language.
-FUNCTION_NAMES = {"sigmoid": fn.Sigmoid, "tanh": fn.Tanh, "exp": fn.Exp, "relu": fn.Relu, "step": fn.Step}
+FUNCTION_NAMES = {"sigmoid": fn.Sigmoid, "tanh": fn.Tanh, "exp": fn.Exp, "relu": fn.Relu, "step": fn.Step,
+                  "unitsum": UnitSum, "mean": MeanOf, "sum": SumOf, "spread": sp.Function("S2")}
 O2 = sp.Function("O2")  # an outer product without derive's bookkeeping argument (its weight)
 B2 = sp.Function("B2")  # a block without derive's bookkeeping (its rows)
 
@@ -102,6 +104,7 @@ class Cell:
         expr = expr.replace(lambda e: isinstance(e, fn.Block), lambda e: B2(e.args[0], self.part(e.args[3])))
         expr = expr.replace(lambda e: isinstance(e, fn.BatchSum), lambda e: e.args[0])
         expr = expr.replace(lambda e: isinstance(e, fn.ZerosLike), lambda e: sp.S.Zero)
+        expr = expr.replace(lambda e: isinstance(e, Spread), lambda e: sp.Function("S2")(e.args[0]))  # like: bookkeeping
         now = forward_form(self.model, expr)
         later = {s: shifted(forward_form(self.model, sp.Symbol(s.name[: -len(NEXT)]))) for s in now.free_symbols
                  if s.name.endswith(NEXT) and s.name[: -len(NEXT)] in self.model.variables}
