@@ -143,7 +143,8 @@ class _Reader:
         reader = getattr(self, f"read_{type(node).__name__}", None)
         if reader is None:
             what = _REFUSED.get(type(node), f"the construct {type(node).__name__}")
-            raise UnsupportedError(self.place(node), f"{what} is not part of the equation language", EXPECTED)
+            hint = "block(a, i, n) for the i-th of n equal blocks of a" if isinstance(node, ast.Subscript) else EXPECTED
+            raise UnsupportedError(self.place(node), f"{what} is not part of the equation language", hint)
         return reader(node, depth + 1)
 
     def read_Constant(self, node: ast.Constant, depth: int) -> Number:

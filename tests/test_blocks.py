@@ -54,3 +54,8 @@ def test_a_block_asked_wrongly_is_refused_with_a_clear_message(replacement, mess
     text = spec_text(LSTM.replace("block(a, 0, 4)", replacement, 1))
     with pytest.raises(DeriveError, match=message):
         generate(spec_from_text(text, "red.toml"))
+
+
+def test_indexing_points_at_block():
+    with pytest.raises(DeriveError, match=r"indexing \(a\[i\]\) is not part of the equation language; expected block\(a, i, n\)"):
+        generate(spec_from_text(spec_text(LSTM.replace("block(a, 0, 4)", "a[0]")), "red.toml"))
