@@ -2,7 +2,7 @@
 
 Each dispatches on the node's class (`_print_Add`, `_print_Symbol`, ...); element-wise
 functions print from their own class attributes and linear operations by their own methods
-(`numpy`, `latex`, `text`; see functions.py), so a printer has one rule for each. Names come
+(`numpy`, `latex`, `text`; see elementwise.py and functions.py), so a printer has one rule for each. Names come
 from a mapping built by the renderers, so the same symbol prints as `d_s` in code and
 dL/ds(t) in LaTeX. A node without a printing rule raises, never prints something odd.
 """
