@@ -102,6 +102,8 @@ class Lowering(Converter):
         if isinstance(argument, sp.Symbol):
             return type(expr)(argument)
         pre = self.define(self.names.pre(name), Kind.INTERMEDIATE, size, argument, Role.PRE, name)
+        if name != self.target:  # the argument of a made-up variable prints as its definition: one variable per definition
+            self.made[argument] = pre
         return type(expr)(pre)
 
     def cache_products(self, expr: sp.Expr) -> sp.Expr:

@@ -273,6 +273,14 @@ FOUND = {
     # the operand 1 - h(t-1) one step later prints as h's complement 1 - h(t): the line's target is meant
     "operand-printed-like-a-complement": ('["h", "s"]', "a = U @ (1 - h(t-1))\nh = sigmoid(W @ x)\ns = h(t-1) + W @ x + tanh(a)",
                                           'U = ["H", "H"]\nW = ["H", "D"]'),
+    # Found by the fuzzing of the new functions (issue 16), with the old ones as well:
+    # h's tanh(tanh(s(t-1))) was a lifted copy of s = tanh(...), made after s, and the fast forward loop
+    # computed s by reading that copy before it existed (UnboundLocalError)
+    "lifted-copy-of-an-equation": ('["s", "h"]', "s = tanh(tanh(s(t-1)))\nh = tanh(tanh(s(t-1))) + W @ x", 'W = ["H", "D"]'),
+    # the same application of a compound argument inside two equations had a pre-activation each, both
+    # printed (1 + sigma(c(t-1))), and the cell was refused
+    "pre-activations-of-one-lifted-value": ('["c", "h"]', "c = tanh(sigmoid(1 + sigmoid(c(t-1))))\n"
+                                            "h = sigmoid(1 + sigmoid(c(t-1))) * p + W @ x", 'p = ["H"]\nW = ["H", "D"]'),
 }
 
 
