@@ -72,7 +72,10 @@ class Lowering(Converter):
         expr = self.cache_products(self.lift_nested(expr)) if not isinstance(expr, Concat) else expr
         if isinstance(expr, sp.Symbol):  # a shared product, already a variable
             return expr
-        return self.define(self.names.operand(self.target), Kind.INTERMEDIATE, size, expr, Role.OPERAND)
+        name = self.names.operand(self.target)
+        if isinstance(expr, Elementwise):  # split as a lifted application is: the same application elsewhere is this variable
+            expr = self.cache_products(self.split_activation(name, expr, size))
+        return self.define(name, Kind.INTERMEDIATE, size, expr, Role.OPERAND)
 
     def lift_nested(self, expr: sp.Expr) -> sp.Expr:
         """Give each function application below the top its own variable, so the backward pass

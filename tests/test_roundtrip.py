@@ -281,6 +281,11 @@ FOUND = {
     # printed (1 + sigma(c(t-1))), and the cell was refused
     "pre-activations-of-one-lifted-value": ('["c", "h"]', "c = tanh(sigmoid(1 + sigmoid(c(t-1))))\n"
                                             "h = sigmoid(1 + sigmoid(c(t-1))) * p + W @ x", 'p = ["H"]\nW = ["H", "D"]'),
+    # ... and so did the operand of a product and the same application lifted in another equation
+    "operand-and-lifted-value": ('["h", "s"]', "a = sigmoid(W @ x)\nh = U @ tanh(1 + sigmoid(a))\ns = sigmoid(tanh(1 + sigmoid(a))) + W @ x",
+                                 'W = ["H", "D"]\nU = ["H", "H"]'),
+    "lifted-value-and-operand": ('["h", "s"]', "a = sigmoid(W @ x)\ns = sigmoid(tanh(1 + sigmoid(a))) + W @ x\nh = U @ tanh(1 + sigmoid(a))",
+                                 'W = ["H", "D"]\nU = ["H", "H"]'),
 }
 
 
