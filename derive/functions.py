@@ -12,7 +12,8 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from .elementwise import CONCAT, FUNCTIONS, Elementwise, Exp, Identity, Relu, Sigmoid, Step, Tanh  # noqa: F401
+from .elementwise import (CONCAT, FUNCTIONS, Absolute, Elementwise, Exp, Identity, Log, Relu, Sigmoid, Sign,  # noqa: F401
+                          Softplus, SquareRoot, Step, Tanh, arity, spelled)
 
 
 class Linear(sp.Function):

@@ -16,7 +16,7 @@ from . import naming
 from .convert import Converter
 from .dims import H, Dim
 from .errors import ShapeError
-from .functions import CONCAT, Concat, Elementwise, MatVec, Sigmoid
+from .functions import CONCAT, Concat, Elementwise, MatVec, Sigmoid, spelled
 from .parse import Call, Node
 from .spec import CellSpec
 from .step import Assignment, Kind, Role, Variable
@@ -85,7 +85,7 @@ class Lowering(Converter):
         for application in sorted(expr.atoms(Elementwise), key=sp.default_sort_key):
             if application is top:
                 continue
-            name = self.names.lifted(self.target, type(application).__name__.lower())
+            name = self.names.lifted(self.target, spelled(type(application)))
             size = self.size_of(application.args[0])
             if _is_simple(application.args[0]):
                 # A value to cache, not a step of the chain rule: the equation keeps tanh(c), and

@@ -142,6 +142,10 @@ _FUNCTIONS = {
     "identity": lambda z: z,
     "exp": anp.exp,
     "relu": lambda z: anp.maximum(z, 0.0),
+    "sqrt": anp.sqrt,
+    "log": anp.log,
+    "softplus": lambda z: anp.logaddexp(0.0, z),
+    "abs": anp.abs,
 }
 
 

@@ -36,7 +36,8 @@ PUBLISHED = sorted((ROOT / "tests" / "cells").glob("*.toml"))
 FLAVOR_FILES = {"md": ".md", "tex": ".tex", **{flavor: f".{flavor}.md" for flavor in FLAVORS}}
 
 # The reader's inert functions -> derive's, so both sides of a comparison speak one language.
-FUNCTION_NAMES = {"sigmoid": fn.Sigmoid, "tanh": fn.Tanh, "exp": fn.Exp, "relu": fn.Relu, "step": fn.Step}
+FUNCTION_NAMES = {"sigmoid": fn.Sigmoid, "tanh": fn.Tanh, "exp": fn.Exp, "relu": fn.Relu, "step": fn.Step, "sqrt": fn.SquareRoot,
+                  "log": fn.Log, "softplus": fn.Softplus, "abs": fn.Absolute, "sign": fn.Sign}
 O2 = sp.Function("O2")  # an outer product without derive's bookkeeping argument (its weight)
 B2 = sp.Function("B2")  # a block without derive's bookkeeping (its rows)
 
@@ -250,6 +251,16 @@ def lines_printed_alike(cell: Cell) -> bool:
 @fuzz(60)
 @given(typed_specs())
 def test_random_cells_documents_state_their_derivation(text):
+    documents_state_their_derivation(text)
+
+
+@fuzz(40)
+@given(typed_specs(rich=True))
+def test_random_cells_with_the_new_functions_documents_state_their_derivation(text):
+    documents_state_their_derivation(text)
+
+
+def documents_state_their_derivation(text: str) -> None:
     try:
         cell = Cell(spec_from_text(text, "typed.toml"))
     except DeriveError as error:
