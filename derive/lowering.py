@@ -18,7 +18,7 @@ from . import naming
 from .convert import Converter
 from .dims import ONE, H, Dim
 from .errors import ShapeError
-from .functions import CONCAT, Concat, Elementwise, MatVec, Sigmoid
+from .functions import CONCAT, Concat, Elementwise, MatVec, Sigmoid, spelled
 from .parse import Call, Node
 from .blocks import BLOCK, BlockOf
 from .reductions import REDUCTIONS, Reduction
@@ -80,7 +80,10 @@ class Lowering(Converter):
         expr = self.cache_products(self.lift_nested(expr)) if not isinstance(expr, Concat) else expr
         if isinstance(expr, sp.Symbol):  # a shared product, already a variable
             return expr
-        return self.define(self.names.operand(self.target), Kind.INTERMEDIATE, size, expr, Role.OPERAND)
+        name = self.names.operand(self.target)
+        if isinstance(expr, Elementwise):  # split as a lifted application is: the same application elsewhere is this variable
+            expr = self.cache_products(self.split_activation(name, expr, size))
+        return self.define(name, Kind.INTERMEDIATE, size, expr, Role.OPERAND)
 
     def reduction_variable(self, expr: sp.Expr, function: str) -> sp.Symbol:
         """mean(v) inside an equation gets its own variable (n_mean): to the chain rule a value like
@@ -100,7 +103,7 @@ class Lowering(Converter):
         for application in sorted(expr.atoms(Elementwise), key=sp.default_sort_key):
             if application is top:
                 continue
-            name = self.names.lifted(self.target, type(application).__name__.lower())
+            name = self.names.lifted(self.target, spelled(type(application)))
             size = self.size_of(application.args[0])
             if _is_simple(application.args[0]):
                 # A value to cache, not a step of the chain rule: the equation keeps tanh(c), and
@@ -120,6 +123,8 @@ class Lowering(Converter):
         if isinstance(argument, sp.Symbol):
             return type(expr)(argument)
         pre = self.define(self.names.pre(name), Kind.INTERMEDIATE, size, argument, Role.PRE, name)
+        if name != self.target:  # the argument of a made-up variable prints as its definition: one variable per definition
+            self.made[argument] = pre
         return type(expr)(pre)
 
     def cache_products(self, expr: sp.Expr) -> sp.Expr:

@@ -47,7 +47,12 @@ class CellModel:
     cached_values: Mapping[sp.Expr, sp.Symbol] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        cached = {a.expr: sp.Symbol(a.target) for a in self.assignments if self.variables[a.target].role == Role.LIFTED}
+        cached, computed = {}, set()
+        for a in self.assignments:
+            # not an application an earlier assignment computes itself: s = tanh(a) must not read a copy made after it
+            if self.variables[a.target].role == Role.LIFTED and a.expr not in computed:
+                cached[a.expr] = sp.Symbol(a.target)
+            computed.add(a.expr)
         object.__setattr__(self, "cached_values", MappingProxyType(cached))  # frozen: set once, as the model is made
 
 

@@ -2,7 +2,7 @@
 
 Each dispatches on the node's class (`_print_Add`, `_print_Symbol`, ...); element-wise
 functions print from their own class attributes and linear operations by their own methods
-(`numpy`, `latex`, `text`; see functions.py), so a printer has one rule for each. Names come
+(`numpy`, `latex`, `text`; see elementwise.py and functions.py), so a printer has one rule for each. Names come
 from a mapping built by the renderers, so the same symbol prints as `d_s` in code and
 dL/ds(t) in LaTeX. A node without a printing rule raises, never prints something odd.
 """
@@ -140,6 +140,19 @@ def _unwrapped(latex: str) -> str:
     return latex[len(opening):-len(closing)]
 
 
+def _unwrapped_text(text: str) -> str:
+    """An argument without the parentheses around all of it (a made-up variable's name has them), since
+    the function prints its own: sign(U @ h(t-1)), not sign((U @ h(t-1)))."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return text
+    depth = 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and index != len(text) - 1:
+            return text  # (a) + (b): the first group closes before the end
+    return text[1:-1]
+
+
 class LatexCellPrinter(LatexPrinter):
     """Column-vector math for one example: \\odot for element-wise products, \\sigma for sigmoid."""
 
@@ -165,7 +178,7 @@ class LatexCellPrinter(LatexPrinter):
         sign = "- " if coefficient.is_negative else ""
         coefficient = abs(coefficient)
         if coefficient.q != 1:
-            denominator.append(sp.Integer(coefficient.q))
+            denominator.insert(0, sp.Integer(coefficient.q))  # 2 sqrt(z), as people write it
         parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in sorted(numerator, key=sp.default_sort_key)]
         if coefficient.p != 1 or not parts:
             parts.insert(0, str(coefficient.p))
@@ -215,7 +228,7 @@ class TextPrinter(StrPrinter):
         return self._settings["names"].get(expr.name, expr.name)
 
     def _print_Elementwise(self, expr, exp=None):
-        return type(expr).text.format(self._print(expr.args[0]))
+        return type(expr).text.format(_unwrapped_text(self._print(expr.args[0])))
 
     def _print_Linear(self, expr, exp=None):
         return expr.text(self)

@@ -53,9 +53,15 @@ def numpy_view(cell: DerivedCell) -> dict:
         "grads": [(p.name, model.names.adjoint(p.name)) for p in spec.params],
         "carries": [(s, model.names.adjoint(model.names.prev(s))) for s in spec.states],
         "input_adjoint": model.names.adjoint(spec.input),
-        "helpers": ["sigmoid"] if any(a.expr.has(Sigmoid) for a in model.assignments) else [],
+        "helpers": ["sigmoid"] if any(e.has(Sigmoid) for e in _all_expressions(derivation)) else [],
         "all_params": [p.name for p in spec.params],
     }
+
+
+def _all_expressions(derivation: Derivation):
+    """Every forward and backward expression: a backward pass may call sigmoid alone (softplus' = sigmoid)."""
+    yield from (a.expr for a in derivation.model.assignments)
+    yield from (line.expr for line in derivation.lines)
 
 
 def _tuple(items: list[str]) -> str:

@@ -38,11 +38,12 @@ What the reader returns
 * ``\sigma``, ``\tanh``, ``\exp``, ``\log``, ``\operatorname{name}`` applied to an argument are the
   inert functions ``Function("sigmoid")``, ``Function("tanh")``, ``Function("exp")``,
   ``Function("log")``, ``Function("name")``; ``\mathbf{1}\left[X > 0\right]`` is
-  ``Function("step")(X)``. Inert, so that ``tanh`` here is never SymPy's evaluating ``sp.tanh``.
+  ``Function("step")(X)``; ``\sqrt{X}`` is ``Function("sqrt")(X)`` and ``\left|X\right|`` is
+  ``Function("abs")(X)``. Inert, so that ``tanh`` here is never SymPy's evaluating ``sp.tanh``.
 * ``\odot``, ``*``, ``\circ``, ``\cdot``, ``\ast``, ``\times`` are all the element-wise product: ``Mul``.
 
 Grammar (tokens: commands ``\name`` or ``\`` + one character, single ASCII letters, numbers
-``12`` / ``0.5``, punctuation; ``\left(`` ``\right)`` ``\left[`` ``\right]`` are single tokens; the
+``12`` / ``0.5``, punctuation; ``\left(`` ``\right)`` ``\left[`` ``\right]`` ``\left|`` ``\right|`` are single tokens; the
 reader remembers whether whitespace preceded each token)::
 
     equation  := expr ("=" | "&=") expr [ "\tag{" text "}" ]
@@ -55,13 +56,16 @@ reader remembers whether whitespace preceded each token)::
     matvec    := postfix [ operand ]       # only when postfix is a parameter, a parameter^{\top}
                                            # (MatVec / MatVecT, right-associative) or a number (Mul)
     postfix   := primary ( "^" ( "{\top}" | exponent ) )*
-    primary   := NUMBER | name | group | block | frac | function | bmatrix | step | "\delta" matvec
+    primary   := NUMBER | name | group | block | frac | function | bmatrix | step | root | absolute
+               | "\delta" matvec
     group     := "(" expr ")" | "\left(" expr "\right)"
     block     := "\left[" expr "\right]" "_" script_expr
     frac      := "\frac{" ("\partial" | "d") expr "}{" ("\partial" | "d") expr "}"   # derivative
                | "\frac{" expr "}{" expr "}"                                          # division
     function  := ("\sigma" | "\tanh" | "\exp" | "\log" | "\operatorname{" NAME "}") group
     step      := "\mathbf{1}" "\left[" expr ">" "0" "\right]"
+    root      := "\sqrt{" expr "}"
+    absolute  := "\left|" expr "\right|"
     bmatrix   := "\begin{bmatrix}" expr ("\\" expr)* "\end{bmatrix}"
     name      := core "'"* (("_" | "^") script)* [ time ]      # f'(t), a spec's symbol "f'"
     core      := LETTER | GREEK | ACCENT "{" name-without-time "}" | "\mathit{" ALNUM "}"
@@ -205,11 +209,11 @@ def tokenize(src: str) -> list[Token]:
                     while k < n and src[k].isspace():
                         k += 1
                     delim = src[k] if k < n else ""
-                    if (name == r"\left" and delim in "([") or (name == r"\right" and delim in ")]"):
+                    if (name == r"\left" and delim in "([|") or (name == r"\right" and delim in ")]|"):
                         add("open" if name == r"\left" else "close", name + delim, i)
                         i = k + 1 if delim else k
                         continue
-                    wanted = "( or [" if name == r"\left" else ") or ]"
+                    wanted = "(, [ or |" if name == r"\left" else "), ] or |"
                     raise LatexReadError(f"{name} must be followed by {wanted}", src, i)
                 add("cmd", name, i)
                 i = j
@@ -434,7 +438,7 @@ class _Parser:
         if tok.kind == "cmd":
             return (tok.text in GREEK or tok.text in ACCENTS or tok.text in FONTS
                     or tok.text in FUNCTIONS
-                    or tok.text in (r"\frac", r"\begin", r"\operatorname"))
+                    or tok.text in (r"\frac", r"\begin", r"\operatorname", r"\sqrt"))
         return False
 
     def postfix(self) -> _Piece:
@@ -476,12 +480,17 @@ class _Parser:
         if tok.kind == "open":
             if tok.text == r"\left[":
                 return _Piece(self.block())
+            if tok.text == r"\left|":
+                return _Piece(self.absolute())
             return _Piece(self.group())
         if tok.kind == "cmd":
             if tok.text == r"\frac":
                 return _Piece(self.frac())
             if tok.text == r"\begin":
                 return _Piece(self.bmatrix())
+            if tok.text == r"\sqrt":
+                self.next()
+                return _Piece(sp.Function("sqrt")(self.braced_expr()))
             if tok.text == r"\delta" and self.delta_is_adjoint():
                 self.next()
                 return _Piece(Adjoint(sp.Symbol("L@"), self.operand()))
@@ -518,6 +527,13 @@ class _Parser:
             raise self.error(r"\left[ X \right] needs a subscript _{part} (a block of X)")
         self.next()
         return Block(value, self.script_expr())
+
+    def absolute(self) -> sp.Expr:
+        r"""\left| X \right|: the absolute value of X."""
+        open_tok = self.next()
+        value = self.expr()
+        self.expect(r"\right|", rf"'\right|' closing '\left|' at {open_tok.pos}")
+        return sp.Function("abs")(value)
 
     def frac(self) -> sp.Expr:
         frac_tok = self.next()

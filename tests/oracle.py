@@ -142,6 +142,10 @@ _FUNCTIONS = {
     "identity": lambda z: z,
     "exp": anp.exp,
     "relu": lambda z: anp.maximum(z, 0.0),
+    "sqrt": anp.sqrt,
+    "log": anp.log,
+    "softplus": lambda z: anp.logaddexp(0.0, z),
+    "abs": anp.abs,
     # reductions over a vector's units: one number per example, kept as a (B, 1) column so it broadcasts
     "mean": lambda v: anp.mean(v, axis=1, keepdims=True),
     "sum": lambda v: anp.sum(v, axis=1, keepdims=True),

@@ -622,3 +622,101 @@ def published_sequence(name, params, xs, h0, d_hs, d_h_last=None):
             dxs[t, b] = dx[0]
         d_h0[b] = dh_next[0]
     return {"hs": hs, "grads": grad, "dxs": dxs, "d_h0": d_h0}
+
+
+# ---------------------------------------------------------------------------
+# layernorm_lstm: Ba, Kiros & Hinton (2016), Layer Normalization, eqs. 20-22,
+# with LN as torch.nn.functional.layer_norm computes it (biased variance, eps):
+#   (f, i, o, g) = LN(W_h h_prev; alpha_h, beta_h) + LN(W_x x; alpha_x, beta_x) + b
+#   c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g)
+#   h = sigmoid(o) * tanh(LN(c; alpha_c, beta_c))
+# LN(z; alpha, beta) = alpha * (z - mean(z)) / sqrt(mean((z - mean(z))^2) + eps) + beta,
+# over the units of z. Per example, row vectors (1, n).
+# ---------------------------------------------------------------------------
+
+LAYERNORM_EPS = 1e-5
+LAYERNORM_SHAPES = {"W_h": ("4H", "H"), "W_x": ("4H", "D"), "b": ("4H",), "alpha_h": ("4H",), "beta_h": ("4H",),
+                    "alpha_x": ("4H",), "beta_x": ("4H",), "alpha_c": ("H",), "beta_c": ("H",)}
+
+
+def layer_norm(z, alpha, beta):
+    """LN(z) and what its backward step needs: the normalised z and 1 / sqrt(var + eps)."""
+    centred = z - z.mean()
+    inverse = 1.0 / np.sqrt(np.mean(centred ** 2) + LAYERNORM_EPS)
+    normalised = centred * inverse
+    return alpha * normalised + beta, (normalised, inverse)
+
+
+def layer_norm_backward(d_out, cache, alpha):
+    """dL/dz from dL/dLN(z), and dL/dalpha, dL/dbeta.
+
+    With y = (z - mu) r, r = (var + eps)^(-1/2) and dy = alpha * d_out:
+    dz_j = r (dy_j - mean(dy) - y_j mean(dy * y)), the classic form (the mean and the variance
+    each send back one number per example, spread over the units)."""
+    normalised, inverse = cache
+    dy = alpha * d_out
+    dz = inverse * (dy - dy.mean() - normalised * np.mean(dy * normalised))
+    return dz, d_out * normalised, d_out
+
+
+def layernorm_lstm_forward(x, h_prev, c_prev, p):
+    ln_h, cache_h = layer_norm(h_prev @ p["W_h"].T, p["alpha_h"], p["beta_h"])
+    ln_x, cache_x = layer_norm(x @ p["W_x"].T, p["alpha_x"], p["beta_x"])
+    a = ln_h + ln_x + p["b"]
+    f_pre, i_pre, o_pre, g_pre = np.split(a, 4, axis=1)
+    f, i, o, g = sigmoid(f_pre), sigmoid(i_pre), sigmoid(o_pre), np.tanh(g_pre)
+    c = f * c_prev + i * g
+    ln_c, cache_c = layer_norm(c, p["alpha_c"], p["beta_c"])
+    tanh_c = np.tanh(ln_c)
+    h = o * tanh_c
+    return h, c, (x, h_prev, c_prev, cache_h, cache_x, f, i, o, g, cache_c, tanh_c)
+
+
+def layernorm_lstm_backward(dh, dc_next, cache, p, grad):
+    """dh: dL/dh(t) in total; dc_next: dL/dc(t) from step t+1. Returns (dh_prev, dc_prev, dx)."""
+    x, h_prev, c_prev, cache_h, cache_x, f, i, o, g, cache_c, tanh_c = cache
+    do = dh * tanh_c
+    d_ln_c = dh * o * tanh_derivative(tanh_c)
+    dc_ln, d_alpha_c, d_beta_c = layer_norm_backward(d_ln_c, cache_c, p["alpha_c"])
+    grad["alpha_c"] += d_alpha_c[0]
+    grad["beta_c"] += d_beta_c[0]
+    dc = dc_next + dc_ln
+    df, di, dg = dc * c_prev, dc * g, dc * i
+    da = np.concatenate((df * sigmoid_derivative(f), di * sigmoid_derivative(i),
+                         do * sigmoid_derivative(o), dg * tanh_derivative(g)), axis=1)
+    grad["b"] += da[0]
+    dz_h, d_alpha_h, d_beta_h = layer_norm_backward(da, cache_h, p["alpha_h"])
+    dz_x, d_alpha_x, d_beta_x = layer_norm_backward(da, cache_x, p["alpha_x"])
+    grad["alpha_h"] += d_alpha_h[0]
+    grad["beta_h"] += d_beta_h[0]
+    grad["alpha_x"] += d_alpha_x[0]
+    grad["beta_x"] += d_beta_x[0]
+    grad["W_h"] += dz_h.T @ h_prev
+    grad["W_x"] += dz_x.T @ x
+    return dz_h @ p["W_h"], dc * f, dz_x @ p["W_x"]
+
+
+def layernorm_lstm_sequence(params, xs, h0, c0, d_hs, d_h_last=None, d_c_last=None):
+    """Forward and backward over a batch of sequences, one example at a time.
+
+    Returns dict: hs, cs (T, B, H); grads; dxs (T, B, D); d_h0, d_c0 (B, H)."""
+    model = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    T, B, D = xs.shape
+    H = h0.shape[1]
+    d_h_last = np.zeros((B, H)) if d_h_last is None else d_h_last
+    d_c_last = np.zeros((B, H)) if d_c_last is None else d_c_last
+    grad = {k: np.zeros_like(v) for k, v in model.items()}
+    hs, cs, dxs = np.zeros((T, B, H)), np.zeros((T, B, H)), np.zeros((T, B, D))
+    d_h0, d_c0 = np.zeros((B, H)), np.zeros((B, H))
+    for b in range(B):
+        h, c, caches = h0[b:b + 1], c0[b:b + 1], []
+        for t in range(T):
+            h, c, cache = layernorm_lstm_forward(xs[t, b:b + 1], h, c, model)
+            hs[t, b], cs[t, b] = h[0], c[0]
+            caches.append(cache)
+        dh_next, dc_next = d_h_last[b:b + 1], d_c_last[b:b + 1]
+        for t in reversed(range(T)):
+            dh_next, dc_next, dx = layernorm_lstm_backward(d_hs[t, b:b + 1] + dh_next, dc_next, caches[t], model, grad)
+            dxs[t, b] = dx[0]
+        d_h0[b], d_c0[b] = dh_next[0], dc_next[0]
+    return {"hs": hs, "cs": cs, "grads": grad, "dxs": dxs, "d_h0": d_h0, "d_c0": d_c0}

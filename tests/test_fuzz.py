@@ -64,14 +64,18 @@ def specs(draw):
 # before use, so each spec must build, and its backward pass must pass finite differences.
 TYPED_PARAMS = {"W": '["H", "D"]', "U": '["H", "H"]', "V": '["H", "D + H"]', "b": '["H"]', "p": '["H"]', "Q": '["D", "H"]'}
 SAFE_FUNCTIONS = ["sigmoid", "tanh", "identity", "relu"]  # bounded or tame, so finite differences stay accurate
+# The functions added by issue 16, each applied where finite differences are valid: log and sqrt of
+# positive values only.
+RICH_FORMS = ["softplus({})", "abs({})", "log(1 + sigmoid({}))", "sqrt(exp({}))", "sqrt(0.5 + sigmoid({}))", "log(softplus({}))"]
 
 
-def vectors_h(names: tuple, depth: int):
+def vectors_h(names: tuple, depth: int, rich: bool = False):
     atom = st.sampled_from(names)
     if depth == 0:
         return atom
-    h, d = vectors_h(names, depth - 1), vectors_d(names, depth - 1)
+    h, d = vectors_h(names, depth - 1, rich), vectors_d(names, depth - 1, rich)
     return st.one_of(
+        *(rich_forms(h) if rich else ()),
         atom,
         st.tuples(h, st.sampled_from(["+", "-", "*"]), h).map(lambda t: f"({t[0]}) {t[1]} ({t[2]})"),
         st.tuples(h, st.sampled_from(["+ b", "* p"])).map(lambda t: f"({t[0]}) {t[1]}"),  # bias and peephole vectors
@@ -84,21 +88,27 @@ def vectors_h(names: tuple, depth: int):
     )
 
 
-def vectors_d(names: tuple, depth: int):
+def rich_forms(h):
+    """The new functions' forms around vectors of size H."""
+    return [st.tuples(st.sampled_from(RICH_FORMS), h).map(lambda t: t[0].format(t[1]))]
+
+
+def vectors_d(names: tuple, depth: int, rich: bool = False):
     if depth == 0:
         return st.just("x")
-    return st.one_of(st.just("x"), vectors_h(names, depth - 1).map(lambda e: f"(Q @ ({e}))"),
+    return st.one_of(st.just("x"), vectors_h(names, depth - 1, rich).map(lambda e: f"(Q @ ({e}))"),
                      st.tuples(st.sampled_from(SAFE_FUNCTIONS), st.just("x")).map(lambda t: f"{t[0]}(x)"))
 
 
 @st.composite
-def typed_specs(draw):
+def typed_specs(draw, rich: bool = False):
+    """A well-typed cell; rich: also with the functions of issue 16 (RICH_FORMS)."""
     states = draw(st.lists(st.sampled_from(STATES), min_size=1, max_size=2, unique=True))
     intermediates = draw(st.lists(st.sampled_from(["a", "g"]), max_size=2, unique=True))
     known = [f"{s}(t-1)" for s in states]  # vectors that read data; b and p enter only through `+ b`, `* p`
     equations = []
     for target in intermediates + states:
-        expression = draw(vectors_h(tuple(known), 2))
+        expression = draw(vectors_h(tuple(known), 2, rich))
         if target == states[-1]:
             expression = f"({expression}) + W @ x"  # the input reaches a state
         equations.append(f"{target} = {expression}")
@@ -117,6 +127,19 @@ ALLOWED_REFUSALS = ("cancel", "parameters alone", "never reaches")
 @fuzz(250)
 @given(typed_specs())
 def test_well_typed_specs_build_and_pass_finite_differences(text):
+    builds_and_passes_finite_differences(text)
+
+
+@fuzz(150)
+@given(typed_specs(rich=True))
+def test_well_typed_specs_with_the_new_functions_pass_finite_differences_and_the_oracle(text):
+    """sqrt, log, softplus, abs (issue 16) inside random cells: finite differences, the oracle, fast = readable."""
+    builds_and_passes_finite_differences(text)
+
+
+def builds_and_passes_finite_differences(text: str) -> None:
+    """The spec builds (or is refused for a reason random cells may have), its backward pass passes finite
+    differences, its forward pass agrees with the oracle and its fast functions with its readable ones."""
     spec = spec_from_text(text, "typed.toml")
     try:
         source = generate(spec)["typed/typed.py"]

@@ -1,0 +1,147 @@
+"""The element-wise functions of the spec language, one class each.
+
+Each is a SymPy Function whose derivative rule (`fdiff`) sits next to its definition and is
+written through the function's own output where that is how people write it: sigmoid' =
+s (1 - s), tanh' = 1 - t^2, sqrt' = 1 / (2 sqrt(z)). The derivation then replaces every
+application by the cached variable that holds it, so the backward pass reads the cache. A
+derivative that is no function of the language has a helper class here (Step for relu, Sign for
+abs). Each class carries its NumPy, in-place, LaTeX and text forms.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+
+class Elementwise(sp.Function):
+    """An element-wise function of one vector argument, with how each output writes it."""
+
+    nargs = 1
+    numpy = ""  # NumPy code with {} for the argument
+    into = ""  # NumPy code writing f({0}) into the array {1}, which may be {0} itself
+    latex = ""  # LaTeX with {} for the argument
+    text = ""  # plain text for code comments, with {} for the argument
+
+
+class Sigmoid(Elementwise):
+    """Logistic function; the generated module defines a stable `sigmoid` helper."""
+
+    numpy, latex, text = "sigmoid({})", "\\sigma\\left({}\\right)", "sigmoid({})"
+    into = "sigmoid_into({0}, {1})"
+
+    def fdiff(self, argindex=1):
+        return self * (1 - self)  # sigma'(z) = sigma(z) (1 - sigma(z))
+
+
+class Tanh(Elementwise):
+    numpy, latex, text = "np.tanh({})", "\\tanh\\left({}\\right)", "tanh({})"
+    into = "np.tanh({0}, out={1})"
+
+    def fdiff(self, argindex=1):
+        return 1 - self**2  # tanh'(z) = 1 - tanh(z)^2
+
+
+class Exp(Elementwise):
+    numpy, latex, text = "np.exp({})", "\\exp\\left({}\\right)", "exp({})"
+    into = "np.exp({0}, out={1})"
+
+    def fdiff(self, argindex=1):
+        return self  # exp'(z) = exp(z)
+
+
+class Relu(Elementwise):
+    numpy, latex, text = "np.maximum({}, 0)", "\\operatorname{{relu}}\\left({}\\right)", "relu({})"
+    into = "np.maximum({0}, 0, out={1})"
+
+    def fdiff(self, argindex=1):
+        return Step(self)  # relu'(z) = 1 where relu(z) > 0, else 0
+
+
+class Step(Elementwise):
+    """1 where the argument is positive, else 0 (the derivative of relu, read off its output)."""
+
+    numpy, latex, text = "np.heaviside({}, 0)", "\\mathbf{{1}}\\left[{} > 0\\right]", "[{} > 0]"
+    into = "np.heaviside({0}, 0, out={1})"
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero  # zero almost everywhere
+
+
+class Identity(Elementwise):
+    @classmethod
+    def eval(cls, arg):
+        return arg  # identity(a) is a itself: nothing to cache, nothing to differentiate
+
+
+class SquareRoot(Elementwise):
+    """sqrt, of a positive argument (its derivative is infinite at 0)."""
+
+    numpy, latex, text = "np.sqrt({})", "\\sqrt{{{}}}", "sqrt({})"
+    into = "np.sqrt({0}, out={1})"
+
+    def fdiff(self, argindex=1):
+        return 1 / (2 * self)  # sqrt'(z) = 1 / (2 sqrt(z))
+
+
+class Log(Elementwise):
+    """Natural logarithm, of a positive argument."""
+
+    numpy, latex, text = "np.log({})", "\\log\\left({}\\right)", "log({})"
+    into = "np.log({0}, out={1})"
+
+    def fdiff(self, argindex=1):
+        return 1 / self.args[0]  # log'(z) = 1 / z
+
+
+class Softplus(Elementwise):
+    """log(1 + exp(z)), computed without overflow as np.logaddexp(0, z)."""
+
+    numpy, latex, text = "np.logaddexp(0, {})", "\\operatorname{{softplus}}\\left({}\\right)", "softplus({})"
+    into = "np.logaddexp(0, {0}, out={1})"
+
+    def fdiff(self, argindex=1):
+        return Sigmoid(self.args[0])  # softplus'(z) = sigmoid(z)
+
+
+class Absolute(Elementwise):
+    """|z|; its derivative sign(z) is 0 at z = 0 (a subgradient, as np.sign and torch.abs take it)."""
+
+    numpy, latex, text = "np.abs({})", "\\left|{}\\right|", "abs({})"
+    into = "np.abs({0}, out={1})"
+
+    def fdiff(self, argindex=1):
+        return Sign(self.args[0])  # abs'(z) = sign(z)
+
+
+class Sign(Elementwise):
+    """-1, 0 or 1 by the sign of the argument (the derivative of abs)."""
+
+    numpy, latex, text = "np.sign({})", "\\operatorname{{sign}}\\left({}\\right)", "sign({})"
+    into = "np.sign({0}, out={1})"
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero  # zero almost everywhere
+
+
+# The functions a spec may call, by the name it calls them.
+FUNCTIONS: dict[str, type[Elementwise]] = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "exp": Exp,
+    "relu": Relu,
+    "identity": Identity,
+    "sqrt": SquareRoot,
+    "log": Log,
+    "softplus": Softplus,
+    "abs": Absolute,
+}
+CONCAT = "concat"
+
+
+def spelled(function: type[Elementwise]) -> str:
+    """The name a spec calls a function by: Tanh -> "tanh", SquareRoot -> "sqrt"."""
+    return next((name for name, known in FUNCTIONS.items() if known is function), function.__name__.lower())
+
+
+def arity(function: type[Elementwise]) -> int:
+    """How many arguments a function takes."""
+    return min(function.nargs)
