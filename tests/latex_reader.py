@@ -121,6 +121,7 @@ MatVecT = _inert("MatVecT", 2, "MatVecT(W, v): W^T v.")
 Outer = _inert("Outer", 2, "Outer(a, v): the outer product a v^T.")
 Concat = _inert("Concat", None, "Concat(a, b, ...): the stacked column [a; b; ...] of a bmatrix.")
 Block = _inert("Block", 2, "Block(X, part): the block of X that belongs to part.")
+Rows = _inert("Rows", 3, "Rows(X, first, last): rows first to last of X, counted from 1.")
 TimeSum = _inert("TimeSum", 1, "TimeSum(X): the sum of X over all steps.")
 LossSum = _inert("LossSum", 4, "LossSum(body, index, lower, upper): a bounded sum (the loss definitions).")
 
@@ -180,7 +181,7 @@ class Token(NamedTuple):
     space: bool     # whitespace came right before it (matters for juxtaposition and "ab")
 
 
-PUNCT = set("{}[]_^+-*=&,>")
+PUNCT = set("{}[]_^+-*=&,>:")  # ":" only in the rows of a block: [a]_{H + 1:2 H}
 
 
 def tokenize(src: str) -> list[Token]:
@@ -526,6 +527,13 @@ class _Parser:
         if not self.at("_"):
             raise self.error(r"\left[ X \right] needs a subscript _{part} (a block of X)")
         self.next()
+        if self.at("{") and any(t.text == ":" for t in self.toks[self.i:self.matching_brace(self.i)]):
+            self.next()  # _{first:last}: rows of X
+            first = self.expr()
+            self.expect(":", "':' between a block's first and last rows")
+            last = self.expr()
+            self.expect("}", "'}' closing a block's rows")
+            return Rows(value, first, last)
         return Block(value, self.script_expr())
 
     def absolute(self) -> sp.Expr:
@@ -630,7 +638,7 @@ class _Parser:
                 raise self.error(r"\mathbf{1}^{..} is \mathbf{1}^{\top}")
             return UNITSUM(self.group())
         if self.peek().text != r"\left[":
-            return SPREAD(self.primary().value)
+            return SPREAD(self.primary().expr)
         self.expect(r"\left[", r"'\left[' after \mathbf{1}")
         value = self.expr()
         self.expect(">", r"'>' in \mathbf{1}\left[X > 0\right]")

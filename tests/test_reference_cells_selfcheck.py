@@ -21,9 +21,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from reference_cells import (  # noqa: E402
     JANET_BETA,
+    LAYERNORM_EPS,
+    LAYERNORM_SHAPES,
     PUBLISHED_SHAPES,
     NicoNode,
     NicoParams,
+    layernorm_lstm_sequence,
     lstm_sequence,
     nico_sequence,
     published_sequence,
@@ -323,3 +326,57 @@ def test_published_default_last_adjoint_is_zero(name):
         np.testing.assert_array_equal(explicit[key], default[key])
     for key in params:
         np.testing.assert_array_equal(explicit["grads"][key], default["grads"][key])
+
+
+# --- layernorm_lstm: a batched forward straight from eqs. 20-22, and finite differences ----
+
+def _layer_norm_batched(z, alpha, beta):
+    centred = z - z.mean(axis=1, keepdims=True)
+    return alpha * centred / np.sqrt(np.mean(centred ** 2, axis=1, keepdims=True) + LAYERNORM_EPS) + beta
+
+
+def layernorm_lstm_forward_batched(p, xs, h0, c0):
+    h, c, hs, cs = h0, c0, [], []
+    for x in xs:
+        a = (_layer_norm_batched(h @ p["W_h"].T, p["alpha_h"], p["beta_h"])
+             + _layer_norm_batched(x @ p["W_x"].T, p["alpha_x"], p["beta_x"]) + p["b"])
+        f, i, o, g = np.split(a, 4, axis=1)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(_layer_norm_batched(c, p["alpha_c"], p["beta_c"]))
+        hs.append(h)
+        cs.append(c)
+    return np.array(hs), np.array(cs)
+
+
+def _layernorm_problem(seed):
+    rng = np.random.default_rng(seed)
+    size = {"D": D, "H": H, "4H": 4 * H}
+    params = {key: rng.normal(0.0, 0.5, tuple(size[s] for s in shape)) for key, shape in LAYERNORM_SHAPES.items()}
+    data = {name: rng.normal(size=shape) for name, shape in
+            (("xs", (T, B, D)), ("h0", (B, H)), ("c0", (B, H)), ("d_hs", (T, B, H)), ("d_h", (B, H)), ("d_c", (B, H)))}
+    return params, data
+
+
+def test_layernorm_lstm_reference_forward_and_gradients():
+    params, data = _layernorm_problem(seed=4)
+    out = layernorm_lstm_sequence(params, data["xs"], data["h0"], data["c0"], data["d_hs"], data["d_h"], data["d_c"])
+    hs, cs = layernorm_lstm_forward_batched(params, data["xs"], data["h0"], data["c0"])
+    np.testing.assert_allclose(out["hs"], hs, rtol=1e-12, atol=1e-12)
+
+    def loss():
+        hs, cs = layernorm_lstm_forward_batched(params, data["xs"], data["h0"], data["c0"])
+        return np.sum(data["d_hs"] * hs) + np.sum(data["d_h"] * hs[-1]) + np.sum(data["d_c"] * cs[-1])
+
+    arrays = {**{f"param {k}": (v, out["grads"][k]) for k, v in params.items()},
+              "xs": (data["xs"], out["dxs"]), "h0": (data["h0"], out["d_h0"]), "c0": (data["c0"], out["d_c0"])}
+    for what, (array, analytic) in arrays.items():
+        numeric = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            old = array[index]
+            array[index] = old + EPS
+            plus = loss()
+            array[index] = old - EPS
+            minus = loss()
+            array[index] = old
+            numeric[index] = (plus - minus) / (2 * EPS)
+        np.testing.assert_allclose(analytic, numeric, rtol=RTOL, atol=1e-8, err_msg=what)

@@ -26,6 +26,7 @@ from hypothesis import given
 import latex_reader as reader
 from derive import functions as fn
 from derive.derivation import UseKind, equation_tags
+from derive.blocks import BlockOf
 from derive.reductions import MeanOf, Spread, SumOf, UnitSum
 from derive.flavors import FLAVORS
 from derive.notation import LOSS, NEXT, Notation, forward_form, shifted
@@ -42,6 +43,7 @@ FUNCTION_NAMES = {"sigmoid": fn.Sigmoid, "tanh": fn.Tanh, "exp": fn.Exp, "relu":
                   "unitsum": UnitSum, "mean": MeanOf, "sum": SumOf, "spread": sp.Function("S2")}
 O2 = sp.Function("O2")  # an outer product without derive's bookkeeping argument (its weight)
 B2 = sp.Function("B2")  # a block without derive's bookkeeping (its rows)
+R2 = sp.Function("R2")  # a block of a stacked vector by its rows, first to last, counted from 1
 
 
 class Cell:
@@ -84,6 +86,8 @@ class Cell:
             return reader.Partial(*(self._named(arg) for arg in expr.args))
         if isinstance(expr, (sp.Number, sp.Dummy)):
             return expr
+        if isinstance(expr, sp.Symbol) and expr.name.rstrip("@") in ("D", "H"):
+            return sp.Symbol(expr.name.rstrip("@"))  # the sizes in a block's rows (the reader marks no time on them)
         if not expr.args:
             raise AssertionError(f"the printed symbol {expr} is no name of the cell")
         args = [self._named(arg) for arg in expr.args]
@@ -94,6 +98,8 @@ class Cell:
             return O2(*args)
         if isinstance(expr, reader.Block):
             return B2(*args)
+        if isinstance(expr, reader.Rows):
+            return R2(*args)
         if isinstance(expr, sp.core.function.AppliedUndef) and expr.func.__name__ in FUNCTION_NAMES:
             return FUNCTION_NAMES[expr.func.__name__](*args)
         return expr.func(*args)
@@ -106,6 +112,7 @@ class Cell:
         expr = expr.replace(lambda e: isinstance(e, fn.BatchSum), lambda e: e.args[0])
         expr = expr.replace(lambda e: isinstance(e, fn.ZerosLike), lambda e: sp.S.Zero)
         expr = expr.replace(lambda e: isinstance(e, Spread), lambda e: sp.Function("S2")(e.args[0]))  # like: bookkeeping
+        expr = expr.replace(lambda e: isinstance(e, BlockOf), lambda e: R2(e.args[0], e.args[3] + 1, e.args[4]))  # rows from 1
         now = forward_form(self.model, expr)
         later = {s: shifted(forward_form(self.model, sp.Symbol(s.name[: -len(NEXT)]))) for s in now.free_symbols
                  if s.name.endswith(NEXT) and s.name[: -len(NEXT)] in self.model.variables}
