@@ -8,6 +8,8 @@ dL/ds(t) in LaTeX. A node without a printing rule raises, never prints something
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
@@ -168,6 +170,13 @@ class LatexCellPrinter(LatexPrinter):
         if expr.name not in names:
             raise PrintingError(f"no LaTeX name for {expr.name}")
         return names[expr.name]
+
+    def _print_Rational(self, expr):
+        """A small decimal as written (an epsilon 0.00001 reads 0.00001, not \\frac{1}{100000});
+        other fractions as fractions."""
+        if expr.p != 1 or expr.q < 1000 or str(expr.q).rstrip("0") != "1":
+            return super()._print_Rational(expr)
+        return format(Decimal(expr.p) / Decimal(expr.q), "f")
 
     def _print_Mul(self, expr):
         if self._settings["written"]:

@@ -47,7 +47,7 @@ class MeanOf(Reduction):
     numpy_function, latex_name, text_name = "mean", "mean", "mean"
 
     def pullback(self, adjoint, size):
-        return Spread(adjoint, self.args[0]) / size
+        return Spread(adjoint, self.args[0], size)
 
 
 class SumOf(Reduction):
@@ -64,23 +64,34 @@ REDUCTIONS: dict[str, type[Reduction]] = {"mean": MeanOf, "sum": SumOf}  # not M
 
 
 class Spread(Linear):
-    """A size-1 adjoint repeated over the units of `like`: what a reduction sends back.
+    """A size-1 adjoint repeated over the units of `like`, divided by `count` (the size of like for a
+    mean, 1 for a sum): what a reduction sends back.
 
-    Arguments: (adjoint, like); like gives the shape only.
+    Arguments: (adjoint, like, count); like gives the shape only, count is a size in D and H.
     """
 
-    nargs = 2
+    nargs = (2, 3)
     precedence = PRECEDENCE["Mul"]
 
-    def numpy(self, p):
-        adjoint, like = self.args  # a new array, not np.broadcast_to's read-only view: it may be returned
-        return f"np.ones_like({p._print(like)}) * {p.parenthesize(adjoint, PRECEDENCE['Mul'])}"
+    @property
+    def count(self) -> sp.Expr:
+        return self.args[2] if len(self.args) == 3 else sp.S.One
 
-    def latex(self, p):
-        return f"\\mathbf{{1}} {p._print(self.args[0])}"
+    def numpy(self, p):
+        adjoint, like = self.args[:2]  # a new array, not np.broadcast_to's read-only view: it may be returned
+        spread = f"np.ones_like({p._print(like)}) * {p.parenthesize(adjoint, PRECEDENCE['Mul'])}"
+        return spread if self.count == 1 else f"{spread} / {self._count_text()}"
+
+    def _count_text(self) -> str:
+        return str(self.count) if isinstance(self.count, sp.Symbol) else f"({self.count})"
+
+    def latex(self, p):  # a size reads 4 H, not as an element-wise product of vectors
+        spread = f"\\mathbf{{1}} {p.parenthesize(self.args[0], PRECEDENCE['Mul'])}"
+        return spread if self.count == 1 else f"\\frac{{{spread}}}{{{sp.latex(self.count)}}}"
 
     def text(self, p):
-        return f"{p._print(self.args[0])} (spread over {p._print(self.args[1])})"
+        spread = f"{p._print(self.args[0])} (spread over {p._print(self.args[1])})"
+        return spread if self.count == 1 else f"{spread} / {self._count_text()}"
 
 
 class UnitSum(SumOf):

@@ -142,3 +142,13 @@ def test_a_reduction_anywhere_in_a_generated_cell_derives_correctly(outer, inner
         return
     passes_finite_differences(module)
     agrees_with_the_oracle(module, text)
+
+
+def test_a_mean_divides_by_a_size_and_an_epsilon_reads_as_written():
+    """The documents print a mean's 1/n with n a size (4 H), never as an element-wise product of
+    vectors (4 \\odot H), and a small constant as the decimal the spec wrote."""
+    from derive.catalog import builtin_spec
+
+    documents = generate(builtin_spec("layernorm_lstm"))["layernorm_lstm/layernorm_lstm.md"]
+    assert "{4 H}" in documents and "\\odot H" not in documents
+    assert "0.00001" in documents and "\\frac{1}{100000}" not in documents

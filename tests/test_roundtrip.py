@@ -111,7 +111,7 @@ class Cell:
         expr = expr.replace(lambda e: isinstance(e, fn.Block), lambda e: B2(e.args[0], self.part(e.args[3])))
         expr = expr.replace(lambda e: isinstance(e, fn.BatchSum), lambda e: e.args[0])
         expr = expr.replace(lambda e: isinstance(e, fn.ZerosLike), lambda e: sp.S.Zero)
-        expr = expr.replace(lambda e: isinstance(e, Spread), lambda e: sp.Function("S2")(e.args[0]))  # like: bookkeeping
+        expr = expr.replace(lambda e: isinstance(e, Spread), lambda e: sp.Function("S2")(e.args[0]) / e.count)  # like: bookkeeping
         expr = expr.replace(lambda e: isinstance(e, BlockOf), lambda e: R2(e.args[0], e.args[3] + 1, e.args[4]))  # rows from 1
         now = forward_form(self.model, expr)
         later = {s: shifted(forward_form(self.model, sp.Symbol(s.name[: -len(NEXT)]))) for s in now.free_symbols

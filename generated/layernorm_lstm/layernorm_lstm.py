@@ -375,16 +375,16 @@ def backward(params, cache, d_state):
     d_h_sqrt_pre = (1/2)*common1*d_h_sqrt
     # (B6) dL/d(mean(n_c(t)**2)) = dL/d(1/100000 + mean(n_c(t)**2))
     d_h_mean = d_h_sqrt_pre
-    # (B7) dL/d(n_c(t)**2) = (dL/d(mean(n_c(t)**2)) (spread over (n_c(t)**2)))/H
-    d_h_arg = (np.ones_like(h_arg) * d_h_mean)/H
+    # (B7) dL/d(n_c(t)**2) = dL/d(mean(n_c(t)**2)) (spread over (n_c(t)**2)) / H
+    d_h_arg = np.ones_like(h_arg) * d_h_mean / H
     # shared subexpression
     common2 = common1*d_h_tanh_pre
     # (B8) dL/dn_c(t) = 2*dL/d(n_c(t)**2)*n_c(t) + alpha_c*dL/d(beta_c + alpha_c*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2)))/sqrt(1/100000 + mean(n_c(t)**2))
     d_n_c = alpha_c*common2 + 2*d_h_arg*n_c
     # (B9) dL/d(mean(c(t))) = sum(-dL/dn_c(t))
     d_n_c_mean = np.sum(-d_n_c, axis=-1, keepdims=True)
-    # (B10) dL/dc(t) = dL/dn_c(t) + (dL/d(mean(c(t))) (spread over c(t)))/H + sigmoid(f(t+1))*dL/dc(t+1)
-    d_c = d_state["c"] + d_n_c + (np.ones_like(c) * d_n_c_mean)/H
+    # (B10) dL/dc(t) = dL/dn_c(t) + sigmoid(f(t+1))*dL/dc(t+1) + dL/d(mean(c(t))) (spread over c(t)) / H
+    d_c = d_state["c"] + d_n_c + np.ones_like(c) * d_n_c_mean / H
     # shared subexpression
     common3 = c_sigmoid2*d_c
     # (B11) dL/dg(t) = sigmoid(i(t))*dL/dc(t)*(1 - tanh(g(t))**2)
@@ -413,12 +413,12 @@ def backward(params, cache, d_state):
     d_a_sqrt_pre = (1/2)*common6*d_a_sqrt
     # (B20) dL/d(mean(n_x(t)**2)) = dL/d(1/100000 + mean(n_x(t)**2))
     d_a_mean2 = d_a_sqrt2_pre
-    # (B21) dL/d(n_x(t)**2) = (dL/d(mean(n_x(t)**2)) (spread over (n_x(t)**2)))/(4*H)
-    d_a_arg2 = (1/4)*(np.ones_like(a_arg2) * d_a_mean2)/H
+    # (B21) dL/d(n_x(t)**2) = dL/d(mean(n_x(t)**2)) (spread over (n_x(t)**2)) / (4*H)
+    d_a_arg2 = np.ones_like(a_arg2) * d_a_mean2 / (4*H)
     # (B22) dL/d(mean(n_h(t)**2)) = dL/d(1/100000 + mean(n_h(t)**2))
     d_a_mean = d_a_sqrt_pre
-    # (B23) dL/d(n_h(t)**2) = (dL/d(mean(n_h(t)**2)) (spread over (n_h(t)**2)))/(4*H)
-    d_a_arg = (1/4)*(np.ones_like(a_arg) * d_a_mean)/H
+    # (B23) dL/d(n_h(t)**2) = dL/d(mean(n_h(t)**2)) (spread over (n_h(t)**2)) / (4*H)
+    d_a_arg = np.ones_like(a_arg) * d_a_mean / (4*H)
     # shared subexpression
     common7 = common5*d_a
     # (B24) dL/dn_x(t) = 2*dL/d(n_x(t)**2)*n_x(t) + alpha_x*dL/da(t)/sqrt(1/100000 + mean(n_x(t)**2))
@@ -431,10 +431,10 @@ def backward(params, cache, d_state):
     d_n_h = alpha_h*common8 + 2*d_a_arg*n_h
     # (B27) dL/d(mean(z_h(t))) = sum(-dL/dn_h(t))
     d_n_h_mean = np.sum(-d_n_h, axis=-1, keepdims=True)
-    # (B28) dL/dz_x(t) = dL/dn_x(t) + (dL/d(mean(z_x(t))) (spread over z_x(t)))/(4*H)
-    d_z_x = d_n_x + (1/4)*(np.ones_like(z_x) * d_n_x_mean)/H
-    # (B29) dL/dz_h(t) = dL/dn_h(t) + (dL/d(mean(z_h(t))) (spread over z_h(t)))/(4*H)
-    d_z_h = d_n_h + (1/4)*(np.ones_like(z_h) * d_n_h_mean)/H
+    # (B28) dL/dz_x(t) = dL/dn_x(t) + dL/d(mean(z_x(t))) (spread over z_x(t)) / (4*H)
+    d_z_x = d_n_x + np.ones_like(z_x) * d_n_x_mean / (4*H)
+    # (B29) dL/dz_h(t) = dL/dn_h(t) + dL/d(mean(z_h(t))) (spread over z_h(t)) / (4*H)
+    d_z_h = d_n_h + np.ones_like(z_h) * d_n_h_mean / (4*H)
     # (B30) dL(t)/dh(t-1) = W_h^T @ dL/dz_h(t)
     d_h_prev = d_z_h @ W_h
     # (B31) dL(t)/dc(t-1) = sigmoid(f(t))*dL/dc(t)
