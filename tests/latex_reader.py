@@ -477,7 +477,7 @@ class _Parser:
         tok = self.peek()
         if tok.kind == "number":
             self.next()
-            return _Piece(sp.Float(tok.text) if "." in tok.text else sp.Integer(tok.text))
+            return _Piece(sp.Rational(tok.text))  # exact: 0.00001 is 1/100000, as derive holds it
         if tok.kind == "open":
             if tok.text == r"\left[":
                 return _Piece(self.block())

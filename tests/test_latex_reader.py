@@ -78,7 +78,7 @@ PARENS_CASES = [
     (r"\frac{1}{2}", sp.Rational(1, 2)),
     (r"\frac{a}{b \odot c}", a / (b * c)),
     ("2", sp.Integer(2)),
-    ("0.5", sp.Float("0.5")),
+    ("0.5", sp.Rational(1, 2)),  # exact, as derive holds its numbers
     ("2 x(t)", 2 * S("x", "t")),
     (r"\frac{1}{2} x", x / 2),
     # operators

@@ -8,14 +8,17 @@ Equations (column vectors; this code is batched, a row per example):
     z_x = W_x @ x
     n_h = z_h - mean(z_h)
     n_x = z_x - mean(z_x)
-    a = alpha_h * n_h / sqrt(mean(n_h * n_h) + 0.00001) + beta_h + alpha_x * n_x / sqrt(mean(n_x * n_x) + 0.00001) + beta_x + b
+    s_h = sqrt(mean(n_h * n_h) + 0.00001)
+    s_x = sqrt(mean(n_x * n_x) + 0.00001)
+    a = alpha_h * n_h / s_h + beta_h + alpha_x * n_x / s_x + beta_x + b
     f = block(a, 0, 4)
     i = block(a, 1, 4)
     o = block(a, 2, 4)
     g = block(a, 3, 4)
     c = sigmoid(f) * c(t-1) + sigmoid(i) * tanh(g)
     n_c = c - mean(c)
-    h = sigmoid(o) * tanh(alpha_c * n_c / sqrt(mean(n_c * n_c) + 0.00001) + beta_c)
+    s_c = sqrt(mean(n_c * n_c) + 0.00001)
+    h = sigmoid(o) * tanh(alpha_c * n_c / s_c + beta_c)
 
 x is (B, D), every state (B, H). W @ v in the equations is `v @ W.T` here.
 Adjoints are named d_<name>: d_s is dL/ds(t), the derivative of the whole sequence's loss L by s at
@@ -270,13 +273,13 @@ def forward(params, x, state):
     n_h = z_h - n_h_mean  # n_h = z_h - mean(z_h)
     n_x_mean = np.mean(z_x, axis=-1, keepdims=True)  # (mean(z_x(t))), kept for the backward pass
     n_x = z_x - n_x_mean  # n_x = z_x - mean(z_x)
-    a_arg = n_h**2  # (n_h(t)**2), kept for the backward pass
-    a_mean = np.mean(a_arg, axis=-1, keepdims=True)  # (mean(n_h(t)**2)), kept for the backward pass
-    a_arg2 = n_x**2  # (n_x(t)**2), kept for the backward pass
-    a_mean2 = np.mean(a_arg2, axis=-1, keepdims=True)  # (mean(n_x(t)**2)), kept for the backward pass
-    a_sqrt = np.sqrt(1/100000 + a_mean)  # sqrt(1/100000 + mean(n_h(t)**2)), kept for the backward pass
-    a_sqrt2 = np.sqrt(1/100000 + a_mean2)  # sqrt(1/100000 + mean(n_x(t)**2)), kept for the backward pass
-    a = b + beta_h + beta_x + alpha_h*n_h/a_sqrt + alpha_x*n_x/a_sqrt2  # a = alpha_h * n_h / sqrt(mean(n_h * n_h) + 0.00001) + beta_h + alpha_x * n_x / sqrt(mean(n_x * n_x) + 0.00001) + beta_x + b
+    s_h_arg = n_h**2  # (n_h(t)**2), kept for the backward pass
+    s_h_mean = np.mean(s_h_arg, axis=-1, keepdims=True)  # (mean(n_h(t)**2)), kept for the backward pass
+    s_h = np.sqrt(1/100000 + s_h_mean)  # s_h = sqrt(mean(n_h * n_h) + 0.00001)
+    s_x_arg = n_x**2  # (n_x(t)**2), kept for the backward pass
+    s_x_mean = np.mean(s_x_arg, axis=-1, keepdims=True)  # (mean(n_x(t)**2)), kept for the backward pass
+    s_x = np.sqrt(1/100000 + s_x_mean)  # s_x = sqrt(mean(n_x * n_x) + 0.00001)
+    a = b + beta_h + beta_x + alpha_h*n_h/s_h + alpha_x*n_x/s_x  # a = alpha_h * n_h / s_h + beta_h + alpha_x * n_x / s_x + beta_x + b
     f = np.split(a, 4, axis=-1)[0]  # f = block(a, 0, 4)
     i = np.split(a, 4, axis=-1)[1]  # i = block(a, 1, 4)
     o = np.split(a, 4, axis=-1)[2]  # o = block(a, 2, 4)
@@ -287,12 +290,12 @@ def forward(params, x, state):
     c = c_prev*c_sigmoid + c_sigmoid2*c_tanh  # c = sigmoid(f) * c(t-1) + sigmoid(i) * tanh(g)
     n_c_mean = np.mean(c, axis=-1, keepdims=True)  # (mean(c(t))), kept for the backward pass
     n_c = c - n_c_mean  # n_c = c - mean(c)
-    h_arg = n_c**2  # (n_c(t)**2), kept for the backward pass
-    h_mean = np.mean(h_arg, axis=-1, keepdims=True)  # (mean(n_c(t)**2)), kept for the backward pass
+    s_c_arg = n_c**2  # (n_c(t)**2), kept for the backward pass
+    s_c_mean = np.mean(s_c_arg, axis=-1, keepdims=True)  # (mean(n_c(t)**2)), kept for the backward pass
+    s_c = np.sqrt(1/100000 + s_c_mean)  # s_c = sqrt(mean(n_c * n_c) + 0.00001)
     h_sigmoid, h_sigmoid_complement = sigmoid_pair(o)  # h_sigmoid, kept for the backward pass; and 1 - h_sigmoid without cancellation
-    h_sqrt = np.sqrt(1/100000 + h_mean)  # sqrt(1/100000 + mean(n_c(t)**2)), kept for the backward pass
-    h_tanh = np.tanh(beta_c + alpha_c*n_c/h_sqrt)  # tanh(beta_c + alpha_c*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2))), kept for the backward pass
-    h = h_sigmoid*h_tanh  # h = sigmoid(o) * tanh(alpha_c * n_c / sqrt(mean(n_c * n_c) + 0.00001) + beta_c)
+    h_tanh = np.tanh(beta_c + alpha_c*n_c/s_c)  # tanh(beta_c + alpha_c*n_c(t)/s_c(t)), kept for the backward pass
+    h = h_sigmoid*h_tanh  # h = sigmoid(o) * tanh(alpha_c * n_c / s_c + beta_c)
     state_next = {"h": h, "c": c}
     cache = {
         "x": x,
@@ -302,10 +305,10 @@ def forward(params, x, state):
         "z_x": z_x,
         "n_h": n_h,
         "n_x": n_x,
-        "a_arg": a_arg,
-        "a_arg2": a_arg2,
-        "a_sqrt": a_sqrt,
-        "a_sqrt2": a_sqrt2,
+        "s_h_arg": s_h_arg,
+        "s_h": s_h,
+        "s_x_arg": s_x_arg,
+        "s_x": s_x,
         "c_sigmoid": c_sigmoid,
         "c_sigmoid_complement": c_sigmoid_complement,
         "c_sigmoid2": c_sigmoid2,
@@ -313,10 +316,10 @@ def forward(params, x, state):
         "c_tanh": c_tanh,
         "c": c,
         "n_c": n_c,
-        "h_arg": h_arg,
+        "s_c_arg": s_c_arg,
+        "s_c": s_c,
         "h_sigmoid": h_sigmoid,
         "h_sigmoid_complement": h_sigmoid_complement,
-        "h_sqrt": h_sqrt,
         "h_tanh": h_tanh,
     }
     return state_next, cache
@@ -342,10 +345,10 @@ def backward(params, cache, d_state):
     z_x = cache["z_x"]
     n_h = cache["n_h"]
     n_x = cache["n_x"]
-    a_arg = cache["a_arg"]
-    a_arg2 = cache["a_arg2"]
-    a_sqrt = cache["a_sqrt"]
-    a_sqrt2 = cache["a_sqrt2"]
+    s_h_arg = cache["s_h_arg"]
+    s_h = cache["s_h"]
+    s_x_arg = cache["s_x_arg"]
+    s_x = cache["s_x"]
     c_sigmoid = cache["c_sigmoid"]
     c_sigmoid_complement = cache["c_sigmoid_complement"]
     c_sigmoid2 = cache["c_sigmoid2"]
@@ -353,34 +356,34 @@ def backward(params, cache, d_state):
     c_tanh = cache["c_tanh"]
     c = cache["c"]
     n_c = cache["n_c"]
-    h_arg = cache["h_arg"]
+    s_c_arg = cache["s_c_arg"]
+    s_c = cache["s_c"]
     h_sigmoid = cache["h_sigmoid"]
     h_sigmoid_complement = cache["h_sigmoid_complement"]
-    h_sqrt = cache["h_sqrt"]
     h_tanh = cache["h_tanh"]
     H = d_state["h"].shape[1]
     # (B1) dL/dh(t) = W_h^T @ dL/dz_h(t+1) + dl(t)/dh(t)
     d_h = d_state["h"]
     # shared subexpression
     common0 = d_h*h_sigmoid
-    # (B2) dL/dtanh(beta_c + alpha_c*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2))) = dL/dh(t)*sigmoid(o(t))
+    # (B2) dL/dtanh(beta_c + alpha_c*n_c(t)/s_c(t)) = dL/dh(t)*sigmoid(o(t))
     d_h_tanh = common0
-    # (B3) dL/d(beta_c + alpha_c*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2))) = dL/dtanh(beta_c + alpha_c*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2)))*(1 - tanh(beta_c + alpha_c*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2)))**2)
+    # (B3) dL/d(beta_c + alpha_c*n_c(t)/s_c(t)) = dL/dtanh(beta_c + alpha_c*n_c(t)/s_c(t))*(1 - tanh(beta_c + alpha_c*n_c(t)/s_c(t))**2)
     d_h_tanh_pre = d_h_tanh*(1 - h_tanh**2)
-    # (B4) dL/dsqrt(1/100000 + mean(n_c(t)**2)) = sum(-alpha_c*dL/d(beta_c + alpha_c*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2)))*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2))**2)
-    d_h_sqrt = np.sum(-alpha_c*d_h_tanh_pre*n_c/h_sqrt**2, axis=-1, keepdims=True)
+    # (B4) dL/ds_c(t) = sum(-alpha_c*dL/d(beta_c + alpha_c*n_c(t)/s_c(t))*n_c(t)/s_c(t)**2)
+    d_s_c = np.sum(-alpha_c*d_h_tanh_pre*n_c/s_c**2, axis=-1, keepdims=True)
     # shared subexpression
-    common1 = 1/h_sqrt
-    # (B5) dL/d(1/100000 + mean(n_c(t)**2)) = dL/dsqrt(1/100000 + mean(n_c(t)**2))/(2*sqrt(1/100000 + mean(n_c(t)**2)))
-    d_h_sqrt_pre = (1/2)*common1*d_h_sqrt
-    # (B6) dL/d(mean(n_c(t)**2)) = dL/d(1/100000 + mean(n_c(t)**2))
-    d_h_mean = d_h_sqrt_pre
+    common1 = 1/s_c
+    # (B5) dL/ds_c_pre(t) = dL/ds_c(t)/(2*s_c(t))
+    d_s_c_pre = (1/2)*common1*d_s_c
+    # (B6) dL/d(mean(n_c(t)**2)) = dL/ds_c_pre(t)
+    d_s_c_mean = d_s_c_pre
     # (B7) dL/d(n_c(t)**2) = dL/d(mean(n_c(t)**2)) (spread over (n_c(t)**2)) / H
-    d_h_arg = np.ones_like(h_arg) * d_h_mean / H
+    d_s_c_arg = np.ones_like(s_c_arg) * d_s_c_mean / H
     # shared subexpression
     common2 = common1*d_h_tanh_pre
-    # (B8) dL/dn_c(t) = 2*dL/d(n_c(t)**2)*n_c(t) + alpha_c*dL/d(beta_c + alpha_c*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2)))/sqrt(1/100000 + mean(n_c(t)**2))
-    d_n_c = alpha_c*common2 + 2*d_h_arg*n_c
+    # (B8) dL/dn_c(t) = 2*dL/d(n_c(t)**2)*n_c(t) + alpha_c*dL/d(beta_c + alpha_c*n_c(t)/s_c(t))/s_c(t)
+    d_n_c = alpha_c*common2 + 2*d_s_c_arg*n_c
     # (B9) dL/d(mean(c(t))) = sum(-dL/dn_c(t))
     d_n_c_mean = np.sum(-d_n_c, axis=-1, keepdims=True)
     # (B10) dL/dc(t) = dL/dn_c(t) + sigmoid(f(t+1))*dL/dc(t+1) + dL/d(mean(c(t))) (spread over c(t)) / H
@@ -389,7 +392,7 @@ def backward(params, cache, d_state):
     common3 = c_sigmoid2*d_c
     # (B11) dL/dg(t) = sigmoid(i(t))*dL/dc(t)*(1 - tanh(g(t))**2)
     d_g = common3*(1 - c_tanh**2)
-    # (B12) dL/do(t) = dL/dh(t)*sigmoid(o(t))*(1 - sigmoid(o(t)))*tanh(beta_c + alpha_c*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2)))
+    # (B12) dL/do(t) = dL/dh(t)*sigmoid(o(t))*(1 - sigmoid(o(t)))*tanh(beta_c + alpha_c*n_c(t)/s_c(t))
     d_o = common0*h_sigmoid_complement*h_tanh
     # (B13) dL/di(t) = sigmoid(i(t))*(1 - sigmoid(i(t)))*tanh(g(t))*dL/dc(t)
     d_i = c_sigmoid2_complement*c_tanh*common3
@@ -399,36 +402,36 @@ def backward(params, cache, d_state):
     d_f = c_prev*c_sigmoid_complement*common4
     # (B15) dL/da(t) = concat(dL/df(t), dL/di(t), dL/do(t), dL/dg(t))
     d_a = np.concatenate((d_f, d_i, d_o, d_g), axis=1)
-    # (B16) dL/dsqrt(1/100000 + mean(n_x(t)**2)) = sum(-alpha_x*dL/da(t)*n_x(t)/sqrt(1/100000 + mean(n_x(t)**2))**2)
-    d_a_sqrt2 = np.sum(-alpha_x*d_a*n_x/a_sqrt2**2, axis=-1, keepdims=True)
+    # (B16) dL/ds_x(t) = sum(-alpha_x*dL/da(t)*n_x(t)/s_x(t)**2)
+    d_s_x = np.sum(-alpha_x*d_a*n_x/s_x**2, axis=-1, keepdims=True)
     # shared subexpression
-    common5 = 1/a_sqrt2
-    # (B17) dL/d(1/100000 + mean(n_x(t)**2)) = dL/dsqrt(1/100000 + mean(n_x(t)**2))/(2*sqrt(1/100000 + mean(n_x(t)**2)))
-    d_a_sqrt2_pre = (1/2)*common5*d_a_sqrt2
-    # (B18) dL/dsqrt(1/100000 + mean(n_h(t)**2)) = sum(-alpha_h*dL/da(t)*n_h(t)/sqrt(1/100000 + mean(n_h(t)**2))**2)
-    d_a_sqrt = np.sum(-alpha_h*d_a*n_h/a_sqrt**2, axis=-1, keepdims=True)
+    common5 = 1/s_x
+    # (B17) dL/ds_x_pre(t) = dL/ds_x(t)/(2*s_x(t))
+    d_s_x_pre = (1/2)*common5*d_s_x
+    # (B18) dL/d(mean(n_x(t)**2)) = dL/ds_x_pre(t)
+    d_s_x_mean = d_s_x_pre
+    # (B19) dL/d(n_x(t)**2) = dL/d(mean(n_x(t)**2)) (spread over (n_x(t)**2)) / (4*H)
+    d_s_x_arg = np.ones_like(s_x_arg) * d_s_x_mean / (4*H)
+    # (B20) dL/ds_h(t) = sum(-alpha_h*dL/da(t)*n_h(t)/s_h(t)**2)
+    d_s_h = np.sum(-alpha_h*d_a*n_h/s_h**2, axis=-1, keepdims=True)
     # shared subexpression
-    common6 = 1/a_sqrt
-    # (B19) dL/d(1/100000 + mean(n_h(t)**2)) = dL/dsqrt(1/100000 + mean(n_h(t)**2))/(2*sqrt(1/100000 + mean(n_h(t)**2)))
-    d_a_sqrt_pre = (1/2)*common6*d_a_sqrt
-    # (B20) dL/d(mean(n_x(t)**2)) = dL/d(1/100000 + mean(n_x(t)**2))
-    d_a_mean2 = d_a_sqrt2_pre
-    # (B21) dL/d(n_x(t)**2) = dL/d(mean(n_x(t)**2)) (spread over (n_x(t)**2)) / (4*H)
-    d_a_arg2 = np.ones_like(a_arg2) * d_a_mean2 / (4*H)
-    # (B22) dL/d(mean(n_h(t)**2)) = dL/d(1/100000 + mean(n_h(t)**2))
-    d_a_mean = d_a_sqrt_pre
+    common6 = 1/s_h
+    # (B21) dL/ds_h_pre(t) = dL/ds_h(t)/(2*s_h(t))
+    d_s_h_pre = (1/2)*common6*d_s_h
+    # (B22) dL/d(mean(n_h(t)**2)) = dL/ds_h_pre(t)
+    d_s_h_mean = d_s_h_pre
     # (B23) dL/d(n_h(t)**2) = dL/d(mean(n_h(t)**2)) (spread over (n_h(t)**2)) / (4*H)
-    d_a_arg = np.ones_like(a_arg) * d_a_mean / (4*H)
+    d_s_h_arg = np.ones_like(s_h_arg) * d_s_h_mean / (4*H)
     # shared subexpression
     common7 = common5*d_a
-    # (B24) dL/dn_x(t) = 2*dL/d(n_x(t)**2)*n_x(t) + alpha_x*dL/da(t)/sqrt(1/100000 + mean(n_x(t)**2))
-    d_n_x = alpha_x*common7 + 2*d_a_arg2*n_x
+    # (B24) dL/dn_x(t) = 2*dL/d(n_x(t)**2)*n_x(t) + alpha_x*dL/da(t)/s_x(t)
+    d_n_x = alpha_x*common7 + 2*d_s_x_arg*n_x
     # (B25) dL/d(mean(z_x(t))) = sum(-dL/dn_x(t))
     d_n_x_mean = np.sum(-d_n_x, axis=-1, keepdims=True)
     # shared subexpression
     common8 = common6*d_a
-    # (B26) dL/dn_h(t) = 2*dL/d(n_h(t)**2)*n_h(t) + alpha_h*dL/da(t)/sqrt(1/100000 + mean(n_h(t)**2))
-    d_n_h = alpha_h*common8 + 2*d_a_arg*n_h
+    # (B26) dL/dn_h(t) = 2*dL/d(n_h(t)**2)*n_h(t) + alpha_h*dL/da(t)/s_h(t)
+    d_n_h = alpha_h*common8 + 2*d_s_h_arg*n_h
     # (B27) dL/d(mean(z_h(t))) = sum(-dL/dn_h(t))
     d_n_h_mean = np.sum(-d_n_h, axis=-1, keepdims=True)
     # (B28) dL/dz_x(t) = dL/dn_x(t) + dL/d(mean(z_x(t))) (spread over z_x(t)) / (4*H)
@@ -449,17 +452,17 @@ def backward(params, cache, d_state):
     common9 = np.sum(d_a, axis=0)
     # (B35) dL/db = sum over t of dL/da(t)
     d_b = common9
-    # (B36) dL/dalpha_h = sum over t of dL/da(t)*n_h(t)/sqrt(1/100000 + mean(n_h(t)**2))
+    # (B36) dL/dalpha_h = sum over t of dL/da(t)*n_h(t)/s_h(t)
     d_alpha_h = np.sum(common8*n_h, axis=0)
     # (B37) dL/dbeta_h = sum over t of dL/da(t)
     d_beta_h = common9
-    # (B38) dL/dalpha_x = sum over t of dL/da(t)*n_x(t)/sqrt(1/100000 + mean(n_x(t)**2))
+    # (B38) dL/dalpha_x = sum over t of dL/da(t)*n_x(t)/s_x(t)
     d_alpha_x = np.sum(common7*n_x, axis=0)
     # (B39) dL/dbeta_x = sum over t of dL/da(t)
     d_beta_x = common9
-    # (B40) dL/dalpha_c = sum over t of dL/d(beta_c + alpha_c*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2)))*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2))
+    # (B40) dL/dalpha_c = sum over t of dL/d(beta_c + alpha_c*n_c(t)/s_c(t))*n_c(t)/s_c(t)
     d_alpha_c = np.sum(common2*n_c, axis=0)
-    # (B41) dL/dbeta_c = sum over t of dL/d(beta_c + alpha_c*n_c(t)/sqrt(1/100000 + mean(n_c(t)**2)))
+    # (B41) dL/dbeta_c = sum over t of dL/d(beta_c + alpha_c*n_c(t)/s_c(t))
     d_beta_c = np.sum(d_h_tanh_pre, axis=0)
     grads = {
         "W_h": d_W_h,
