@@ -13,7 +13,7 @@ import sympy as sp
 from . import naming
 from .dims import ONE, Dim
 from .errors import Location, ShapeError, SpecError, SpecNameError, UnsupportedError
-from .functions import CONCAT, FUNCTIONS, Concat, MatVec, read_names
+from .functions import CONCAT, FUNCTIONS, Concat, MatVec, arity, read_names
 from .blocks import BLOCK, BlockOf
 from .calls import CALLABLE
 from .reductions import REDUCTIONS
@@ -95,12 +95,20 @@ class Converter:
         function = FUNCTIONS.get(node.function)
         if function is None:
             self.not_a_function(node)
-        if len(node.args) != 1:
-            raise SpecError(node.where, f"{node.function} takes one argument, given {len(node.args)}", f"{node.function}(a)")
-        arg, size = self.convert(node.args[0])
-        if size is None:
-            raise ShapeError(node.where, f"{node.function} is applied to a constant", "a vector argument")
-        return function(arg), size
+        count = arity(function)
+        if len(node.args) != count:
+            written = ("one argument", f"{node.function}(a)") if count == 1 else ("two arguments", f"{node.function}(a, b)")
+            raise SpecError(node.where, f"{node.function} takes {written[0]}, given {len(node.args)}", written[1])
+        converted = [self.convert(arg) for arg in node.args]
+        sizes = [size for _, size in converted if size is not None]
+        if not sizes or all(expr.is_Number for expr, _ in converted):  # tanh(2), or tanh(h - h): its terms cancel
+            what = ("a constant" if count == 1 else "constants only") + (" (its terms cancel)" if sizes else "")
+            raise ShapeError(node.where, f"{node.function} is applied to {what}", "a vector argument")
+        size = broadcast_size(*sizes) if len(sizes) == 2 else sizes[0]
+        if size is False:
+            raise ShapeError(node.where, f"the arguments of {node.function} have sizes {sizes[0]} and {sizes[1]}",
+                             "vectors of one size, a vector and a number, or one of size 1 such as mean(v) (it is broadcast)")
+        return function(*(expr for expr, _ in converted)), size
 
     def not_a_function(self, node: Call):
         if node.function in self.spec.states:

@@ -5,7 +5,8 @@ written through the function's own output where that is how people write it: sig
 s (1 - s), tanh' = 1 - t^2, sqrt' = 1 / (2 sqrt(z)). The derivation then replaces every
 application by the cached variable that holds it, so the backward pass reads the cache. A
 derivative that is no function of the language has a helper class here (Step for relu, Sign for
-abs). Each class carries its NumPy, in-place, LaTeX and text forms.
+abs, the indicators Above and AtLeast for maximum and minimum). Each class carries its NumPy,
+in-place, LaTeX and text forms.
 """
 from __future__ import annotations
 
@@ -13,13 +14,19 @@ import sympy as sp
 
 
 class Elementwise(sp.Function):
-    """An element-wise function of one vector argument, with how each output writes it."""
+    """An element-wise function of one vector argument (two where nargs says so), with how each output
+    writes it. SymPy differentiates through `fdiff(argindex)`, so a function of two arguments needs
+    nothing more than one rule per argument."""
 
     nargs = 1
-    numpy = ""  # NumPy code with {} for the argument
-    into = ""  # NumPy code writing f({0}) into the array {1}, which may be {0} itself
-    latex = ""  # LaTeX with {} for the argument
-    text = ""  # plain text for code comments, with {} for the argument
+    numpy = ""  # NumPy code with {} for the argument ({0}, {1} for two)
+    into = ""  # NumPy code writing f({0}) into the array {1} (f({0}, {1}) into {2}), which may be an argument itself
+    latex = ""  # LaTeX with {} for the argument ({0}, {1} for two)
+    text = ""  # plain text for code comments, with {} for the argument ({0}, {1} for two)
+
+    def numpy_code(self, printed: list[str], printer) -> str:
+        """The readable NumPy code of this application, given its arguments printed."""
+        return self.numpy.format(*printed)
 
 
 class Sigmoid(Elementwise):
@@ -122,6 +129,66 @@ class Sign(Elementwise):
         return sp.S.Zero  # zero almost everywhere
 
 
+class Maximum(Elementwise):
+    """The larger of a and b, entry by entry. At a tie the whole gradient goes to the first argument:
+    d/da = [a >= b], d/db = [b > a] (torch.maximum splits it evenly instead)."""
+
+    nargs = 2
+    numpy, latex, text = "np.maximum({0}, {1})", "\\max\\left({0}, {1}\\right)", "maximum({0}, {1})"
+    into = "np.maximum({0}, {1}, out={2})"
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return AtLeast(a, b) if argindex == 1 else Above(b, a)
+
+
+class Minimum(Elementwise):
+    """The smaller of a and b, entry by entry. At a tie the whole gradient goes to the first argument:
+    d/da = [b >= a], d/db = [a > b]."""
+
+    nargs = 2
+    numpy, latex, text = "np.minimum({0}, {1})", "\\min\\left({0}, {1}\\right)", "minimum({0}, {1})"
+    into = "np.minimum({0}, {1}, out={2})"
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return AtLeast(b, a) if argindex == 1 else Above(a, b)
+
+
+class _Indicator(Elementwise):
+    """1 where a comparison of a and b holds, else 0: the derivatives of maximum and minimum. The readable
+    code is a step of a - b (an array of the arguments' dtype); the loops write the comparison into a float array."""
+
+    nargs = 2
+    AT_TIE = 0  # the value where a == b
+
+    def numpy_code(self, printed, printer):
+        a, b = self.args
+        return f"np.heaviside({printer._print(a - b)}, {self.AT_TIE})"
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero  # zero almost everywhere
+
+
+class Above(_Indicator):
+    """[a > b]: 1 where a > b, else 0; [z > 0] is Step(z)."""
+
+    latex, text = "\\mathbf{{1}}\\left[{0} > {1}\\right]", "[{0} > {1}]"
+    into = "np.greater({0}, {1}, out={2})"
+
+    @classmethod
+    def eval(cls, a, b):
+        return Step(a) if b == 0 else None
+
+
+class AtLeast(_Indicator):
+    """[a >= b]: 1 where a >= b, else 0."""
+
+    latex, text = "\\mathbf{{1}}\\left[{0} \\geq {1}\\right]", "[{0} >= {1}]"
+    into = "np.greater_equal({0}, {1}, out={2})"
+    AT_TIE = 1
+
+
 # The functions a spec may call, by the name it calls them.
 FUNCTIONS: dict[str, type[Elementwise]] = {
     "sigmoid": Sigmoid,
@@ -133,6 +200,8 @@ FUNCTIONS: dict[str, type[Elementwise]] = {
     "log": Log,
     "softplus": Softplus,
     "abs": Absolute,
+    "maximum": Maximum,
+    "minimum": Minimum,
 }
 CONCAT = "concat"
 

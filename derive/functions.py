@@ -12,8 +12,8 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from .elementwise import (CONCAT, FUNCTIONS, Absolute, Elementwise, Exp, Identity, Log, Relu, Sigmoid, Sign,  # noqa: F401
-                          Softplus, SquareRoot, Step, Tanh, arity, spelled)
+from .elementwise import (CONCAT, FUNCTIONS, Above, Absolute, AtLeast, Elementwise, Exp, Identity, Log, Maximum,  # noqa: F401
+                          Minimum, Relu, Sigmoid, Sign, Softplus, SquareRoot, Step, Tanh, arity, spelled)
 
 
 class Linear(sp.Function):

@@ -90,8 +90,7 @@ class _Lowering:
         if isinstance(expr, sp.Pow):
             return self._power(expr, out)
         if isinstance(expr, Elementwise):
-            argument, code = self.operand(expr.args[0], out)
-            return code + [type(expr).into.format(argument, out)]
+            return self._function(expr, out)
         if isinstance(expr, Linear):  # each linear operation has its own rule (functions.py)
             return expr.into(self, out)
         raise PrintingError(f"no in-place rule for {type(expr).__name__}: {expr}")
@@ -113,6 +112,22 @@ class _Lowering:
         """Give back the scratch array value() took, if it took one."""
         if value in self.pool.shapes:
             self.pool.give(value)
+
+    def _function(self, expr: Elementwise, out: str) -> list[str]:
+        """f(a) or f(a, b) into out: the first compound argument is built in out itself, another one in a
+        scratch array, given back once f has read it."""
+        arguments, code, scratch = [], [], []
+        for argument in expr.args:
+            if is_leaf(argument) or out not in arguments:
+                value, computed = self.operand(argument, out)
+            else:
+                value, computed = self.value(argument)
+                scratch.append(value)
+            arguments.append(value)
+            code += computed
+        for value in scratch:
+            self.release(value)
+        return code + [type(expr).into.format(*arguments, out)]
 
     def _combine(self, out: str, terms: list[tuple[sp.Basic, bool]], then, first) -> tuple[list[str], bool]:
         """Fold terms (expression, inverted) into out: the most expensive term is computed in out first,

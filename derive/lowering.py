@@ -104,8 +104,8 @@ class Lowering(Converter):
             if application is top:
                 continue
             name = self.names.lifted(self.target, spelled(type(application)))
-            size = self.size_of(application.args[0])
-            if _is_simple(application.args[0]):
+            size = self.size_of(application)
+            if all(_is_simple(arg) for arg in application.args):
                 # A value to cache, not a step of the chain rule: the equation keeps tanh(c), and
                 # code and derivatives read the cached variable (CellModel.cached_values).
                 self.define(name, Kind.INTERMEDIATE, size, application, Role.LIFTED)
@@ -115,7 +115,10 @@ class Lowering(Converter):
         return expr.xreplace(replacements) if replacements else expr
 
     def split_activation(self, name: str, expr: sp.Expr, size: Dim) -> sp.Expr:
-        """v = F(a) with a compound a becomes v_pre = a; v = F(v_pre)."""
+        """v = F(a) with a compound a becomes v_pre = a; v = F(v_pre). A function of two arguments keeps
+        them (neither is a pre-activation), but reads one a made-up variable holds already from it."""
+        if isinstance(expr, Elementwise) and len(expr.args) > 1:
+            return type(expr)(*(self.made.get(arg, arg) for arg in expr.args))
         if not isinstance(expr, Elementwise) or _is_simple(expr.args[0]):
             return expr
         argument = self.cache_products(expr.args[0])

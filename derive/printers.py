@@ -105,7 +105,7 @@ class NumpyPrinter(PythonCodePrinter):
         return self._settings["names"].get(expr.name, expr.name)
 
     def _print_Elementwise(self, expr, exp=None):
-        return type(expr).numpy.format(self._print(expr.args[0]))
+        return expr.numpy_code([self._print(arg) for arg in expr.args], self)
 
     def _print_Linear(self, expr, exp=None):
         return expr.numpy(self)
@@ -215,7 +215,7 @@ class LatexCellPrinter(LatexPrinter):
         return f"\\frac{{{joined(top)}}}{{{joined(bottom)}}}" if bottom else joined(top)
 
     def _print_Elementwise(self, expr, exp=None):
-        text = type(expr).latex.format(_unwrapped(self._print(expr.args[0])))
+        text = type(expr).latex.format(*(_unwrapped(self._print(arg)) for arg in expr.args))
         return f"{text}^{{{exp}}}" if exp else text
 
     @_powered
@@ -237,7 +237,7 @@ class TextPrinter(StrPrinter):
         return self._settings["names"].get(expr.name, expr.name)
 
     def _print_Elementwise(self, expr, exp=None):
-        return type(expr).text.format(_unwrapped_text(self._print(expr.args[0])))
+        return type(expr).text.format(*(_unwrapped_text(self._print(arg)) for arg in expr.args))
 
     def _print_Linear(self, expr, exp=None):
         return expr.text(self)

@@ -39,7 +39,10 @@ What the reader returns
   inert functions ``Function("sigmoid")``, ``Function("tanh")``, ``Function("exp")``,
   ``Function("log")``, ``Function("name")``; ``\mathbf{1}\left[X > 0\right]`` is
   ``Function("step")(X)``; ``\sqrt{X}`` is ``Function("sqrt")(X)`` and ``\left|X\right|`` is
-  ``Function("abs")(X)``. Inert, so that ``tanh`` here is never SymPy's evaluating ``sp.tanh``.
+  ``Function("abs")(X)``; ``\max\left(A, B\right)`` and ``\min\left(A, B\right)`` are
+  ``Function("maximum")(A, B)`` and ``Function("minimum")(A, B)``; ``\mathbf{1}\left[A > B\right]`` (B not
+  0) and ``\mathbf{1}\left[A \geq B\right]`` are ``Function("greater")(A, B)`` and
+  ``Function("greater_equal")(A, B)``. Inert, so that ``tanh`` here is never SymPy's evaluating ``sp.tanh``.
 * ``\odot``, ``*``, ``\circ``, ``\cdot``, ``\ast``, ``\times`` are all the element-wise product: ``Mul``.
 
 Grammar (tokens: commands ``\name`` or ``\`` + one character, single ASCII letters, numbers
@@ -63,7 +66,8 @@ reader remembers whether whitespace preceded each token)::
     frac      := "\frac{" ("\partial" | "d") expr "}{" ("\partial" | "d") expr "}"   # derivative
                | "\frac{" expr "}{" expr "}"                                          # division
     function  := ("\sigma" | "\tanh" | "\exp" | "\log" | "\operatorname{" NAME "}") group
-    step      := "\mathbf{1}" "\left[" expr ">" "0" "\right]"
+               | ("\max" | "\min") "\left(" expr "," expr "\right)"
+    step      := "\mathbf{1}" "\left[" expr (">" | "\geq") expr "\right]"   # > 0: the step function
     root      := "\sqrt{" expr "}"
     absolute  := "\left|" expr "\right|"
     bmatrix   := "\begin{bmatrix}" expr ("\\" expr)* "\end{bmatrix}"
@@ -131,7 +135,8 @@ UNITSUM = sp.Function("unitsum")  # \mathbf{1}^{\top} \left(X\right): X summed o
 SPREAD = sp.Function("spread")  # \mathbf{1} X: a number per example repeated over a vector's units
 
 # The commands that name a function, and the inert SymPy function each reads as.
-FUNCTIONS = {r"\sigma": "sigmoid", r"\tanh": "tanh", r"\exp": "exp", r"\log": "log"}
+FUNCTIONS = {r"\sigma": "sigmoid", r"\tanh": "tanh", r"\exp": "exp", r"\log": "log", r"\max": "maximum", r"\min": "minimum"}
+TWO_ARGUMENTS = {"maximum", "minimum"}
 PRODUCT_OPS = {r"\odot", "*", r"\circ", r"\cdot", r"\ast", r"\times"}
 GREEK = {
     "\\" + g for g in (
@@ -621,14 +626,27 @@ class _Parser:
             name = FUNCTIONS[tok.text]
         if not self.opens_argument(self.peek()):
             raise self.error(f"{tok.text} needs an argument in parentheses")
+        if name in TWO_ARGUMENTS:
+            return sp.Function(name)(*self.pair())
         return sp.Function(name)(self.group())
+
+    def pair(self) -> tuple[sp.Expr, sp.Expr]:
+        """( A, B ) or \\left( A, B \\right): the two arguments of \\max or \\min."""
+        open_tok = self.next()
+        first = self.expr()
+        self.expect(",", "',' between the two arguments")
+        second = self.expr()
+        closing = ")" if open_tok.text == "(" else r"\right)"
+        self.expect(closing, f"{closing!r} closing {open_tok.text!r} at {open_tok.pos}")
+        return first, second
 
     @staticmethod
     def opens_argument(tok: Token) -> bool:
         return tok.kind == "open" and tok.text in ("(", r"\left(")
 
     def step(self) -> sp.Expr:
-        r"""\mathbf{1}\left[ X > 0 \right]: the step function of X; \mathbf{1}^{\top} \left(X\right): X
+        r"""\mathbf{1}\left[ X > 0 \right]: the step function of X; \mathbf{1}\left[ A > B \right] and
+        \mathbf{1}\left[ A \geq B \right]: 1 where the comparison holds; \mathbf{1}^{\top} \left(X\right): X
         summed over its units; \mathbf{1} X: X spread over a vector's units."""
         for _ in range(4):
             self.next()
@@ -641,12 +659,14 @@ class _Parser:
             return SPREAD(self.primary().expr)
         self.expect(r"\left[", r"'\left[' after \mathbf{1}")
         value = self.expr()
-        self.expect(">", r"'>' in \mathbf{1}\left[X > 0\right]")
-        if self.peek().text != "0":
-            raise self.error(r"\mathbf{1}\left[X > 0\right] compares with 0")
-        self.next()
+        if not (self.at(">") or self.at(r"\geq")):
+            raise self.error(r"'>' or '\geq' in \mathbf{1}\left[A > B\right]")
+        strict = self.next().text == ">"
+        other = self.expr()
         self.expect(r"\right]", r"'\right]' closing \mathbf{1}\left[")
-        return STEP(value)
+        if strict and other == 0:
+            return STEP(value)
+        return sp.Function("greater" if strict else "greater_equal")(value, other)
 
     def bmatrix(self) -> sp.Expr:
         begin = self.next()

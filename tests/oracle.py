@@ -146,10 +146,13 @@ _FUNCTIONS = {
     "log": anp.log,
     "softplus": lambda z: anp.logaddexp(0.0, z),
     "abs": anp.abs,
+    "maximum": anp.maximum,
+    "minimum": anp.minimum,
     # reductions over a vector's units: one number per example, kept as a (B, 1) column so it broadcasts
     "mean": lambda v: anp.mean(v, axis=1, keepdims=True),
     "sum": lambda v: anp.sum(v, axis=1, keepdims=True),
 }
+_ARITY = {"maximum": 2, "minimum": 2}  # every other function takes one argument
 
 
 def _is_t_minus_1(node) -> bool:
@@ -229,9 +232,9 @@ def _eval(node, env, prev, params):
             width = v.shape[1] // count
             return v[:, index * width:(index + 1) * width]
         if fname in _FUNCTIONS:
-            if len(node.args) != 1:
-                raise ValueError(f"{fname} takes exactly one argument")
-            return _FUNCTIONS[fname](_eval(node.args[0], env, prev, params))
+            if len(node.args) != _ARITY.get(fname, 1):
+                raise ValueError(f"{fname} takes {_ARITY.get(fname, 1)} argument(s)")
+            return _FUNCTIONS[fname](*(_eval(a, env, prev, params) for a in node.args))
         raise ValueError(f"unknown function {fname!r}")
 
     raise ValueError(f"unsupported syntax: {type(node).__name__}")

@@ -38,6 +38,11 @@ CASES = [
     ("self-reference", with_h("h * z + W_h @ x + U_h @ h(t-1)"), ["'h' is used in its own equation", "h(t-1)"]),
     ("unknown-function", with_h("z * softmax(W_h @ x + U_h @ h(t-1))"), [f":{EQUATION_LINE}:", "unknown function 'softmax'", "sigmoid, tanh"]),
     ("function-of-two-arguments", with_h("z * sqrt(W_h @ x, U_h @ h(t-1))"), [f":{EQUATION_LINE}:", "sqrt takes one argument, given 2", "sqrt(a)"]),
+    ("maximum-of-one-argument", with_h("z * maximum(W_h @ x + U_h @ h(t-1))"), [f":{EQUATION_LINE}:", "maximum takes two arguments, given 1", "maximum(a, b)"]),
+    ("maximum-of-two-sizes", with_h("z * maximum(W_h @ x + U_h @ h(t-1), x)"), [f":{EQUATION_LINE}:", "the arguments of maximum have sizes H and D", "one of size 1"]),
+    ("minimum-of-numbers", with_h("z * minimum(1, 2) + W_h @ x + U_h @ h(t-1)"), [f":{EQUATION_LINE}:", "minimum is applied to constants only", "a vector argument"]),
+    # once a crash (IndexError): the argument of a function whose terms cancel
+    ("function-of-cancelled-terms", with_h("z * tanh(h(t-1) - h(t-1)) + W_h @ x + U_h @ h(t-1)"), [f":{EQUATION_LINE}:", "tanh is applied to a constant (its terms cancel)"]),
     ("call-on-variable", with_h("z(x) * tanh(W_h @ x + U_h @ h(t-1))"), [f":{EQUATION_LINE}:", "z is a variable, not a function"]),
     ("state-time-index", with_h("h(t) * z + W_h @ x + U_h @ h(t-1)"), [f":{EQUATION_LINE}:", "h(t) is not a time index", "h for its value at step t, h(t-1) for the previous step"]),
     ("python-injection", with_h("__import__('os').system('touch PWNED')"), [f":{EQUATION_LINE}:", "attribute access (a.b) is not part of the equation language"]),

@@ -31,6 +31,7 @@ CELLS = {
     "mean-of-a-compound": (["h"], "h = tanh(W @ x + b) * mean(tanh(U @ h(t-1)) + g)"),
     "two-states": (["h", "c"], "c = tanh(W @ x + U @ h(t-1) + b)\nh = c - mean(c) + g * c(t-1)"),
     "one-mean-used-twice": (["h"], "a = W @ x + U @ h(t-1)\nh = tanh(a - mean(a)) * sigmoid(g - mean(a)) + b"),
+    "maximum-with-a-mean": (["h"], "h = tanh(W @ x + maximum(U @ h(t-1), mean(h(t-1) + g)) + b)"),
 }
 SCALAR = VECTORS.replace('g = ["H"]', "g = []")  # g: one learned number
 # name -> (states, equations) with the scalar g

@@ -39,7 +39,8 @@ FLAVOR_FILES = {"md": ".md", "tex": ".tex", **{flavor: f".{flavor}.md" for flavo
 
 # The reader's inert functions -> derive's, so both sides of a comparison speak one language.
 FUNCTION_NAMES = {"sigmoid": fn.Sigmoid, "tanh": fn.Tanh, "exp": fn.Exp, "relu": fn.Relu, "step": fn.Step, "sqrt": fn.SquareRoot,
-                  "log": fn.Log, "softplus": fn.Softplus, "abs": fn.Absolute, "sign": fn.Sign,
+                  "log": fn.Log, "softplus": fn.Softplus, "abs": fn.Absolute, "sign": fn.Sign, "maximum": fn.Maximum,
+                  "minimum": fn.Minimum, "greater": fn.Above, "greater_equal": fn.AtLeast,
                   "unitsum": UnitSum, "mean": MeanOf, "sum": SumOf, "spread": sp.Function("S2")}
 O2 = sp.Function("O2")  # an outer product without derive's bookkeeping argument (its weight)
 B2 = sp.Function("B2")  # a block without derive's bookkeeping (its rows)
