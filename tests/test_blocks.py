@@ -3,7 +3,11 @@ checked by central differences and against the autograd oracle (which slices on 
 import re
 
 import pytest
+from test_fuzz import TYPED_PARAMS, fuzz, vectors_h
 from test_reductions import agrees_with_the_oracle, module_of, passes_finite_differences
+
+import hypothesis.strategies as st
+from hypothesis import given
 
 from derive.errors import DeriveError
 from derive.pipeline import generate
@@ -59,3 +63,28 @@ def test_a_block_asked_wrongly_is_refused_with_a_clear_message(replacement, mess
 def test_indexing_points_at_block():
     with pytest.raises(DeriveError, match=r"indexing \(a\[i\]\) is not part of the equation language; expected block\(a, i, n\)"):
         generate(spec_from_text(spec_text(LSTM.replace("block(a, 0, 4)", "a[0]")), "red.toml"))
+
+
+BLOCKS = st.sampled_from([2, 4]).flatmap(
+    lambda n: st.tuples(st.just(n), st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True)))
+
+
+@fuzz(40)
+@given(BLOCKS, st.data())
+def test_blocks_anywhere_in_a_generated_cell_derive_correctly(blocks, data):
+    """Random element-wise cells over some blocks of one stacked product (a block nothing reads too)."""
+    count, used = blocks
+    atoms = ("h(t-1)", *(f"block(a, {index}, {count})" for index in used))
+    body = data.draw(vectors_h(atoms, 2))
+    equations = f"a = S @ concat(x, h(t-1))\nh = tanh(({body}) + block(a, {used[0]}, {count}))"
+    params = {"S": f'["{count}*H", "D + H"]', **TYPED_PARAMS}
+    present = [name for name in params if re.search(rf"\b{name}\b", equations)]
+    text = (f'{HEAD}states = ["h"]\noutput = "h"\nequations = """\n{equations}\n"""\n[params]\n'
+            + "".join(f"{name} = {params[name]}\n" for name in present))
+    try:
+        module = module_of(text)
+    except DeriveError as error:  # a random cell may be degenerate in ways the engine refuses on purpose
+        assert any(reason in str(error) for reason in ("cancel", "parameters alone", "never reaches")), f"{error}\n{text}"
+        return
+    passes_finite_differences(module)
+    agrees_with_the_oracle(module, text)
