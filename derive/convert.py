@@ -71,7 +71,7 @@ class Converter:
         size = left_size if left_size is not None else right_size
         if node.op == "/" and right == 0:
             raise ShapeError(node.right.where, "division by zero", "a non-zero divisor")
-        combine = {"+": sp.Add, "-": lambda a, b: a - b, "*": sp.Mul, "/": lambda a, b: a / b}[node.op]
+        combine = {"+": sp.Add, "-": lambda a, b: a - b, "*": sp.Mul, "/": lambda a, b: a / b, "**": sp.Pow}[node.op]
         return combine(left, right), size
 
     def convert_Call(self, node: Call):
