@@ -82,7 +82,7 @@ class Converter:
                              "vectors of one size, or one of size 1 such as mean(v) (it is broadcast)")
         if node.op == "/" and right == 0:
             raise ShapeError(node.right.where, "division by zero", "a non-zero divisor")
-        combine = {"+": sp.Add, "-": lambda a, b: a - b, "*": sp.Mul, "/": lambda a, b: a / b}[node.op]
+        combine = {"+": sp.Add, "-": lambda a, b: a - b, "*": sp.Mul, "/": lambda a, b: a / b, "**": sp.Pow}[node.op]
         return combine(left, right), size
 
     def convert_Call(self, node: Call):

@@ -18,6 +18,7 @@ MAX_DEPTH = 32
 MAX_NODES = 400
 MAX_NUMBER = 10**6
 MAX_DENOMINATOR = 10**9
+POWERS = range(2, 9)  # the exponents v ** k may have (see read_power)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Negate:
 
 @dataclass(frozen=True)
 class BinaryOp:
-    op: str  # one of + - * / @
+    op: str  # one of + - * / @ **, the exponent of ** a whole Number of POWERS
     left: "Node"
     right: "Node"
     where: Location
@@ -61,7 +62,7 @@ class Call:
 
 Node = Number | Name | Previous | Negate | BinaryOp | Call
 
-_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@"}
+_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@", ast.Pow: "**"}
 
 # What each refused construct is called in messages, so users learn what they wrote.
 _REFUSED = {
@@ -78,13 +79,13 @@ _REFUSED = {
     ast.Yield: "yield", ast.YieldFrom: "yield", ast.Slice: "a slice",
 }
 _REFUSED_OPERATORS = {
-    ast.Pow: "a power (**)",
     ast.FloorDiv: "floor division (//)", ast.Mod: "the % operator",
     ast.LShift: "a bit shift", ast.RShift: "a bit shift", ast.BitOr: "the | operator",
     ast.BitAnd: "the & operator", ast.BitXor: "the ^ operator",
     ast.Invert: "the ~ operator", ast.Not: "not",
 }
-EXPECTED = "names, numbers, + - * / @, unary minus, parentheses and calls such as tanh(a) or s(t-1)"
+EXPECTED = "names, numbers, + - * / @, v ** k, unary minus, parentheses and calls such as tanh(a) or s(t-1)"
+POWER_EXPECTED = f"a whole number from {POWERS.start} to {POWERS.stop - 1} written as one, such as v ** 2"
 
 
 def parse_expression(text: str, where: Location) -> Node:
@@ -177,9 +178,30 @@ class _Reader:
         op = _OPERATORS.get(type(node.op))
         if op is None:
             what = _REFUSED_OPERATORS.get(type(node.op), type(node.op).__name__)
-            hint = "a repeated product such as a * a" if isinstance(node.op, ast.Pow) else EXPECTED
-            raise UnsupportedError(self.place(node), f"{what} is not part of the equation language", hint)
+            raise UnsupportedError(self.place(node), f"{what} is not part of the equation language", EXPECTED)
+        if op == "**":
+            return BinaryOp(op, self.read(node.left, depth), self.read_power(node.right), self.place(node))
         return BinaryOp(op, self.read(node.left, depth), self.read(node.right, depth), self.place(node))
+
+    def read_power(self, exponent: ast.AST) -> Number:
+        """The exponent of v ** k: a whole number of POWERS, written as one. A fraction (0.5: sqrt(v)) or a
+        negative number (-1: a division) has its own way to be written; a variable exponent is no
+        element-wise function of this language; and the bound is a cap, as numbers have one."""
+        where, written = self.place(exponent), ast.get_source_segment(self.text, exponent) or "?"
+        value = exponent.value if isinstance(exponent, ast.Constant) else None
+        if isinstance(exponent, ast.UnaryOp) and isinstance(exponent.op, ast.USub) and isinstance(exponent.operand, ast.Constant):
+            raise UnsupportedError(where, f"the exponent {written} is negative", f"a division such as 1 / v ** 2, or {POWER_EXPECTED}")
+        if isinstance(value, float) and value.is_integer():
+            raise UnsupportedError(where, f"the exponent {written} has a decimal point", POWER_EXPECTED)
+        if isinstance(value, float):
+            hint = "sqrt(v) for a square root, or " if value == 0.5 else ""
+            raise UnsupportedError(where, f"the exponent {written} is not a whole number", hint + POWER_EXPECTED)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UnsupportedError(where, f"the exponent {written} is not a number written in the equation", POWER_EXPECTED)
+        if value not in POWERS:
+            what = "below 2 (v ** 1 is v, v ** 0 is 1)" if value < POWERS.start else f"above {POWERS.stop - 1}"
+            raise UnsupportedError(where, f"the exponent {written} is {what}", POWER_EXPECTED)
+        return Number(Fraction(value), where)
 
     def read_Call(self, node: ast.Call, depth: int) -> Node:
         if not isinstance(node.func, ast.Name):

@@ -83,6 +83,8 @@ class _Writer:
             return sp.Add(left, sp.Mul(sp.S.NegativeOne, right, evaluate=False), evaluate=False)
         if node.op == "*":
             return sp.Mul(left, right, evaluate=False)
+        if node.op == "**":
+            return sp.Pow(left, right, evaluate=False)
         return sp.Mul(left, sp.Pow(right, sp.S.NegativeOne, evaluate=False), evaluate=False)
 
     def convert_Call(self, node: Call):

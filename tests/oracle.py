@@ -211,6 +211,10 @@ def _eval(node, env, prev, params):
             return a * b
         if isinstance(node.op, ast.Div):
             return a / b
+        if isinstance(node.op, ast.Pow):
+            if not (isinstance(node.right, ast.Constant) and type(node.right.value) is int):
+                raise ValueError("the exponent of ** must be an integer literal")
+            return a ** node.right.value
         raise ValueError(f"unsupported binary operator {type(node.op).__name__}")
 
     if isinstance(node, ast.Call):

@@ -6,7 +6,8 @@ For each function a spec may call: the readable NumPy form, the in-place form of
 derive) compute the same values; the derivative rule (the class's fdiff, as SymPy applies it and the
 NumPy printer prints it) is the central difference of the readable form; the comment text spells the
 function as a spec does, and the LaTeX reads back (tests/latex_reader.py) as that function. Adding a
-function to derive.elementwise.FUNCTIONS adds it to every test here.
+function to derive.elementwise.FUNCTIONS adds it to every test here. Powers v ** k, for every k the
+language accepts, get the same checks.
 """
 import numpy as np
 import pytest
@@ -15,8 +16,11 @@ from conftest import ROOT  # noqa: F401  (puts tests/ on the path)
 
 import latex_reader as reader
 import oracle
+from derive import naming
 from derive.elementwise import FUNCTIONS, Identity, Sign, arity
+from derive.errors import Location, UnsupportedError
 from derive.inplace import Pool, lower
+from derive.parse import POWERS, BinaryOp, Number, parse_expression
 from derive.printers import LatexCellPrinter, NumpyPrinter, TextPrinter
 
 A, B = sp.symbols("a b")
@@ -166,3 +170,49 @@ p = ["H"]
     forward = source[source.index("def forward("):source.index("def backward(")]
     assert forward.count("np.tanh(") == 1, forward
     assert "np.minimum(c_prev, c_tanh)" in forward, forward
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_name_is_reserved_and_known_without_arguments(name):
+    """A spec may not name a variable after a function, and a function used as a name is told apart."""
+    from derive.errors import DeriveError
+    from derive.pipeline import generate
+    from derive.spec import spec_from_text
+
+    assert naming.reserved_use(name) is not None
+    cell = 'name = "r"\ninputs = ["x"]\nstates = ["h"]\noutput = "h"\nequations = """\nh = {} + W @ x\n"""\n[params]\nW = ["H", "D"]\n'
+    with pytest.raises(DeriveError, match=f"{name} is a function, used here without arguments"):
+        generate(spec_from_text(cell.format(name), "r.toml"))
+    with pytest.raises(DeriveError, match=f"the name '{name}' is used by the generated code"):
+        generate(spec_from_text(cell.format("g + h(t-1)").replace("h = ", f"{name} = W @ x\nh = ").replace("g + ", f"{name} + "), "r.toml"))
+
+
+# -- powers v ** k ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("k", list(POWERS))
+def test_every_power_is_read_computed_differentiated_and_printed_alike(k):
+    tree = parse_expression(f"(a - b) ** {k}", Location("p.toml", 1, 1))
+    assert isinstance(tree, BinaryOp) and tree.op == "**" and tree.right == Number(k, Location("p.toml", 1, 12))
+    expr, values, step = (A - B) ** k, arguments("power", seed=2), 1e-6
+    np.testing.assert_allclose(readable(expr, values), (values["a"] - values["b"]) ** k, rtol=1e-13)
+    np.testing.assert_allclose(in_place(expr, values), (values["a"] - values["b"]) ** k, rtol=1e-13)
+    up, down = {**values, "a": values["a"] + step}, {**values, "a": values["a"] - step}
+    central = (readable(expr, up) - readable(expr, down)) / (2 * step)
+    np.testing.assert_allclose(in_place(sp.diff(expr, A), values), central, rtol=1e-6, atol=1e-6)
+    assert TextPrinter().doprint(expr) == f"(a - b)**{k}"
+    latex = LatexCellPrinter({"names": {"a": "a(t)", "b": "b(t)"}}).doprint(expr)
+    assert reader.read(latex) == (sp.Symbol("a@t") - sp.Symbol("b@t")) ** k, latex
+
+
+@pytest.mark.parametrize("exponent,problem", [
+    ("0", "is below 2"), ("1", "is below 2"), (str(POWERS.stop), f"is above {POWERS.stop - 1}"), ("-1", "is negative"),
+    ("-2", "is negative"), ("0.5", "is not a whole number"), ("1.5", "is not a whole number"), ("2.0", "has a decimal point"),
+    ("y", "is not a number written in the equation"), ("(1 + 1)", "is not a number written in the equation"),
+    ("True", "is not a number written in the equation"), ("b ** 2", "is not a number written in the equation"),
+])
+def test_any_other_exponent_is_refused_where_it_stands(exponent, problem):
+    with pytest.raises(UnsupportedError) as refused:
+        parse_expression(f"a ** {exponent}", Location("p.toml", 3, 5))
+    message = str(refused.value)
+    column = 10 + exponent.startswith("(")  # the exponent's own column; inside parentheses, the sum's
+    assert message.startswith(f"p.toml:3:{column}: the exponent "), message
+    assert problem in message and "a whole number from 2 to 8" in message, message

@@ -30,7 +30,7 @@ MAX_RSS_MIB = 2048
 STATES = ["h", "s", "c"]
 PARAMS = {"W": '["H", "D"]', "U": '["H", "H"]', "V": '["H", "D + H"]', "b": '["H"]', "p": '["H"]', "Q": '["D", "H"]', "e": '["D"]'}
 FUNCTIONS = ["sigmoid", "tanh", "exp", "relu", "identity", "softplus", "concat", "h", "W"]
-ATOMS = ["x", "h", "s", "c", "b", "p", "e", "a", "g", "W", "t", "0", "1", "2.5", "-1", "h(t-1)", "s(t-1)", "c(t-1)", "x(t-1)"]
+ATOMS = ["x", "h", "s", "c", "b", "p", "e", "a", "g", "W", "t", "0", "1", "3", "2.5", "-1", "h(t-1)", "s(t-1)", "c(t-1)", "x(t-1)"]
 
 
 def expressions(depth=3):
@@ -40,7 +40,7 @@ def expressions(depth=3):
     inner = expressions(depth - 1)
     return st.one_of(
         atom,
-        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "@"]), inner).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "@", "**"]), inner).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
         st.tuples(st.sampled_from(["W", "U", "V", "Q", "b"]), inner).map(lambda t: f"{t[0]} @ ({t[1]})"),
         st.tuples(st.sampled_from(FUNCTIONS), st.lists(inner, min_size=1, max_size=3)).map(lambda t: f"{t[0]}({', '.join(t[1])})"),
         inner.map(lambda e: f"({e})"),
@@ -94,11 +94,12 @@ def vectors_h(names: tuple, depth: int, rich: bool = False):
 # or where both sides are flat (relu(u) = 0 against 0).
 PAIR_FORMS = ["maximum({}, {})", "minimum({}, {})"]
 NUMBER_FORMS = ["maximum({}, 0)", "minimum(0.5, {})"]
+POWER_FORMS = ["({}) ** 2", "({}) ** 3", "tanh({}) ** 4", "1 / (1 + ({}) ** 2)"]
 
 
 def rich_forms(h):
     """The new functions' forms around vectors of size H."""
-    return [st.tuples(st.sampled_from(RICH_FORMS + NUMBER_FORMS), h).map(lambda t: t[0].format(t[1])),
+    return [st.tuples(st.sampled_from(RICH_FORMS + NUMBER_FORMS + POWER_FORMS), h).map(lambda t: t[0].format(t[1])),
             st.tuples(st.sampled_from(PAIR_FORMS), h, h).map(lambda t: t[0].format(t[1], t[2]))]
 
 
@@ -142,8 +143,8 @@ def test_well_typed_specs_build_and_pass_finite_differences(text):
 @fuzz(150)
 @given(typed_specs(rich=True))
 def test_well_typed_specs_with_the_new_functions_pass_finite_differences_and_the_oracle(text):
-    """sqrt, log, softplus, abs, maximum, minimum (issue 16) inside random cells: finite differences, the oracle,
-    fast = readable."""
+    """sqrt, log, softplus, abs, maximum, minimum and powers (issue 16) inside random cells: finite differences,
+    the oracle, fast = readable."""
     builds_and_passes_finite_differences(text)
 
 

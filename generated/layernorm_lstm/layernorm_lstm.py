@@ -8,8 +8,8 @@ Equations (column vectors; this code is batched, a row per example):
     z_x = W_x @ x
     n_h = z_h - mean(z_h)
     n_x = z_x - mean(z_x)
-    s_h = sqrt(mean(n_h * n_h) + 0.00001)
-    s_x = sqrt(mean(n_x * n_x) + 0.00001)
+    s_h = sqrt(mean(n_h ** 2) + 0.00001)
+    s_x = sqrt(mean(n_x ** 2) + 0.00001)
     a = alpha_h * n_h / s_h + beta_h + alpha_x * n_x / s_x + beta_x + b
     f = block(a, 0, 4)
     i = block(a, 1, 4)
@@ -17,7 +17,7 @@ Equations (column vectors; this code is batched, a row per example):
     g = block(a, 3, 4)
     c = sigmoid(f) * c(t-1) + sigmoid(i) * tanh(g)
     n_c = c - mean(c)
-    s_c = sqrt(mean(n_c * n_c) + 0.00001)
+    s_c = sqrt(mean(n_c ** 2) + 0.00001)
     h = sigmoid(o) * tanh(alpha_c * n_c / s_c + beta_c)
 
 x is (B, D), every state (B, H). W @ v in the equations is `v @ W.T` here.
@@ -275,10 +275,10 @@ def forward(params, x, state):
     n_x = z_x - n_x_mean  # n_x = z_x - mean(z_x)
     s_h_arg = n_h**2  # (n_h(t)**2), kept for the backward pass
     s_h_mean = np.mean(s_h_arg, axis=-1, keepdims=True)  # (mean(n_h(t)**2)), kept for the backward pass
-    s_h = np.sqrt(1/100000 + s_h_mean)  # s_h = sqrt(mean(n_h * n_h) + 0.00001)
+    s_h = np.sqrt(1/100000 + s_h_mean)  # s_h = sqrt(mean(n_h ** 2) + 0.00001)
     s_x_arg = n_x**2  # (n_x(t)**2), kept for the backward pass
     s_x_mean = np.mean(s_x_arg, axis=-1, keepdims=True)  # (mean(n_x(t)**2)), kept for the backward pass
-    s_x = np.sqrt(1/100000 + s_x_mean)  # s_x = sqrt(mean(n_x * n_x) + 0.00001)
+    s_x = np.sqrt(1/100000 + s_x_mean)  # s_x = sqrt(mean(n_x ** 2) + 0.00001)
     a = b + beta_h + beta_x + alpha_h*n_h/s_h + alpha_x*n_x/s_x  # a = alpha_h * n_h / s_h + beta_h + alpha_x * n_x / s_x + beta_x + b
     f = np.split(a, 4, axis=-1)[0]  # f = block(a, 0, 4)
     i = np.split(a, 4, axis=-1)[1]  # i = block(a, 1, 4)
@@ -292,7 +292,7 @@ def forward(params, x, state):
     n_c = c - n_c_mean  # n_c = c - mean(c)
     s_c_arg = n_c**2  # (n_c(t)**2), kept for the backward pass
     s_c_mean = np.mean(s_c_arg, axis=-1, keepdims=True)  # (mean(n_c(t)**2)), kept for the backward pass
-    s_c = np.sqrt(1/100000 + s_c_mean)  # s_c = sqrt(mean(n_c * n_c) + 0.00001)
+    s_c = np.sqrt(1/100000 + s_c_mean)  # s_c = sqrt(mean(n_c ** 2) + 0.00001)
     h_sigmoid, h_sigmoid_complement = sigmoid_pair(o)  # h_sigmoid, kept for the backward pass; and 1 - h_sigmoid without cancellation
     h_tanh = np.tanh(beta_c + alpha_c*n_c/s_c)  # tanh(beta_c + alpha_c*n_c(t)/s_c(t)), kept for the backward pass
     h = h_sigmoid*h_tanh  # h = sigmoid(o) * tanh(alpha_c * n_c / s_c + beta_c)
