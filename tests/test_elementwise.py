@@ -216,3 +216,24 @@ def test_any_other_exponent_is_refused_where_it_stands(exponent, problem):
     column = 10 + exponent.startswith("(")  # the exponent's own column; inside parentheses, the sum's
     assert message.startswith(f"p.toml:3:{column}: the exponent "), message
     assert problem in message and "a whole number from 2 to 8" in message, message
+
+
+# -- one cell with every function and a power: the whole pipeline ------------------------------------
+def every_construct_spec() -> str:
+    """A cell applying every function of FUNCTIONS (a positive argument for all, so sqrt and log are
+    defined; c(t-1) as the second of two) and a power; test_printed_forms compiles its LaTeX and
+    test_renderers renders its Markdown."""
+    terms = [f"{name}({', '.join(['sigmoid(a) + 0.5', 'c(t-1)'][:arity(function)])})" for name, function in sorted(FUNCTIONS.items())]
+    return ('name = "every"\ninputs = ["x"]\nstates = ["c"]\noutput = "c"\nequations = """\na = W @ x + U @ c(t-1)\n'
+            f'c = {" + ".join(terms)} + (a - c(t-1)) ** 3 / 8\n"""\n[params]\nW = ["H", "D"]\nU = ["H", "H"]\n')
+
+
+def test_a_cell_with_every_function_and_a_power_passes_every_check():
+    """Finite differences, the oracle, fast = readable (test_naming's checks), and its documents state its derivation."""
+    from test_naming import passes_every_check
+    from test_roundtrip import documents_state_their_derivation
+
+    text = every_construct_spec()
+    assert all(f"{name}(" in text for name in FUNCTIONS) and "** 3" in text
+    passes_every_check(text)
+    documents_state_their_derivation(text)

@@ -361,3 +361,21 @@ def test_latex_command_writes_each_flavor_and_refuses_unsafe_symbols(tmp_path, c
     assert r"\delta c_{t}" in (tmp_path / "a.tex").read_text()
     assert main(["latex", "nico", "--symbol", r"xc=\input{x}", "--out", str(tmp_path / "bad.md")]) == 2
     assert "contains '\\\\input'" in capsys.readouterr().err and not (tmp_path / "bad.md").exists()
+
+
+def test_every_function_and_a_power_survive_every_flavor(tmp_path):
+    """The LaTeX of the new functions (\\left|..\\right|, \\max, \\mathbf{1}[a \\geq b], powers) reaches the
+    browser unchanged through each flavour, and renders."""
+    from derive.spec import spec_from_text
+    from test_elementwise import every_construct_spec
+
+    outputs = generate(spec_from_text(every_construct_spec(), "every.toml"))
+    expected = _spans(outputs["every/every.md"])
+    assert any(r"\left|" in tex for tex, _ in expected) and any(r"\geq" in tex for tex, _ in expected)
+    found = {"commonmark": commonmark_math({"every": outputs[flavor_path("every", "commonmark")]})["every"]}
+    for flavor in (f for f in FLAVORS if f != "commonmark"):
+        found[flavor] = _flavor_math(flavor, outputs[flavor_path("every", flavor)], tmp_path / f"{flavor}.md")
+    for flavor, math in found.items():
+        assert math == expected, flavor
+    items = [{"where": str(i), "tex": tex, "display": display} for i, (tex, display) in enumerate(dict.fromkeys(expected))]
+    assert not render_check(items)

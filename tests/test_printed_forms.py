@@ -83,3 +83,16 @@ def test_tex_compiles_with_pdflatex(name, tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-2000:]
     assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (Debian: texlive-latex-base)")
+def test_tex_of_every_function_and_a_power_compiles_with_pdflatex(tmp_path):
+    """sqrt, |.|, max, min, softplus, the indicators and powers in a document: all of it compiles."""
+    from derive.pipeline import generate
+    from derive.spec import spec_from_text
+    from test_elementwise import every_construct_spec
+
+    (tmp_path / "every.tex").write_text(generate(spec_from_text(every_construct_spec(), "every.toml"))["every/every.tex"])
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "every.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]

@@ -159,6 +159,20 @@ def generated_failures() -> dict[Path, list[dict]]:
     return {path: by_file[path.relative_to(ROOT).as_posix()] for path in items}
 
 
+def test_the_math_of_every_function_and_a_power_renders(tmp_path):
+    """The LaTeX of the new functions (sqrt, |.|, max, min, 1[a >= b], ...) and powers, in KaTeX and MathJax."""
+    from derive.pipeline import generate
+    from derive.spec import spec_from_text
+    from test_elementwise import every_construct_spec
+
+    path = tmp_path / "every.md"
+    path.write_text(generate(spec_from_text(every_construct_spec(), "every.toml"))["every/every.md"])
+    items = math_blocks(path)
+    assert any(r"\geq" in item["tex"] for item in items) and any(r"\sqrt" in item["tex"] for item in items)
+    failures = render_check(items)
+    assert not failures, _describe(failures)
+
+
 def test_generated_markdown_exists():
     assert GENERATED_MD, "no generated/**/*.md to check"
 
