@@ -63,14 +63,19 @@ class Relu(Elementwise):
         return Step(self)  # relu'(z) = 1 where relu(z) > 0, else 0
 
 
-class Step(Elementwise):
+class Flat(Elementwise):
+    """A function that is constant between jumps (a step, a sign, a comparison): its derivative is
+    zero almost everywhere, and a derivative rule that reaches it sends nothing back."""
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class Step(Flat):
     """1 where the argument is positive, else 0 (the derivative of relu, read off its output)."""
 
     numpy, latex, text = "np.heaviside({}, 0)", "\\mathbf{{1}}\\left[{} > 0\\right]", "[{} > 0]"
     into = "np.heaviside({0}, 0, out={1})"
-
-    def fdiff(self, argindex=1):
-        return sp.S.Zero  # zero almost everywhere
 
 
 class Identity(Elementwise):
@@ -119,14 +124,11 @@ class Absolute(Elementwise):
         return Sign(self.args[0])  # abs'(z) = sign(z)
 
 
-class Sign(Elementwise):
+class Sign(Flat):
     """-1, 0 or 1 by the sign of the argument (the derivative of abs)."""
 
     numpy, latex, text = "np.sign({})", "\\operatorname{{sign}}\\left({}\\right)", "sign({})"
     into = "np.sign({0}, out={1})"
-
-    def fdiff(self, argindex=1):
-        return sp.S.Zero  # zero almost everywhere
 
 
 class Maximum(Elementwise):
@@ -155,7 +157,7 @@ class Minimum(Elementwise):
         return AtLeast(b, a) if argindex == 1 else Above(a, b)
 
 
-class _Indicator(Elementwise):
+class _Indicator(Flat):
     """1 where a comparison of a and b holds, else 0: the derivatives of maximum and minimum. The readable
     code is a step of a - b (an array of the arguments' dtype); the loops write the comparison into a float array."""
 
@@ -165,9 +167,6 @@ class _Indicator(Elementwise):
     def numpy_code(self, printed, printer):
         a, b = self.args
         return f"np.heaviside({printer._print(a - b)}, {self.AT_TIE})"
-
-    def fdiff(self, argindex=1):
-        return sp.S.Zero  # zero almost everywhere
 
 
 class Above(_Indicator):

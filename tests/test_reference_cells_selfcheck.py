@@ -114,21 +114,24 @@ def _run_reference(cell, params, data, with_last=True):
     return lstm_sequence(params, data["xs"], data["st0"], data["st1"], data["d_hs"], **kw)
 
 
+def _central_differences(target, loss):
+    """d loss() / d target by central differences, entry by entry (target is changed and restored)."""
+    grad = np.zeros_like(target)
+    for idx in np.ndindex(target.shape):
+        old = target[idx]
+        target[idx] = old + EPS
+        plus = loss()
+        target[idx] = old - EPS
+        minus = loss()
+        target[idx] = old
+        grad[idx] = (plus - minus) / (2 * EPS)
+    return grad
+
+
 def _numerical_grad(cell, params, data, which, key):
     """Central differences of the loss w.r.t. params[key] (which='param') or data[key]."""
     target = params[key] if which == "param" else data[key]
-    grad = np.zeros_like(target)
-    it = np.nditer(target, flags=["multi_index"])
-    for _ in it:
-        idx = it.multi_index
-        old = target[idx]
-        target[idx] = old + EPS
-        lp = _loss(cell, params, data)
-        target[idx] = old - EPS
-        lm = _loss(cell, params, data)
-        target[idx] = old
-        grad[idx] = (lp - lm) / (2 * EPS)
-    return grad
+    return _central_differences(target, lambda: _loss(cell, params, data))
 
 
 def _rel_err(a, b):
@@ -280,18 +283,7 @@ def _published_loss(name, params, data):
 
 
 def _published_numerical_grad(name, target, params, data):
-    grad = np.zeros_like(target)
-    it = np.nditer(target, flags=["multi_index"])
-    for _ in it:
-        idx = it.multi_index
-        old = target[idx]
-        target[idx] = old + EPS
-        lp = _published_loss(name, params, data)
-        target[idx] = old - EPS
-        lm = _published_loss(name, params, data)
-        target[idx] = old
-        grad[idx] = (lp - lm) / (2 * EPS)
-    return grad
+    return _central_differences(target, lambda: _published_loss(name, params, data))
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED_SHAPES))
@@ -370,13 +362,4 @@ def test_layernorm_lstm_reference_forward_and_gradients():
     arrays = {**{f"param {k}": (v, out["grads"][k]) for k, v in params.items()},
               "xs": (data["xs"], out["dxs"]), "h0": (data["h0"], out["d_h0"]), "c0": (data["c0"], out["d_c0"])}
     for what, (array, analytic) in arrays.items():
-        numeric = np.zeros_like(array)
-        for index in np.ndindex(array.shape):
-            old = array[index]
-            array[index] = old + EPS
-            plus = loss()
-            array[index] = old - EPS
-            minus = loss()
-            array[index] = old
-            numeric[index] = (plus - minus) / (2 * EPS)
-        np.testing.assert_allclose(analytic, numeric, rtol=RTOL, atol=1e-8, err_msg=what)
+        np.testing.assert_allclose(analytic, _central_differences(array, loss), rtol=RTOL, atol=1e-8, err_msg=what)

@@ -54,14 +54,20 @@ def test_nico_matches_the_seed_cell(T, B, D, H, seed):
     assert_close(d_state0["h"], ref["d_h0"], "dL/dh(0)")
 
 
+# Cells with states h and c, and their hand-written references: the second post's LSTM, and the
+# layer-normalised LSTM of Ba et al. with layer norm's backward worked out by hand.
+LSTM_REFERENCES = {"lstm": lstm_sequence, "layernorm_lstm": layernorm_lstm_sequence}
+
+
+@pytest.mark.parametrize("cell", sorted(LSTM_REFERENCES))
 @pytest.mark.parametrize("T,B,D,H", SIZES)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_lstm_matches_the_seed_cell(T, B, D, H, seed):
-    module = module_for("lstm")
+def test_an_lstm_matches_its_hand_written_reference(cell, T, B, D, H, seed):
+    module = module_for(cell)
     case = random_case(module, T, B, D, H, seed)
     outputs, final, grads, dxs, d_state0 = run_generated(module, case)
-    ref = lstm_sequence(case["params"], case["xs"], case["state0"]["h"], case["state0"]["c"],
-                        case["d_outputs"], case["d_last"]["h"], case["d_last"]["c"])
+    ref = LSTM_REFERENCES[cell](case["params"], case["xs"], case["state0"]["h"], case["state0"]["c"],
+                                case["d_outputs"], case["d_last"]["h"], case["d_last"]["c"])
     assert_close(outputs, ref["hs"], "h(t)")
     assert_close(final["c"], ref["cs"][-1], "c(T)")
     for name in module.PARAM_SHAPES:
@@ -110,21 +116,3 @@ def test_one_step_backward_has_the_seed_semantics():
     assert_close(d_prev["s"], node.bottom_diff_s.T, "bottom_diff_s")
     assert_close(d_prev["h"], node.bottom_diff_h.T, "bottom_diff_h")
     assert_close(dx, node.bottom_diff_x.T, "bottom_diff_x")
-
-
-@pytest.mark.parametrize("T,B,D,H", SIZES)
-@pytest.mark.parametrize("seed", [0, 1])
-def test_layernorm_lstm_matches_its_reference(T, B, D, H, seed):
-    """Ba et al.'s eqs. 20-22 with layer norm's backward worked out by hand (tests/reference_cells.py)."""
-    module = module_for("layernorm_lstm")
-    case = random_case(module, T, B, D, H, seed)
-    outputs, final, grads, dxs, d_state0 = run_generated(module, case)
-    ref = layernorm_lstm_sequence(case["params"], case["xs"], case["state0"]["h"], case["state0"]["c"],
-                                  case["d_outputs"], case["d_last"]["h"], case["d_last"]["c"])
-    assert_close(outputs, ref["hs"], "h(t)")
-    assert_close(final["c"], ref["cs"][-1], "c(T)")
-    for name in module.PARAM_SHAPES:
-        assert_close(grads[name], ref["grads"][name], f"dL/d{name}")
-    assert_close(dxs, ref["dxs"], "dL/dx")
-    assert_close(d_state0["h"], ref["d_h0"], "dL/dh(0)")
-    assert_close(d_state0["c"], ref["d_c0"], "dL/dc(0)")
