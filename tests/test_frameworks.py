@@ -1,6 +1,7 @@
 """Generated cells against the frameworks that implement the same cell, weights mapped.
 
-`lstm` against torch.nn.LSTMCell, `gru_reset_after` against torch.nn.GRUCell: the forward
+`lstm` against torch.nn.LSTMCell, `gru_reset_after` against torch.nn.GRUCell, `layernorm_lstm` against its
+equations in torch with torch.nn.functional.layer_norm: the forward
 over a sequence, and the gradients of a whole-sequence loss through torch's autograd.
 Optional: `pip install torch==2.13.0` (the CPU build); skipped with this reason otherwise.
 """
@@ -78,3 +79,39 @@ def test_generated_cell_matches_torch(name, make, to_params):
         "bias_ih": cell.bias_ih.grad, "bias_hh": cell.bias_hh.grad})())
     for key in ("W_i", "W_c") if name == "lstm" else ("W_ir", "W_hn", "b_hn", "b_in"):
         np.testing.assert_allclose(grads[key], torch_grads[key], rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def test_layernorm_lstm_matches_torch_autograd_of_its_equations():
+    """Ba et al.'s eqs. 20-22 written in torch with torch.nn.functional.layer_norm (eps 1e-5, over all
+    units) and differentiated by torch's autograd: outputs and every gradient to 1e-10."""
+    module = module_for("layernorm_lstm")
+    rng = np.random.default_rng(0)
+    params = {name: rng.normal(0, 0.5, value.shape) for name, value in module.init_params(D, H, rng=1).items()}
+    xs, d_outputs = rng.normal(size=(T, B, D)), rng.normal(size=(T, B, H))
+    state0 = {name: rng.normal(size=(B, H)) for name in module.STATE}
+    outputs, cache = module.forward_sequence(params, xs, state0)
+    grads, dxs, d_state0 = module.backward_sequence(params, cache, d_outputs)
+
+    p = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
+    xs_t = torch.tensor(xs, requires_grad=True)
+    h, c = (torch.tensor(state0[name], requires_grad=True) for name in ("h", "c"))
+    h0, c0 = h, c
+
+    def layer_norm(z, alpha, beta):
+        return torch.nn.functional.layer_norm(z, (z.shape[-1],), alpha, beta, eps=1e-5)
+
+    hs = []
+    for t in range(T):
+        a = layer_norm(h @ p["W_h"].T, p["alpha_h"], p["beta_h"]) + layer_norm(xs_t[t] @ p["W_x"].T, p["alpha_x"], p["beta_x"]) + p["b"]
+        f, i, o, g = torch.chunk(a, 4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(layer_norm(c, p["alpha_c"], p["beta_c"]))
+        hs.append(h)
+    expected = torch.stack(hs)
+    (expected * torch.tensor(d_outputs)).sum().backward()
+    np.testing.assert_allclose(outputs, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for name in params:
+        np.testing.assert_allclose(grads[name], p[name].grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(dxs, xs_t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(d_state0["h"], h0.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(d_state0["c"], c0.grad.numpy(), rtol=1e-10, atol=1e-12)
