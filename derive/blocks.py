@@ -24,11 +24,14 @@ class BlockOf(Linear):
 
     nargs = 5
     precedence = PRECEDENCE["Atom"]
-    unread = (3, 4)  # the bounds are for the reader; the code splits by count
+    unread = (3, 4)  # the bounds are for the reader (and the fast loops, where D and H are local names)
+    leaf = True  # a view of the vector
 
     def numpy(self, p):
-        vector, index, count, _start, _stop = self.args
-        return f"np.split({p._print(vector)}, {count}, axis=-1)[{index}]"
+        vector, index, count, start, stop = self.args
+        if p._settings.get("views"):
+            return f"{p._print(vector)}[:, {'' if start == 0 else p._print(start)}:{p._print(stop)}]"
+        return f"np.split({p._print(vector)}, {count}, axis=-1)[{index}]"  # the readable step needs no size
 
     def latex(self, p):
         vector, _index, _count, start, stop = self.args  # rows start + 1 to stop, as papers number them
@@ -39,7 +42,38 @@ class BlockOf(Linear):
         return f"block({p._print(vector)}, {index}, {count})"
 
 
-def stacked_adjoint(terms: dict[int, list[sp.Expr]], count: int, like: sp.Expr):
+class Stacked(Concat):
+    """The blocks' adjoints stacked into the vector's: [d_f; d_i; d_o; d_g].
+
+    Arguments: (part, *blocks); part, one block's size in D and H, places each block in the fast loops.
+    """
+
+    unread = (0,)
+
+    @property
+    def blocks_(self) -> tuple[sp.Expr, ...]:
+        return self.args[1:]
+
+    def numpy(self, p):
+        return f"np.concatenate(({', '.join(p._print(a) for a in self.blocks_)}), axis=1)"
+
+    def latex(self, p):
+        rows = " \\\\ ".join(p._print(a) for a in self.blocks_)
+        return f"\\begin{{bmatrix}} {rows} \\end{{bmatrix}}"
+
+    def text(self, p):
+        return f"concat({', '.join(p._print(a) for a in self.blocks_)})"
+
+    def into(self, lowering, out):
+        part, code = self.args[0], []
+        inner = lowering.at_size(part)
+        for index, block in enumerate(self.blocks_):
+            first = "" if index == 0 else lowering.code(part * index)
+            code += inner.into(block, f"{out}[:, {first}:{lowering.code(part * (index + 1))}]")
+        return code
+
+
+def stacked_adjoint(terms: dict[int, list[sp.Expr]], count: int, like: sp.Expr, part: sp.Expr):
     """The adjoint of a vector whose blocks received terms (block index -> terms): the blocks'
     sums stacked in order, zeros shaped like another block's adjoint where nothing arrived."""
-    return Concat(*(sp.Add(*terms[index]) if index in terms else ZerosLike(like) for index in range(count)))
+    return Stacked(part, *(sp.Add(*terms[index]) if index in terms else ZerosLike(like) for index in range(count)))

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from .backward_code import BackwardCode
 from .derivation import Derivation
-from .fast_plan import FastPlan, NoFastPath
+from .fast_plan import FastPlan
 from .model import CellModel
 from .notation import Notation
 from .spec import CellSpec
@@ -17,7 +17,7 @@ class DerivedCell:
 
     derivation: Derivation  # the adjoint lines of one step; its model holds the assignments and the spec
     code: BackwardCode  # the adjoint lines after CSE, and what they read
-    plan: FastPlan | NoFastPath  # the fast sequence code's plan, every fact it needs as data (or why there is none)
+    plan: FastPlan  # the fast sequence code's plan, every fact it needs as data
     notation: Notation  # how every symbol prints, in LaTeX and in comment text
 
     @property

@@ -181,7 +181,8 @@ class _Backward:
         terms = self.contributions.pop(name, [])
         if name in self.blocks:  # its blocks' adjoints, stacked into its rows
             count, by_block = self.blocks.pop(name)
-            terms.append(stacked_adjoint(by_block, count, next(iter(by_block.values()))[0]))
+            part = self.symbolic_size(sp.Symbol(name)) / count
+            terms.append(stacked_adjoint(by_block, count, next(iter(by_block.values()))[0], part))
         is_state = name in self.spec.states
         if is_state:
             terms.insert(0, self.incoming[name])
@@ -222,7 +223,7 @@ class _Backward:
             raise SpecNameError(self.spec.equations[self.model.variables[user].origin].where,
                                 f"{vector} is split into {counted} blocks and into {count}", "one number of blocks per vector")
         terms[index].append(adjoint)
-        placed = stacked_adjoint({index: [adjoint]}, count, adjoint)
+        placed = stacked_adjoint({index: [adjoint]}, count, adjoint, self.symbolic_size(block.args[0]) / count)
         self.uses.append(Contribution(vector, user, UseKind.BLOCK, block, placed))
 
     def reduce(self, reduction: Reduction, adjoint: sp.Symbol, user: str) -> None:
@@ -247,7 +248,8 @@ class _Backward:
                 continue
             term = partial * adjoint
             if self.broadcast(atom, assignment.target):
-                term = UnitSum(term)  # every unit of the target read the one value: their terms add up
+                # every unit of the target read the one value: their terms add up
+                term = UnitSum(term, self.symbolic_size(sp.Symbol(assignment.target)))
             if atom in back:
                 self.product(back[atom], term, assignment.origin)
             else:

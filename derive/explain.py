@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .cell import DerivedCell
 from .derivation import equation_tags
-from .fast_plan import FastPlan, NoFastPath, slice_ends
+from .fast_plan import FastPlan, slice_ends
 from .printers import TextPrinter
 
 
@@ -49,9 +49,7 @@ def _backward_code(cell: DerivedCell) -> list[str]:
     return lines
 
 
-def _plan(plan: FastPlan | NoFastPath) -> list[str]:
-    if isinstance(plan, NoFastPath):
-        return [f"4. fast-path plan: none ({plan.reason}); the sequence functions run the readable steps"]
+def _plan(plan: FastPlan) -> list[str]:
     lines = ["4. fast-path plan: matrix products grouped by the vector they multiply"]
     for group in plan.fused.groups:
         when = "all steps at once, before the loop" if group.before_loop else "once per step"

@@ -30,7 +30,7 @@ class BackwardLoop:
             self.code.buffer(buffer, f"(T, B, {plan.totals[filled_by[buffer].part].code})")
         # a block whose product does not reach the loss is never written: it must stay 0
         self.zeroed = [buffer for buffer in plan.slots if len(plan.slots[buffer]) < len(filled_by[buffer].slabs)]
-        self.printer = NumpyPrinter({"names": {s.name: naming.carry_in(state) for state, s in incoming.items()}})
+        self.printer = NumpyPrinter({"names": {s.name: naming.carry_in(state) for state, s in incoming.items()}, "views": True})
         self.in_slot = own_slots(plan.slots)  # adjoint -> the slot it is computed in
         for state in model.spec.states:
             self.code.buffer(naming.carry_in(state), f"(B, {self._size(state)})")

@@ -26,7 +26,8 @@ class ForwardLoop:
         self.model, self.plan = model, plan
         self.code = StepCode()
         stand_ins = [naming.fast_numbered("mv", k) for k in range(len(plan.fused.products))]
-        self.printer = NumpyPrinter({"names": {name: _product_code(blocks) for name, blocks in zip(stand_ins, plan.blocks)}})
+        self.printer = NumpyPrinter({"names": {name: _product_code(blocks) for name, blocks in zip(stand_ins, plan.blocks)},
+                                     "views": True})
         self.stand_ins = {product: sp.Symbol(name) for product, name in zip(plan.fused.products, stand_ins)}
         self.kept = set(kept) | {g.part for g in plan.fused.groups if not g.before_loop}  # every step's value is kept
         self.values = {model.names.prev(s): f"{naming.history(s)}[:-1]" for s in model.spec.states}  # name -> (T, B, size)

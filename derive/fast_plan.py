@@ -15,9 +15,8 @@ import sympy as sp
 
 from . import naming
 from .derivation import AdjointLine, Derivation, LineRole
-from .dims import ONE, Dim
+from .dims import Dim
 from .forward_code import sigmoid_pairs
-from .blocks import BlockOf
 from .functions import BatchSum, Elementwise, MatVec, Outer
 from .fused import FusedPlan, Group, plan, rewrite_backward
 from .model import Assignment, CellModel, Kind, Role
@@ -108,19 +107,9 @@ class FastPlan:
     backward: tuple[tuple[AdjointLine, sp.Expr], ...]  # the per-step adjoint lines of the fast loop
 
 
-@dataclass(frozen=True)
-class NoFastPath:
-    """A cell the fast loops cannot write yet: its sequence functions run the readable steps."""
-
-    reason: str  # what the loops lack, for the generated docstring and --explain
-
-
-def plan_fast_path(derivation: Derivation) -> FastPlan | NoFastPath:
+def plan_fast_path(derivation: Derivation) -> FastPlan:
     """Every fact of the fast sequence code, from the derivation's forward and backward lines."""
     model = derivation.model
-    reason = _no_fast_path(model)
-    if reason:
-        return NoFastPath(reason)
     fused = plan(derivation)
     rows = {g.part: _row_dims(model, g) for g in fused.groups}
     folded = _folded_biases(model, fused)
@@ -142,15 +131,6 @@ def plan_fast_path(derivation: Derivation) -> FastPlan | NoFastPath:
     totals = {g.part: sum((model.variables[s.matrix].shape[0] for s in g.slabs), Dim()) for g in fused.groups}
     return FastPlan(fused, rows, totals, folded, sums, blocks, emitted, paired, runs, reaching, buffers, slots,
                     bias_sums, contributions, backward)
-
-
-def _no_fast_path(model: CellModel) -> str:
-    """What the fast loops cannot write yet, or "" when they can write every line of the cell."""
-    if any(variable.shape == (ONE,) for variable in model.variables.values()):
-        return "the fast loops have no in-place rule yet for values of size 1 (a mean or sum over units, a scalar parameter)"
-    if any(isinstance(assignment.expr, BlockOf) for assignment in model.assignments):
-        return "the fast loops have no in-place rule yet for blocks of a vector"
-    return ""
 
 
 def _row_dims(model: CellModel, group: Group) -> tuple[tuple[Dim, Dim], ...]:

@@ -46,6 +46,11 @@ class Pool:
         free.sort(key=lambda n: list(self.shapes).index(n))  # the earliest made first: the same code for the same input
 
 
+def size_code(size: sp.Expr) -> str:
+    """A SymPy size as the fast code's shapes write it: "4 * H", "D + H", "1"."""
+    return str(size).replace("*", " * ")
+
+
 def is_leaf(expr: sp.Basic) -> bool:
     """An operand that is already an array (or a number): a name, a number, a view of a name."""
     return isinstance(expr, (sp.Symbol, sp.Number)) or isinstance(expr, Linear) and expr.leaf
@@ -70,6 +75,11 @@ class _Lowering:
     def per_example(self) -> "_Lowering":
         """The same lowering for values with a row per example (what a batch sum adds up)."""
         return _Lowering(self.printer, self.pool, self.size, batched=True)
+
+    def at_size(self, size: sp.Expr) -> "_Lowering":
+        """The same lowering for values of another size per example (a SymPy size in D and H): what a
+        sum over units adds up, what a reduction's adjoint is spread over."""
+        return _Lowering(self.printer, self.pool, size_code(size), batched=True)
 
     @property
     def shape(self) -> str:

@@ -56,8 +56,16 @@ def cell_cost(derivation: Derivation, code: BackwardCode, d: int, h: int) -> Cel
         forward_elementwise=forward_ew,
         backward_elementwise=backward_ew,
         cached_floats=sum(size(name) for name in code.cached),
-        backward_ops_after_cse=int(sum(sp.count_ops(e) for e in [v for _, v in code.shared] + list(code.reduced))),
+        backward_ops_after_cse=int(sum(_operations(e) for e in [v for _, v in code.shared] + list(code.reduced))),
     )
+
+
+def _operations(expr: sp.Expr) -> int:
+    """SymPy's count_ops of what the code computes: a node's bookkeeping arguments (a block's bounds,
+    the size a sum over units runs over) are for the reader and the loops, not operations."""
+    computed = expr.replace(lambda e: isinstance(e, Linear) and bool(e.unread),
+                            lambda e: e.func(*(sp.S.Zero if i in e.unread else a for i, a in enumerate(e.args))))
+    return int(sp.count_ops(computed))
 
 
 def _entries(shape, d: int, h: int) -> int:

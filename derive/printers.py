@@ -96,7 +96,8 @@ def _print_function(printer, expr, *args, **kwargs):
 class NumpyPrinter(PythonCodePrinter):
     """Batched NumPy: vectors are (B, n) arrays, a row per example."""
 
-    _default_settings = {**PythonCodePrinter._default_settings, "strict": True, "names": {}}
+    # views: the fast loops, where D and H are local names, slice a block of a vector instead of splitting it
+    _default_settings = {**PythonCodePrinter._default_settings, "strict": True, "names": {}, "views": False}
 
     def _print_Add(self, expr, order=None):
         return _print_sum(self, expr)

@@ -36,6 +36,10 @@ class Reduction(Linear):
     def text(self, p):
         return f"{self.text_name}({p._print(self.args[0])})"
 
+    def into(self, lowering, out):
+        """The reduced vector is a variable (lowering gave it one): one call writes the (B, 1) result."""
+        return [f"np.{self.numpy_function}({lowering.code(self.args[0])}, axis=-1, keepdims=True, out={out})"]
+
     def pullback(self, adjoint: sp.Expr, size: sp.Expr) -> sp.Expr:
         """What the reduced vector receives from the reduction's adjoint; size is its SymPy size."""
         raise NotImplementedError(type(self).__name__)
@@ -85,6 +89,13 @@ class Spread(Linear):
     def _count_text(self) -> str:
         return str(self.count) if isinstance(self.count, sp.Symbol) else f"({self.count})"
 
+    def into(self, lowering, out):
+        adjoint, _like = self.args[:2]
+        value, code = lowering.at_size(sp.S.One).value(adjoint)
+        lowering.release(value)
+        code.append(f"np.copyto({out}, {value})")  # (B, 1) broadcast over the units
+        return code if self.count == 1 else code + [f"np.divide({out}, {self._count_text()}, out={out})"]
+
     def latex(self, p):  # a size reads 4 H, not as an element-wise product of vectors
         spread = f"\\mathbf{{1}} {p.parenthesize(self.args[0], PRECEDENCE['Mul'])}"
         return spread if self.count == 1 else f"\\frac{{{spread}}}{{{sp.latex(self.count)}}}"
@@ -97,7 +108,20 @@ class Spread(Linear):
 class UnitSum(SumOf):
     """sum(v) where it appears in an adjoint: the terms of a size-1 value read by a larger vector,
     summed over that vector's units (a mean read by z - mean(z), a scalar rate). Written 1^T (...)
-    in the documents, the way the derivations of layer norm write it."""
+    in the documents, the way the derivations of layer norm write it.
+
+    Arguments: (term, size); size, the term's size in D and H, is for the fast loops' scratch arrays.
+    """
+
+    nargs = 2
+    unread = (1,)
+
+    def into(self, lowering, out):
+        term, size = self.args
+        inner = lowering.at_size(size)
+        value, code = inner.value(term)
+        inner.release(value)
+        return code + [f"np.sum({value}, axis=-1, keepdims=True, out={out})"]
 
     def latex(self, p):
         return f"\\mathbf{{1}}^{{\\top}} \\left({p._print(self.args[0])}\\right)"

@@ -11,20 +11,16 @@ from . import naming
 from .cell import DerivedCell
 from .fast_backward import BackwardLoop
 from .fast_forward import ForwardLoop
-from .fast_plan import NoFastPath, slice_ends
+from .fast_plan import slice_ends
 
 
 def fast_view(cell: DerivedCell) -> dict:
-    """Everything sequence_fast.py.j2 needs; for a cell without a fast path, the reason
-    (sequence_steps.py.j2 then runs the readable steps behind the same functions)."""
+    """Everything sequence_fast.py.j2 needs."""
     model, plan = cell.model, cell.plan
-    if isinstance(plan, NoFastPath):
-        return {"fallback": plan.reason}
     groups = plan.fused.groups
     backward = BackwardLoop(model, plan, cell.derivation.incoming)
     forward = ForwardLoop(model, plan, kept=backward.reads)
     return {
-        "fallback": "",
         "stacks": [(naming.stack(g.part), _stack_code(g)) for g in groups],
         "transposed_stacks": [(naming.stack(g.part), _stack_code(g, transposed=True)) for g in groups],
         "input_groups": [(naming.projection(g.part), naming.stack_transposed(g.part)) for g in groups if g.before_loop],

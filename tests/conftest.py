@@ -17,10 +17,6 @@ from derive.pipeline import generate  # noqa: E402
 from derive.spec import load_spec  # noqa: E402
 
 CATALOG = builtin_names()
-# Catalog cells whose sequence functions run the readable steps: the fast loops have no in-place rule
-# yet for what they use (derive/fast_plan.py says what). tests/test_inplace.py checks this list.
-NO_FAST_PATH_YET = {"leaky_rnn": "a scalar parameter", "layernorm_lstm": "means over units, blocks"}
-FAST_CATALOG = [name for name in CATALOG if name not in NO_FAST_PATH_YET]
 
 
 def spec_path(name: str) -> Path:
@@ -42,10 +38,4 @@ def module_from_file(path: Path):
 @pytest.fixture(params=CATALOG)
 def cell(request) -> str:
     """Each built-in cell name in turn: adding a spec adds its tests."""
-    return request.param
-
-
-@pytest.fixture(params=FAST_CATALOG)
-def fast_cell(request) -> str:
-    """Each built-in cell with fast sequence loops."""
     return request.param

@@ -11,14 +11,13 @@ import hypothesis.strategies as st
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import NO_FAST_PATH_YET, module_for, module_from_file
+from conftest import module_for, module_from_file
 from hypothesis import given, settings
 
 from derive.catalog import builtin_spec
 from derive.functions import BatchSum, Exp, Relu, Sigmoid, Tanh
 from derive.inplace import Pool, lower
-from derive.fast_plan import NoFastPath
-from derive.pipeline import generate, work_out
+from derive.pipeline import generate
 from derive.printers import NumpyPrinter
 
 NAMES = ("a", "b", "c", "d")
@@ -146,8 +145,7 @@ def allocates(statement: ast.stmt) -> bool:
 
 
 @pytest.mark.parametrize("function", ["forward_sequence", "backward_sequence"])
-def test_the_fast_loops_of_every_cell_allocate_nothing(fast_cell, function):
-    cell = fast_cell
+def test_the_fast_loops_of_every_cell_allocate_nothing(cell, function):
     source = generate(builtin_spec(cell))[f"{cell}/{cell}.py"]
     statements = loop_statements(source, function)
     allocating = [ast.unparse(s) for s in statements if allocates(s)]
@@ -196,14 +194,8 @@ def test_with_a_workspace_no_memory_grows_with_the_sequence_but_the_input_adjoin
     assert peaks[400][1] <= peaks[100][1] + 1024, peaks
 
 
-def test_only_the_listed_cells_run_without_fast_loops(cell):
-    """A cell that loses its fast loops fails here; one that gains them is taken off the list."""
-    plan = work_out(builtin_spec(cell)).plan
-    assert isinstance(plan, NoFastPath) == (cell in NO_FAST_PATH_YET), getattr(plan, "reason", "it has fast loops")
-
-
-def test_a_workspace_gives_the_results_of_fresh_arrays_and_is_reused(fast_cell):
-    module = module_for(fast_cell)
+def test_a_workspace_gives_the_results_of_fresh_arrays_and_is_reused(cell):
+    module = module_for(cell)
     params = module.init_params(4, 3, rng=1)
     workspace = {}
     for T, seed in ((5, 0), (3, 1)):  # the second, shorter call fits in the first one's arrays

@@ -1,7 +1,9 @@
 """Values of size 1: reductions over a vector's units (mean(v) and sum(v), one number per example)
-and scalar parameters (shape []), broadcast in element-wise operations. Every cell here is checked by central differences and against the
+and scalar parameters (shape []), broadcast in element-wise operations; the fast loops write them
+in place like everything else. Every cell here is checked by central differences and against the
 autograd oracle (tests/oracle.py reads the spec on its own), forward and backward; a property
 test does the same for generated cells with a reduction at a random place."""
+import ast
 import re
 import tempfile
 from pathlib import Path
@@ -10,6 +12,7 @@ import numpy as np
 import oracle
 import pytest
 from test_fuzz import TYPED_PARAMS, fuzz, vectors_h
+from test_inplace import allocates, loop_statements
 
 import hypothesis.strategies as st
 from hypothesis import given
@@ -52,7 +55,8 @@ def module_of(text: str):
 
 
 def agrees_with_the_oracle(module, text: str, T=3, B=2, D=3, H=4) -> None:
-    """Forward values and every gradient of the readable steps against autograd of the spec."""
+    """Forward values and every gradient of the readable steps against autograd of the spec, and the
+    fast loops against the readable steps."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "red.toml"
         path.write_text(text)
@@ -67,6 +71,13 @@ def agrees_with_the_oracle(module, text: str, T=3, B=2, D=3, H=4) -> None:
     np.testing.assert_allclose(dxs, expected["xs"], rtol=1e-9, atol=1e-11, err_msg=text)
     for state in module.STATE:
         np.testing.assert_allclose(d_state0[state], expected["state0"][state], rtol=1e-9, atol=1e-11, err_msg=text)
+    fast, fast_cache = module.forward_sequence(problem["params"], problem["xs"], problem["state0"], workspace={})
+    np.testing.assert_allclose(fast, outputs, rtol=1e-12, atol=1e-14, err_msg=text)
+    fast_grads, fast_dxs, _ = module.backward_sequence(problem["params"], fast_cache, problem["d_outputs"],
+                                                       problem["d_state_last"], workspace=fast_cache["workspace"])
+    for name in module.PARAM_SHAPES:
+        np.testing.assert_allclose(fast_grads[name], grads[name], rtol=1e-10, atol=1e-12, err_msg=f"fast {name}\n{text}")
+    np.testing.assert_allclose(fast_dxs, dxs, rtol=1e-10, atol=1e-12, err_msg=text)
 
 
 def checks_or_is_refused_on_purpose(text: str) -> None:
@@ -104,20 +115,12 @@ def test_a_scalar_parameter_gets_one_gradient_summed_over_units_and_examples(cas
     agrees_with_the_oracle(module, text)
 
 
-def test_the_sequence_functions_run_the_readable_steps_and_say_why():
-    text = spec_text(*CELLS["layer-norm"])
-    source = generate(spec_from_text(text, "red.toml"))["red/red.py"]
-    assert "no fast sequence code: the fast loops have no in-place rule yet for values of size 1" in source
-    module = load_generated(source, "red")
-    params, xs = module.init_params(3, 4, rng=1), np.random.default_rng(0).standard_normal((5, 2, 3))
-    workspace = {}
-    outputs, cache = module.forward_sequence(params, xs, workspace=workspace)
-    steps, steps_cache = module.forward_sequence_steps(params, xs)
-    np.testing.assert_array_equal(outputs, steps)
-    grads, dxs, _ = module.backward_sequence(params, cache, np.ones_like(outputs), workspace=workspace)
-    expected, expected_dxs, _ = module.backward_sequence_steps(params, steps_cache, np.ones_like(outputs))
-    np.testing.assert_array_equal(dxs, expected_dxs)
-    assert all(np.array_equal(grads[name], expected[name]) for name in module.PARAM_SHAPES)
+@pytest.mark.parametrize("case", sorted(CELLS))
+def test_the_fast_loops_of_a_cell_with_a_reduction_allocate_nothing(case):
+    source = generate(spec_from_text(spec_text(*CELLS[case]), "red.toml"))["red/red.py"]
+    for function in ("forward_sequence", "backward_sequence"):
+        statements = loop_statements(source, function)
+        assert statements and not [ast.unparse(s) for s in statements if allocates(s)], function
 
 
 def test_a_mean_of_one_size_broadcasts_only_as_one_number():

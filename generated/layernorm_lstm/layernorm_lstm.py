@@ -520,25 +520,453 @@ def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
 
 
 def forward_sequence(params, xs, state0=None, workspace=None):
-    """Run the cell over xs (T, B, D) from state0 (zeros if None): the readable forward() step by step.
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
 
-    This cell has no fast sequence code: the fast loops have no in-place rule yet for values of size 1 (a mean or sum over units, a scalar parameter). So this runs forward_sequence_steps
-    behind the fast path's signature; workspace is checked and bound as there, and holds no arrays.
+    Weight blocks that multiply the same vector are stacked once per call; the input's
+    products for all T steps are one matrix product before the loop. The loop allocates
+    nothing: it writes in place into arrays made before it. Same results as
+    forward_sequence_steps, which runs the readable forward() step by step.
+    workspace: None, or a dict the caller keeps for this layer and passes on every call: its arrays
+    are then reused, and the outputs and cache of the previous call made with it are overwritten.
+    The workspace is bound to its first layer (this cell, D and H): another refuses it. Its calls are
+    numbered, and backward_sequence refuses a cache that a later call has overwritten (two layers
+    sharing a workspace, run forward one after the other). Use one workspace per layer.
+    T = 0 or B = 0 gives empty outputs and the initial state as the final one.
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
-    check_arguments(params, [("xs", xs, "TBD")], [("state0", state0)], workspace=workspace)
-    outputs, steps = forward_sequence_steps(params, xs, state0)
+    T, B, D, H = check_arguments(params, [("xs", xs, "TBD")], [("state0", state0)], workspace=workspace)
     made = {"made_by": "layernorm_lstm.forward_sequence", "workspace": workspace, "call": None if workspace is None else workspace["calls"]}
-    return outputs, {**steps, **made}
+    if T == 0 or B == 0:  # no step or no example: nothing to run (and the reshapes below cannot infer a size)
+        final_state = {name: np.zeros((B, H), xs.dtype) if state0 is None else state0[name].copy() for name in STATE}
+        return np.zeros((T, B, H), xs.dtype), {**made, "xs": xs, "final_state": final_state}
+    W_h = params["W_h"]
+    W_x = params["W_x"]
+    b = params["b"]
+    alpha_h = params["alpha_h"]
+    beta_h = params["beta_h"]
+    alpha_x = params["alpha_x"]
+    beta_x = params["beta_x"]
+    alpha_c = params["alpha_c"]
+    beta_c = params["beta_c"]
+    _stack_h_prev, _stackT_h_prev, _stack_x, _stackT_x, _proj_x, _proj_h_prev, _seq_z_h, _seq_n_h, _seq_n_x, _seq_s_h_arg, _seq_s_h, _seq_s_x_arg, _seq_s_x, _seq_c_sigmoid, _seq_c_sigmoid_complement, _seq_c_sigmoid2, _seq_c_sigmoid2_complement, _seq_c_tanh, _history_c, _seq_n_c, _seq_s_c_arg, _seq_s_c, _seq_h_sigmoid, _seq_h_sigmoid_complement, _seq_h_tanh, _history_h, _tmp0, _tmp1, _tmp2, _tmp3, _tmp4 = buffers(
+        xs.dtype, workspace, "forward",
+        (4 * H, H),
+        (H, 4 * H),
+        (4 * H, D),
+        (D, 4 * H),
+        (T, B, 4 * H),
+        (B, 4 * H),
+        (T, B, 4 * H),
+        (T, B, 4 * H),
+        (T, B, 4 * H),
+        (T, B, 4 * H),
+        (T, B, 1),
+        (T, B, 4 * H),
+        (T, B, 1),
+        (T, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T + 1, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T, B, 1),
+        (T, B, H),
+        (T, B, H),
+        (T, B, H),
+        (T + 1, B, H),
+        (B, 1),
+        (B, 1),
+        (B, 4 * H),
+        (B, 4 * H),
+        (B, H),
+        inputs=(xs, *(state0 or {}).values()),
+    )
+    np.concatenate((W_h[:, :H],), axis=0, out=_stack_h_prev)
+    np.concatenate((W_x[:, :D],), axis=0, out=_stack_x)
+    np.concatenate((W_h[:, :H].T,), axis=1, out=_stackT_h_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_x[:, :D].T,), axis=1, out=_stackT_x)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.matmul(xs.reshape(T * B, D), _stackT_x, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    _history_h[0] = state0["h"] if state0 is not None else 0
+    _history_c[0] = state0["c"] if state0 is not None else 0
+    for t in range(T):
+        h_prev = _history_h[t]
+        c_prev = _history_c[t]
+        np.matmul(h_prev, _stackT_h_prev, out=_proj_h_prev)  # every product of h_prev, at once
+        z_h = _seq_z_h[t]
+        np.copyto(z_h, _proj_h_prev[:, :4 * H])  # z_h = W_h @ h(t-1)
+        z_x = _proj_x[t, :, :4 * H]  # z_x = W_x @ x
+        n_h_mean = _tmp0
+        np.mean(z_h, axis=-1, keepdims=True, out=n_h_mean)  # n_h_mean, kept for the backward pass
+        n_h = _seq_n_h[t]
+        np.subtract(z_h, n_h_mean, out=n_h)  # n_h = z_h - mean(z_h)
+        n_x_mean = _tmp0
+        np.mean(z_x, axis=-1, keepdims=True, out=n_x_mean)  # n_x_mean, kept for the backward pass
+        n_x = _seq_n_x[t]
+        np.subtract(z_x, n_x_mean, out=n_x)  # n_x = z_x - mean(z_x)
+        s_h_arg = _seq_s_h_arg[t]
+        np.square(n_h, out=s_h_arg)  # s_h_arg, kept for the backward pass
+        s_h_mean = _tmp0
+        np.mean(s_h_arg, axis=-1, keepdims=True, out=s_h_mean)  # s_h_mean, kept for the backward pass
+        s_h_pre = _tmp1
+        np.add(1e-05, s_h_mean, out=s_h_pre)  # pre-activation of s_h
+        s_h = _seq_s_h[t]
+        np.sqrt(s_h_pre, out=s_h)  # s_h = sqrt(mean(n_h ** 2) + 0.00001)
+        s_x_arg = _seq_s_x_arg[t]
+        np.square(n_x, out=s_x_arg)  # s_x_arg, kept for the backward pass
+        s_x_mean = _tmp0
+        np.mean(s_x_arg, axis=-1, keepdims=True, out=s_x_mean)  # s_x_mean, kept for the backward pass
+        s_x_pre = _tmp1
+        np.add(1e-05, s_x_mean, out=s_x_pre)  # pre-activation of s_x
+        s_x = _seq_s_x[t]
+        np.sqrt(s_x_pre, out=s_x)  # s_x = sqrt(mean(n_x ** 2) + 0.00001)
+        a = _tmp2
+        # a = alpha_h * n_h / s_h + beta_h + alpha_x * n_x / s_x + beta_x + b
+        np.multiply(alpha_h, n_h, out=a)
+        np.divide(a, s_h, out=a)
+        np.add(a, b, out=a)
+        np.add(a, beta_h, out=a)
+        np.add(a, beta_x, out=a)
+        np.multiply(alpha_x, n_x, out=_tmp3)
+        np.divide(_tmp3, s_x, out=_tmp3)
+        np.add(a, _tmp3, out=a)
+        f = a[:, :H]  # f = block(a, 0, 4)
+        i = a[:, H:2*H]  # i = block(a, 1, 4)
+        o = a[:, 2*H:3*H]  # o = block(a, 2, 4)
+        g = a[:, 3*H:4*H]  # g = block(a, 3, 4)
+        c_sigmoid = _seq_c_sigmoid[t]
+        c_sigmoid_complement = _seq_c_sigmoid_complement[t]
+        sigmoid_pair_into(f, c_sigmoid, c_sigmoid_complement)  # c_sigmoid, kept for the backward pass
+        c_sigmoid2 = _seq_c_sigmoid2[t]
+        c_sigmoid2_complement = _seq_c_sigmoid2_complement[t]
+        sigmoid_pair_into(i, c_sigmoid2, c_sigmoid2_complement)  # c_sigmoid2, kept for the backward pass
+        c_tanh = _seq_c_tanh[t]
+        np.tanh(g, out=c_tanh)  # c_tanh, kept for the backward pass
+        c = _history_c[t + 1]
+        # c = sigmoid(f) * c(t-1) + sigmoid(i) * tanh(g)
+        np.multiply(c_prev, c_sigmoid, out=c)
+        np.multiply(c_sigmoid2, c_tanh, out=_tmp4)
+        np.add(c, _tmp4, out=c)
+        n_c_mean = _tmp0
+        np.mean(c, axis=-1, keepdims=True, out=n_c_mean)  # n_c_mean, kept for the backward pass
+        n_c = _seq_n_c[t]
+        np.subtract(c, n_c_mean, out=n_c)  # n_c = c - mean(c)
+        s_c_arg = _seq_s_c_arg[t]
+        np.square(n_c, out=s_c_arg)  # s_c_arg, kept for the backward pass
+        s_c_mean = _tmp0
+        np.mean(s_c_arg, axis=-1, keepdims=True, out=s_c_mean)  # s_c_mean, kept for the backward pass
+        s_c_pre = _tmp1
+        np.add(1e-05, s_c_mean, out=s_c_pre)  # pre-activation of s_c
+        s_c = _seq_s_c[t]
+        np.sqrt(s_c_pre, out=s_c)  # s_c = sqrt(mean(n_c ** 2) + 0.00001)
+        h_sigmoid = _seq_h_sigmoid[t]
+        h_sigmoid_complement = _seq_h_sigmoid_complement[t]
+        sigmoid_pair_into(o, h_sigmoid, h_sigmoid_complement)  # h_sigmoid, kept for the backward pass
+        h_tanh_pre = _tmp4
+        # pre-activation of h_tanh
+        np.multiply(alpha_c, n_c, out=h_tanh_pre)
+        np.divide(h_tanh_pre, s_c, out=h_tanh_pre)
+        np.add(h_tanh_pre, beta_c, out=h_tanh_pre)
+        h_tanh = _seq_h_tanh[t]
+        np.tanh(h_tanh_pre, out=h_tanh)  # h_tanh, kept for the backward pass
+        h = _history_h[t + 1]
+        np.multiply(h_sigmoid, h_tanh, out=h)  # h = sigmoid(o) * tanh(alpha_c * n_c / s_c + beta_c)
+    values = {  # every step's value of what the backward pass reads: (T, B, size) views
+        "c_prev": _history_c[:-1],
+        "z_h": _seq_z_h,
+        "z_x": _proj_x[:, :, :4 * H],
+        "n_h": _seq_n_h,
+        "n_x": _seq_n_x,
+        "s_h_arg": _seq_s_h_arg,
+        "s_h": _seq_s_h,
+        "s_x_arg": _seq_s_x_arg,
+        "s_x": _seq_s_x,
+        "c_sigmoid": _seq_c_sigmoid,
+        "c_sigmoid_complement": _seq_c_sigmoid_complement,
+        "c_sigmoid2": _seq_c_sigmoid2,
+        "c_sigmoid2_complement": _seq_c_sigmoid2_complement,
+        "c_tanh": _seq_c_tanh,
+        "c": _history_c[1:],
+        "n_c": _seq_n_c,
+        "s_c_arg": _seq_s_c_arg,
+        "s_c": _seq_s_c,
+        "h_sigmoid": _seq_h_sigmoid,
+        "h_sigmoid_complement": _seq_h_sigmoid_complement,
+        "h_tanh": _seq_h_tanh,
+    }
+    parts = {  # every step's vector of each stacked weight, for its gradient
+        "h_prev": _history_h[:-1],
+    }
+    final_state = {"h": _history_h[T].copy(), "c": _history_c[T].copy()}  # copies: often the next call's state0
+    outputs = _history_h[1:]
+    stacks = {"_stack_h_prev": _stack_h_prev, "_stack_x": _stack_x}
+    return outputs, {**made, "xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
 def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=None):
-    """Backpropagation through time: the readable backward() step by step (this cell has no fast
-    sequence code), for a cache from forward_sequence and the workspace it was given.
+    """Backpropagation through time, fast: the gradient of every weight is one matrix product
+    over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
-    Returns (gradients summed over time, dxs (T, B, D), dL/dstate0).
+    d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
+    of the final states (zeros if None); workspace: the one forward_sequence was given (the
+    gradients and dxs of the previous call made with it are overwritten); a cache that a later
+    forward_sequence with the workspace has overwritten is refused. T = 0 or B = 0 gives zero
+    gradients and d_state_last (or zeros) as dL/dstate0. Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
     """
-    check_arguments(params, [("d_outputs", d_outputs, "TBH")], [("d_state_last", d_state_last)],
-                    cache=cache, made_by="layernorm_lstm.forward_sequence", workspace=workspace)
-    steps = {**cache, "made_by": "layernorm_lstm.forward_sequence_steps", "workspace": None}  # as forward_sequence_steps made it
-    return backward_sequence_steps(params, steps, d_outputs, d_state_last)
+    T, B, D, H = check_arguments(params, [("d_outputs", d_outputs, "TBH")], [("d_state_last", d_state_last)],
+                                 cache=cache, made_by="layernorm_lstm.forward_sequence", workspace=workspace)
+    xs = cache["xs"]
+    if T == 0 or B == 0:  # no step or no example: no gradient, and dL/dstate0 is dL/dstate(T)
+        d_state0 = {name: np.zeros((B, H), xs.dtype) if d_state_last is None else d_state_last[name].copy() for name in STATE}
+        return {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}, np.zeros((T, B, D), xs.dtype), d_state0
+    alpha_h = params["alpha_h"]
+    alpha_x = params["alpha_x"]
+    alpha_c = params["alpha_c"]
+    _stack_h_prev = cache["stacks"]["_stack_h_prev"]
+    _stack_x = cache["stacks"]["_stack_x"]
+    values, parts = cache["values"], cache["parts"]
+    _seq_c_prev = values["c_prev"]
+    _seq_z_h = values["z_h"]
+    _seq_z_x = values["z_x"]
+    _seq_n_h = values["n_h"]
+    _seq_n_x = values["n_x"]
+    _seq_s_h_arg = values["s_h_arg"]
+    _seq_s_h = values["s_h"]
+    _seq_s_x_arg = values["s_x_arg"]
+    _seq_s_x = values["s_x"]
+    _seq_c_sigmoid = values["c_sigmoid"]
+    _seq_c_sigmoid_complement = values["c_sigmoid_complement"]
+    _seq_c_sigmoid2 = values["c_sigmoid2"]
+    _seq_c_sigmoid2_complement = values["c_sigmoid2_complement"]
+    _seq_c_tanh = values["c_tanh"]
+    _seq_c = values["c"]
+    _seq_n_c = values["n_c"]
+    _seq_s_c_arg = values["s_c_arg"]
+    _seq_s_c = values["s_c"]
+    _seq_h_sigmoid = values["h_sigmoid"]
+    _seq_h_sigmoid_complement = values["h_sigmoid_complement"]
+    _seq_h_tanh = values["h_tanh"]
+    grads = dict(zip(PARAM_SHAPES, buffers(xs.dtype, workspace, "gradients", *(params[name].shape for name in PARAM_SHAPES), zeroed=True)))
+    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h, _carry_in_c, _carry_out_c, dxs, _dW_h_prev, _dW_x, _tmp0, _tmp1, _tmp2, _tmp3, _tmp4, _tmp5, _tmp6, _tmp7, _tmp8, _tmp9, _tmp10, _tmp11, _tmp12, _tmp13, _tmp14 = buffers(
+        xs.dtype, workspace, "backward",
+        (T, B, 4 * H),
+        (T, B, 4 * H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (T, B, D),
+        (4 * H, H),
+        (4 * H, D),
+        (B, H),
+        (B, H),
+        (B, 1),
+        (B, 1),
+        (B, H),
+        (B, H),
+        (B, H),
+        (B, H),
+        (B, 4 * H),
+        (B, 4 * H),
+        (B, 4 * H),
+        (B, 4 * H),
+        (B, 4 * H),
+        (4 * H,),
+        (H,),
+        inputs=(d_outputs, *(d_state_last or {}).values()),
+    )
+    _carry_in_h[...] = d_state_last["h"] if d_state_last is not None else 0
+    _carry_in_c[...] = d_state_last["c"] if d_state_last is not None else 0
+    for t in reversed(range(T)):
+        c_prev = _seq_c_prev[t]
+        z_h = _seq_z_h[t]
+        z_x = _seq_z_x[t]
+        n_h = _seq_n_h[t]
+        n_x = _seq_n_x[t]
+        s_h_arg = _seq_s_h_arg[t]
+        s_h = _seq_s_h[t]
+        s_x_arg = _seq_s_x_arg[t]
+        s_x = _seq_s_x[t]
+        c_sigmoid = _seq_c_sigmoid[t]
+        c_sigmoid_complement = _seq_c_sigmoid_complement[t]
+        c_sigmoid2 = _seq_c_sigmoid2[t]
+        c_sigmoid2_complement = _seq_c_sigmoid2_complement[t]
+        c_tanh = _seq_c_tanh[t]
+        c = _seq_c[t]
+        n_c = _seq_n_c[t]
+        s_c_arg = _seq_s_c_arg[t]
+        s_c = _seq_s_c[t]
+        h_sigmoid = _seq_h_sigmoid[t]
+        h_sigmoid_complement = _seq_h_sigmoid_complement[t]
+        h_tanh = _seq_h_tanh[t]
+        np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
+        d_h = _carry_in_h
+        d_h_tanh = _tmp0
+        np.multiply(d_h, h_sigmoid, out=d_h_tanh)  # d_h_tanh = d_h*h_sigmoid
+        d_h_tanh_pre = _tmp1
+        # d_h_tanh_pre = d_h_tanh*(1 - h_tanh**2)
+        np.square(h_tanh, out=d_h_tanh_pre)
+        np.subtract(1, d_h_tanh_pre, out=d_h_tanh_pre)
+        np.multiply(d_h_tanh_pre, d_h_tanh, out=d_h_tanh_pre)
+        d_s_c = _tmp2
+        # d_s_c = np.sum(-alpha_c*d_h_tanh_pre*n_c/s_c**2, axis=-1, keepdims=True)
+        np.square(s_c, out=_tmp0)
+        np.divide(alpha_c, _tmp0, out=_tmp0)
+        np.multiply(_tmp0, d_h_tanh_pre, out=_tmp0)
+        np.multiply(_tmp0, n_c, out=_tmp0)
+        np.negative(_tmp0, out=_tmp0)
+        np.sum(_tmp0, axis=-1, keepdims=True, out=d_s_c)
+        d_s_c_pre = _tmp3
+        # d_s_c_pre = (1/2)*d_s_c/s_c
+        np.divide(d_s_c, s_c, out=d_s_c_pre)
+        np.multiply(d_s_c_pre, 0.5, out=d_s_c_pre)
+        d_s_c_mean = d_s_c_pre
+        d_s_c_arg = _tmp0
+        # d_s_c_arg = np.ones_like(s_c_arg) * d_s_c_mean / H
+        np.copyto(d_s_c_arg, d_s_c_mean)
+        np.divide(d_s_c_arg, H, out=d_s_c_arg)
+        d_n_c = _tmp4
+        # d_n_c = 2*d_s_c_arg*n_c + alpha_c*d_h_tanh_pre/s_c
+        np.multiply(d_s_c_arg, n_c, out=d_n_c)
+        np.multiply(d_n_c, 2, out=d_n_c)
+        np.multiply(alpha_c, d_h_tanh_pre, out=_tmp5)
+        np.divide(_tmp5, s_c, out=_tmp5)
+        np.add(d_n_c, _tmp5, out=d_n_c)
+        d_n_c_mean = _tmp2
+        # d_n_c_mean = np.sum(-d_n_c, axis=-1, keepdims=True)
+        np.negative(d_n_c, out=_tmp0)
+        np.sum(_tmp0, axis=-1, keepdims=True, out=d_n_c_mean)
+        d_c = _tmp0
+        # d_c = _carry_in_c + d_n_c + np.ones_like(c) * d_n_c_mean / H
+        np.copyto(d_c, d_n_c_mean)
+        np.divide(d_c, H, out=d_c)
+        np.add(d_c, _carry_in_c, out=d_c)
+        np.add(d_c, d_n_c, out=d_c)
+        d_g = _tmp4
+        # d_g = c_sigmoid2*d_c*(1 - c_tanh**2)
+        np.square(c_tanh, out=d_g)
+        np.subtract(1, d_g, out=d_g)
+        np.multiply(d_g, c_sigmoid2, out=d_g)
+        np.multiply(d_g, d_c, out=d_g)
+        d_o = _tmp5
+        # d_o = d_h*h_sigmoid*h_sigmoid_complement*h_tanh
+        np.multiply(d_h, h_sigmoid, out=d_o)
+        np.multiply(d_o, h_sigmoid_complement, out=d_o)
+        np.multiply(d_o, h_tanh, out=d_o)
+        d_i = _tmp6
+        # d_i = c_sigmoid2*c_sigmoid2_complement*c_tanh*d_c
+        np.multiply(c_sigmoid2, c_sigmoid2_complement, out=d_i)
+        np.multiply(d_i, c_tanh, out=d_i)
+        np.multiply(d_i, d_c, out=d_i)
+        d_f = _tmp7
+        # d_f = c_prev*c_sigmoid*c_sigmoid_complement*d_c
+        np.multiply(c_prev, c_sigmoid, out=d_f)
+        np.multiply(d_f, c_sigmoid_complement, out=d_f)
+        np.multiply(d_f, d_c, out=d_f)
+        d_a = _tmp8
+        # d_a = np.concatenate((d_f, d_i, d_o, d_g), axis=1)
+        np.copyto(d_a[:, :H], d_f)
+        np.copyto(d_a[:, H:2*H], d_i)
+        np.copyto(d_a[:, 2*H:3*H], d_o)
+        np.copyto(d_a[:, 3*H:4*H], d_g)
+        d_s_x = _tmp2
+        # d_s_x = np.sum(-alpha_x*d_a*n_x/s_x**2, axis=-1, keepdims=True)
+        np.square(s_x, out=_tmp9)
+        np.divide(alpha_x, _tmp9, out=_tmp9)
+        np.multiply(_tmp9, d_a, out=_tmp9)
+        np.multiply(_tmp9, n_x, out=_tmp9)
+        np.negative(_tmp9, out=_tmp9)
+        np.sum(_tmp9, axis=-1, keepdims=True, out=d_s_x)
+        d_s_x_pre = _tmp3
+        # d_s_x_pre = (1/2)*d_s_x/s_x
+        np.divide(d_s_x, s_x, out=d_s_x_pre)
+        np.multiply(d_s_x_pre, 0.5, out=d_s_x_pre)
+        d_s_x_mean = d_s_x_pre
+        d_s_x_arg = _tmp9
+        # d_s_x_arg = np.ones_like(s_x_arg) * d_s_x_mean / (4*H)
+        np.copyto(d_s_x_arg, d_s_x_mean)
+        np.divide(d_s_x_arg, (4*H), out=d_s_x_arg)
+        d_s_h = _tmp2
+        # d_s_h = np.sum(-alpha_h*d_a*n_h/s_h**2, axis=-1, keepdims=True)
+        np.square(s_h, out=_tmp10)
+        np.divide(alpha_h, _tmp10, out=_tmp10)
+        np.multiply(_tmp10, d_a, out=_tmp10)
+        np.multiply(_tmp10, n_h, out=_tmp10)
+        np.negative(_tmp10, out=_tmp10)
+        np.sum(_tmp10, axis=-1, keepdims=True, out=d_s_h)
+        d_s_h_pre = _tmp3
+        # d_s_h_pre = (1/2)*d_s_h/s_h
+        np.divide(d_s_h, s_h, out=d_s_h_pre)
+        np.multiply(d_s_h_pre, 0.5, out=d_s_h_pre)
+        d_s_h_mean = d_s_h_pre
+        d_s_h_arg = _tmp10
+        # d_s_h_arg = np.ones_like(s_h_arg) * d_s_h_mean / (4*H)
+        np.copyto(d_s_h_arg, d_s_h_mean)
+        np.divide(d_s_h_arg, (4*H), out=d_s_h_arg)
+        d_n_x = _tmp11
+        # d_n_x = 2*d_s_x_arg*n_x + alpha_x*d_a/s_x
+        np.multiply(d_s_x_arg, n_x, out=d_n_x)
+        np.multiply(d_n_x, 2, out=d_n_x)
+        np.multiply(alpha_x, d_a, out=_tmp12)
+        np.divide(_tmp12, s_x, out=_tmp12)
+        np.add(d_n_x, _tmp12, out=d_n_x)
+        d_n_x_mean = _tmp2
+        # d_n_x_mean = np.sum(-d_n_x, axis=-1, keepdims=True)
+        np.negative(d_n_x, out=_tmp9)
+        np.sum(_tmp9, axis=-1, keepdims=True, out=d_n_x_mean)
+        d_n_h = _tmp9
+        # d_n_h = 2*d_s_h_arg*n_h + alpha_h*d_a/s_h
+        np.multiply(d_s_h_arg, n_h, out=d_n_h)
+        np.multiply(d_n_h, 2, out=d_n_h)
+        np.multiply(alpha_h, d_a, out=_tmp12)
+        np.divide(_tmp12, s_h, out=_tmp12)
+        np.add(d_n_h, _tmp12, out=d_n_h)
+        d_n_h_mean = _tmp3
+        # d_n_h_mean = np.sum(-d_n_h, axis=-1, keepdims=True)
+        np.negative(d_n_h, out=_tmp10)
+        np.sum(_tmp10, axis=-1, keepdims=True, out=d_n_h_mean)
+        d_z_x = _deltas_x[t, :, :4 * H]
+        # d_z_x = d_n_x + np.ones_like(z_x) * d_n_x_mean / (4*H)
+        np.copyto(d_z_x, d_n_x_mean)
+        np.divide(d_z_x, (4*H), out=d_z_x)
+        np.add(d_z_x, d_n_x, out=d_z_x)
+        d_z_h = _deltas_h_prev[t, :, :4 * H]
+        # d_z_h = d_n_h + np.ones_like(z_h) * d_n_h_mean / (4*H)
+        np.copyto(d_z_h, d_n_h_mean)
+        np.divide(d_z_h, (4*H), out=d_z_h)
+        np.add(d_z_h, d_n_h, out=d_z_h)
+        d_h_prev = _carry_out_h
+        np.matmul(_deltas_h_prev[t], _stack_h_prev, out=d_h_prev)  # W^T d of every product of h_prev, at once
+        d_c_prev = _carry_out_c
+        np.multiply(c_sigmoid, d_c, out=d_c_prev)  # d_c_prev = c_sigmoid*d_c
+        np.sum(d_a, axis=0, out=_tmp13)
+        np.add(grads["b"], _tmp13, out=grads["b"])  # dL/db, this step's term
+        np.multiply(d_a, n_h, out=_tmp9)
+        np.divide(_tmp9, s_h, out=_tmp9)
+        np.sum(_tmp9, axis=0, out=_tmp13)
+        np.add(grads["alpha_h"], _tmp13, out=grads["alpha_h"])  # dL/dalpha_h, this step's term
+        np.sum(d_a, axis=0, out=_tmp13)
+        np.add(grads["beta_h"], _tmp13, out=grads["beta_h"])  # dL/dbeta_h, this step's term
+        np.multiply(d_a, n_x, out=_tmp9)
+        np.divide(_tmp9, s_x, out=_tmp9)
+        np.sum(_tmp9, axis=0, out=_tmp13)
+        np.add(grads["alpha_x"], _tmp13, out=grads["alpha_x"])  # dL/dalpha_x, this step's term
+        np.sum(d_a, axis=0, out=_tmp13)
+        np.add(grads["beta_x"], _tmp13, out=grads["beta_x"])  # dL/dbeta_x, this step's term
+        np.multiply(d_h_tanh_pre, n_c, out=_tmp0)
+        np.divide(_tmp0, s_c, out=_tmp0)
+        np.sum(_tmp0, axis=0, out=_tmp14)
+        np.add(grads["alpha_c"], _tmp14, out=grads["alpha_c"])  # dL/dalpha_c, this step's term
+        np.sum(d_h_tanh_pre, axis=0, out=_tmp14)
+        np.add(grads["beta_c"], _tmp14, out=grads["beta_c"])  # dL/dbeta_c, this step's term
+        _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1
+        _carry_in_c, _carry_out_c = _carry_out_c, _carry_in_c  # dL/dc(t-1) arrives at step t-1
+    np.matmul(_deltas_h_prev.reshape(T * B, -1).T, parts["h_prev"].reshape(T * B, -1), out=_dW_h_prev)
+    grads["W_h"][:, :H] += _dW_h_prev[:4 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1).T, xs.reshape(T * B, -1), out=_dW_x)
+    grads["W_x"][:, :D] += _dW_x[:4 * H]
+    np.matmul(_deltas_x.reshape(T * B, -1), _stack_x, out=dxs.reshape(T * B, -1))
+    d_state0 = {"h": _carry_in_h.copy(), "c": _carry_in_c.copy()}
+    return grads, dxs, d_state0

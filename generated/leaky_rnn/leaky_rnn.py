@@ -277,25 +277,146 @@ def backward_sequence_steps(params, cache, d_outputs, d_state_last=None):
 
 
 def forward_sequence(params, xs, state0=None, workspace=None):
-    """Run the cell over xs (T, B, D) from state0 (zeros if None): the readable forward() step by step.
+    """Run the cell over xs (T, B, D) from state0 (zeros if None), fast.
 
-    This cell has no fast sequence code: the fast loops have no in-place rule yet for values of size 1 (a mean or sum over units, a scalar parameter). So this runs forward_sequence_steps
-    behind the fast path's signature; workspace is checked and bound as there, and holds no arrays.
+    Weight blocks that multiply the same vector are stacked once per call; the input's
+    products for all T steps are one matrix product before the loop. The loop allocates
+    nothing: it writes in place into arrays made before it. Same results as
+    forward_sequence_steps, which runs the readable forward() step by step.
+    workspace: None, or a dict the caller keeps for this layer and passes on every call: its arrays
+    are then reused, and the outputs and cache of the previous call made with it are overwritten.
+    The workspace is bound to its first layer (this cell, D and H): another refuses it. Its calls are
+    numbered, and backward_sequence refuses a cache that a later call has overwritten (two layers
+    sharing a workspace, run forward one after the other). Use one workspace per layer.
+    T = 0 or B = 0 gives empty outputs and the initial state as the final one.
     Returns (outputs (T, B, H) of the state "h", cache for backward_sequence).
     """
-    check_arguments(params, [("xs", xs, "TBD")], [("state0", state0)], workspace=workspace)
-    outputs, steps = forward_sequence_steps(params, xs, state0)
+    T, B, D, H = check_arguments(params, [("xs", xs, "TBD")], [("state0", state0)], workspace=workspace)
     made = {"made_by": "leaky_rnn.forward_sequence", "workspace": workspace, "call": None if workspace is None else workspace["calls"]}
-    return outputs, {**steps, **made}
+    if T == 0 or B == 0:  # no step or no example: nothing to run (and the reshapes below cannot infer a size)
+        final_state = {name: np.zeros((B, H), xs.dtype) if state0 is None else state0[name].copy() for name in STATE}
+        return np.zeros((T, B, H), xs.dtype), {**made, "xs": xs, "final_state": final_state}
+    W_in = params["W_in"]
+    W = params["W"]
+    b = params["b"]
+    alpha = params["alpha"]
+    _stack_h_prev, _stackT_h_prev, _stack_x, _stackT_x, _proj_x, _proj_h_prev, _seq_h_tilde, _history_h, _tmp0 = buffers(
+        xs.dtype, workspace, "forward",
+        (H, H),
+        (H, H),
+        (H, D),
+        (D, H),
+        (T, B, H),
+        (B, H),
+        (T, B, H),
+        (T + 1, B, H),
+        (B, H),
+        inputs=(xs, *(state0 or {}).values()),
+    )
+    np.concatenate((W[:, :H],), axis=0, out=_stack_h_prev)
+    np.concatenate((W_in[:, :D],), axis=0, out=_stack_x)
+    np.concatenate((W[:, :H].T,), axis=1, out=_stackT_h_prev)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.concatenate((W_in[:, :D].T,), axis=1, out=_stackT_x)  # contiguous: BLAS multiplies it faster than a transposed view
+    np.matmul(xs.reshape(T * B, D), _stackT_x, out=_proj_x.reshape(T * B, -1))  # the input's products, all steps at once
+    _proj_x[:, :, :H] += b  # biases added once for all steps
+    _history_h[0] = state0["h"] if state0 is not None else 0
+    for t in range(T):
+        h_prev = _history_h[t]
+        np.matmul(h_prev, _stackT_h_prev, out=_proj_h_prev)  # every product of h_prev, at once
+        h_tilde_pre = _tmp0
+        np.add(_proj_h_prev[:, :H], _proj_x[t, :, :H], out=h_tilde_pre)  # pre-activation of h_tilde
+        h_tilde = _seq_h_tilde[t]
+        np.tanh(h_tilde_pre, out=h_tilde)  # h_tilde = tanh(W_in @ x + W @ h(t-1) + b)
+        h = _history_h[t + 1]
+        # h = (1 - alpha) * h(t-1) + alpha * h_tilde
+        np.subtract(1, alpha, out=h)
+        np.multiply(h, h_prev, out=h)
+        np.multiply(alpha, h_tilde, out=_tmp0)
+        np.add(h, _tmp0, out=h)
+    values = {  # every step's value of what the backward pass reads: (T, B, size) views
+        "h_prev": _history_h[:-1],
+        "h_tilde": _seq_h_tilde,
+    }
+    parts = {  # every step's vector of each stacked weight, for its gradient
+        "h_prev": _history_h[:-1],
+    }
+    final_state = {"h": _history_h[T].copy()}  # copies: often the next call's state0
+    outputs = _history_h[1:]
+    stacks = {"_stack_h_prev": _stack_h_prev, "_stack_x": _stack_x}
+    return outputs, {**made, "xs": xs, "stacks": stacks, "values": values, "parts": parts, "final_state": final_state}
 
 
 def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=None):
-    """Backpropagation through time: the readable backward() step by step (this cell has no fast
-    sequence code), for a cache from forward_sequence and the workspace it was given.
+    """Backpropagation through time, fast: the gradient of every weight is one matrix product
+    over all steps after the loop, and so is dL/dx. Same results as backward_sequence_steps.
 
-    Returns (gradients summed over time, dxs (T, B, D), dL/dstate0).
+    d_outputs (T, B, H): dL/dh(t) from the loss at each step; d_state_last: adjoints
+    of the final states (zeros if None); workspace: the one forward_sequence was given (the
+    gradients and dxs of the previous call made with it are overwritten); a cache that a later
+    forward_sequence with the workspace has overwritten is refused. T = 0 or B = 0 gives zero
+    gradients and d_state_last (or zeros) as dL/dstate0. Returns (gradients summed over time,
+    dxs (T, B, D), dL/dstate0).
     """
-    check_arguments(params, [("d_outputs", d_outputs, "TBH")], [("d_state_last", d_state_last)],
-                    cache=cache, made_by="leaky_rnn.forward_sequence", workspace=workspace)
-    steps = {**cache, "made_by": "leaky_rnn.forward_sequence_steps", "workspace": None}  # as forward_sequence_steps made it
-    return backward_sequence_steps(params, steps, d_outputs, d_state_last)
+    T, B, D, H = check_arguments(params, [("d_outputs", d_outputs, "TBH")], [("d_state_last", d_state_last)],
+                                 cache=cache, made_by="leaky_rnn.forward_sequence", workspace=workspace)
+    xs = cache["xs"]
+    if T == 0 or B == 0:  # no step or no example: no gradient, and dL/dstate0 is dL/dstate(T)
+        d_state0 = {name: np.zeros((B, H), xs.dtype) if d_state_last is None else d_state_last[name].copy() for name in STATE}
+        return {name: np.zeros_like(params[name]) for name in PARAM_SHAPES}, np.zeros((T, B, D), xs.dtype), d_state0
+    alpha = params["alpha"]
+    _stack_h_prev = cache["stacks"]["_stack_h_prev"]
+    _stack_x = cache["stacks"]["_stack_x"]
+    values, parts = cache["values"], cache["parts"]
+    _seq_h_prev = values["h_prev"]
+    _seq_h_tilde = values["h_tilde"]
+    grads = dict(zip(PARAM_SHAPES, buffers(xs.dtype, workspace, "gradients", *(params[name].shape for name in PARAM_SHAPES), zeroed=True)))
+    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h, dxs, _dW_h_prev, _dW_x, _tmp0, _tmp1, _tmp2 = buffers(
+        xs.dtype, workspace, "backward",
+        (T, B, H),
+        (T, B, H),
+        (B, H),
+        (B, H),
+        (T, B, D),
+        (H, H),
+        (H, D),
+        (B, H),
+        (1,),
+        (B, 1),
+        inputs=(d_outputs, *(d_state_last or {}).values()),
+    )
+    _carry_in_h[...] = d_state_last["h"] if d_state_last is not None else 0
+    for t in reversed(range(T)):
+        h_prev = _seq_h_prev[t]
+        h_tilde = _seq_h_tilde[t]
+        np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
+        d_h = _carry_in_h
+        d_h_tilde = _tmp0
+        np.multiply(alpha, d_h, out=d_h_tilde)  # d_h_tilde = alpha*d_h
+        d_h_tilde_pre = _deltas_h_prev[t, :, :H]
+        # d_h_tilde_pre = d_h_tilde*(1 - h_tilde**2)
+        np.square(h_tilde, out=d_h_tilde_pre)
+        np.subtract(1, d_h_tilde_pre, out=d_h_tilde_pre)
+        np.multiply(d_h_tilde_pre, d_h_tilde, out=d_h_tilde_pre)
+        _grad_h_prev = _tmp0
+        np.matmul(_deltas_h_prev[t], _stack_h_prev, out=_grad_h_prev)  # W^T d of every product of h_prev, at once
+        d_h_prev = _carry_out_h
+        # d_h_prev = _grad_h_prev + d_h*(1 - alpha)
+        np.subtract(1, alpha, out=d_h_prev)
+        np.multiply(d_h_prev, d_h, out=d_h_prev)
+        np.add(d_h_prev, _grad_h_prev, out=d_h_prev)
+        np.subtract(h_tilde, h_prev, out=_tmp0)
+        np.multiply(_tmp0, d_h, out=_tmp0)
+        np.sum(_tmp0, axis=-1, keepdims=True, out=_tmp2)
+        np.sum(_tmp2, axis=0, out=_tmp1)
+        np.add(grads["alpha"], _tmp1, out=grads["alpha"])  # dL/dalpha, this step's term
+        np.copyto(_deltas_x[t, :, :H], d_h_tilde_pre)
+        _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1
+    np.matmul(_deltas_h_prev.reshape(T * B, -1).T, parts["h_prev"].reshape(T * B, -1), out=_dW_h_prev)
+    grads["W"][:, :H] += _dW_h_prev[:H]
+    np.matmul(_deltas_x.reshape(T * B, -1).T, xs.reshape(T * B, -1), out=_dW_x)
+    grads["W_in"][:, :D] += _dW_x[:H]
+    np.matmul(_deltas_x.reshape(T * B, -1), _stack_x, out=dxs.reshape(T * B, -1))
+    _db0 = _deltas_h_prev.reshape(T * B, -1).sum(axis=0)  # every step's bias terms at once
+    grads["b"] += _db0[:H]
+    d_state0 = {"h": _carry_in_h.copy()}
+    return grads, dxs, d_state0
