@@ -1,5 +1,6 @@
 """python -m benchmarks: the generated lstm against torch.nn.LSTM, a seed-style NumPy LSTM and the
-machine's own matrix-product throughput; and the time to generate the catalog.
+machine's own matrix-product throughput; layernorm_lstm against torch autograd of its equations;
+and the time to generate the catalog.
 
 Every implementation runs forward and backward over a whole sequence. Repeats are interleaved
 (one of each, then again) and the median is reported, so a busy moment hurts all alike.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, seed_style, training
+from . import checks, layernorm, seed_style, training
 from .timing import median_times
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
                                      epilog="example:\n  python -m benchmarks --repeats 9 --out benchmarks/RESULTS.md")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs of each contender (default 7)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="where to write the table")
-    parser.add_argument("--only", choices=("kernels", "generation", "training", "checks"),
+    parser.add_argument("--only", choices=("kernels", "generation", "training", "checks", "layernorm"),
                         help="run one part and print it (RESULTS.md is written only by a full run)")
     parser.add_argument("--without-torch", action="store_true",
                         help="do not import torch even if installed: torch running in the same process changes "
@@ -157,8 +158,10 @@ def main(argv=None) -> int:
     print(f"[{len(rows) + 2}/{len(rows) + 2}] training loops ...", flush=True)
     rates = training.iterations_per_second(args.repeats)
     print("[+] argument checks ...", flush=True)
+    checked = checks_part(args.repeats)
+    print("[+] layernorm_lstm against torch autograd ...", flush=True)
     report = (render(rows, cold, warm, machine(torch), args.repeats) + "\n" + "\n".join(training.render(rates))
-              + "\n\n" + "\n".join(checks_part(args.repeats)) + "\n")
+              + "\n\n" + "\n".join(checked) + "\n\n" + "\n".join(layernorm.render(layernorm.rows(torch, args.repeats), args.repeats)) + "\n")
     args.out.write_text(report)
     print(report)
     return 0
@@ -177,6 +180,8 @@ def run_part(part: str, repeats: int, without_torch: bool = False) -> list[str]:
         return training.render(training.iterations_per_second(repeats))
     if part == "checks":
         return checks_part(repeats)
+    if part == "layernorm":
+        return layernorm.render(layernorm.rows(None if without_torch else import_torch(), repeats), repeats)
     if part == "generation":
         cold, warm = generation_times(max(3, repeats // 2))
         return [f"- cold: {cold:.2f} s", f"- nothing changed: {warm:.2f} s"]

@@ -259,13 +259,13 @@ def lines_printed_alike(cell: Cell) -> bool:
     return len(printed) != len(set(printed))
 
 
-@fuzz(60)
+@fuzz(60, deadline=None)
 @given(typed_specs())
 def test_random_cells_documents_state_their_derivation(text):
     documents_state_their_derivation(text)
 
 
-@fuzz(40)
+@fuzz(40, deadline=None)
 @given(typed_specs(rich=True))
 def test_random_cells_with_the_new_functions_documents_state_their_derivation(text):
     documents_state_their_derivation(text)
@@ -323,3 +323,12 @@ def test_cells_the_random_round_trip_found(case):
         check_document(cell, docs[flavor], flavor)
     from test_naming import passes_every_check
     passes_every_check(text)
+
+
+@pytest.mark.xfail(strict=True, reason="open: the operand Q h(t-1) of h's equation one step later and the operand "
+                                       "Q h(t) of s's equation are two variables whose adjoints both print dL/d(Q h(t))")
+def test_two_operands_that_print_alike_across_a_step_are_told_apart():
+    """Found by the random round trip in CI (a deadline's retry made hypothesis shrink into it)."""
+    text = ('name = "typed"\ninputs = ["x"]\nstates = ["h", "s"]\noutput = "h"\nequations = """\n'
+            'h = W @ (Q @ h(t-1))\ns = W @ (Q @ h) + W @ x\n"""\n[params]\nW = ["H", "D"]\nQ = ["D", "H"]\n')
+    documents_state_their_derivation(text)
