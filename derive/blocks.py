@@ -51,23 +51,13 @@ class Stacked(Concat):
     unread = (0,)
 
     @property
-    def blocks_(self) -> tuple[sp.Expr, ...]:
+    def parts(self) -> tuple[sp.Expr, ...]:
         return self.args[1:]
-
-    def numpy(self, p):
-        return f"np.concatenate(({', '.join(p._print(a) for a in self.blocks_)}), axis=1)"
-
-    def latex(self, p):
-        rows = " \\\\ ".join(p._print(a) for a in self.blocks_)
-        return f"\\begin{{bmatrix}} {rows} \\end{{bmatrix}}"
-
-    def text(self, p):
-        return f"concat({', '.join(p._print(a) for a in self.blocks_)})"
 
     def into(self, lowering, out):
         part, code = self.args[0], []
         inner = lowering.at_size(part)
-        for index, block in enumerate(self.blocks_):
+        for index, block in enumerate(self.parts):
             first = "" if index == 0 else lowering.code(part * index)
             code += inner.into(block, f"{out}[:, {first}:{lowering.code(part * (index + 1))}]")
         return code

@@ -156,15 +156,20 @@ class Concat(Linear):
 
     precedence = PRECEDENCE["Atom"]
 
+    @property
+    def parts(self) -> tuple[sp.Expr, ...]:
+        """The stacked vectors (a subclass may carry bookkeeping arguments before them)."""
+        return self.args
+
     def numpy(self, p):
-        return f"np.concatenate(({', '.join(p._print(a) for a in self.args)}), axis=1)"
+        return f"np.concatenate(({', '.join(p._print(a) for a in self.parts)}), axis=1)"
 
     def latex(self, p):
-        rows = " \\\\ ".join(p._print(a) for a in self.args)
+        rows = " \\\\ ".join(p._print(a) for a in self.parts)
         return f"\\begin{{bmatrix}} {rows} \\end{{bmatrix}}"
 
     def text(self, p):
-        return f"concat({', '.join(p._print(a) for a in self.args)})"
+        return f"concat({', '.join(p._print(a) for a in self.parts)})"
 
     def into(self, lowering, out):
         raise PrintingError(f"a stacked vector is built by the caller, not in place: {self}")

@@ -26,7 +26,7 @@ from hypothesis import given
 import latex_reader as reader
 from derive import functions as fn
 from derive.derivation import UseKind, equation_tags
-from derive.blocks import BlockOf
+from derive.blocks import BlockOf, Stacked
 from derive.reductions import MeanOf, Spread, SumOf, UnitSum
 from derive.flavors import FLAVORS
 from derive.notation import LOSS, NEXT, Notation, forward_form, shifted
@@ -41,7 +41,7 @@ FLAVOR_FILES = {"md": ".md", "tex": ".tex", **{flavor: f".{flavor}.md" for flavo
 FUNCTION_NAMES = {"sigmoid": fn.Sigmoid, "tanh": fn.Tanh, "exp": fn.Exp, "relu": fn.Relu, "step": fn.Step, "sqrt": fn.SquareRoot,
                   "log": fn.Log, "softplus": fn.Softplus, "abs": fn.Absolute, "sign": fn.Sign, "maximum": fn.Maximum,
                   "minimum": fn.Minimum, "greater": fn.Above, "greater_equal": fn.AtLeast,
-                  "unitsum": UnitSum, "mean": MeanOf, "sum": SumOf, "spread": sp.Function("S2")}
+                  "unitsum": sp.Function("U2"), "mean": MeanOf, "sum": SumOf, "spread": sp.Function("S2")}
 O2 = sp.Function("O2")  # an outer product without derive's bookkeeping argument (its weight)
 B2 = sp.Function("B2")  # a block without derive's bookkeeping (its rows)
 R2 = sp.Function("R2")  # a block of a stacked vector by its rows, first to last, counted from 1
@@ -113,6 +113,8 @@ class Cell:
         expr = expr.replace(lambda e: isinstance(e, fn.BatchSum), lambda e: e.args[0])
         expr = expr.replace(lambda e: isinstance(e, fn.ZerosLike), lambda e: sp.S.Zero)
         expr = expr.replace(lambda e: isinstance(e, Spread), lambda e: sp.Function("S2")(e.args[0]) / e.count)  # like: bookkeeping
+        expr = expr.replace(lambda e: isinstance(e, UnitSum), lambda e: sp.Function("U2")(e.args[0]))  # its size: bookkeeping
+        expr = expr.replace(lambda e: isinstance(e, Stacked), lambda e: fn.Concat(*e.parts))  # a block's size too
         expr = expr.replace(lambda e: isinstance(e, BlockOf), lambda e: R2(e.args[0], e.args[3] + 1, e.args[4]))  # rows from 1
         now = forward_form(self.model, expr)
         later = {s: shifted(forward_form(self.model, sp.Symbol(s.name[: -len(NEXT)]))) for s in now.free_symbols
