@@ -119,13 +119,17 @@ class Notation:
             seen[latex] = name
 
     def add(self, name: str, latex: str, text: str) -> None:
-        """Register a variable and its adjoint."""
+        """Register a variable and its adjoint. A made-up variable prints as its definition, and one step
+        later that can be another made-up variable's definition now (Q h(t-1) at t+1 and Q h(t) at t are
+        two nodes of one value): its adjoint at t+1 is written dL(t+1)/d(...), the part through step t+1."""
         self.latex[name] = latex
         self.text[name] = text
         base, _, suffix = name.partition("@")
         adjoint = self.model.names.adjoint(base) + (f"@{suffix}" if suffix else "")
-        self.latex[adjoint] = self.style.adjoint_of(latex)
-        self.text[adjoint] = f"dL/d{text}"
+        later = bool(suffix) and self.model.variables[base].role.made_up
+        loss = self.style.at("L", "t+1") if later else "L"
+        self.latex[adjoint] = self.style.adjoint_of(latex, of=loss)
+        self.text[adjoint] = f"dL(t+1)/d{text}" if later else f"dL/d{text}"
 
     def carry_forms(self, previous: str, suffix: str, time: str) -> None:
         """The adjoint a step sends back, dL(t)/ds(t-1): the part of dL/ds(t-1) that arrives through

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 from .derivation import Derivation, LineRole, equation_tags
 from .equations import Equation, backward_equation
+from .blocks import BlockOf
 from .functions import Block
 from .model import CellModel, Role
 from .notation import Notation, forward_form
 from .printers import LatexCellPrinter
+from .reductions import Spread, UnitSum
 from .written import written_equations, written_pre_activation
 
 SECTIONS = (
@@ -83,9 +85,32 @@ def notation_notes(derivation: Derivation, notation: Notation) -> tuple[str, ...
                      f"in ${owner} = {function.latex.format(hat)}$, ${code_name}$ in the code.")
     if any(line.expr.has(Block) for line in derivation.lines):
         notes.append("$\\left[a\\right]_{v}$ is the block of a stacked vector's adjoint $a$ that belongs to its part $v$.")
+    notes += _size_one_and_block_notes(derivation, at)
+    if _later_made_up_adjoints(derivation):
+        later = style.adjoint_of("\\left(\\dots\\right)", of=at("L", "t+1"))
+        notes.append("A value written as its definition may read, one step later, like another value now; the adjoint "
+                     f"of the later one is written ${later}$, the part that arrives through step $t+1$.")
     notes.append("Each backward equation has a tag, (B1), (B2), ...; the line of the generated NumPy code that computes "
                  "it carries the same tag in its comment.")
     return tuple(notes)
+
+
+def _size_one_and_block_notes(derivation: Derivation, at) -> list[str]:
+    """How reductions, their adjoints and blocks read, for the cells that use them."""
+    notes = []
+    if any(line.expr.has(UnitSum) or line.expr.has(Spread) for line in derivation.lines):
+        notes.append("A mean or a sum over a vector's units is one number per example; $\\mathbf{1}^{\\top} \\left(u\\right)$ "
+                     "sums $u$ over its units, and $\\mathbf{1} m$ repeats one number $m$ over a vector's units.")
+    if any(isinstance(a.expr, BlockOf) for a in derivation.model.assignments):
+        notes.append(f"$\\left[a\\right]_{{H + 1:2 H}}$ is rows $H + 1$ to $2 H$ of $a$, one of its equal blocks.")
+    return notes
+
+
+def _later_made_up_adjoints(derivation: Derivation) -> bool:
+    """Whether what arrives from step t+1 reads the adjoint of a value derive named itself."""
+    model = derivation.model
+    made_up = {model.names.adjoint(v.name) for v in model.variables.values() if v.role.made_up}
+    return any(symbol.name in made_up for state in model.spec.states for symbol in derivation.carry(state).expr.free_symbols)
 
 
 def pre_activation(model: CellModel, assignment, printer: LatexCellPrinter, as_written: LatexCellPrinter) -> str:

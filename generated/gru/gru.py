@@ -286,7 +286,7 @@ def backward(params, cache, d_state):
     z_complement = cache["z_complement"]
     h_tilde_arg = cache["h_tilde_arg"]
     h_tilde = cache["h_tilde"]
-    # (B1) dL/dh(t) = U_r^T @ dL/dr_pre(t+1) + U_z^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1) + dL/d(h(t)*r(t+1))*r(t+1)
+    # (B1) dL/dh(t) = U_r^T @ dL/dr_pre(t+1) + U_z^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1) + dL(t+1)/d(h(t)*r(t+1))*r(t+1)
     d_h = d_state["h"]
     # (B2) dL/dh_tilde(t) = dL/dh(t)*(1 - z(t))
     d_h_tilde = d_h*z_complement

@@ -311,7 +311,7 @@ def backward(params, cache, d_state):
     z_complement = cache["z_complement"]
     W_hn_h_prev = cache["W_hn_h_prev"]
     n = cache["n"]
-    # (B1) dL/dh(t) = W_hn^T @ dL/d(W_hn @ h(t)) + W_hr^T @ dL/dr_pre(t+1) + W_hz^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1)
+    # (B1) dL/dh(t) = W_hn^T @ dL(t+1)/d(W_hn @ h(t)) + W_hr^T @ dL/dr_pre(t+1) + W_hz^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1)
     d_h = d_state["h"]
     # (B2) dL/dn(t) = dL/dh(t)*(1 - z(t))
     d_n = d_h*z_complement

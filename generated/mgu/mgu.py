@@ -277,7 +277,7 @@ def backward(params, cache, d_state):
     f_complement = cache["f_complement"]
     h_tilde_arg = cache["h_tilde_arg"]
     h_tilde = cache["h_tilde"]
-    # (B1) dL/dh(t) = U_f^T @ dL/df_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*(1 - f(t+1)) + dL/d(f(t+1)*h(t))*f(t+1)
+    # (B1) dL/dh(t) = U_f^T @ dL/df_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*(1 - f(t+1)) + dL(t+1)/d(f(t+1)*h(t))*f(t+1)
     d_h = d_state["h"]
     # (B2) dL/dh_tilde(t) = dL/dh(t)*f(t)
     d_h_tilde = d_h*f
