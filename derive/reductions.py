@@ -9,8 +9,8 @@ z - mean(z)). The chain rule then needs two more operations, both linear:
 - what a size-1 value used element-wise in a larger expression receives: the contributions of
   every unit, summed (`UnitSum`), as a vector parameter's gradient sums over the batch.
 
-Each is one class with its printing and reads, like the linear operations of functions.py. None
-has an in-place rule yet: a cell that uses them runs the readable steps in its sequence functions.
+Each is one class with its printing, reads and in-place rule for the fast loops, like the linear
+operations of functions.py.
 """
 from __future__ import annotations
 
