@@ -79,6 +79,16 @@ def latex_base(name: str, symbols: dict[str, str] | None = None) -> str:
     return f"{text}_{{{','.join(rest)}}}" if rest else text
 
 
+def hatted(latex: str) -> str:
+    """A pre-activation's LaTeX: the hat on the symbol, not on its subscript (\\hat{\\sigma}_{c})."""
+    depth = 0
+    for index, char in enumerate(latex):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "_" and depth == 0:
+            return f"\\hat{{{latex[:index]}}}{latex[index:]}"
+    return f"\\hat{{{latex}}}"
+
+
 class Notation:
     """Printed names of every symbol of a derivation, in LaTeX and in plain text."""
 
@@ -152,7 +162,7 @@ class Notation:
             base = variable.of
             if self.model.variables[base].role.made_up:  # the user never named it: no hat on a made-up name
                 return self.derived_forms(name, time)
-            return self.style.at(f"\\hat{{{self.base(base)}}}", time), f"{name}({time})"
+            return self.style.at(hatted(self.base(base)), time), f"{name}({time})"
         if variable.role == Role.COMPLEMENT:
             latex, text = self.variable_forms(variable.of, time)
             return f"\\left(1 - {latex}\\right)", f"(1 - {text})"

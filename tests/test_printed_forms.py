@@ -96,3 +96,15 @@ def test_tex_of_every_function_and_a_power_compiles_with_pdflatex(tmp_path):
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "every.tex"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-2000:]
+
+
+@pytest.mark.parametrize("base, expected", [
+    ("g", "\\hat{g}"),
+    ("\\sigma_{c}", "\\hat{\\sigma}_{c}"),  # the hat on the symbol, the subscript after it
+    ("\\tilde{c}", "\\hat{\\tilde{c}}"),
+    ("\\mathbf{x}_{a_{b}}", "\\hat{\\mathbf{x}}_{a_{b}}"),  # only a subscript outside braces splits
+])
+def test_a_pre_activation_hat_covers_the_symbol_not_its_subscript(base, expected):
+    from derive.notation import hatted
+
+    assert hatted(base) == expected
