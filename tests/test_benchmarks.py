@@ -38,3 +38,18 @@ def test_the_checks_benchmark_times_calls_the_module_accepts():
         runs[checks.CALL]()
     found = checks.rows(module_for("lstm"), [(2, 1, 3, 4)], ["float64"], repeats=1)
     assert "| 2, 1, 3, 4 | float64 |" in "\n".join(checks.render(found, 1))
+
+
+def test_the_layernorm_benchmark_runs_its_contenders():
+    """benchmarks/layernorm.py drives the committed layernorm_lstm (and torch when installed); no timing is asserted."""
+    from benchmarks import layernorm
+
+    torch = None
+    try:
+        import torch
+    except ImportError:
+        pass
+    runs = layernorm.contenders(layernorm.load_cell(), torch, 3, 2, 4, 4, "float64")
+    assert set(runs) >= {layernorm.GENERATED, layernorm.FRESH}
+    for run in runs.values():
+        run()
