@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from . import naming
 from .derivation import Derivation, LineRole
 from .dims import Dim
 from .functions import Block, Concat, Elementwise, MatVec, MatVecT, Outer

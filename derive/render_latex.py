@@ -102,7 +102,7 @@ def _size_one_and_block_notes(derivation: Derivation, at) -> list[str]:
         notes.append("A mean or a sum over a vector's units is one number per example; $\\mathbf{1}^{\\top} \\left(u\\right)$ "
                      "sums $u$ over its units, and $\\mathbf{1} m$ repeats one number $m$ over a vector's units.")
     if any(isinstance(a.expr, BlockOf) for a in derivation.model.assignments):
-        notes.append(f"$\\left[a\\right]_{{H + 1:2 H}}$ is rows $H + 1$ to $2 H$ of $a$, one of its equal blocks.")
+        notes.append("$\\left[a\\right]_{H + 1:2 H}$ is rows $H + 1$ to $2 H$ of $a$, one of its equal blocks.")
     return notes
 
 
