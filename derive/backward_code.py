@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .derivation import Derivation
+from .dims import SIZE_SYMBOLS
 from .functions import read_names
 from .model import Kind
 
@@ -28,7 +29,7 @@ class BackwardCode:
 def backward_code(derivation: Derivation) -> BackwardCode:
     """CSE over the backward pass of one step, and the names its code reads."""
     names = (sp.Symbol(name) for name in derivation.model.names.shared_names())  # drawn lazily, as CSE needs them
-    sizes = (sp.Symbol("D"), sp.Symbol("H"))  # slice bounds such as D + H stay written out
+    sizes = tuple(sp.Symbol(name) for name in SIZE_SYMBOLS)  # slice bounds such as D + H stay written out
     shared, reduced = sp.cse([line.expr for line in derivation.lines], symbols=names, order="none", ignore=sizes)
     reads = frozenset().union(*(read_names(expr) for expr in [value for _, value in shared] + list(reduced)))
     cached = tuple(v.name for v in derivation.model.variables.values() if v.kind != Kind.PARAM and v.name in reads)

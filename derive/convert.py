@@ -13,12 +13,12 @@ import sympy as sp
 from . import naming
 from .dims import ONE, Dim
 from .errors import Location, ShapeError, SpecError, SpecNameError, UnsupportedError
-from .functions import CONCAT, FUNCTIONS, Concat, MatVec, arity, read_names
 from .blocks import BLOCK, BlockOf
 from .calls import CALLABLE
-from .reductions import REDUCTIONS
+from .functions import CONCAT, FUNCTIONS, Concat, MatVec, arity, read_names
 from .parse import BinaryOp, Call, Name, Negate, Node, Number, Previous
 from .spec import CellSpec
+from .reductions import REDUCTIONS
 from .step import Assignment, Kind, Variable
 
 
@@ -166,7 +166,7 @@ class Converter:
         if part is None:
             raise ShapeError(node.where, f"{vector} has size {size}, which does not split into {count} equal blocks",
                              f"a vector whose size divides by {count}, such as {count}*H")
-        start, stop = (symbolic(part) * k for k in (int(index), int(index) + 1))
+        start, stop = (part.symbolic * k for k in (int(index), int(index) + 1))
         expr = BlockOf(vector, int(index), int(count), start, stop)
         return (expr if top else self.block_variable(expr)), part
 
@@ -204,11 +204,6 @@ class Converter:
         sizes = [self.variables[s.name].shape[0] for s in sorted(outside.free_symbols, key=sp.default_sort_key) if s.name in self.variables]
         sizes += [self.variables[str(p.args[0])].shape[0] for p in products]
         return next((size for size in sizes if size != ONE), ONE)  # a size-1 value is broadcast
-
-
-def symbolic(size: Dim) -> sp.Expr:
-    """A size in the symbols D and H, as slice bounds and documents print it."""
-    return sp.Symbol("D") * size.d + sp.Symbol("H") * size.h + size.const
 
 
 def broadcast_size(left: Dim | None, right: Dim | None) -> Dim | None | bool:

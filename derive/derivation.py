@@ -234,8 +234,7 @@ class _Backward:
 
     def symbolic_size(self, vector: sp.Symbol) -> sp.Expr:
         """A vector's size in the symbols D and H, as slice bounds print it."""
-        size = self.model.variables[str(vector)].shape[0]
-        return sp.Symbol("D") * size.d + sp.Symbol("H") * size.h + size.const
+        return self.model.variables[str(vector)].shape[0].symbolic
 
     def elementwise(self, assignment: Assignment, adjoint: sp.Symbol) -> None:
         products = sorted(assignment.expr.atoms(MatVec), key=sp.default_sort_key)

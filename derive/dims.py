@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import sympy as sp
+
 # ASCII only: Python's \d and \s (and int(), str.strip()) also accept other scripts' digits and
 # Unicode blanks (int("\u0661") == 1, "\u2003".isspace()); a size is read from [0-9], D, H, +, * and
 # ASCII spaces only, and anything else is named with its U+ code by dim_problem.
@@ -52,6 +54,11 @@ class Dim:
             return None
         return Dim(self.d // parts, self.h // parts, self.const // parts)
 
+    @property
+    def symbolic(self) -> sp.Expr:
+        """The size in the SymPy symbols D and H, as slice bounds, a mean's 1/n and the documents write it."""
+        return sp.Symbol("D") * self.d + sp.Symbol("H") * self.h + self.const
+
     def value(self, d: int, h: int) -> int:
         """The number of entries for input size d and hidden size h."""
         return self.d * d + self.h * h + self.const
@@ -59,6 +66,7 @@ class Dim:
 
 D = Dim(d=1)
 H = Dim(h=1)
+SIZE_SYMBOLS = ("D", "H")  # the names sizes print with; no spec name can be one of them (naming reserves them)
 ONE = Dim(const=1)  # one number per example: a mean or sum over units, broadcast in element-wise operations
 
 

@@ -237,8 +237,8 @@ def _run_member(derivation: Derivation, fused: FusedPlan, folded, blocks, emitte
     """The gate as a run member, if its pre-activation is only products the projections hold."""
     model = derivation.model
     assigned = {a.target: a for a in emitted}
-    if not isinstance(gate.expr, Elementwise) or gate.expr.args[1:] or not isinstance(gate.expr.args[0], sp.Symbol):
-        return None  # not an activation of one variable (maximum(a, b) is none)
+    if not isinstance(gate.expr, Elementwise) or not isinstance(gate.expr.args[0], sp.Symbol):
+        return None
     pre = gate.expr.args[0].name
     if pre not in assigned or model.variables[pre].role != Role.PRE:
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .derivation import Derivation, LineRole
+from .dims import SIZE_SYMBOLS
 from .functions import Concat, Elementwise, ZerosLike
 from .errors import Location, SpecNameError
 from .model import CellModel, Kind, Role
@@ -21,9 +22,6 @@ ACCENTS = ("tilde", "hat", "bar")
 GREEK = {name: "\\" + name for name in (
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa", "lambda", "mu", "nu",
     "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Phi", "Psi", "Omega")}
-
-
-SIZE_SYMBOLS = ("D", "H")
 
 
 def shifted(expr: sp.Expr) -> sp.Expr:

@@ -14,7 +14,6 @@ from .functions import CONCAT, FUNCTIONS, Concat, Identity, MatVec
 from .model import CellModel
 from .parse import BinaryOp, Call, Name, Negate, Node, Number, Previous
 from .blocks import BLOCK, BlockOf
-from .convert import symbolic
 from .dims import ONE, Dim
 from .reductions import REDUCTIONS
 
@@ -95,7 +94,7 @@ class _Writer:
             return REDUCTIONS[node.function](*args)
         if node.function == BLOCK:
             vector, index, count = args[0], int(node.args[1].value), int(node.args[2].value)
-            part = symbolic(self.size(vector).divided(count))
+            part = self.size(vector).divided(count).symbolic
             return BlockOf(vector, index, count, part * index, part * (index + 1))
         if FUNCTIONS[node.function] is Identity:
             return args[0]  # identity(a) is a itself, as in the model
