@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .derivation import Derivation
-from .dims import SIZE_SYMBOLS
+from .dims import SizeSymbol
 from .functions import read_names
 from .model import Kind
 
@@ -22,14 +22,14 @@ class BackwardCode:
 
     shared: tuple[tuple[sp.Symbol, sp.Expr], ...]  # (temporary, value): subexpressions computed once
     reduced: tuple[sp.Expr, ...]  # one expression per adjoint line, reading the temporaries
-    reads: frozenset[str]  # every name the emitted lines read (D and H when a slice needs them)
+    reads: frozenset[str]  # every name the emitted lines read (sizes such as D and H when a slice needs them)
     cached: tuple[str, ...]  # the forward variables among them: what a step keeps for backprop through time
 
 
 def backward_code(derivation: Derivation) -> BackwardCode:
     """CSE over the backward pass of one step, and the names its code reads."""
     names = (sp.Symbol(name) for name in derivation.model.names.shared_names())  # drawn lazily, as CSE needs them
-    sizes = tuple(sp.Symbol(name) for name in SIZE_SYMBOLS)  # slice bounds such as D + H stay written out
+    sizes = tuple(SizeSymbol(name) for name in derivation.model.spec.sizes)  # slice bounds such as D + H stay written out
     shared, reduced = sp.cse([line.expr for line in derivation.lines], symbols=names, order="none", ignore=sizes)
     reads = frozenset().union(*(read_names(expr) for expr in [value for _, value in shared] + list(reduced)))
     cached = tuple(v.name for v in derivation.model.variables.values() if v.kind != Kind.PARAM and v.name in reads)

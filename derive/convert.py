@@ -79,7 +79,7 @@ class Converter:
         size = broadcast_size(left_size, right_size)
         if size is False:
             raise ShapeError(node.where, f"the operands of {node.op} have sizes {left_size} and {right_size}",
-                             "vectors of one size, or one of size 1 such as mean(v) (it is broadcast)")
+                             "vectors of one size, or one of size 1 such as mean(v) (it is broadcast)" + _equal_hint(left_size, right_size))
         if node.op == "/" and right == 0:
             raise ShapeError(node.right.where, "division by zero", "a non-zero divisor")
         combine = {"+": sp.Add, "-": lambda a, b: a - b, "*": sp.Mul, "/": lambda a, b: a / b, "**": sp.Pow}[node.op]
@@ -107,7 +107,8 @@ class Converter:
         size = broadcast_size(*sizes) if len(sizes) == 2 else sizes[0]
         if size is False:
             raise ShapeError(node.where, f"the arguments of {node.function} have sizes {sizes[0]} and {sizes[1]}",
-                             "vectors of one size, a vector and a number, or one of size 1 such as mean(v) (it is broadcast)")
+                             "vectors of one size, a vector and a number, or one of size 1 such as mean(v) (it is broadcast)"
+                             + _equal_hint(*sizes))
         return function(*(expr for expr, _ in converted)), size
 
     def not_a_function(self, node: Call):
@@ -214,3 +215,11 @@ def broadcast_size(left: Dim | None, right: Dim | None) -> Dim | None | bool:
     if right is None or right == ONE or right == left:
         return left
     return False
+
+
+def _equal_hint(left: Dim, right: Dim) -> str:
+    """For two sizes that are each one size alone (D and H): how a spec says they are equal."""
+    if len(left.counts) == len(right.counts) == 1 and not left.const and not right.const and left.counts[0][1] == right.counts[0][1]:
+        renamed, kept = sorted((left.names[0], right.names[0]), key=lambda name: (name == "H", name))  # keep H
+        return f"; if {renamed} always equals {kept} in this cell, declare it: sizes = [\"{renamed} = {kept}\"]"
+    return ""

@@ -77,12 +77,13 @@ def _self_reference(spec: CellSpec, index: int) -> None:
 
 
 def check_everything_used(spec: CellSpec, used: set[str]) -> None:
-    """Every parameter and the input are read by some equation (`used`: the names the lowering read)."""
+    """Every parameter and input is read by some equation (`used`: the names the lowering read)."""
     for param in spec.params:
         if param.name not in used:
             raise SpecNameError(param.where, f"parameter {param.name!r} is declared but never used", "every parameter used by an equation")
-    if spec.input not in used:
-        raise SpecNameError(spec.input_location(), f"input {spec.input!r} is never used", "an equation that reads the input")
+    for name in spec.inputs:
+        if name not in used:
+            raise SpecNameError(spec.input_location(), f"input {name!r} is never used", "an equation that reads the input")
 
 
 def check_every_equation_reaches_a_state(spec: CellSpec, trees: list[Node]) -> None:

@@ -164,10 +164,11 @@ class _Backward:
         for state in self.spec.states:
             previous = self.names.prev(state)
             self.finish(previous, self.names.adjoint(previous), LineRole.CARRY, state, self.incoming[state])
-        if not self.contributions.get(self.spec.input):
-            raise SpecNameError(self.spec.input_location(), f"input {self.spec.input!r} never reaches a state",
-                                "an input on a path to a carried state")
-        self.finish(self.spec.input, self.names.adjoint(self.spec.input), LineRole.INPUT, self.spec.input, None)
+        for name in self.spec.inputs:
+            if not self.contributions.get(name):
+                raise SpecNameError(self.spec.input_location(), f"input {name!r} never reaches a state",
+                                    "an input on a path to a carried state")
+            self.finish(name, self.names.adjoint(name), LineRole.INPUT, name, None)
         for param in self.spec.params:
             terms = self.gradients.pop(param.name, [])
             if not terms:

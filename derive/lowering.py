@@ -50,8 +50,10 @@ class Lowering(Converter):
             constant = f" (its terms cancel to {expr})" if size is not None else ""
             raise ShapeError(eq.where, f"{eq.target} is a constant{constant}", "an expression of vectors")
         kind = Kind.STATE if eq.target in self.spec.states else Kind.INTERMEDIATE
-        if kind == Kind.STATE and size != H:
-            raise ShapeError(eq.where, f"state {eq.target} has size {size}", "size H")
+        if kind == Kind.STATE and size != self.spec.size_of(eq.target):
+            declared = self.spec.size_of(eq.target)
+            raise ShapeError(eq.where, f"state {eq.target} has size {size}",
+                             f"size {declared}, as declared in states" + (" (write \"name: SIZE\" there for another size)" if declared == H else ""))
         if kind == Kind.STATE:
             self.check_per_example(expr, f"state {eq.target}", eq.where)
         if not isinstance(expr, (Concat, Reduction, BlockOf)):

@@ -18,6 +18,7 @@ import sympy as sp
 
 from .backward_code import BackwardCode
 from .derivation import Derivation
+from .dims import size_values
 from .functions import BatchSum, Linear
 
 
@@ -36,21 +37,22 @@ class CellCost:
 def cell_cost(derivation: Derivation, code: BackwardCode, d: int, h: int) -> CellCost:
     """The costs of one cell at sizes d and h; code is its backward pass after CSE."""
     model = derivation.model
-    size = lambda name: _entries(model.variables[name].shape, d, h)  # noqa: E731
+    sizes = size_values(model.spec.sizes, d, h)  # a declared size counted equal to H
+    size = lambda name: _entries(model.variables[name].shape, sizes)  # noqa: E731
     forward_macs = forward_ew = 0
     for assignment in model.assignments:
-        macs, ops = _costs(assignment.expr, model, d, h)
+        macs, ops = _costs(assignment.expr, model, sizes)
         forward_macs += macs
         forward_ew += ops * size(assignment.target)
     backward_macs = backward_ew = 0
     for line in derivation.lines:
-        macs, ops = _costs(line.expr, model, d, h)
+        macs, ops = _costs(line.expr, model, sizes)
         backward_macs += macs
         width = size(line.about) if line.about in model.variables else 0
         backward_ew += ops * width
     return CellCost(
         name=model.spec.name,
-        parameters=sum(_entries(p.shape, d, h) for p in model.spec.params),
+        parameters=sum(_entries(p.shape, sizes) for p in model.spec.params),
         forward_macs=forward_macs,
         backward_macs=backward_macs,
         forward_elementwise=forward_ew,
@@ -68,16 +70,16 @@ def _operations(expr: sp.Expr) -> int:
     return int(sp.count_ops(computed))
 
 
-def _entries(shape, d: int, h: int) -> int:
+def _entries(shape, sizes: dict[str, int]) -> int:
     total = 1
     for dim in shape:
-        total *= dim.value(d, h)
+        total *= dim.value(sizes)
     return total
 
 
-def _costs(expr: sp.Expr, model, d: int, h: int) -> tuple[int, int]:
+def _costs(expr: sp.Expr, model, sizes: dict[str, int]) -> tuple[int, int]:
     """(matrix multiply-adds, element-wise operations per entry) of one expression."""
-    shape_of = lambda name: tuple(dim.value(d, h) for dim in model.variables[name].shape)  # noqa: E731
+    shape_of = lambda name: tuple(dim.value(sizes) for dim in model.variables[name].shape)  # noqa: E731
     linear = expr.atoms(Linear)
     macs = sum(node.macs(shape_of) for node in sorted(linear, key=sp.default_sort_key))
     elementwise = expr.xreplace({node: sp.Dummy() for node in linear})  # a product or a slice: no element-wise op

@@ -21,7 +21,6 @@ import sympy as sp
 
 from . import limits, naming
 from .dependencies import check_every_equation_reaches_a_state, check_everything_used, dependency_order
-from .dims import D, H
 from .errors import SpecNameError
 from .functions import MatVec
 from .lowering import Lowering
@@ -114,17 +113,18 @@ def _declared_variables(spec: CellSpec, names: naming.Names) -> dict[str, Variab
             raise SpecNameError(where, f"the name {name!r} is a Python keyword", "another name")
         if use:
             raise SpecNameError(where, f"the name {name!r} is used by the generated code as {use}", "another name")
-    variables = {spec.input: Variable(spec.input, Kind.INPUT, (D,))}
+    variables = {name: Variable(name, Kind.INPUT, (spec.size_of(name),)) for name in spec.inputs}
     for state in spec.states:
         previous = names.prev(state)
-        variables[previous] = Variable(previous, Kind.PREVIOUS, (H,), of=state)
+        variables[previous] = Variable(previous, Kind.PREVIOUS, (spec.size_of(state),), of=state)
     for param in spec.params:
         variables[param.name] = Variable(param.name, Kind.PARAM, param.shape)
     return variables
 
 
 def _all_names(spec: CellSpec):
-    yield spec.input, spec.input_location()
+    for name in spec.inputs:
+        yield name, spec.input_location()
     for state in spec.states:
         yield state, spec.states_location()
     for param in spec.params:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .derivation import Derivation, LineRole
-from .dims import SIZE_SYMBOLS
+from .dims import SizeSymbol
 from .functions import Concat, Elementwise, ZerosLike
 from .errors import Location, SpecNameError
 from .model import CellModel, Kind, Role
@@ -25,9 +25,9 @@ GREEK = {name: "\\" + name for name in (
 
 
 def shifted(expr: sp.Expr) -> sp.Expr:
-    """The same expression one step later: every symbol read at t+1 (the sizes D and H, in a block's
-    bounds, are no variable: no spec name can be D or H)."""
-    return expr.xreplace({s: sp.Symbol(s.name + NEXT) for s in expr.free_symbols if s.name not in SIZE_SYMBOLS})
+    """The same expression one step later: every symbol read at t+1 (the sizes in a block's bounds
+    are no variable)."""
+    return expr.xreplace({s: sp.Symbol(s.name + NEXT) for s in expr.free_symbols if not isinstance(s, SizeSymbol)})
 
 
 def incoming_meaning(derivation: Derivation, state: str) -> sp.Expr:
@@ -95,8 +95,8 @@ class Notation:
         self.model = derivation.model
         self.style = style or self.model.spec.latex
         self.symbols = self.style.symbol_map
-        self.latex: dict[str, str] = {"D": "D", "H": "H"}
-        self.text: dict[str, str] = {"D": "D", "H": "H"}
+        self.latex: dict[str, str] = {size: size for size in self.model.spec.sizes}
+        self.text: dict[str, str] = dict(self.latex)
         for variable in self.model.variables.values():
             for suffix, time in (("", "t"), (NEXT, "t+1")):
                 self.add(variable.name + suffix, *self.variable_forms(variable.name, time))

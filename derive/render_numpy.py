@@ -42,7 +42,7 @@ def numpy_view(cell: DerivedCell) -> dict:
         "output": spec.output,
         "input": spec.input,
         "param_shapes": [(p.name, _python_tuple(str(dim) for dim in p.shape), _code_tuple(p.shape)) for p in spec.params],
-        "param_sizes": [(p.name, _size_tuple(p.shape)) for p in spec.params],
+        "param_sizes": [(p.name, _size_tuple(p.shape, spec.sizes)) for p in spec.params],
         "equations": [f"{eq.target} = {eq.expression}" for eq in spec.equations],
         "forward_params": _used_params(model, forward),
         "forward": forward,
@@ -79,9 +79,9 @@ def _code_tuple(shape) -> str:
     return _tuple([str(dim) for dim in shape])
 
 
-def _size_tuple(shape) -> str:
-    """((0, 1, 0), (1, 1, 0)) for (H, D + H): each size as data, (how many D, how many H, a constant)."""
-    return _tuple([f"({dim.d}, {dim.h}, {dim.const})" for dim in shape])
+def _size_tuple(shape, sizes: tuple[str, ...]) -> str:
+    """((0, 1, 0), (1, 1, 0)) for (H, D + H): each size as data, (how many of each of SIZES, a constant)."""
+    return _tuple([_tuple([str(dim.count(name)) for name in sizes] + [str(dim.const)]) for dim in shape])
 
 
 def _printer(derivation: Derivation) -> NumpyPrinter:
@@ -167,27 +167,31 @@ def _used_params(model: CellModel, lines: list[CodeLine]) -> list[str]:
 
 
 def _size_lines(model: CellModel, read: set[str]) -> list[str]:
-    """Lines that recover D and H in the backward pass, when its slices need them."""
-    if not read & {"D", "H"}:
-        return []
-    first_state = model.spec.states[0]
-    lines = [f'H = d_state["{first_state}"].shape[1]']
-    if "D" in read:
-        lines.append(_solve(model, "d"))
-    return lines
+    """Lines that recover the sizes the backward pass's slices read: a size from the first incoming
+    state adjoint it sizes alone, else from a parameter axis where it is the only unknown size (one
+    sized by it alone first)."""
+    spec = model.spec
+    solved: dict[str, tuple[str, tuple[str, ...]]] = {}  # size -> (its code, the sizes that code reads)
+    for state in spec.states:
+        size = spec.size_of(state)
+        if size == Dim.of(size.names[0]) and size.names[0] not in solved:
+            solved[size.names[0]] = (f'd_state["{state}"].shape[1]', ())
+    while len(solved) < len(spec.sizes):  # the spec's checks make sure every size is reached
+        candidates = [(name, param, axis, dim) for param in spec.params for axis, dim in enumerate(param.shape)
+                      for name in dim.names if name not in solved and all(n in solved for n in dim.without(name).names)]
+        name, param, axis, dim = min(candidates, key=lambda c: (c[3] != Dim.of(c[0]), len(str(c[3]))))
+        solved[name] = (_solved(dim, name, f'params["{param.name}"].shape[{axis}]'), dim.without(name).names)
+    needed = {size for size in spec.sizes if size in read}
+    for size in reversed(list(solved)):  # a size read by a needed one's line is needed too
+        if size in needed:
+            needed.update(solved[size][1])
+    return [f"{size} = {solved[size][0]}" for size in solved if size in needed]
 
 
-def _solve(model: CellModel, letter: str) -> str:
-    """`D = ...` (given H) or `H = ...` (given D) from the shape of a parameter sized by it."""
-    candidates = [(p, axis, dim) for p in model.spec.params for axis, dim in enumerate(p.shape) if getattr(dim, letter)]
-    if not candidates:
-        raise AssertionError(f"no parameter is sized by {letter.upper()}")  # model checks make this impossible
-    param, axis, dim = min(candidates, key=lambda c: (c[2] != Dim(**{letter: 1}), len(str(c[2]))))
-    count = getattr(dim, letter)
-    rest = Dim(**{other: getattr(dim, other) for other in ("d", "h", "const") if other != letter})
-    size = f'params["{param.name}"].shape[{axis}]'
+def _solved(dim: Dim, name: str, length: str) -> str:
+    """`name` from an axis of size dim whose length is `length`, the other sizes known: "params[..].shape[1] - H"."""
+    rest = dim.without(name)
     if rest != Dim():
-        size += f" - ({rest})" if "+" in str(rest) else f" - {rest}"
-    if count != 1:
-        size = f"({size}) // {count}"
-    return f"{letter.upper()} = {size}"
+        length += f" - ({rest})" if "+" in str(rest) else f" - {rest}"
+    count = dim.count(name)
+    return f"({length}) // {count}" if count != 1 else length

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .dims import ONE, Dim, dim_problem, parse_dim
+from .dims import AXES, BUILT_IN_SIZES, D, H, ONE, Dim, dim_problem, parse_dim, size_values
 from .errors import Location, SpecError, SpecNameError, SpecSyntaxError
 from . import limits
 from .style import LatexStyle, style_from_table
@@ -33,7 +33,7 @@ ASCII_BLANKS = " \t\r"
 IMPORTED_NAMES = frozenset(sys.stdlib_module_names) | {
     "derive", "numpy", "sympy", "mpmath", "jinja2", "markupsafe", "matplotlib", "tomli", "setuptools", "pip",
     "pkg_resources", "_distutils_hack", "sitecustomize", "usercustomize"}
-KNOWN_KEYS = ("name", "title", "reference", "inputs", "states", "output", "equations", "params", "latex")
+KNOWN_KEYS = ("name", "title", "reference", "sizes", "inputs", "states", "output", "equations", "params", "latex")
 REQUIRED_KEYS = ("name", "inputs", "states", "output", "equations", "params")
 
 
@@ -62,8 +62,8 @@ class CellSpec:
     name: str  # cell name: the module name and the folder in generated/
     title: str  # human title, e.g. "Simple LSTM"
     reference: str  # paper or post the equations come from
-    input: str  # the input vector's name (size D)
-    states: tuple[str, ...]  # carried states in spec order (each of size H)
+    input: str  # the first input's name: the sequence xs of the generated functions
+    states: tuple[str, ...]  # carried states in spec order
     output: str  # the state the loss sees
     params: tuple[ParamSpec, ...]  # in spec order
     equations: tuple[EquationSpec, ...]  # in spec order
@@ -72,6 +72,18 @@ class CellSpec:
     latex: LatexStyle = LatexStyle()  # the [latex] table: notation of the LaTeX and Markdown
     inputs_where: Location | None = None  # the `inputs = ...` line (messages about the input)
     states_where: Location | None = None  # the `states = ...` line
+    inputs: tuple[str, ...] = ()  # every input in spec order, the first one `input`
+    vector_sizes: tuple[tuple[str, Dim], ...] = ()  # (input or state, its size): D for inputs, H for states unless written
+    sizes: tuple[str, ...] = BUILT_IN_SIZES  # the cell's sizes, D and H (unless declared equal to another) and declared ones
+    equal_sizes: tuple[tuple[str, str], ...] = ()  # (size, the size it is declared equal to): SRU's D = H
+
+    def size_of(self, name: str) -> Dim:
+        """The size of an input or a state."""
+        return dict(self.vector_sizes).get(name, D if name in self.inputs else H)
+
+    @property
+    def several_inputs(self) -> bool:
+        return len(self.inputs) > 1
 
     def input_location(self) -> Location:
         return self.inputs_where or Location(self.path)
@@ -104,21 +116,21 @@ def spec_from_text(text: str, path: str) -> CellSpec:
     where = lambda key: Location(path, _key_line(lines, key))  # noqa: E731 - tiny local helper
     _check_keys(table, path, where)
     name = _cell_name(table["name"], where("name"))
-    inputs = _name_list(table["inputs"], "inputs", where("inputs"))
-    if len(inputs) != 1:
-        raise SpecError(where("inputs"), f"{len(inputs)} inputs are declared", "exactly one input vector, e.g. inputs = [\"x\"]")
-    states = _name_list(table["states"], "states", where("states"))
+    declared, equal = _declared_sizes(table.get("sizes", []), where("sizes"))
+    known = (*BUILT_IN_SIZES, *declared)
+    inputs = _annotated_names(table["inputs"], "inputs", where("inputs"), known, equal, D)
+    states = _annotated_names(table["states"], "states", where("states"), known, equal, H)
     output = _text(table["output"], "output", where("output"))
     _refuse_non_ascii(output, where("output"), "output")
     if output not in states:
         raise SpecNameError(where("output"), f"output {output!r} is not a declared state", f"one of {', '.join(states)}")
-    params = _params(table["params"], lines, path)
+    params = _params(table["params"], lines, path, known, equal)
     equations = _equations(table["equations"], lines, path, where("equations"))
     spec = CellSpec(
         name=name,
         title=_prose(table.get("title", name), "title", where("title")),
         reference=_prose(table.get("reference", ""), "reference", where("reference")),
-        input=inputs[0],
+        input=next(iter(inputs)),
         states=tuple(states),
         output=output,
         params=params,
@@ -127,10 +139,15 @@ def spec_from_text(text: str, path: str) -> CellSpec:
         source_text=text,
         inputs_where=where("inputs"),
         states_where=where("states"),
+        inputs=tuple(inputs),
+        vector_sizes=tuple((name, size) for name, size in {**inputs, **states}.items()),
+        sizes=tuple(size for size in known if size not in equal),
+        equal_sizes=tuple(equal.items()),
     )
+    _check_sizes_used(spec, where("sizes"), declared)
     _check_unique_names(spec, where)
     check_parameter_count(spec, *SEED_SIZES, limits.MAX_PARAMETERS_AT_SEED_SIZES, "any spec, counted at the seed posts' sizes")
-    names = {spec.input, *spec.states, *(p.name for p in params), *(e.target for e in equations)}
+    names = {*spec.inputs, *spec.states, *(p.name for p in params), *(e.target for e in equations)}
     return replace(spec, latex=style_from_table(table.get("latex"), where("latex"), names))
 
 
@@ -138,14 +155,14 @@ SEED_SIZES = (50, 100)  # D and H of the seed posts: every spec's parameters are
 
 
 def parameter_count(spec: CellSpec, d: int, h: int) -> int:
-    """Entries of all the cell's parameter arrays for input size d and hidden size h."""
+    """Entries of all the cell's parameter arrays for input size d and hidden size h (declared sizes equal to h)."""
     return sum(_entries(param, d, h) for param in spec.params)
 
 
 def _entries(param: ParamSpec, d: int, h: int) -> int:
-    entries = 1
+    entries, values = 1, size_values(BUILT_IN_SIZES + tuple(n for dim in param.shape for n in dim.names), d, h)
     for dim in param.shape:
-        entries *= dim.value(d, h)
+        entries *= dim.value(values)
     return entries
 
 
@@ -156,7 +173,8 @@ def check_parameter_count(spec: CellSpec, d: int, h: int, limit: int, use: str) 
     if total <= limit:
         return
     largest = max(spec.params, key=lambda param: _entries(param, d, h))
-    shape = " x ".join(f"{dim.value(d, h):,}" for dim in largest.shape)
+    values = size_values(spec.sizes, d, h)
+    shape = " x ".join(f"{dim.value(values):,}" for dim in largest.shape)
     raise SpecError(largest.where, f"the cell has {total:,} parameters at D={d}, H={h}; the largest, {largest.name}, "
                                    f"is {shape} = {_entries(largest, d, h):,}",
                     f"at most {limit:,} parameters for {use} (smaller sizes, fewer or smaller parameters)")
@@ -243,13 +261,75 @@ def check_variable_name(name: str, where: Location, what: str) -> str:
     return name
 
 
-def _name_list(value, key: str, where: Location) -> list[str]:
+SIZE_NAME = re.compile(r"[A-Z]", re.ASCII)
+SIZES_EXPECTED = 'a list of new sizes and equalities, e.g. sizes = ["P"] or sizes = ["D = H"]'
+
+
+def _declared_sizes(value, where: Location) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The `sizes` list: new sizes ("P": one capital letter) and equalities ("D = H": D is written H
+    from then on, so element-wise operations between the two are allowed)."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise SpecError(where, f"sizes is {value!r}", SIZES_EXPECTED)
+    declared: list[str] = []
+    equal: dict[str, str] = {}
+    for item in value:
+        left, sign, right = (part.strip(ASCII_BLANKS) for part in item.partition("="))
+        if not sign:
+            _check_new_size(left, where, declared)
+            declared.append(left)
+            continue
+        known = (*BUILT_IN_SIZES, *declared)
+        for size in (left, right):
+            if size not in known:
+                raise SpecError(where, f"{item!r} names {size!r}, which is not a size of this cell",
+                                f"an equality between {', '.join(known)} (a new size is declared first, as in sizes = [\"P\", \"P = H\"])")
+        if left == right or left in equal or right in equal:
+            raise SpecError(where, f"{item!r}: {left} and {right} are already equal or {left} is already declared equal to a size",
+                            "each size declared equal to another at most once, and not to itself")
+        equal[left] = right
+    return tuple(declared), equal
+
+
+def _check_new_size(name: str, where: Location, declared: list[str]) -> None:
+    if not SIZE_NAME.fullmatch(name) or name in AXES or name in BUILT_IN_SIZES:
+        raise SpecNameError(where, f"{name!r} cannot name a size",
+                            f"one capital letter other than {', '.join(AXES + BUILT_IN_SIZES)} (those are built in), such as P")
+    if name in declared:
+        raise SpecNameError(where, f"the size {name!r} is declared twice", "each size declared once")
+
+
+def _annotated_names(value, key: str, where: Location, known, equal: dict[str, str], default: Dim) -> dict[str, Dim]:
+    """`inputs` or `states`: names in order, each with its size; "c" has the default size (D for an
+    input, H for a state), "h: P" the size written after the colon."""
     if not isinstance(value, list) or not value:
-        raise SpecError(where, f"{key} is not a list of names", f'a list of names, e.g. {key} = ["x"]')
-    return [check_variable_name(item, where, key.rstrip("s")) for item in value]
+        raise SpecError(where, f"{key} is not a list of names", f'a list of names, e.g. {key} = ["x"] or ["x", "m: H"]')
+    vectors: dict[str, Dim] = {}
+    for item in value:
+        name, colon, size = item.partition(":") if isinstance(item, str) else (item, "", "")
+        name = check_variable_name(name.strip(ASCII_BLANKS) if colon else name, where, key.rstrip("s"))
+        size = size.strip(ASCII_BLANKS)
+        if colon and size not in known:
+            raise SpecError(where, f"the size {size!r} of {name} is not a size of this cell",
+                            f"one of {', '.join(known)} after the colon, as in \"{name}: H\" (declare a new one in sizes)")
+        if name in vectors:
+            raise SpecNameError(where, f"{name!r} is declared twice in {key}", "each name declared once")
+        vectors[name] = (Dim.of(size) if colon else default).renamed(equal)
+    return vectors
 
 
-def _params(value, lines: list[str], path: str) -> tuple[ParamSpec, ...]:
+def _check_sizes_used(spec: CellSpec, where: Location, declared: tuple[str, ...]) -> None:
+    """Every size of the cell is the size of some input, state or parameter axis: the generated code
+    reads each size from an argument's shape."""
+    used = {name for _, size in spec.vector_sizes for name in size.names}
+    used |= {name for param in spec.params for dim in param.shape for name in dim.names}
+    for size in spec.sizes:
+        if size not in used:
+            hint = f"remove {size!r} from sizes" if size in declared else f"declare it equal to a size used, as in sizes = [\"{size} = H\"]"
+            raise SpecError(where if size in declared else spec.input_location(),
+                            f"no input, state or parameter has the size {size}", hint)
+
+
+def _params(value, lines: list[str], path: str, known: tuple[str, ...], equal: dict[str, str]) -> tuple[ParamSpec, ...]:
     section = _key_line(lines, "params")
     if not isinstance(value, dict) or not value:
         raise SpecError(Location(path, section), "params is not a table of shapes", '[params] with lines such as W = ["H", "D + H"]')
@@ -259,12 +339,12 @@ def _params(value, lines: list[str], path: str) -> tuple[ParamSpec, ...]:
     for name, shape in value.items():
         where = Location(path, _key_line(lines, name, max(section - 1, 0)))
         check_variable_name(name, where, "parameter")
-        params.append(ParamSpec(name, _shape(shape, name, where), where))
+        params.append(ParamSpec(name, tuple(dim.renamed(equal) for dim in _shape(shape, name, where, known)), where))
     return tuple(params)
 
 
-def _shape(value, name: str, where: Location) -> tuple[Dim, ...]:
-    expected = 'a list of one or two sizes in D and H, e.g. ["H", "D + H"] or ["H"], or [] for one number'
+def _shape(value, name: str, where: Location, known: tuple[str, ...]) -> tuple[Dim, ...]:
+    expected = 'a list of one or two sizes in D, H and declared sizes, e.g. ["H", "D + H"] or ["H"], or [] for one number'
     if not isinstance(value, list) or len(value) > 2 or not all(isinstance(v, str) for v in value):
         raise SpecError(where, f"the shape of {name} is {value!r}", expected)
     if not value:  # a scalar: one number, a vector of size 1 that broadcasts like a mean over units
@@ -273,8 +353,13 @@ def _shape(value, name: str, where: Location) -> tuple[Dim, ...]:
         problem = dim_problem(size)
         if problem:
             shown = repr(size) if len(size) <= 60 else repr(size[:50]) + f"... ({len(size)} characters)"
-            raise SpecError(where, f"the size {shown} of {name} is not a sum of D, H and whole numbers: {problem}", expected)
-    return tuple(parse_dim(v) for v in value)
+            raise SpecError(where, f"the size {shown} of {name} is not a sum of sizes and whole numbers: {problem}", expected)
+    shape = tuple(parse_dim(v) for v in value)
+    unknown = next((n for dim in shape for n in dim.names if n not in known), None)
+    if unknown:
+        raise SpecError(where, f"the shape of {name} uses the size {unknown!r}, which this cell does not declare",
+                        f"sizes in {', '.join(known)}, or a new size declared first: sizes = [\"{unknown}\"]")
+    return shape
 
 
 def _equations(value, lines: list[str], path: str, key_where: Location) -> tuple[EquationSpec, ...]:
@@ -328,7 +413,8 @@ def _equation(text: str, where: Location) -> EquationSpec:
 def _check_unique_names(spec: CellSpec, where) -> None:
     """Every name is declared once: input, states, params and equation targets share one space."""
     seen: dict[str, str] = {}
-    declared = [(spec.input, "the input", spec.input_location())]
+    declared = [(size, "a size", spec.input_location()) for size in dict.fromkeys((*BUILT_IN_SIZES, *spec.sizes))]
+    declared += [(name, "an input", spec.input_location()) for name in spec.inputs]
     declared += [(name, "a state", spec.states_location()) for name in spec.states]
     declared += [(param.name, "a parameter", param.where) for param in spec.params]
     for name, role, place in declared:

@@ -25,6 +25,7 @@ from hypothesis import given
 
 import latex_reader as reader
 from derive import functions as fn
+from derive.dims import SizeSymbol
 from derive.derivation import UseKind, equation_tags
 from derive.blocks import BlockOf, Stacked
 from derive.reductions import MeanOf, Spread, SumOf, UnitSum
@@ -69,7 +70,7 @@ class Cell:
         # target wins over a variable without a line that prints alike (the complement 1 - h(t)
         # and an operand 1 - h(t-1) at step t+1)
         for key in sorted(self.notation.latex, key=lambda k: (k not in self.targets and k.startswith("d_"), NEXT in k)):
-            if key not in ("D", "H"):
+            if key not in self.derivation.model.spec.sizes:
                 names.setdefault(reader.read(self.notation.latex[key], self.time), sp.Symbol(key))
         return names
 
@@ -87,8 +88,8 @@ class Cell:
             return reader.Partial(*(self._named(arg) for arg in expr.args))
         if isinstance(expr, (sp.Number, sp.Dummy)):
             return expr
-        if isinstance(expr, sp.Symbol) and expr.name.rstrip("@") in ("D", "H"):
-            return sp.Symbol(expr.name.rstrip("@"))  # the sizes in a block's rows (the reader marks no time on them)
+        if isinstance(expr, sp.Symbol) and expr.name.rstrip("@") in self.derivation.model.spec.sizes:
+            return SizeSymbol(expr.name.rstrip("@"))  # the sizes in a block's rows (the reader marks no time on them)
         if not expr.args:
             raise AssertionError(f"the printed symbol {expr} is no name of the cell")
         args = [self._named(arg) for arg in expr.args]
