@@ -9,6 +9,14 @@ from .errors import DeriveError
 MAX_SEED = 2**32 - 1  # NumPy's legacy generator takes seeds in [0, 2**32)
 
 
+def size_setting(text: str) -> tuple[str, int]:
+    """An argparse type for a declared size's value: "P=8" -> ("P", 8)."""
+    name, sign, value = text.partition("=")
+    if not sign or not re.fullmatch(r"[A-Z]", name, re.ASCII):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE for a size such as P=8")
+    return name, whole_number(value)
+
+
 def whole_number(text: str) -> int:
     """An argparse type: an optionally signed whole number in ASCII digits. int() alone also takes
     "\u0661" (an Arabic-Indic one), "1_000" and blanks around; ranges are checked by each command

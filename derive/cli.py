@@ -6,10 +6,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .arguments import check_seed, whole_number
+from .arguments import check_seed, size_setting, whole_number
 from .catalog import builtin_names, builtin_spec, resolve
 from .errors import DeriveError, Location
-from . import limits
+from . import contract, limits
 from .experiments.commands import train_and_race
 from .spec import check_parameter_count
 from .gradcheck import gradcheck
@@ -148,6 +148,8 @@ def _latex_and_gradcheck(command) -> None:
     sub.add_argument("--hidden-size", type=whole_number, default=4, help="H (default 4)")
     sub.add_argument("--steps", type=whole_number, default=3, help="sequence length T (default 3)")
     sub.add_argument("--batch", type=whole_number, default=2, help="batch size B (default 2)")
+    sub.add_argument("--size", type=size_setting, action="append", default=[], metavar="NAME=VALUE",
+                     help="a size the spec declares, e.g. P=5 (repeatable; default: equal to H)")
     sub.add_argument("--seed", type=whole_number, default=0, help="random seed (default 0)")
 
 
@@ -215,11 +217,13 @@ def _gradcheck(args) -> int:
             raise DeriveError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a whole number from 1 to 64")
     check_seed(args)
     spec = resolve(args.cell)
+    extra = declared_sizes(spec, args.size)
     check_parameter_count(spec, args.input_size, args.hidden_size, limits.MAX_PARAMETERS["gradcheck"], "gradcheck")
     module = generated_module(spec)
     rows = gradcheck(module, input_size=args.input_size, hidden_size=args.hidden_size,
-                     steps=args.steps, batch=args.batch, seed=args.seed)
-    print(f"{spec.name}: central differences, D={args.input_size} H={args.hidden_size} "
+                     steps=args.steps, batch=args.batch, seed=args.seed, sizes=extra)
+    sizes = contract.sizes_of(module, args.input_size, args.hidden_size, extra)
+    print(f"{spec.name}: central differences, {' '.join(f'{k}={v}' for k, v in sizes.items())} "
           f"T={args.steps} B={args.batch}, float64")
     print(f"{'array':<16} {'entries':>8} {'worst relative error':>22}")
     for row in rows:
@@ -228,6 +232,18 @@ def _gradcheck(args) -> int:
     verdict = "ok" if worst < 1e-6 else "FAILED"
     print(f"worst: {worst:.2e} ({verdict}: the threshold is 1e-6)")
     return 0 if worst < 1e-6 else 1
+
+
+def declared_sizes(spec, settings: list[tuple[str, int]]) -> dict[str, int]:
+    """--size NAME=VALUE settings, each a size the spec declares, in 1..64."""
+    declared = [size for size in spec.sizes if size not in ("D", "H")]
+    extra = dict(settings)
+    for name, value in extra.items():
+        if name not in declared:
+            raise DeriveError(f"--size {name}={value}: {spec.name} declares " + (f"the sizes {', '.join(declared)}" if declared else "no sizes besides D and H"))
+        if not 1 <= value <= 64:
+            raise DeriveError(f"--size {name}={value}: expected a whole number from 1 to 64")
+    return extra
 
 
 def _latex(args) -> int:

@@ -41,7 +41,7 @@ class BackwardLoop:
         used = self.code.used()
         self.reads = [v.name for v in model.variables.values() if v.kind != Kind.PARAM and v.name in used]
         self.params = [p.name for p in model.spec.params if p.name in used]
-        self.code.buffer("dxs", "(T, B, D)")
+        self.code.buffer("dxs", f"(T, B, {self._size(model.spec.input)})")
         self.after_loop = self._after_loop() + self._bias_sums()
         self.dxs = "zeros" if self.dxs_in_loop or not any(g.before_loop for g in plan.reaching) else "product"
 

@@ -13,6 +13,8 @@ from types import ModuleType
 
 import numpy as np
 
+from . import contract
+
 
 
 @dataclass(frozen=True)
@@ -22,16 +24,21 @@ class GradcheckRow:
     entries: int  # how many entries were checked
 
 
-def random_problem(module: ModuleType, input_size=3, hidden_size=4, steps=3, batch=2, seed=0) -> dict:
+def random_problem(module: ModuleType, input_size=3, hidden_size=4, steps=3, batch=2, seed=0, sizes=None) -> dict:
+    """Parameters larger than init (and non-zero), inputs, initial states and the loss weights,
+    all random. sizes: the values of the module's declared sizes (each H if not given)."""
     rng = np.random.default_rng(seed)
-    params = module.init_params(input_size, hidden_size, rng=rng)
+    values = contract.sizes_of(module, input_size, hidden_size, sizes)
+    params = contract.init(module, values, rng=rng)
     params = {k: v * 2 + rng.normal(0, 0.1, v.shape) for k, v in params.items()}  # larger than init, non-zero
+    output = contract.output_size(module, values)
     return {
         "params": params,
-        "xs": rng.normal(size=(steps, batch, input_size)),
-        "state0": {k: rng.normal(0, 0.5, (batch, hidden_size)) for k in module.STATE},
-        "w_out": rng.normal(size=(steps, batch, hidden_size)),
-        "w_last": {k: rng.normal(size=(batch, hidden_size)) for k in module.STATE},
+        "xs": contract.inputs(module, values, (steps, batch), lambda shape: rng.normal(size=shape)),
+        "state0": contract.states(module, values, batch, lambda shape: rng.normal(0, 0.5, shape)),
+        "w_out": rng.normal(size=(steps, batch, output)),
+        "w_last": contract.states(module, values, batch, lambda shape: rng.normal(size=shape)),
+        "sizes": values,
     }
 
 
@@ -63,13 +70,14 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     return float(np.max(np.abs(analytic - numeric)) / scale)
 
 
-def gradcheck(module: ModuleType, eps: float = 1e-6, **sizes) -> list[GradcheckRow]:
+def gradcheck(module: ModuleType, eps: float = 1e-6, **problem_sizes) -> list[GradcheckRow]:
     """Compare backward_sequence with central differences; one row per checked array."""
-    problem = random_problem(module, **sizes)
+    problem = random_problem(module, **problem_sizes)
     _, cache = module.forward_sequence(problem["params"], problem["xs"], problem["state0"])
     grads, dxs, d_state0 = module.backward_sequence(problem["params"], cache, problem["w_out"], problem["w_last"])
     checks = [(name, grads[name], problem["params"][name]) for name in module.PARAM_SHAPES]
-    checks.append(("xs", dxs, problem["xs"]))
+    xs, dxs = contract.as_dict(module, problem["xs"]), contract.as_dict(module, dxs)
+    checks += [("xs" if len(xs) == 1 else f"xs[{name}]", dxs[name], xs[name]) for name in xs]
     checks += [(f"state0[{k}]", d_state0[k], problem["state0"][k]) for k in module.STATE]
     return [GradcheckRow(name, relative_error(analytic, _numeric(module, problem, array, eps)), array.size)
             for name, analytic, array in checks]

@@ -46,7 +46,8 @@ def cell_views(cell: DerivedCell) -> dict[str, dict]:
     spec = cell.spec
     common = {"name": spec.name, "title": spec.title, "reference": spec.reference, "spec_path": spec.path}
     documents = {**common, **latex_view(cell.derivation, cell.notation), **walkthrough_view(cell.derivation, cell.notation)}
-    return {".py": {**common, **numpy_view(cell), "fast": fast_view(cell)}, ".tex": documents, ".md": documents}
+    fast = None if spec.several_inputs else fast_view(cell)  # several inputs: the sequence functions run the readable steps
+    return {".py": {**common, **numpy_view(cell), "fast": fast}, ".tex": documents, ".md": documents}
 
 
 def generate(spec: CellSpec, templates: Path | None = None, env: jinja2.Environment | None = None) -> dict[str, str]:

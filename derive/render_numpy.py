@@ -37,6 +37,7 @@ def numpy_view(cell: DerivedCell) -> dict:
     forward = _forward_lines(model, notation, keep=set(cache))
     return {
         "state_tuple": _python_tuple(spec.states),
+        "size_tuple": _python_tuple(spec.sizes),
         "states": list(spec.states),
         "previous_states": [(s, model.names.prev(s)) for s in spec.states],
         "output": spec.output,
@@ -48,14 +49,67 @@ def numpy_view(cell: DerivedCell) -> dict:
         "forward": forward,
         "cache": cache,
         "backward_params": [p.name for p in spec.params if p.name in read],
-        "sizes": _size_lines(model, read),
+        "size_lines": _size_lines(model, read),
         "backward": backward,
         "grads": [(p.name, model.names.adjoint(p.name)) for p in spec.params],
         "carries": [(s, model.names.adjoint(model.names.prev(s))) for s in spec.states],
-        "input_adjoint": model.names.adjoint(spec.input),
+        "input_adjoint": _input_adjoints(model),
+        **_size_view(spec),
         "helpers": ["sigmoid"] if any(e.has(Sigmoid) for e in _all_expressions(derivation)) else [],
         "all_params": [p.name for p in spec.params],
     }
+
+
+def _size_view(spec) -> dict:
+    """The sizes as the module's constants, signatures and shapes write them."""
+    vector = lambda name: spec.size_of(name).code  # noqa: E731 - an input's or a state's size: one size name
+    several = spec.several_inputs
+    return {
+        "sizes": list(spec.sizes),
+        "size_names": ", ".join(spec.sizes),
+        "extra_sizes": [size for size in spec.sizes if size not in ("D", "H")],
+        "equal_sizes": [pair for pair in spec.equal_sizes if pair[0] in ("D", "H")],  # an argument of init_params set equal
+        "several_inputs": several,
+        "inputs": [(name, vector(name)) for name in spec.inputs],
+        "input_size": vector(spec.input),
+        "state_sizes": [(state, vector(state)) for state in spec.states],
+        "one_state_size": len({vector(state) for state in spec.states}) == 1 and vector(spec.states[0]),
+        "output_size": vector(spec.output),
+        # what check_arguments is told of the inputs: axes letters, or a dict of them for several inputs
+        "step_axes": _axes(spec, "B"),
+        "sequence_axes": _axes(spec, "TB"),
+        "step_input": "inputs" if several else spec.input,
+        "xs_shape": "(a dict of " + ", ".join(f"{n} (T, B, {vector(n)})" for n in spec.inputs) + ")" if several else f"(T, B, {vector(spec.input)})",
+        "dtype": f'xs["{spec.input}"].dtype' if several else "xs.dtype",
+        "zero_states": _zero_states(spec, "np.zeros((B, {size}), dtype=" + ('xs["' + spec.input + '"].dtype' if several else "xs.dtype") + ")"),
+        "initial_states": _zero_states(spec, "np.zeros((B, {size}), xs.dtype) if state0 is None else state0[{name}].copy()"),
+        "last_adjoints": _zero_states(spec, "np.zeros((B, {size}), xs.dtype) if d_state_last is None else d_state_last[{name}].copy()"),
+        "empty_dxs": ("{" + ", ".join(f'"{n}": np.empty((T, B, {vector(n)}), dtype=d_outputs.dtype)' for n in spec.inputs) + "}"
+                      if several else f"np.empty((T, B, {vector(spec.input)}), dtype=d_outputs.dtype)"),
+    }
+
+
+def _zero_states(spec, pattern: str) -> str:
+    """A dict with an entry per state, pattern filled with each state's {size} and {name} (the code
+    that names it): one comprehension over STATE when every state has one size, else one entry each."""
+    sizes = [spec.size_of(state).code for state in spec.states]
+    if len(set(sizes)) == 1:
+        return "{name: " + pattern.format(size=sizes[0], name="name") + " for name in STATE}"
+    return "{" + ", ".join(f'"{state}": ' + pattern.format(size=size, name=f'"{state}"') for state, size in zip(spec.states, sizes)) + "}"
+
+
+def _axes(spec, leading: str) -> str:
+    if not spec.several_inputs:
+        return f'"{leading}{spec.size_of(spec.input).code}"'
+    return "{" + ", ".join(f'"{name}": "{leading}{spec.size_of(name).code}"' for name in spec.inputs) + "}"
+
+
+def _input_adjoints(model: CellModel) -> str:
+    """What backward() returns for the inputs: d_x, or a dict of every input's adjoint."""
+    spec = model.spec
+    if not spec.several_inputs:
+        return model.names.adjoint(spec.input)
+    return "{" + ", ".join(f'"{name}": {model.names.adjoint(name)}' for name in spec.inputs) + "}"
 
 
 def _all_expressions(derivation: Derivation):

@@ -21,6 +21,9 @@ import numpy as np
 
 STATE = ("y", "c")
 OUTPUT = "y"
+SIZES = ("D", "H")
+INPUTS = {"x": "D"}  # each input's size
+STATE_SIZES = {"y": "H", "c": "H"}
 PARAM_SHAPES = {
     "W_z": ("H", "D"),
     "R_z": ("H", "H"),
@@ -38,7 +41,7 @@ PARAM_SHAPES = {
     "p_o": ("H",),
     "b_o": ("H",),
 }
-PARAM_SIZES = {  # PARAM_SHAPES as numbers, for check_arguments: each size is (how many D, how many H, a constant)
+PARAM_SIZES = {  # PARAM_SHAPES as numbers, for check_arguments: each size is (how many of each of SIZES, a constant)
     "W_z": ((0, 1, 0), (1, 0, 0)),
     "R_z": ((0, 1, 0), (0, 1, 0)),
     "b_z": ((0, 1, 0),),
@@ -137,13 +140,14 @@ def buffers(dtype, workspace, key, *shapes, inputs=(), zeroed=False):
 
 
 def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, workspace=None, step_cache=None):
-    """Check a call's arguments against each other and return their sizes (T, B, D, H), T None for
-    one step. A mismatch raises ValueError naming the argument, its shape and the shape expected.
+    """Check a call's arguments against each other and return their sizes (T, B, *SIZES), T None
+    for one step. A mismatch raises ValueError naming the argument, its shape and the shape expected.
 
     params must hold exactly the parameters of PARAM_SHAPES. arrays: (name, array, axes) such as
-    ("xs", xs, "TBD"). states: (name, dict or None): a dict of exactly the states of STATE, each
-    (B, H), or None for states left out. H is read from the first parameter sized by H alone; T, B
-    and D from the first array that has them (D from the parameters when none has). All arrays
+    ("xs", xs, "TBD"), or (name, dict, a dict of axes) for a dict of arrays. states: (name, dict or
+    None): a dict of exactly the states of STATE, each (B, its size in STATE_SIZES), or None for
+    states left out. A size no input has (H) is read from the first parameter sized by it alone; T,
+    B and the inputs' sizes (D) from the first array that has them, else from the parameters. All arrays
     share the parameters' float dtype. A backward pass gives the cache, which must be what made_by
     returned (its xs is checked as well), and its workspace: see forward_sequence. backward() gives
     forward()'s cache as step_cache: its per-example values, the 2-D ones, must have B rows.
@@ -167,12 +171,15 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
             found = f"{made}'s" if made else f"not a forward pass's (it is a {type(cache).__name__})"
             raise ValueError(f"cache is {found}: pass the cache {made_by} returned")
         arrays = [("cache['xs']", cache["xs"], "TBD"), *arrays]
-    # (name, array, axes, the shape as written): a parameter's axes as (how many D, how many H, a constant), others' as letters
+    # (name, array, axes, the shape as written): a parameter's axes as (how many of each size, a constant), others' as letters
     weights = entries("params", params, PARAM_SIZES, PARAM_SHAPES)
-    others = [(name, array, axes, axes) for name, array, axes in arrays]
+    others = []
+    for name, array, axes in arrays:
+        others += entries(name, array, axes, axes) if isinstance(axes, dict) else [(name, array, axes, axes)]
+    state_axes = {state: "B" + size for state, size in STATE_SIZES.items()}
     for name, state in states:
         if state is not None:
-            others += entries(name, state, dict.fromkeys(STATE, "BH"), dict.fromkeys(STATE, "BH"))
+            others += entries(name, state, state_axes, state_axes)
     first, dtype = weights[0][0], getattr(weights[0][1], "dtype", None)
     for what, array, axes, written in weights + others:
         if not isinstance(array, np.ndarray) or array.ndim != len(axes):
@@ -184,29 +191,35 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
         raise ValueError(f"the arrays are {dtype}: expected floats, float32 or float64")
 
     sizes, source = {}, {}  # each size, and the argument it was read from
-    for what, array, axes, _ in weights:  # H: from the first parameter sized by H alone
-        for (d, h, c), length in zip(axes, array.shape):
-            if d == 0 and h and "H" not in sizes:
-                sizes["H"], source["H"] = (length - c) // h, what
-        if "H" in sizes:
-            break
+    for what, array, axes, _ in weights:  # H: from the first parameter sized by it alone
+        for counts, length in zip(axes, array.shape):
+            used = [k for k, n in enumerate(counts[:-1]) if n]
+            if len(used) == 1 and SIZES[used[0]] not in INPUTS.values() and SIZES[used[0]] not in sizes:
+                sizes[SIZES[used[0]]], source[SIZES[used[0]]] = (length - counts[-1]) // counts[used[0]], what
     for what, array, letters, _ in others:  # T, B and D: from the first array that has them
         for letter, length in zip(letters, array.shape):
             if letter not in sizes:
                 sizes[letter], source[letter] = length, what
-    for what, array, axes, _ in weights if "D" not in sizes else ():  # one step back: D from the first parameter sized by D
-        for (d, h, c), length in zip(axes, array.shape):
-            if d and "D" not in sizes:
-                sizes["D"], source["D"] = (length - h * sizes["H"] - c) // d, what
-    D, H = sizes["D"], sizes["H"]
+    for what, array, axes, _ in weights * len(SIZES):  # one step back: D from the first parameter sized by D and known sizes
+        for counts, length in zip(axes, array.shape):
+            unknown = [k for k, n in enumerate(counts[:-1]) if n and SIZES[k] not in sizes]
+            if len(unknown) == 1:  # (the passes over the parameters repeat, as one size solved may be needed for the next)
+                rest = sum(n * sizes[SIZES[k]] for k, n in enumerate(counts[:-1]) if n and k != unknown[0])
+                sizes[SIZES[unknown[0]]], source[SIZES[unknown[0]]] = (length - rest - counts[-1]) // counts[unknown[0]], what
+    D, H = (sizes[size] for size in SIZES)
     for what, array, axes, written in weights:
-        expected = tuple([d * D + h * H + c for d, h, c in axes])
+        expected = tuple([sum(n * sizes[size] for size, n in zip(SIZES, counts)) + counts[-1] for counts in axes])
         if array.shape != expected:
-            (d, h, c), length = next((axis, n) for axis, n, size in zip(axes, array.shape, expected) if n != size)
+            counts, length = next((axis, n) for axis, n, size in zip(axes, array.shape, expected) if n != size)
             says = f"{array.shape}, expected {shown(written)} = {expected}"
-            if d and source["D"] != what and (length - h * H - c) % d == 0:  # the D this parameter was made for
-                raise ValueError(f"{source['D']} has D = {D} columns but {what} was made for D = {(length - h * H - c) // d}: it is {says}")
-            raise ValueError(f"{what} is {says}" + "".join(f"; {x} = {sizes[x]} from {source[x]}" for x, n in (("D", d), ("H", h)) if n and source[x] != what))
+            from_arrays = [(k, size) for k, size in enumerate(SIZES) if counts[k] and source[size] != what and size in INPUTS.values()]
+            if len(from_arrays) == 1:  # the input size this parameter was made for
+                k, size = from_arrays[0]
+                rest = sum(n * sizes[other] for other, n in zip(SIZES, counts) if other != size) + counts[-1]
+                if (length - rest) % counts[k] == 0:
+                    raise ValueError(f"{source[size]} has {size} = {sizes[size]} columns but {what} was made for "
+                                     f"{size} = {(length - rest) // counts[k]}: it is {says}")
+            raise ValueError(f"{what} is {says}" + "".join(f"; {x} = {sizes[x]} from {source[x]}" for x, n in zip(SIZES, counts) if n and source[x] != what))
     for what, array, letters, _ in others:
         expected = tuple([sizes[letter] for letter in letters])
         if array.shape != expected:
@@ -221,8 +234,8 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
         layer = ("greff_noaf", D, H)
         owner = workspace.setdefault("layer", layer)
         if owner != layer:
-            raise ValueError(f"workspace belongs to {owner[0]} with D = {owner[1]}, H = {owner[2]}, not to "
-                             f"{layer[0]} with D = {D}, H = {H}: use one workspace per layer")
+            raise ValueError(f"workspace belongs to {owner[0]} with {', '.join(f'{s} = {v}' for s, v in zip(SIZES, owner[1:]))}, not to "
+                             f"{layer[0]} with {', '.join(f'{s} = {v}' for s, v in zip(SIZES, layer[1:]))}: use one workspace per layer")
         if cache is None:  # forward_sequence: its calls are numbered, so that a backward pass can tell an overwritten cache
             workspace["calls"] = workspace.get("calls", 0) + 1
     if cache is not None and cache.get("workspace") is not workspace:
@@ -241,7 +254,7 @@ def init_params(input_size, hidden_size, rng=None, dtype=np.float64):
     """
     rng = np.random.default_rng(rng)
     D, H = input_size, hidden_size
-    bound = 1 / np.sqrt(H)
+    bound = 1 / np.sqrt(hidden_size)
     shapes = {
         "W_z": (H, D),
         "R_z": (H, H),
@@ -464,7 +477,7 @@ def forward_sequence(params, xs, state0=None, workspace=None):
     forward_sequence_steps, which runs the readable forward() step by step.
     workspace: None, or a dict the caller keeps for this layer and passes on every call: its arrays
     are then reused, and the outputs and cache of the previous call made with it are overwritten.
-    The workspace is bound to its first layer (this cell, D and H): another refuses it. Its calls are
+    The workspace is bound to its first layer (this cell and its sizes): another refuses it. Its calls are
     numbered, and backward_sequence refuses a cache that a later call has overwritten (two layers
     sharing a workspace, run forward one after the other). Use one workspace per layer.
     T = 0 or B = 0 gives empty outputs and the initial state as the final one.
