@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, layernorm, seed_style, training
+from . import checks, layernorm, projection, seed_style, training
 from .timing import median_times
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
                                      epilog="example:\n  python -m benchmarks --repeats 9 --out benchmarks/RESULTS.md")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs of each contender (default 7)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="where to write the table")
-    parser.add_argument("--only", choices=("kernels", "generation", "training", "checks", "layernorm"),
+    parser.add_argument("--only", choices=("kernels", "generation", "training", "checks", "layernorm", "projection"),
                         help="run one part and print it (RESULTS.md is written only by a full run)")
     parser.add_argument("--without-torch", action="store_true",
                         help="do not import torch even if installed: torch running in the same process changes "
@@ -160,8 +160,11 @@ def main(argv=None) -> int:
     print("[+] argument checks ...", flush=True)
     checked = checks_part(args.repeats)
     print("[+] layernorm_lstm against torch autograd ...", flush=True)
+    normed = layernorm.render(layernorm.rows(torch, args.repeats), args.repeats)
+    print("[+] lstmp against torch.nn.LSTM(proj_size) ...", flush=True)
+    projected = projection.render(projection.rows(torch, args.repeats), args.repeats)
     report = (render(rows, cold, warm, machine(torch), args.repeats) + "\n" + "\n".join(training.render(rates))
-              + "\n\n" + "\n".join(checked) + "\n\n" + "\n".join(layernorm.render(layernorm.rows(torch, args.repeats), args.repeats)) + "\n")
+              + "\n\n" + "\n".join(checked) + "\n\n" + "\n".join(normed) + "\n\n" + "\n".join(projected) + "\n")
     args.out.write_text(report)
     print(report)
     return 0
@@ -182,6 +185,8 @@ def run_part(part: str, repeats: int, without_torch: bool = False) -> list[str]:
         return checks_part(repeats)
     if part == "layernorm":
         return layernorm.render(layernorm.rows(None if without_torch else import_torch(), repeats), repeats)
+    if part == "projection":
+        return projection.render(projection.rows(None if without_torch else import_torch(), repeats), repeats)
     if part == "generation":
         cold, warm = generation_times(max(3, repeats // 2))
         return [f"- cold: {cold:.2f} s", f"- nothing changed: {warm:.2f} s"]

@@ -27,16 +27,17 @@ MODULE_NAMES = {
     **{name: "an argument or local of the generated functions" for name in (
         "params", "state", "cache", "grads", "d_state", "d_state_prev", "state_next", "state0", "d_state_last", "xs",
         "outputs", "d_outputs", "dxs", "dx", "steps", "step_cache", "step_grads", "stacks", "cached", "parts", "name",
-        "value", "values", "final_state", "d_state0", "workspace", "made", "T", "B", "D", "H", "t")},
+        "value", "values", "final_state", "d_state0", "workspace", "made", "T", "B", "D", "H", "t", "inputs")},
     **{name: "a function of the generated module" for name in (
         "sigmoid", "relu", "sigmoid_pair", "sigmoid_into", "sigmoid_pair_into", "buffers", "forward", "backward",
         "forward_sequence", "backward_sequence", "forward_sequence_steps", "backward_sequence_steps", "init_params",
         "check_arguments", *CALLABLE)},
-    **{name: "a constant of the generated module" for name in ("STATE", "OUTPUT", "PARAM_SHAPES", "PARAM_SIZES")},
+    **{name: "a constant of the generated module" for name in (
+        "STATE", "OUTPUT", "PARAM_SHAPES", "PARAM_SIZES", "SIZES", "INPUTS", "STATE_SIZES")},
     # tests/test_naming.py checks that every builtin a generated module calls is listed here
     **{name: "a Python builtin the generated code calls" for name in (
         "any", "dict", "len", "range", "reversed", "zip", "isinstance", "tuple", "str", "list", "next", "type",
-        "getattr", "ValueError", "TypeError")},
+        "getattr", "enumerate", "ValueError", "TypeError")},
 }
 
 

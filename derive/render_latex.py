@@ -86,6 +86,7 @@ def notation_notes(derivation: Derivation, notation: Notation) -> tuple[str, ...
     if any(line.expr.has(Block) for line in derivation.lines):
         notes.append("$\\left[a\\right]_{v}$ is the block of a stacked vector's adjoint $a$ that belongs to its part $v$.")
     notes += _size_one_and_block_notes(derivation, at)
+    notes += _declared_size_notes(derivation.model.spec, notation)
     if _later_made_up_adjoints(derivation):
         later = style.adjoint_of("\\left(\\dots\\right)", of=at("L", "t+1"))
         notes.append("A value written as its definition may read, one step later, like another value now; the adjoint "
@@ -104,6 +105,16 @@ def _size_one_and_block_notes(derivation: Derivation, at) -> list[str]:
     if any(isinstance(a.expr, BlockOf) for a in derivation.model.assignments):
         notes.append("$\\left[a\\right]_{H + 1:2 H}$ is rows $H + 1$ to $2 H$ of $a$, one of its equal blocks.")
     return notes
+
+
+def _declared_size_notes(spec, notation: Notation) -> list[str]:
+    """The sizes of inputs and states, for a cell that declares sizes or gives a vector another size."""
+    vectors = [*spec.inputs, *spec.states]
+    if spec.sizes == ("D", "H") and all(spec.size_of(v).code == ("D" if v in spec.inputs else "H") for v in vectors):
+        return []
+    sizes = ", ".join(f"${notation.latex[v]}$ has ${spec.size_of(v).code}$" for v in vectors)
+    equal = "".join(f" (the cell declares ${left} = {right}$)" for left, right in spec.equal_sizes)
+    return [f"Entries: {sizes}{equal}."]
 
 
 def _later_made_up_adjoints(derivation: Derivation) -> bool:

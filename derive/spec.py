@@ -13,7 +13,8 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .dims import AXES, BUILT_IN_SIZES, D, H, ONE, Dim, dim_problem, parse_dim, size_values
+from .dims import BUILT_IN_SIZES, D, H, ONE, Dim, dim_problem, parse_dim, size_values
+from .sizes import declared_sizes, sized_names
 from .errors import Location, SpecError, SpecNameError, SpecSyntaxError
 from . import limits
 from .style import LatexStyle, style_from_table
@@ -116,14 +117,11 @@ def spec_from_text(text: str, path: str) -> CellSpec:
     where = lambda key: Location(path, _key_line(lines, key))  # noqa: E731 - tiny local helper
     _check_keys(table, path, where)
     name = _cell_name(table["name"], where("name"))
-    declared, equal = _declared_sizes(table.get("sizes", []), where("sizes"))
+    declared, equal = declared_sizes(table.get("sizes", []), where("sizes"))
     known = (*BUILT_IN_SIZES, *declared)
-    inputs = _annotated_names(table["inputs"], "inputs", where("inputs"), known, equal, D)
-    states = _annotated_names(table["states"], "states", where("states"), known, equal, H)
-    output = _text(table["output"], "output", where("output"))
-    _refuse_non_ascii(output, where("output"), "output")
-    if output not in states:
-        raise SpecNameError(where("output"), f"output {output!r} is not a declared state", f"one of {', '.join(states)}")
+    inputs = sized_names(table["inputs"], "inputs", where("inputs"), known, equal, D, check_variable_name)
+    states = sized_names(table["states"], "states", where("states"), known, equal, H, check_variable_name)
+    output = _output(table["output"], states, where("output"))
     params = _params(table["params"], lines, path, known, equal)
     equations = _equations(table["equations"], lines, path, where("equations"))
     spec = CellSpec(
@@ -140,15 +138,22 @@ def spec_from_text(text: str, path: str) -> CellSpec:
         inputs_where=where("inputs"),
         states_where=where("states"),
         inputs=tuple(inputs),
-        vector_sizes=tuple((name, size) for name, size in {**inputs, **states}.items()),
+        vector_sizes=tuple({**inputs, **states}.items()),
         sizes=tuple(size for size in known if size not in equal),
-        equal_sizes=tuple(equal.items()),
-    )
+        equal_sizes=tuple(equal.items()))
     _check_sizes_used(spec, where("sizes"), declared)
     _check_unique_names(spec, where)
     check_parameter_count(spec, *SEED_SIZES, limits.MAX_PARAMETERS_AT_SEED_SIZES, "any spec, counted at the seed posts' sizes")
     names = {*spec.inputs, *spec.states, *(p.name for p in params), *(e.target for e in equations)}
     return replace(spec, latex=style_from_table(table.get("latex"), where("latex"), names))
+
+
+def _output(value, states, where: Location) -> str:
+    output = _text(value, "output", where)
+    _refuse_non_ascii(output, where, "output")
+    if output not in states:
+        raise SpecNameError(where, f"output {output!r} is not a declared state", f"one of {', '.join(states)}")
+    return output
 
 
 SEED_SIZES = (50, 100)  # D and H of the seed posts: every spec's parameters are counted at these sizes
@@ -259,62 +264,6 @@ def check_variable_name(name: str, where: Location, what: str) -> str:
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         raise SpecNameError(where, f"{what} name {name!r} is a Python keyword", "another name")
     return name
-
-
-SIZE_NAME = re.compile(r"[A-Z]", re.ASCII)
-SIZES_EXPECTED = 'a list of new sizes and equalities, e.g. sizes = ["P"] or sizes = ["D = H"]'
-
-
-def _declared_sizes(value, where: Location) -> tuple[tuple[str, ...], dict[str, str]]:
-    """The `sizes` list: new sizes ("P": one capital letter) and equalities ("D = H": D is written H
-    from then on, so element-wise operations between the two are allowed)."""
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise SpecError(where, f"sizes is {value!r}", SIZES_EXPECTED)
-    declared: list[str] = []
-    equal: dict[str, str] = {}
-    for item in value:
-        left, sign, right = (part.strip(ASCII_BLANKS) for part in item.partition("="))
-        if not sign:
-            _check_new_size(left, where, declared)
-            declared.append(left)
-            continue
-        known = (*BUILT_IN_SIZES, *declared)
-        for size in (left, right):
-            if size not in known:
-                raise SpecError(where, f"{item!r} names {size!r}, which is not a size of this cell",
-                                f"an equality between {', '.join(known)} (a new size is declared first, as in sizes = [\"P\", \"P = H\"])")
-        if left == right or left in equal or right in equal:
-            raise SpecError(where, f"{item!r}: {left} and {right} are already equal or {left} is already declared equal to a size",
-                            "each size declared equal to another at most once, and not to itself")
-        equal[left] = right
-    return tuple(declared), equal
-
-
-def _check_new_size(name: str, where: Location, declared: list[str]) -> None:
-    if not SIZE_NAME.fullmatch(name) or name in AXES or name in BUILT_IN_SIZES:
-        raise SpecNameError(where, f"{name!r} cannot name a size",
-                            f"one capital letter other than {', '.join(AXES + BUILT_IN_SIZES)} (those are built in), such as P")
-    if name in declared:
-        raise SpecNameError(where, f"the size {name!r} is declared twice", "each size declared once")
-
-
-def _annotated_names(value, key: str, where: Location, known, equal: dict[str, str], default: Dim) -> dict[str, Dim]:
-    """`inputs` or `states`: names in order, each with its size; "c" has the default size (D for an
-    input, H for a state), "h: P" the size written after the colon."""
-    if not isinstance(value, list) or not value:
-        raise SpecError(where, f"{key} is not a list of names", f'a list of names, e.g. {key} = ["x"] or ["x", "m: H"]')
-    vectors: dict[str, Dim] = {}
-    for item in value:
-        name, colon, size = item.partition(":") if isinstance(item, str) else (item, "", "")
-        name = check_variable_name(name.strip(ASCII_BLANKS) if colon else name, where, key.rstrip("s"))
-        size = size.strip(ASCII_BLANKS)
-        if colon and size not in known:
-            raise SpecError(where, f"the size {size!r} of {name} is not a size of this cell",
-                            f"one of {', '.join(known)} after the colon, as in \"{name}: H\" (declare a new one in sizes)")
-        if name in vectors:
-            raise SpecNameError(where, f"{name!r} is declared twice in {key}", "each name declared once")
-        vectors[name] = (Dim.of(size) if colon else default).renamed(equal)
-    return vectors
 
 
 def _check_sizes_used(spec: CellSpec, where: Location, declared: tuple[str, ...]) -> None:

@@ -6,8 +6,9 @@ cell spec (TOML) itself, parses each equation's right-hand side with Python's
 Gradients come from HIPS autograd applied to a scalar loss, so they are an
 independent reference for the generated NumPy backward passes.
 
-Data layout (batched, row-major): x is (B, D), every state is (B, H), so the
-column-vector expression ``W @ v`` is computed as ``v @ W.T`` and
+Data layout (batched, row-major): x is (B, D), every state is (B, H) (unless
+the spec writes ``"name: SIZE"``), so the column-vector expression ``W @ v`` is
+computed as ``v @ W.T`` and
 ``concat(a, b, ...)`` stacks along axis 1.  Vector params broadcast over the
 batch.  Nothing here calls ``eval`` or ``exec``.
 """
@@ -37,17 +38,30 @@ __all__ = [
 def load_spec(spec_path) -> dict:
     """Read a cell spec and parse its equations.
 
-    Returns a dict with keys ``name``, ``input`` (the single input name),
+    Returns a dict with keys ``name``, ``inputs`` (list of names),
     ``states`` (list), ``output``, ``params`` (name -> list of shape strings,
-    in file order) and ``equations`` (list of ``(lhs, ast.expr)`` in order).
+    in file order), ``equations`` (list of ``(lhs, ast.expr)`` in order),
+    ``vector_size`` (input or state name -> the size's letter: D for an input,
+    H for a state unless written ``"name: SIZE"``), ``new_sizes`` (letters the
+    ``sizes`` list declares) and ``equal`` (letter -> the letter it equals).
     """
     with open(spec_path, "rb") as fh:
         raw = tomllib.load(fh)
 
-    inputs = list(raw["inputs"])
-    if len(inputs) != 1:
-        raise ValueError(f"expected exactly one input, got {inputs!r}")
-    states = list(raw["states"])
+    new_sizes, equal = [], {}
+    for item in raw.get("sizes", []):
+        left, sep, right = (part.strip() for part in item.partition("="))
+        if sep:
+            equal[left] = right
+        else:
+            new_sizes.append(left)
+    vector_size = {}
+    for key, default in (("inputs", "D"), ("states", "H")):
+        for entry in raw[key]:
+            name, _, size = (part.strip() for part in entry.partition(":"))
+            vector_size[name] = size or default
+    inputs = [entry.partition(":")[0].strip() for entry in raw["inputs"]]
+    states = [entry.partition(":")[0].strip() for entry in raw["states"]]
     output = raw["output"]
     if output not in states:
         raise ValueError(f"output {output!r} is not one of the states {states!r}")
@@ -75,8 +89,11 @@ def load_spec(spec_path) -> dict:
 
     return {
         "name": raw.get("name"),
-        "input": inputs[0],
+        "inputs": inputs,
         "states": states,
+        "vector_size": vector_size,
+        "new_sizes": new_sizes,
+        "equal": equal,
         "output": output,
         "params": params,
         "equations": equations,
@@ -114,14 +131,26 @@ def _size_expr(text: str, sizes: dict) -> int:
     return value
 
 
-def param_shapes(spec_path, D: int, H: int) -> dict:
-    """Map each param name to its concrete shape tuple for sizes D and H."""
+def param_shapes(spec_path, D: int, H: int, sizes=None) -> dict:
+    """Map each param name to its concrete shape tuple for sizes D and H (and
+    the declared sizes: see size_values)."""
     spec = load_spec(spec_path)
-    return _param_shapes(spec, D, H)
+    return _param_shapes(spec, size_values(spec, D, H, sizes))
 
 
-def _param_shapes(spec, D, H):
-    sizes = {"D": D, "H": H}
+def size_values(spec, D, H, given=None) -> dict:
+    """Every size letter's value: D and H as given, a declared size from
+    ``given`` or else H + 1, H + 2, ... (distinct, so that a mix-up shows), and
+    a size declared equal to another takes that one's value."""
+    values = {"D": D, "H": H}
+    for index, name in enumerate(spec["new_sizes"]):
+        values[name] = (given or {}).get(name, H + 1 + index)
+    for left, right in spec["equal"].items():
+        values[left] = values[right]
+    return values
+
+
+def _param_shapes(spec, sizes):
     return {  # a scalar parameter ([]) is one number kept as shape (1,), as derive's README states
         name: tuple(_size_expr(s, sizes) for s in shape) if shape else (1,)
         for name, shape in spec["params"].items()
@@ -245,9 +274,10 @@ def _eval(node, env, prev, params):
 
 
 def _step(spec, params, x, prev):
-    """One time step. Returns the dict of new state values."""
+    """One time step (x: an array, or a dict by input name for several
+    inputs). Returns the dict of new state values."""
     env = dict(params)
-    env[spec["input"]] = x
+    env.update(x if len(spec["inputs"]) > 1 else {spec["inputs"][0]: x})
     for lhs, expr in spec["equations"]:
         env[lhs] = _eval(expr, env, prev, params)
     return {s: env[s] for s in spec["states"]}
@@ -256,8 +286,11 @@ def _step(spec, params, x, prev):
 def _run(spec, params, xs, state0):
     prev = {s: state0[s] for s in spec["states"]}
     outs = []
-    for t in range(len(xs)):
-        prev = _step(spec, params, xs[t], prev)
+    several = len(spec["inputs"]) > 1  # xs is then a dict (under autograd, a box of one: no isinstance)
+    steps = len(xs[spec["inputs"][0]]) if several else len(xs)
+    for t in range(steps):
+        at_t = {k: xs[k][t] for k in spec["inputs"]} if several else xs[t]
+        prev = _step(spec, params, at_t, prev)
         outs.append(prev[spec["output"]])
     return anp.stack(outs, axis=0), prev
 
@@ -298,37 +331,41 @@ def oracle_gradients(spec_path, params, xs, state0, d_outputs, d_state_last):
 
     args = (
         {k: np.asarray(v) for k, v in params.items()},
-        np.asarray(xs),
+        {k: np.asarray(v) for k, v in xs.items()} if isinstance(xs, dict) else np.asarray(xs),
         {k: np.asarray(state0[k]) for k in states},
     )
     g_params, g_xs, g_state0 = grad(loss)(args)
     return {
         "params": {k: np.asarray(v) for k, v in g_params.items()},
-        "xs": np.asarray(g_xs),
+        "xs": {k: np.asarray(v) for k, v in g_xs.items()} if isinstance(g_xs, dict) else np.asarray(g_xs),
         "state0": {k: np.asarray(v) for k, v in g_state0.items()},
     }
 
 
-def random_problem(spec_path, T, B, D, H, seed):
+def random_problem(spec_path, T, B, D, H, seed, sizes=None):
     """A random float64 problem for the spec.
 
     All draws come from ``numpy.random.default_rng(seed)`` in this order:
-    params (spec order, uniform [-0.5, 0.5]), xs (T, B, D) uniform [-1, 1],
-    state0 (states order, (B, H) uniform [-1, 1]), d_outputs (T, B, H)
-    standard normal, d_state_last (states order, (B, H) standard normal).
+    params (spec order, uniform [-0.5, 0.5]), xs (T, B, D) uniform [-1, 1]
+    (a dict of them by input name for several inputs), state0 (states order,
+    (B, H) uniform [-1, 1]), d_outputs (T, B, H) standard normal, d_state_last
+    (states order, (B, H) standard normal); each vector at its own size.
     The returned dict's keys match ``oracle_gradients``' keyword arguments.
     """
     spec = load_spec(spec_path)
+    values = size_values(spec, D, H, sizes)
+    size = {name: values[letter] for name, letter in spec["vector_size"].items()}
     rng = np.random.default_rng(seed)
-    shapes = _param_shapes(spec, D, H)
+    shapes = _param_shapes(spec, values)
     params = {
         name: rng.uniform(-0.5, 0.5, size=shape).astype(np.float64)
         for name, shape in shapes.items()
     }
-    xs = rng.uniform(-1.0, 1.0, size=(T, B, D))
-    state0 = {s: rng.uniform(-1.0, 1.0, size=(B, H)) for s in spec["states"]}
-    d_outputs = rng.standard_normal((T, B, H))
-    d_state_last = {s: rng.standard_normal((B, H)) for s in spec["states"]}
+    xs = {name: rng.uniform(-1.0, 1.0, size=(T, B, size[name])) for name in spec["inputs"]}
+    xs = xs if len(xs) > 1 else xs[spec["inputs"][0]]
+    state0 = {s: rng.uniform(-1.0, 1.0, size=(B, size[s])) for s in spec["states"]}
+    d_outputs = rng.standard_normal((T, B, size[spec["output"]]))
+    d_state_last = {s: rng.standard_normal((B, size[s])) for s in spec["states"]}
     return {
         "params": params,
         "xs": xs,

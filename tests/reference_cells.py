@@ -1,4 +1,4 @@
-"""Hand-written reference implementations of the two seed LSTM cells and of six
+"""Hand-written reference implementations of the two seed LSTM cells and of
 published cells, for the tests.
 
 These are written by hand, directly from the cell equations (in
@@ -27,6 +27,11 @@ was originally worked out by hand:
   ``minlstm``, ``ugrnn`` and ``ligru``, each a forward step and a backward step
   per example in the row-vector style of the lstm reference, with one carried
   state h (see the section at the end for the equations and their sources).
+
+* ``lstmp_sequence``, ``sru_sequence``, ``mlstm_sequence`` and
+  ``zoneout_lstm_sequence`` -- four cells with states h and c (LSTMP, SRU, the
+  multiplicative LSTM and the LSTM with zoneout), in the same row-vector style,
+  each backward step worked out by hand from the equations (see their section).
 
 Sequence conventions shared by the ``*_sequence`` functions: ``xs`` is
 (T, B, D), initial states are (B, H), ``d_hs`` (T, B, H) is dL/dh(t) coming
@@ -720,3 +725,285 @@ def layernorm_lstm_sequence(params, xs, h0, c0, d_hs, d_h_last=None, d_c_last=No
             dxs[t, b] = dx[0]
         d_h0[b], d_c0[b] = dh_next[0], dc_next[0]
     return {"hs": hs, "cs": cs, "grads": grad, "dxs": dxs, "d_h0": d_h0, "d_c0": d_c0}
+
+
+# ---------------------------------------------------------------------------
+# Four cells with two states h and c, written from their papers' equations (the same as in
+# derive/cells/lstmp.toml, sru.toml, mlstm.toml and zoneout_lstm.toml), per example, row
+# vectors (1, n) as in the lstm reference: each a forward step that returns its cache and a
+# backward step, worked out by hand, that takes dL/dh(t) in total and dL/dc(t) from step t+1
+# and returns dL/dh(t-1), dL/dc(t-1) (both as far as they come through step t) and the inputs'
+# adjoints.
+#
+#   lstmp   Sak, Senior & Beaufays (2014), as torch.nn.LSTM(proj_size=P): X = [h_prev, x]
+#           (h_prev has P entries), f, i, o = sigmoid(W_* X + b_*), c~ = tanh(W_c X + b_c),
+#           c = f * c_prev + i * c~ (H entries),  h = W_p (o * tanh(c)) (P entries)
+#   sru     Lei et al. (2018), eqs. 1-4 (D = H):
+#           f = sigmoid(W_f x + v_f * c_prev + b_f),  c = f * c_prev + (1 - f) * (W x),
+#           r = sigmoid(W_r x + v_r * c_prev + b_r),  h = r * c + (1 - r) * x
+#           (h_prev is a state that no equation reads: its adjoint is zero)
+#   mlstm   Krause et al. (2016), eqs. 18-22 with biases: m = (W_mx x) * (W_mh h_prev) (M entries),
+#           u = W_hx x + W_hm m + b_h,  i, o, f = sigmoid(W_*x x + W_*m m + b_*),
+#           c = f * c_prev + i * u,  h = tanh(c * o)
+#   zoneout_lstm  Krueger et al. (2016), section 3: the lstm's gates over X = [h_prev, x] with
+#           candidate g, c_new = f * c_prev + i * g,  c = z_c * c_prev + (1 - z_c) * c_new,
+#           h = z_h * h_prev + (1 - z_h) * (o * tanh(c_new)); the masks z_c, z_h (H entries each)
+#           are inputs, and their adjoints are returned like dx.
+# ---------------------------------------------------------------------------
+
+# Parameter shapes from the specs, in terms of D, H and the declared sizes P and M.
+TWO_STATE_SHAPES = {
+    "lstmp": {"W_f": ("H", "P+D"), "W_i": ("H", "P+D"), "W_c": ("H", "P+D"), "W_o": ("H", "P+D"),
+              "b_f": ("H",), "b_i": ("H",), "b_c": ("H",), "b_o": ("H",), "W_p": ("P", "H")},
+    "sru": {"W": ("H", "H"), "W_f": ("H", "H"), "W_r": ("H", "H"), "v_f": ("H",), "v_r": ("H",),
+            "b_f": ("H",), "b_r": ("H",)},
+    "mlstm": {"W_mx": ("M", "D"), "W_mh": ("M", "H"), "W_hx": ("H", "D"), "W_hm": ("H", "M"),
+              "W_ix": ("H", "D"), "W_im": ("H", "M"), "W_ox": ("H", "D"), "W_om": ("H", "M"),
+              "W_fx": ("H", "D"), "W_fm": ("H", "M"), "b_h": ("H",), "b_i": ("H",), "b_o": ("H",),
+              "b_f": ("H",)},
+    "zoneout_lstm": {"W_f": ("H", "H+D"), "W_i": ("H", "H+D"), "W_g": ("H", "H+D"), "W_o": ("H", "H+D"),
+                     "b_f": ("H",), "b_i": ("H",), "b_g": ("H",), "b_o": ("H",)},
+}
+
+
+def lstmp_forward(x, h_prev, c_prev, p):
+    X = np.column_stack((h_prev, x))             # X = [h(t-1), x]: P + D entries
+    f = sigmoid(X @ p["W_f"].T + p["b_f"])
+    i = sigmoid(X @ p["W_i"].T + p["b_i"])
+    c_tilde = np.tanh(X @ p["W_c"].T + p["b_c"])
+    o = sigmoid(X @ p["W_o"].T + p["b_o"])
+    c = f * c_prev + i * c_tilde
+    tanh_c = np.tanh(c)
+    m = o * tanh_c                               # the H-unit LSTM output before the projection
+    h = m @ p["W_p"].T                           # h = W_p m: P entries
+    return h, c, (X, c_prev, f, i, c_tilde, o, tanh_c, m)
+
+
+def lstmp_backward(dh, dc_next, cache, p, grad):
+    """dh (1, P): dL/dh(t) in total; dc_next (1, H): dL/dc(t) from step t+1.
+    Returns (dh_prev (1, P), dc_prev (1, H), dx (1, D))."""
+    X, c_prev, f, i, c_tilde, o, tanh_c, m = cache
+    P = p["W_p"].shape[0]
+    # h = W_p m: dL/dW_p = dh^T m, dL/dm = dh W_p
+    grad["W_p"] += dh.T @ m
+    dm = dh @ p["W_p"]
+    # m = o * tanh(c): to o, and to c through tanh' = 1 - tanh^2, plus dL/dc(t) from t+1
+    do = dm * tanh_c
+    dc = dc_next + dm * o * tanh_derivative(tanh_c)
+    # c = f * c_prev + i * c~
+    df, di, dc_tilde = dc * c_prev, dc * c_tilde, dc * i
+    # through the non-linearities: deltas on the pre-activations
+    da_f = df * sigmoid_derivative(f)
+    da_i = di * sigmoid_derivative(i)
+    da_c = dc_tilde * tanh_derivative(c_tilde)
+    da_o = do * sigmoid_derivative(o)
+    dX = np.zeros_like(X)
+    for gate, delta in (("f", da_f), ("i", da_i), ("c", da_c), ("o", da_o)):
+        grad["W_" + gate] += delta.T @ X         # W_k X: dL/dW_k = delta^T X
+        grad["b_" + gate] += delta[0]
+        dX += delta @ p["W_" + gate]             # and dL/dX = delta W_k
+    # X = [h_prev, x]: the first P columns go to h(t-1), the rest to x; c_prev reaches c through f
+    return dX[:, :P], dc * f, dX[:, P:]
+
+
+def sru_forward(x, h_prev, c_prev, p):
+    # h_prev is not read: the SRU's recurrence is through c alone
+    f = sigmoid(x @ p["W_f"].T + p["v_f"] * c_prev + p["b_f"])
+    wx = x @ p["W"].T
+    c = f * c_prev + (1.0 - f) * wx
+    r = sigmoid(x @ p["W_r"].T + p["v_r"] * c_prev + p["b_r"])
+    h = r * c + (1.0 - r) * x                    # the highway: x has H entries (D = H)
+    return h, c, (x, h_prev, c_prev, f, wx, c, r)
+
+
+def sru_backward(dh, dc_next, cache, p, grad):
+    """dh (1, H): dL/dh(t) in total; dc_next (1, H): dL/dc(t) from step t+1.
+    Returns (dh_prev, dc_prev, dx), each (1, H)."""
+    x, h_prev, c_prev, f, wx, c, r = cache
+    # h = r * c + (1 - r) * x: dh/dr = c - x, dh/dc = r, dh/dx = 1 - r
+    da_r = dh * (c - x) * sigmoid_derivative(r)
+    dc = dc_next + dh * r
+    # c = f * c_prev + (1 - f) * (W x): dc/df = c_prev - W x, dc/d(W x) = 1 - f
+    da_f = dc * (c_prev - wx) * sigmoid_derivative(f)
+    dwx = dc * (1.0 - f)
+    grad["W"] += dwx.T @ x
+    grad["W_f"] += da_f.T @ x
+    grad["W_r"] += da_r.T @ x
+    grad["v_f"] += (da_f * c_prev)[0]            # v_f * c_prev, unit by unit
+    grad["v_r"] += (da_r * c_prev)[0]
+    grad["b_f"] += da_f[0]
+    grad["b_r"] += da_r[0]
+    # x reaches h directly (highway) and through W x, W_f x and W_r x
+    dx = dh * (1.0 - r) + dwx @ p["W"] + da_f @ p["W_f"] + da_r @ p["W_r"]
+    # c_prev reaches c directly (times f) and both gates through v_f, v_r
+    dc_prev = dc * f + da_f * p["v_f"] + da_r * p["v_r"]
+    return np.zeros_like(h_prev), dc_prev, dx
+
+
+def mlstm_forward(x, h_prev, c_prev, p):
+    mx = x @ p["W_mx"].T
+    mh = h_prev @ p["W_mh"].T
+    m = mx * mh                                   # m = (W_mx x) * (W_mh h(t-1)): M entries
+    u = x @ p["W_hx"].T + m @ p["W_hm"].T + p["b_h"]
+    i = sigmoid(x @ p["W_ix"].T + m @ p["W_im"].T + p["b_i"])
+    o = sigmoid(x @ p["W_ox"].T + m @ p["W_om"].T + p["b_o"])
+    f = sigmoid(x @ p["W_fx"].T + m @ p["W_fm"].T + p["b_f"])
+    g = np.tanh(u)                                # the cell input, through tanh as in the authors' code
+    c = f * c_prev + i * g
+    tanh_c = np.tanh(c)
+    h = tanh_c * o
+    return h, c, (x, h_prev, c_prev, mx, mh, m, g, i, o, f, tanh_c, h)
+
+
+def mlstm_backward(dh, dc_next, cache, p, grad):
+    """dh (1, H): dL/dh(t) in total; dc_next (1, H): dL/dc(t) from step t+1.
+    Returns (dh_prev (1, H), dc_prev (1, H), dx (1, D))."""
+    x, h_prev, c_prev, mx, mh, m, g, i, o, f, tanh_c, h = cache
+    # h = tanh(c) * o
+    do = dh * tanh_c
+    dc = dc_next + dh * o * tanh_derivative(tanh_c)
+    # c = f * c_prev + i * g, g = tanh(u)
+    df, di, dg = dc * c_prev, dc * g, dc * i
+    du = dg * tanh_derivative(g)
+    da_i = di * sigmoid_derivative(i)
+    da_o = do * sigmoid_derivative(o)
+    da_f = df * sigmoid_derivative(f)
+    # u and the three gates are each W_*x x + W_*m m + b_*: the same pattern four times
+    dm = np.zeros_like(m)
+    dx = np.zeros_like(x)
+    for name, delta in (("h", du), ("i", da_i), ("o", da_o), ("f", da_f)):
+        grad[f"W_{name}x"] += delta.T @ x
+        grad[f"W_{name}m"] += delta.T @ m
+        grad[f"b_{name}"] += delta[0]
+        dx += delta @ p[f"W_{name}x"]
+        dm += delta @ p[f"W_{name}m"]
+    # m = mx * mh with mx = W_mx x and mh = W_mh h_prev
+    dmx, dmh = dm * mh, dm * mx
+    grad["W_mx"] += dmx.T @ x
+    grad["W_mh"] += dmh.T @ h_prev
+    dx += dmx @ p["W_mx"]
+    dh_prev = dmh @ p["W_mh"]                     # h(t-1) is read only through m
+    return dh_prev, dc * f, dx
+
+
+def zoneout_lstm_forward(x, z_c, z_h, h_prev, c_prev, p):
+    X = np.column_stack((h_prev, x))             # X = [h(t-1), x]
+    f = sigmoid(X @ p["W_f"].T + p["b_f"])
+    i = sigmoid(X @ p["W_i"].T + p["b_i"])
+    g = np.tanh(X @ p["W_g"].T + p["b_g"])
+    o = sigmoid(X @ p["W_o"].T + p["b_o"])
+    c_new = f * c_prev + i * g
+    tanh_c_new = np.tanh(c_new)
+    c = z_c * c_prev + (1.0 - z_c) * c_new       # keep c(t-1) where z_c is 1
+    h_new = o * tanh_c_new                       # h from the new c, before zoneout
+    h = z_h * h_prev + (1.0 - z_h) * h_new       # keep h(t-1) where z_h is 1
+    return h, c, (X, z_c, z_h, h_prev, c_prev, f, i, g, o, c_new, tanh_c_new, h_new)
+
+
+def zoneout_lstm_backward(dh, dc_next, cache, p, grad):
+    """dh (1, H): dL/dh(t) in total; dc_next (1, H): dL/dc(t) from step t+1.
+    Returns (dh_prev, dc_prev, dx (1, D), dz_c (1, H), dz_h (1, H))."""
+    X, z_c, z_h, h_prev, c_prev, f, i, g, o, c_new, tanh_c_new, h_new = cache
+    H = f.shape[1]
+    # h = z_h * h_prev + (1 - z_h) * h_new: dh/dz_h = h_prev - h_new
+    dz_h = dh * (h_prev - h_new)
+    dh_new = dh * (1.0 - z_h)
+    # c = z_c * c_prev + (1 - z_c) * c_new: dc/dz_c = c_prev - c_new
+    dz_c = dc_next * (c_prev - c_new)
+    # h_new = o * tanh(c_new); c_new also reaches c, weighted (1 - z_c)
+    do = dh_new * tanh_c_new
+    dc_new = dh_new * o * tanh_derivative(tanh_c_new) + dc_next * (1.0 - z_c)
+    # c_new = f * c_prev + i * g
+    df, di, dg = dc_new * c_prev, dc_new * g, dc_new * i
+    da_f = df * sigmoid_derivative(f)
+    da_i = di * sigmoid_derivative(i)
+    da_g = dg * tanh_derivative(g)
+    da_o = do * sigmoid_derivative(o)
+    dX = np.zeros_like(X)
+    for gate, delta in (("f", da_f), ("i", da_i), ("g", da_g), ("o", da_o)):
+        grad["W_" + gate] += delta.T @ X
+        grad["b_" + gate] += delta[0]
+        dX += delta @ p["W_" + gate]
+    # h_prev: through X, and directly where z_h keeps it; c_prev: through c_new (times f), and
+    # directly where z_c keeps it
+    dh_prev = dX[:, :H] + dh * z_h
+    dc_prev = dc_new * f + dc_next * z_c
+    return dh_prev, dc_prev, dX[:, H:], dz_c, dz_h
+
+
+def _two_state_sequence(forward, backward, params, inputs, h0, c0, d_hs, d_h_last, d_c_last):
+    """Forward and backward of a cell with states h and c over a batch of sequences, one example
+    at a time.  inputs: a tuple of (T, B, n) arrays, passed to forward(*inputs_t, h, c, p) step by
+    step; backward(dh, dc_next, cache, p, grad) -> (dh_prev, dc_prev, *d_inputs_t).
+
+    Returns dict: hs (T, B, size of h), cs (T, B, size of c); grads; d_inputs (a tuple like
+    inputs); d_h0, d_c0."""
+    model = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    inputs = tuple(np.asarray(a, dtype=np.float64) for a in inputs)
+    h0 = np.asarray(h0, dtype=np.float64)
+    c0 = np.asarray(c0, dtype=np.float64)
+    d_hs = np.asarray(d_hs, dtype=np.float64)
+    T, B = inputs[0].shape[:2]
+    d_h_last = np.zeros_like(h0) if d_h_last is None else np.asarray(d_h_last, dtype=np.float64)
+    d_c_last = np.zeros_like(c0) if d_c_last is None else np.asarray(d_c_last, dtype=np.float64)
+    grad = {k: np.zeros_like(v) for k, v in model.items()}
+    hs = np.zeros((T, B, h0.shape[1]))
+    cs = np.zeros((T, B, c0.shape[1]))
+    d_inputs = tuple(np.zeros_like(a) for a in inputs)
+    d_h0, d_c0 = np.zeros_like(h0), np.zeros_like(c0)
+    for b in range(B):
+        h, c, caches = h0[b:b + 1], c0[b:b + 1], []
+        for t in range(T):
+            h, c, cache = forward(*(a[t, b:b + 1] for a in inputs), h, c, model)
+            hs[t, b], cs[t, b] = h[0], c[0]
+            caches.append(cache)
+        dh_next, dc_next = d_h_last[b:b + 1], d_c_last[b:b + 1]
+        for t in reversed(range(T)):
+            # dL/dh(t) in total: the loss at t plus what step t+1 sent back
+            dh_next, dc_next, *d_step = backward(d_hs[t, b:b + 1] + dh_next, dc_next, caches[t], model, grad)
+            for d_input, d in zip(d_inputs, d_step):
+                d_input[t, b] = d[0]
+        d_h0[b], d_c0[b] = dh_next[0], dc_next[0]
+    return {"hs": hs, "cs": cs, "grads": grad, "d_inputs": d_inputs, "d_h0": d_h0, "d_c0": d_c0}
+
+
+def lstmp_sequence(params, xs, h0, c0, d_hs, d_h_last=None, d_c_last=None):
+    """lstmp over a batch of sequences.  params: TWO_STATE_SHAPES["lstmp"]; xs (T, B, D);
+    h0 (B, P), c0 (B, H); d_hs (T, B, P); d_h_last (B, P), d_c_last (B, H) (default zero).
+
+    Returns dict: hs (T, B, P), cs (T, B, H); grads; dxs (T, B, D); d_h0 (B, P), d_c0 (B, H)."""
+    out = _two_state_sequence(lstmp_forward, lstmp_backward, params, (xs,), h0, c0, d_hs, d_h_last, d_c_last)
+    (out["dxs"],) = out.pop("d_inputs")
+    return out
+
+
+def sru_sequence(params, xs, h0, c0, d_hs, d_h_last=None, d_c_last=None):
+    """sru over a batch of sequences.  params: TWO_STATE_SHAPES["sru"]; xs (T, B, H) (D = H);
+    h0, c0 (B, H); d_hs (T, B, H); d_h_last, d_c_last (B, H) (default zero).
+
+    Returns dict: hs, cs (T, B, H); grads; dxs (T, B, H); d_h0 (zero: h(t-1) is not read), d_c0."""
+    out = _two_state_sequence(sru_forward, sru_backward, params, (xs,), h0, c0, d_hs, d_h_last, d_c_last)
+    (out["dxs"],) = out.pop("d_inputs")
+    return out
+
+
+def mlstm_sequence(params, xs, h0, c0, d_hs, d_h_last=None, d_c_last=None):
+    """mlstm over a batch of sequences.  params: TWO_STATE_SHAPES["mlstm"]; xs (T, B, D);
+    h0, c0 (B, H); d_hs (T, B, H); d_h_last, d_c_last (B, H) (default zero).
+
+    Returns dict: hs, cs (T, B, H); grads; dxs (T, B, D); d_h0, d_c0 (B, H)."""
+    out = _two_state_sequence(mlstm_forward, mlstm_backward, params, (xs,), h0, c0, d_hs, d_h_last, d_c_last)
+    (out["dxs"],) = out.pop("d_inputs")
+    return out
+
+
+def zoneout_lstm_sequence(params, xs, z_cs, z_hs, h0, c0, d_hs, d_h_last=None, d_c_last=None):
+    """zoneout_lstm over a batch of sequences.  params: TWO_STATE_SHAPES["zoneout_lstm"];
+    xs (T, B, D); the masks z_cs, z_hs (T, B, H); h0, c0 (B, H); d_hs (T, B, H);
+    d_h_last, d_c_last (B, H) (default zero).
+
+    Returns dict: hs, cs (T, B, H); grads; dxs (T, B, D); d_z_cs, d_z_hs (T, B, H); d_h0, d_c0."""
+    out = _two_state_sequence(zoneout_lstm_forward, zoneout_lstm_backward, params, (xs, z_cs, z_hs),
+                              h0, c0, d_hs, d_h_last, d_c_last)
+    out["dxs"], out["d_z_cs"], out["d_z_hs"] = out.pop("d_inputs")
+    return out

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import ROOT, module_for
 
 from benchmarks import seed_style
@@ -53,3 +54,22 @@ def test_the_layernorm_benchmark_runs_its_contenders():
     assert set(runs) >= {layernorm.GENERATED, layernorm.FRESH}
     for run in runs.values():
         run()
+
+
+def test_the_projection_benchmark_runs_its_contenders_on_the_same_function():
+    """benchmarks/projection.py drives the committed lstmp and, with torch, nn.LSTM(proj_size) holding the
+    same weights: their outputs agree (so the timed runs compute one thing); no timing is asserted."""
+    from benchmarks import projection
+
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch==2.13.0)")
+    cell = projection.load_cell()
+    runs = projection.contenders(cell, torch, 3, 2, 4, 5, 3, "float64")
+    assert set(runs) == {projection.GENERATED, projection.FRESH, projection.TORCH}
+    for run in runs.values():
+        run()
+    rng = np.random.default_rng(1)
+    params = cell.init_params(4, 5, rng=rng, P=3)
+    xs = rng.normal(size=(3, 2, 4))
+    ours, _ = cell.forward_sequence(params, xs)
+    theirs, _ = projection.torch_lstm(torch, params, 3, torch.float64)(torch.tensor(xs))
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=0, atol=1e-12)

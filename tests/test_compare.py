@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 from conftest import CATALOG, module_for
 
+from derive import contract
 from derive.catalog import builtin_spec
 from derive.compare import Marked, comparison_view, mark_differences
 from derive.metrics import cell_cost
@@ -61,14 +62,15 @@ def costs_of(name, d, h):
 
 
 def measured_parameters(name, d, h):
-    return sum(v.size for v in module_for(name).init_params(d, h).values())
+    module = module_for(name)
+    return sum(v.size for v in contract.init(module, contract.sizes_of(module, d, h)).values())
 
 
 def measured_cached_floats(name, d, h):
     module = module_for(name)
-    params = module.init_params(d, h, rng=0)
-    state = {k: np.zeros((1, h)) for k in module.STATE}
-    _, cache = module.forward(params, np.zeros((1, d)), state)
+    sizes = contract.sizes_of(module, d, h)  # a declared size counted as H, as the cost table counts it
+    params = contract.init(module, sizes, rng=0)
+    _, cache = module.forward(params, contract.inputs(module, sizes, (1,), np.zeros), contract.states(module, sizes, 1, np.zeros))
     return sum(v.size for v in cache.values())
 
 

@@ -1,6 +1,7 @@
 """Generated cells against the frameworks that implement the same cell, weights mapped.
 
-`lstm` against torch.nn.LSTMCell, `gru_reset_after` against torch.nn.GRUCell, `layernorm_lstm` against its
+`lstm` against torch.nn.LSTMCell, `gru_reset_after` against torch.nn.GRUCell, `lstmp` against
+torch.nn.LSTM with proj_size, `layernorm_lstm` against its
 equations in torch with torch.nn.functional.layer_norm: the forward
 over a sequence, and the gradients of a whole-sequence loss through torch's autograd.
 Optional: `pip install torch==2.13.0` (the CPU build); skipped with this reason otherwise.
@@ -115,3 +116,64 @@ def test_layernorm_lstm_matches_torch_autograd_of_its_equations():
     np.testing.assert_allclose(dxs, xs_t.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(d_state0["h"], h0.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(d_state0["c"], c0.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def lstmp_params(lstm):
+    """torch.nn.LSTM(D, H, proj_size=P): weight_ih_l0 (4H, D) and weight_hh_l0 (4H, P) stacked as
+    [i, f, g, o], two biases, weight_hr_l0 (P, H). Our W_k is H x (P + D) over [h(t-1); x], W_c is
+    torch's g gate, b_k is b_ih + b_hh and W_p is weight_hr_l0."""
+    w_ih, w_hh = blocks(lstm.weight_ih_l0, 4), blocks(lstm.weight_hh_l0, 4)
+    b_ih, b_hh = blocks(lstm.bias_ih_l0, 4), blocks(lstm.bias_hh_l0, 4)
+    params = {}
+    for k, gate in enumerate(("i", "f", "c", "o")):
+        params[f"W_{gate}"] = np.concatenate([w_hh[k], w_ih[k]], axis=1)
+        params[f"b_{gate}"] = b_ih[k] + b_hh[k]
+    params["W_p"] = lstm.weight_hr_l0.detach().numpy().astype(np.float64)
+    return params
+
+
+def test_lstmp_matches_torch_lstm_with_proj_size():
+    """A whole sequence through torch.nn.LSTM(D, H, proj_size=P) (P != H != D) and torch's autograd
+    of sum(d_outputs * outputs) + sum(d_h * h(T)) + sum(d_c * c(T)): outputs, final h and c, every
+    weight's gradient, the input's and both initial states' to 1e-10."""
+    P = 2
+    assert len({D, H, P}) == 3
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(D, H, proj_size=P, dtype=torch.float64)
+    module = module_for("lstmp")
+    assert module.STATE_SIZES == {"h": "P", "c": "H"}
+    rng = np.random.default_rng(2)
+    xs = rng.normal(size=(T, B, D))
+    state0 = {"h": rng.normal(0, 0.5, (B, P)), "c": rng.normal(0, 0.5, (B, H))}
+    d_outputs = rng.normal(size=(T, B, P))
+    d_last = {"h": rng.normal(size=(B, P)), "c": rng.normal(size=(B, H))}
+    params = lstmp_params(lstm)
+    assert set(params) == set(module.PARAM_SHAPES)
+    outputs, cache = module.forward_sequence(params, xs, state0)
+    grads, dxs, d_state0 = module.backward_sequence(params, cache, d_outputs, d_last)
+
+    xs_t = torch.tensor(xs, requires_grad=True)
+    h0 = torch.tensor(state0["h"][None], requires_grad=True)  # (layers, B, P)
+    c0 = torch.tensor(state0["c"][None], requires_grad=True)  # (layers, B, H)
+    expected, (h_n, c_n) = lstm(xs_t, (h0, c0))
+    ((expected * torch.tensor(d_outputs)).sum() + (h_n[0] * torch.tensor(d_last["h"])).sum()
+     + (c_n[0] * torch.tensor(d_last["c"])).sum()).backward()
+
+    def close(ours, theirs, what):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12, err_msg=what)
+
+    close(outputs, expected.detach().numpy(), "outputs")
+    close(cache["final_state"]["h"], h_n[0].detach().numpy(), "h(T)")
+    close(cache["final_state"]["c"], c_n[0].detach().numpy(), "c(T)")
+    # torch's two biases enter as their sum, so each gets the whole gradient of b_k: map bias_ih_l0's
+    # (with zero in bias_hh_l0's place, not to count it twice) and check bias_hh_l0's is the same
+    close(lstm.bias_hh_l0.grad.numpy(), lstm.bias_ih_l0.grad.numpy(), "bias_hh_l0 and bias_ih_l0 gradients")
+    torch_grads = lstmp_params(type("Grads", (), {
+        "weight_ih_l0": lstm.weight_ih_l0.grad, "weight_hh_l0": lstm.weight_hh_l0.grad,
+        "bias_ih_l0": lstm.bias_ih_l0.grad, "bias_hh_l0": torch.zeros_like(lstm.bias_hh_l0.grad),
+        "weight_hr_l0": lstm.weight_hr_l0.grad})())
+    for key in module.PARAM_SHAPES:
+        close(grads[key], torch_grads[key], f"dL/d{key}")
+    close(dxs, xs_t.grad.numpy(), "dL/dx")
+    close(d_state0["h"], h0.grad.numpy()[0], "dL/dh(0)")
+    close(d_state0["c"], c0.grad.numpy()[0], "dL/dc(0)")

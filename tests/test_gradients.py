@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import module_for, spec_path
 
+from derive import contract
 from derive.gradcheck import gradcheck
 from derive.pipeline import generate
 from derive.spec import load_spec
@@ -18,7 +19,8 @@ def test_finite_differences(cell):
     rows = gradcheck(module_for(cell), input_size=3, hidden_size=4, steps=3, batch=2, seed=3)
     checked = {row.name for row in rows}
     module = module_for(cell)
-    assert checked == set(module.PARAM_SHAPES) | {"xs"} | {f"state0[{k}]" for k in module.STATE}
+    inputs = {"xs"} if len(module.INPUTS) == 1 else {f"xs[{name}]" for name in module.INPUTS}
+    assert checked == set(module.PARAM_SHAPES) | inputs | {f"state0[{k}]" for k in module.STATE}
     worst = max(rows, key=lambda row: row.error)
     assert worst.error < 1e-6, f"{worst.name}: {worst.error:.2e}"
 
@@ -37,28 +39,38 @@ def test_autograd_oracle(cell, T, B, D, H):
     expected = oracle.oracle_gradients(path, **problem)
     for name in module.PARAM_SHAPES:
         np.testing.assert_allclose(grads[name], expected["params"][name], rtol=1e-10, atol=1e-12, err_msg=name)
-    np.testing.assert_allclose(dxs, expected["xs"], rtol=1e-10, atol=1e-12)
+    assert_inputs_close(module, dxs, expected["xs"], rtol=1e-10, atol=1e-12)
     for name in module.STATE:
         np.testing.assert_allclose(d_state0[name], expected["state0"][name], rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def assert_inputs_close(module, actual, expected, **tolerance):
+    """Inputs or their adjoints: one array, or a dict by input name for several inputs."""
+    actual, expected = contract.as_dict(module, actual), contract.as_dict(module, expected)
+    assert actual.keys() == expected.keys() == module.INPUTS.keys()
+    for name in actual:
+        np.testing.assert_allclose(actual[name], expected[name], **tolerance, err_msg=name)
 
 
 def test_float32_stays_float32(cell):
     module = module_for(cell)
     rng = np.random.default_rng(0)
-    params = module.init_params(3, 4, rng=rng, dtype=np.float32)
-    xs = rng.normal(size=(2, 2, 3)).astype(np.float32)
+    sizes = contract.sizes_of(module, 3, 4)
+    params = contract.init(module, sizes, rng=rng, dtype=np.float32)
+    xs = contract.inputs(module, sizes, (2, 2), lambda shape: rng.normal(size=shape).astype(np.float32))
     outputs, cache = module.forward_sequence(params, xs)
     grads, dxs, d_state0 = module.backward_sequence(params, cache, np.ones_like(outputs))
-    arrays = [outputs, dxs, *grads.values(), *d_state0.values(), *cache["final_state"].values()]
+    arrays = [outputs, *contract.as_dict(module, dxs).values(), *grads.values(), *d_state0.values(), *cache["final_state"].values()]
     assert all(array.dtype == np.float32 for array in arrays)
 
 
 def test_init_params_accepts_seed_generator_and_none(cell):
     module = module_for(cell)
-    by_seed = module.init_params(3, 4, rng=5)
-    by_generator = module.init_params(3, 4, rng=np.random.default_rng(5))
+    sizes = contract.sizes_of(module, 3, 4)
+    by_seed = contract.init(module, sizes, rng=5)
+    by_generator = contract.init(module, sizes, rng=np.random.default_rng(5))
     assert all(np.array_equal(by_seed[k], by_generator[k]) for k in by_seed)
-    assert set(module.init_params(3, 4)) == set(module.PARAM_SHAPES)
+    assert set(contract.init(module, sizes)) == set(module.PARAM_SHAPES)
     bound = 1 / np.sqrt(4)
     assert all(np.all(np.abs(v) <= bound) for v in by_seed.values())
 
@@ -82,10 +94,12 @@ def test_fast_sequence_matches_the_readable_steps(cell, T, B, D, H):
     """The fused forward_sequence/backward_sequence agree with the readable per-step functions."""
     module = module_for(cell)
     rng = np.random.default_rng(T + H)
-    params = {k: v * 2 for k, v in module.init_params(D, H, rng=rng).items()}
-    xs = rng.normal(size=(T, B, D))
-    state0 = {k: rng.normal(0, 0.5, (B, H)) for k in module.STATE}
-    d_outputs, d_last = rng.normal(size=(T, B, H)), {k: rng.normal(size=(B, H)) for k in module.STATE}
+    sizes = contract.sizes_of(module, D, H, {size: H + 1 for size in module.SIZES if size not in ("D", "H")})
+    params = {k: v * 2 for k, v in contract.init(module, sizes, rng=rng).items()}
+    xs = contract.inputs(module, sizes, (T, B), lambda shape: rng.normal(size=shape))
+    state0 = contract.states(module, sizes, B, lambda shape: rng.normal(0, 0.5, shape))
+    d_outputs = rng.normal(size=(T, B, contract.output_size(module, sizes)))
+    d_last = contract.states(module, sizes, B, lambda shape: rng.normal(size=shape))
     fast_out, fast_cache = module.forward_sequence(params, xs, state0)
     slow_out, slow_cache = module.forward_sequence_steps(params, xs, state0)
     np.testing.assert_allclose(fast_out, slow_out, rtol=1e-12, atol=1e-14)
@@ -93,7 +107,7 @@ def test_fast_sequence_matches_the_readable_steps(cell, T, B, D, H):
     slow = module.backward_sequence_steps(params, slow_cache, d_outputs, d_last)
     for name in module.PARAM_SHAPES:
         np.testing.assert_allclose(fast[0][name], slow[0][name], rtol=1e-12, atol=1e-13, err_msg=name)
-    np.testing.assert_allclose(fast[1], slow[1], rtol=1e-12, atol=1e-13)
+    assert_inputs_close(module, fast[1], slow[1], rtol=1e-12, atol=1e-13)
     for name in module.STATE:
         np.testing.assert_allclose(fast[2][name], slow[2][name], rtol=1e-12, atol=1e-13, err_msg=name)
 

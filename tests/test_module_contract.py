@@ -9,26 +9,38 @@ import pytest
 from conftest import CATALOG, module_for
 from hypothesis import HealthCheck, given, settings
 
+from derive import contract
+
 SIZES = dict(T=3, B=2, D=5, H=4)
 ENTRY_POINTS = ("forward", "backward", "forward_sequence", "forward_sequence_steps", "backward_sequence", "backward_sequence_steps")
 CHECKS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                   suppress_health_check=[HealthCheck.function_scoped_fixture])  # `cell` only names the cell
 
 
-def problem(module, T, B, D, H, dtype=np.float64, seed=0):
+def problem(module, T, B, D, H, dtype=np.float64, seed=0, extra=None):
+    """A right problem at these sizes; a declared size is H + 2, H + 3, ... unless given in extra
+    (so that it differs from D and H), a cell that declares D = H has D = H."""
     rng = np.random.default_rng(seed)
-    states = lambda: {name: rng.normal(size=(B, H)).astype(dtype) for name in module.STATE}  # noqa: E731
-    return {"params": module.init_params(D, H, rng=rng, dtype=dtype), "xs": rng.normal(size=(T, B, D)).astype(dtype),
-            "state0": states(), "d_outputs": rng.normal(size=(T, B, H)).astype(dtype), "d_state_last": states()}
+    declared = [size for size in module.SIZES if size not in ("D", "H")]
+    sizes = contract.sizes_of(module, D, H, {size: H + 2 + k for k, size in enumerate(declared)} | (extra or {}))
+    draw = lambda shape: rng.normal(size=shape).astype(dtype)  # noqa: E731
+    return {"params": contract.init(module, sizes, rng=rng, dtype=dtype), "xs": contract.inputs(module, sizes, (T, B), draw),
+            "state0": contract.states(module, sizes, B, draw), "d_outputs": draw((T, B, contract.output_size(module, sizes))),
+            "d_state_last": contract.states(module, sizes, B, draw), "sizes": sizes}
+
+
+def at_step(xs, t):
+    """The inputs of step t: an array, or a dict of them for a cell with several inputs."""
+    return {name: sequence[t] for name, sequence in xs.items()} if isinstance(xs, dict) else xs[t]
 
 
 def arguments(module, entry, p) -> dict:
     """The keyword arguments of a right call of `entry`, from a problem; backward passes get the
     cache of their own forward function."""
     if entry == "forward":
-        return {"params": p["params"], input_name(module): p["xs"][0], "state": p["state0"]}
+        return {"params": p["params"], input_name(module): at_step(p["xs"], 0), "state": p["state0"]}
     if entry == "backward":
-        return {"params": p["params"], "cache": module.forward(p["params"], p["xs"][0], p["state0"])[1], "d_state": p["d_state_last"]}
+        return {"params": p["params"], "cache": module.forward(p["params"], at_step(p["xs"], 0), p["state0"])[1], "d_state": p["d_state_last"]}
     if entry.startswith("forward"):
         return {"params": p["params"], "xs": p["xs"], "state0": p["state0"]}
     _, cache = getattr(module, entry.replace("backward", "forward"))(p["params"], p["xs"], p["state0"])
@@ -56,12 +68,18 @@ def replaced(kwargs, argument, key, new):
 
 
 def free_axis(module, entry, label, axis) -> bool:
-    """An axis no other argument fixes: any T for a forward pass; in backward(), whose cache is
-    not checked, D in the only parameter sized by D."""
+    """An axis no other argument fixes: any T for a forward pass of one input; in backward(), whose
+    cache is not checked, a size no state has (D) in the only parameter sized by it."""
     if entry.startswith("forward") and label == "xs" and axis == 0:
         return True
-    sized_by_d = [name for name, sizes in module.PARAM_SIZES.items() if any(d for d, _, _ in sizes)]
-    return entry == "backward" and sized_by_d == [label[len("params['"):-2]] and module.PARAM_SIZES[sized_by_d[0]][axis][0] > 0
+    if entry != "backward" or not label.startswith("params["):
+        return False
+    name = label[len("params['"):-2]
+    for k, size in enumerate(module.SIZES):
+        users = [param for param, axes in module.PARAM_SIZES.items() if any(counts[k] for counts in axes)]
+        if module.PARAM_SIZES[name][axis][k] and size not in module.STATE_SIZES.values() and users == [name]:
+            return True
+    return False
 
 
 def refused(module, entry, kwargs, *fragments):
@@ -98,12 +116,16 @@ def test_a_wrong_length_of_any_axis_is_refused_naming_the_argument(cell, data):
 def test_an_input_made_for_another_d_names_d(cell):
     """The issue's case: D = 3 inputs to parameters made for D = 5 ran on the weights' first columns."""
     module = module_for(cell)
+    if "D" not in module.SIZES:
+        pytest.skip(f"{cell} declares D = H: it has no D")
     p = problem(module, **SIZES)
+    first = next(iter(module.INPUTS))
     xs = np.zeros((SIZES["T"], SIZES["B"], 3))
+    xs, label = ({**p["xs"], first: xs}, f"xs[{first!r}]") if isinstance(p["xs"], dict) else (xs, "xs")
     for entry in ("forward_sequence", "forward_sequence_steps"):
-        message = refused(module, entry, {"params": p["params"], "xs": xs}, "xs has D = 3 columns but params[", "was made for D = 5")
+        message = refused(module, entry, {"params": p["params"], "xs": xs}, f"{label} has D = 3 columns but params[", "was made for D = 5")
     assert "expected (" in message and "D" in message.split("expected (")[1].split(")")[0]  # the shape in D and H
-    refused(module, "forward", {"params": p["params"], input_name(module): xs[0], "state": p["state0"]}, "D = 3")
+    refused(module, "forward", {"params": p["params"], input_name(module): at_step(xs, 0), "state": p["state0"]}, "D = 3")
 
 
 @CHECKS
@@ -147,7 +169,8 @@ def test_a_backward_pass_refuses_another_functions_cache(cell):
     refused(module, "backward_sequence", {**fast, "cache": steps["cache"]}, f"cache is {cell}.forward_sequence_steps's")
     refused(module, "backward_sequence_steps", {**steps, "cache": fast["cache"]}, f"cache is {cell}.forward_sequence's")
     refused(module, "backward_sequence", {**fast, "cache": module.forward_sequence(p["params"], p["xs"])}, "it is a tuple")
-    _, foreign = other.forward_sequence(other.init_params(SIZES["D"], SIZES["H"]), p["xs"])
+    theirs = problem(other, **SIZES)
+    _, foreign = other.forward_sequence(theirs["params"], theirs["xs"])
     refused(module, "backward_sequence", {**fast, "cache": foreign}, f"cache is {other.__name__[len('derive_generated_'):]}.forward_sequence's")
 
 
@@ -163,14 +186,18 @@ def test_right_arguments_pass_at_any_sizes_and_both_paths_agree(cell, T, B, D, H
     for forward, backward in (("forward_sequence", "backward_sequence"), ("forward_sequence_steps", "backward_sequence_steps")):
         outputs, cache = getattr(module, forward)(p["params"], p["xs"], state0)
         grads, dxs, d_state0 = getattr(module, backward)(p["params"], cache, p["d_outputs"], d_state_last)
-        assert outputs.shape == (T, B, H) and dxs.shape == (T, B, D) and outputs.dtype == dxs.dtype == dtype
+        sizes = p["sizes"]
+        assert outputs.shape == (T, B, contract.output_size(module, sizes)) and outputs.dtype == dtype
+        for name, size in module.INPUTS.items():
+            assert contract.as_dict(module, dxs)[name].shape == (T, B, sizes[size]) and contract.as_dict(module, dxs)[name].dtype == dtype
         assert all(grads[name].shape == p["params"][name].shape and grads[name].dtype == dtype for name in module.PARAM_SHAPES)
         results.append((outputs, cache["final_state"], grads, dxs, d_state0))
     tolerance = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
     for fast, steps in zip(*results):
         for name in fast if isinstance(fast, dict) else [None]:
             np.testing.assert_allclose(fast[name] if name else fast, steps[name] if name else steps, **tolerance, err_msg=str(name))
-    _, step_cache = module.forward(p["params"], p["xs"][0] if T else np.zeros((B, D), dtype), p["state0"])
+    step = at_step(p["xs"], 0) if T else contract.inputs(module, p["sizes"], (B,), lambda shape: np.zeros(shape, dtype))
+    _, step_cache = module.forward(p["params"], step, p["state0"])
     module.backward(p["params"], step_cache, p["d_state_last"])
 
 
@@ -179,29 +206,42 @@ def test_no_step_gives_empty_outputs_the_initial_state_and_zero_gradients(cell, 
     module = module_for(cell)
     forward, backward = (module.forward_sequence_steps, module.backward_sequence_steps) if steps else (module.forward_sequence, module.backward_sequence)
     p = problem(module, **{**SIZES, "T": 0})
+    sizes = p["sizes"]
     outputs, cache = forward(p["params"], p["xs"], p["state0"])
-    assert outputs.shape == (0, SIZES["B"], SIZES["H"])
+    assert outputs.shape == (0, SIZES["B"], contract.output_size(module, sizes))
     for name in module.STATE:
         np.testing.assert_array_equal(cache["final_state"][name], p["state0"][name])
     grads, dxs, d_state0 = backward(p["params"], cache, p["d_outputs"], p["d_state_last"])
-    assert dxs.shape == (0, SIZES["B"], SIZES["D"])
+    assert all(contract.as_dict(module, dxs)[name].shape == (0, SIZES["B"], sizes[size]) for name, size in module.INPUTS.items())
     assert all(not grads[name].any() and grads[name].shape == p["params"][name].shape for name in module.PARAM_SHAPES)
     for name in module.STATE:
         np.testing.assert_array_equal(d_state0[name], p["d_state_last"][name])
     _, cache = forward(p["params"], p["xs"])
     _, _, d_state0 = backward(p["params"], cache, p["d_outputs"])
-    assert all(d_state0[name].shape == (SIZES["B"], SIZES["H"]) and not d_state0[name].any() for name in module.STATE)
+    assert all(d_state0[name].shape == (SIZES["B"], sizes[size]) and not d_state0[name].any() for name, size in module.STATE_SIZES.items())
     assert all(not cache["final_state"][name].any() for name in module.STATE)
 
 
 # -- workspaces ---------------------------------------------------------------------------------
 def layer_problem(module, seed):
-    """Two layers' worth: D = H so that a layer's outputs are the next one's input."""
-    return problem(module, T=4, B=2, D=3, H=3, seed=seed)
+    """Two layers' worth: every size 3 so that a layer's outputs are the next one's input."""
+    return problem(module, T=4, B=2, D=3, H=3, seed=seed, extra=declared_as(module, 3))
+
+
+def declared_as(module, value):
+    """Every size the cell declares (beyond D and H) set to value."""
+    return {size: value for size in module.SIZES if size not in ("D", "H")}
+
+
+def stackable(module, cell):
+    """Layers of one cell stack when the outputs can be the next layer's xs: one input."""
+    if len(module.INPUTS) > 1:
+        pytest.skip(f"{cell} has several inputs: a layer's outputs are not the next layer's inputs")
 
 
 def test_two_stacked_layers_of_one_cell_sharing_a_workspace_are_refused(cell):
     module = module_for(cell)
+    stackable(module, cell)
     first, second = layer_problem(module, 1), layer_problem(module, 2)
     workspace = {}
     outputs, cache1 = module.forward_sequence(first["params"], first["xs"], workspace=workspace)
@@ -216,11 +256,17 @@ def test_two_stacked_layers_of_one_cell_sharing_a_workspace_are_refused(cell):
 
 def test_stacked_layers_of_other_sizes_sharing_a_workspace_are_refused_at_once(cell):
     module = module_for(cell)
+    stackable(module, cell)
+    if "D" not in module.SIZES:
+        pytest.skip(f"{cell} declares D = H: layers that stack have one size")
     workspace = {}
-    params = module.init_params(5, 3, rng=0)
-    outputs, _ = module.forward_sequence(params, np.ones((4, 2, 5)), workspace=workspace)
-    refused(module, "forward_sequence", {"params": module.init_params(3, 3, rng=1), "xs": outputs, "workspace": workspace},
-            f"workspace belongs to {cell} with D = 5, H = 3, not to {cell} with D = 3, H = 3", "use one workspace per layer")
+    first = problem(module, T=4, B=2, D=5, H=3, extra=declared_as(module, 3))
+    outputs, _ = module.forward_sequence(first["params"], first["xs"], workspace=workspace)
+    second = layer_problem(module, 1)
+    owner = ", ".join(f"{size} = {value}" for size, value in first["sizes"].items())
+    refused(module, "forward_sequence", {"params": second["params"], "xs": outputs, "workspace": workspace},
+            f"workspace belongs to {cell} with {owner}, not to {cell} with " + ", ".join(f"{size} = 3" for size in module.SIZES),
+            "use one workspace per layer")
 
 
 def test_two_cells_sharing_a_workspace_are_refused(cell):
@@ -229,8 +275,10 @@ def test_two_cells_sharing_a_workspace_are_refused(cell):
     workspace = {}
     module.forward_sequence(p["params"], p["xs"], workspace=workspace)
     other_name = other.__name__[len("derive_generated_"):]
-    refused(other, "forward_sequence", {"params": other.init_params(3, 3, rng=0), "xs": p["xs"], "workspace": workspace},
-            f"workspace belongs to {cell} with D = 3, H = 3, not to {other_name}", "use one workspace per layer")
+    owner = ", ".join(f"{size} = 3" for size in module.SIZES)
+    theirs = layer_problem(other, 0)
+    refused(other, "forward_sequence", {"params": theirs["params"], "xs": theirs["xs"], "workspace": workspace},
+            f"workspace belongs to {cell} with {owner}, not to {other_name}", "use one workspace per layer")
 
 
 def test_lstm_and_gru_sharing_a_workspace_are_refused_before_anything_is_overwritten():
@@ -263,6 +311,7 @@ def test_a_training_loop_with_one_workspace_per_layer_gets_the_gradients_of_fres
     """Two stacked layers, new params dicts every step (functional updates), the state carried
     between chunks: with a workspace each, every step's gradients are those of fresh arrays."""
     module = module_for(cell)
+    stackable(module, cell)
     layers = [layer_problem(module, 1)["params"], layer_problem(module, 2)["params"]]
     workspaces = [{}, {}]
     rng = np.random.default_rng(3)

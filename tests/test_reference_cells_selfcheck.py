@@ -24,12 +24,17 @@ from reference_cells import (  # noqa: E402
     LAYERNORM_EPS,
     LAYERNORM_SHAPES,
     PUBLISHED_SHAPES,
+    TWO_STATE_SHAPES,
     NicoNode,
     NicoParams,
     layernorm_lstm_sequence,
     lstm_sequence,
+    lstmp_sequence,
+    mlstm_sequence,
     nico_sequence,
     published_sequence,
+    sru_sequence,
+    zoneout_lstm_sequence,
 )
 
 T, B, D, H = 3, 2, 3, 4
@@ -363,3 +368,144 @@ def test_layernorm_lstm_reference_forward_and_gradients():
               "xs": (data["xs"], out["dxs"]), "h0": (data["h0"], out["d_h0"]), "c0": (data["c0"], out["d_c0"])}
     for what, (array, analytic) in arrays.items():
         np.testing.assert_allclose(analytic, _central_differences(array, loss), rtol=RTOL, atol=1e-8, err_msg=what)
+
+
+# --- lstmp, sru, mlstm, zoneout_lstm: batched forwards straight from the specs' equations -------------
+# Distinct sizes, so that a P or M used where H belongs (or D where P + D does) fails on shapes.
+
+TWO_STATE_SIZES = {"D": 3, "H": 4, "P": 2, "M": 5}
+
+
+def lstmp_forward_batched(p, xs, h0, c0):
+    h, c, hs, cs = h0, c0, [], []
+    for x in xs:
+        X = np.concatenate([h, x], axis=1)  # concat(h(t-1), x)
+        f = _sigmoid(X @ p["W_f"].T + p["b_f"])
+        i = _sigmoid(X @ p["W_i"].T + p["b_i"])
+        c_tilde = np.tanh(X @ p["W_c"].T + p["b_c"])
+        o = _sigmoid(X @ p["W_o"].T + p["b_o"])
+        c = f * c + i * c_tilde
+        h = (o * np.tanh(c)) @ p["W_p"].T  # W_p @ (o * tanh(c))
+        hs.append(h)
+        cs.append(c)
+    return np.array(hs), np.array(cs)
+
+
+def sru_forward_batched(p, xs, h0, c0):
+    c, hs, cs = c0, [], []
+    for x in xs:
+        f = _sigmoid(x @ p["W_f"].T + p["v_f"] * c + p["b_f"])
+        r = _sigmoid(x @ p["W_r"].T + p["v_r"] * c + p["b_r"])  # reads c(t-1), as f does
+        c = f * c + (1 - f) * (x @ p["W"].T)
+        h = r * c + (1 - r) * x
+        hs.append(h)
+        cs.append(c)
+    return np.array(hs), np.array(cs)
+
+
+def mlstm_forward_batched(p, xs, h0, c0):
+    h, c, hs, cs = h0, c0, [], []
+    for x in xs:
+        m = (x @ p["W_mx"].T) * (h @ p["W_mh"].T)
+        u = x @ p["W_hx"].T + m @ p["W_hm"].T + p["b_h"]
+        i = _sigmoid(x @ p["W_ix"].T + m @ p["W_im"].T + p["b_i"])
+        o = _sigmoid(x @ p["W_ox"].T + m @ p["W_om"].T + p["b_o"])
+        f = _sigmoid(x @ p["W_fx"].T + m @ p["W_fm"].T + p["b_f"])
+        c = f * c + i * np.tanh(u)
+        h = np.tanh(c) * o
+        hs.append(h)
+        cs.append(c)
+    return np.array(hs), np.array(cs)
+
+
+def zoneout_lstm_forward_batched(p, xs, z_cs, z_hs, h0, c0):
+    h, c, hs, cs = h0, c0, [], []
+    for x, z_c, z_h in zip(xs, z_cs, z_hs):
+        X = np.concatenate([h, x], axis=1)
+        f = _sigmoid(X @ p["W_f"].T + p["b_f"])
+        i = _sigmoid(X @ p["W_i"].T + p["b_i"])
+        g = np.tanh(X @ p["W_g"].T + p["b_g"])
+        o = _sigmoid(X @ p["W_o"].T + p["b_o"])
+        c_new = f * c + i * g
+        h = z_h * h + (1 - z_h) * (o * np.tanh(c_new))  # the old h and c on the right
+        c = z_c * c + (1 - z_c) * c_new
+        hs.append(h)
+        cs.append(c)
+    return np.array(hs), np.array(cs)
+
+
+def _two_state_problem(name, seed):
+    """Parameters, inputs (by the reference's argument names), initial states and adjoints."""
+    rng = np.random.default_rng(seed)
+    size = dict(TWO_STATE_SIZES)
+    if name == "sru":
+        size["D"] = size["H"]  # D = H
+    size.update({"P+D": size["P"] + size["D"], "H+D": size["H"] + size["D"]})
+    params = {key: rng.normal(0.0, 0.5, tuple(size[s] for s in shape))
+              for key, shape in TWO_STATE_SHAPES[name].items()}
+    h_size = size["P"] if name == "lstmp" else size["H"]
+    inputs = {"xs": rng.normal(size=(T, B, size["D"]))}
+    if name == "zoneout_lstm":
+        # masks in [0, 1]: Bernoulli draws in training, the rate at test time; any value here
+        inputs["z_cs"] = rng.uniform(size=(T, B, size["H"]))
+        inputs["z_hs"] = rng.uniform(size=(T, B, size["H"]))
+    data = {**inputs, "h0": rng.normal(size=(B, h_size)), "c0": rng.normal(size=(B, size["H"])),
+            "d_hs": rng.normal(size=(T, B, h_size)), "d_h": rng.normal(size=(B, h_size)),
+            "d_c": rng.normal(size=(B, size["H"]))}
+    return params, data, list(inputs)
+
+
+TWO_STATE_CELLS = {
+    "lstmp": (lstmp_sequence, lstmp_forward_batched, {"xs": "dxs"}),
+    "sru": (sru_sequence, sru_forward_batched, {"xs": "dxs"}),
+    "mlstm": (mlstm_sequence, mlstm_forward_batched, {"xs": "dxs"}),
+    "zoneout_lstm": (zoneout_lstm_sequence, zoneout_lstm_forward_batched,
+                     {"xs": "dxs", "z_cs": "d_z_cs", "z_hs": "d_z_hs"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TWO_STATE_CELLS))
+def test_two_state_reference_forward_and_gradients(name):
+    reference, forward_batched, adjoint_of = TWO_STATE_CELLS[name]
+    params, data, input_names = _two_state_problem(name, seed=5)
+    inputs = [data[k] for k in input_names]
+    out = reference(params, *inputs, data["h0"], data["c0"], data["d_hs"], data["d_h"], data["d_c"])
+    hs, cs = forward_batched(params, *inputs, data["h0"], data["c0"])
+    np.testing.assert_allclose(out["hs"], hs, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out["cs"], cs, rtol=1e-12, atol=1e-12)
+    assert set(out["grads"]) == set(params)
+
+    def loss():
+        hs, cs = forward_batched(params, *(data[k] for k in input_names), data["h0"], data["c0"])
+        return np.sum(data["d_hs"] * hs) + np.sum(data["d_h"] * hs[-1]) + np.sum(data["d_c"] * cs[-1])
+
+    arrays = {**{f"param {k}": (v, out["grads"][k]) for k, v in params.items()},
+              **{k: (data[k], out[adjoint_of[k]]) for k in input_names},
+              "h0": (data["h0"], out["d_h0"]), "c0": (data["c0"], out["d_c0"])}
+    for what, (array, analytic) in arrays.items():
+        assert analytic.shape == array.shape, what
+        np.testing.assert_allclose(analytic, _central_differences(array, loss), rtol=RTOL, atol=1e-8,
+                                   err_msg=f"{name}: {what}")
+
+
+@pytest.mark.parametrize("name", sorted(TWO_STATE_CELLS))
+def test_two_state_default_last_adjoints_are_zero(name):
+    reference = TWO_STATE_CELLS[name][0]
+    params, data, input_names = _two_state_problem(name, seed=6)
+    inputs = [data[k] for k in input_names]
+    explicit = reference(params, *inputs, data["h0"], data["c0"], data["d_hs"],
+                         np.zeros_like(data["h0"]), np.zeros_like(data["c0"]))
+    default = reference(params, *inputs, data["h0"], data["c0"], data["d_hs"])
+    for key, value in explicit.items():
+        if key == "grads":
+            for k in value:
+                np.testing.assert_array_equal(value[k], default[key][k])
+        else:
+            np.testing.assert_array_equal(value, default[key])
+
+
+def test_sru_reads_no_previous_h():
+    """No SRU equation reads h(t-1): its adjoint is exactly zero, whatever comes in."""
+    params, data, _ = _two_state_problem("sru", seed=7)
+    out = sru_sequence(params, data["xs"], data["h0"], data["c0"], data["d_hs"], data["d_h"], data["d_c"])
+    np.testing.assert_array_equal(out["d_h0"], np.zeros_like(data["h0"]))

@@ -103,6 +103,9 @@ def _training_text(args) -> tuple[str, str]:
 def _train(args) -> int:
     _check_training_flags(args)
     spec = resolve(args.cell)
+    reason = train.untrainable(spec)
+    if reason:
+        raise DeriveError(f"{spec.name} cannot be trained by derive train: {reason}")
     if args.task == "toy":
         check_parameter_count(spec, *train.TOY_SIZES, limits.MAX_PARAMETERS["train"], "the toy task")
         return _train_toy(args, generated_module(spec))
@@ -151,6 +154,10 @@ def _race(args) -> int:
     repeated = first_repeated(spec.name for spec in specs)
     if repeated is not None:
         raise DeriveError(f"cell {repeated!r} is named twice; expected distinct cells")
+    skipped = [(spec.name, train.untrainable(spec)) for spec in specs if train.untrainable(spec)]
+    if skipped and args.cells:
+        raise DeriveError(f"{skipped[0][0]} cannot be raced: {skipped[0][1]}")
+    specs = [spec for spec in specs if not train.untrainable(spec)]  # every built-in cell: those listed as skipped
     if args.task == "toy":
         settings = {"iterations": args.iterations or 100, "lr": args.lr or 0.1, "init": "original"}
     else:
@@ -173,7 +180,7 @@ def _race(args) -> int:
             bar.clear()
         print(f"{spec.name}: final loss {curves[-1].final:.6g}, {1000 * curves[-1].seconds_per_iteration:.3f} ms per iteration", flush=True)
     files = {} if args.no_plot else race.plot(curves, args.task)
-    files["race.md"] = race.report(curves, args.task, settings, plotted=not args.no_plot)
+    files["race.md"] = race.report(curves, args.task, settings, plotted=not args.no_plot, skipped=skipped)
     write_files(args.out, files)
     print(f"wrote {', '.join(str(args.out / name) for name in sorted(files))}")
     return 0

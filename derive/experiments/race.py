@@ -87,7 +87,7 @@ def plot(curves: list[Curve], task: str) -> dict[str, bytes]:
     return outputs
 
 
-def report(curves: list[Curve], task: str, settings: dict, plotted: bool) -> str:
+def report(curves: list[Curve], task: str, settings: dict, plotted: bool, skipped=()) -> str:
     """race.md: how the race was run, the table sorted by final loss, and the curves."""
     lines = [f"# derive race: {task}", "", f"Task: {TASK_TITLES[task]}.", ""]
     lines.append("Settings: " + ", ".join(f"{key} {value}" for key, value in settings.items()) + ".")
@@ -97,6 +97,8 @@ def report(curves: list[Curve], task: str, settings: dict, plotted: bool) -> str
     for curve in sorted(curves, key=lambda c: (math.isnan(c.final), c.final)):
         lines.append(f"| {curve.cell} | {curve.final:.6g} | {min(curve.losses):.6g} | {max(curve.losses):.6g} | "
                      f"{1000 * curve.seconds_per_iteration:.3f} | {curve.parameters:,} |")
+    if skipped:
+        lines += ["", "Not in this race:", ""] + [f"- {name}: {reason}." for name, reason in skipped]
     if plotted:
         lines += ["", "![loss curves](loss.svg)", "", "Also as [loss.png](loss.png)."]
     lines += ["", "Times are wall-clock on the machine that ran the race; compare them within one race only.", ""]

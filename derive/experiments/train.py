@@ -41,6 +41,16 @@ MAX_VOCABULARY = 512  # one-hot inputs: a bigger alphabet is not what this task 
 
 # --------------------------------------------------------------------------- toy task
 
+def untrainable(spec) -> str | None:
+    """Why the training tasks cannot train this cell, or None: they draw one input of their own size
+    (50 numbers for the toy task, a one-hot character for chars) and nothing else."""
+    if spec.several_inputs:
+        return f"it has inputs besides the data ({', '.join(spec.inputs[1:])}), which the tasks do not draw"
+    if any(left == "D" for left, _ in spec.equal_sizes):
+        return "it declares D = H (its input has the hidden size), and the tasks' inputs have a size of their own"
+    return None
+
+
 def original_init(module: ModuleType, input_size: int, hidden_size: int, steps: int):
     """Parameters and inputs as the Simple LSTM repository draws them (see the module docstring).
 

@@ -203,11 +203,9 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
         if array.shape != expected:
             counts, length = next((axis, n) for axis, n, size in zip(axes, array.shape, expected) if n != size)
             says = f"{array.shape}, expected {shown(written)} = {expected}"
-            from_arrays = [(k, size) for k, size in enumerate(SIZES) if counts[k] and source[size] != what and size in INPUTS.values()]
-            if len(from_arrays) == 1:  # the input size this parameter was made for
-                k, size = from_arrays[0]
+            for k, size in enumerate(SIZES):  # the first input size (D) that this parameter was made for another value of
                 rest = sum(n * sizes[other] for other, n in zip(SIZES, counts) if other != size) + counts[-1]
-                if (length - rest) % counts[k] == 0:
+                if counts[k] and size in INPUTS.values() and source[size] != what and (length - rest) % counts[k] == 0:
                     raise ValueError(f"{source[size]} has {size} = {sizes[size]} columns but {what} was made for "
                                      f"{size} = {(length - rest) // counts[k]}: it is {says}")
             raise ValueError(f"{what} is {says}" + "".join(f"; {x} = {sizes[x]} from {source[x]}" for x, n in zip(SIZES, counts) if n and source[x] != what))
@@ -222,11 +220,10 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
                              "pass the cache forward() returned for this batch")
 
     if workspace is not None:  # bound to its first layer: this cell, at these sizes
-        layer = ("greff_nfg", D, H)
+        layer = ("greff_nfg", ", ".join(f"{size} = {sizes[size]}" for size in SIZES))
         owner = workspace.setdefault("layer", layer)
         if owner != layer:
-            raise ValueError(f"workspace belongs to {owner[0]} with {', '.join(f'{s} = {v}' for s, v in zip(SIZES, owner[1:]))}, not to "
-                             f"{layer[0]} with {', '.join(f'{s} = {v}' for s, v in zip(SIZES, layer[1:]))}: use one workspace per layer")
+            raise ValueError(f"workspace belongs to {owner[0]} with {owner[1]}, not to {layer[0]} with {layer[1]}: use one workspace per layer")
         if cache is None:  # forward_sequence: its calls are numbered, so that a backward pass can tell an overwritten cache
             workspace["calls"] = workspace.get("calls", 0) + 1
     if cache is not None and cache.get("workspace") is not workspace:
