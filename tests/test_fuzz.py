@@ -15,6 +15,7 @@ import oracle
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, given, settings
 
+from derive import contract
 from derive.catalog import builtin_names, builtin_spec
 from derive.errors import DeriveError
 from derive.gradcheck import gradcheck
@@ -151,17 +152,50 @@ def test_well_typed_specs_with_the_new_functions_pass_finite_differences_and_the
     builds_and_passes_finite_differences(text)
 
 
-def builds_and_passes_finite_differences(text: str) -> None:
+# Cells over the sizes a spec declares (issue 16): a state k of its own size P, read back through
+# S (H x P) and written through R (P x H); a second input u of size H; or D declared equal to H, so
+# that x meets vectors of size H element-wise. Each builds and passes finite differences, the oracle
+# (which gives P its own value) and fast = readable.
+SIZED_PARAMS = {**TYPED_PARAMS, "R": '["P", "H"]', "S": '["H", "P"]'}
+
+
+@st.composite
+def sized_specs(draw):
+    with_p, with_u, equal = draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
+    known = ["h(t-1)", *(["(S @ k(t-1))"] if with_p else []), *(["u"] if with_u else []), *(["x"] if equal else [])]
+    h = draw(vectors_h(tuple(known), 2))
+    equations = [f"h = ({h}) + W @ x"]
+    if with_p:
+        k = draw(vectors_h(tuple(known + ["h"]), 1))
+        equations.append(f"k = {draw(st.sampled_from(['tanh', 'sigmoid', 'identity']))}(R @ ({k})) + 0.5 * k(t-1)")
+    if with_u and not any(re.search(r"\bu\b", e) for e in equations):
+        equations[0] += " * u"  # the second input is read
+    body = "\n".join(equations)
+    used = [name for name in SIZED_PARAMS if re.search(rf"\b{name}\b", body)]
+    sizes = [*(["P"] if with_p else []), *(["D = H"] if equal else [])]
+    lines = ['name = "sized"', f"sizes = {sizes!r}".replace("'", '"'), 'inputs = ["x"' + (', "u: H"' if with_u else "") + "]",
+             'states = ["h"' + (', "k: P"' if with_p else "") + "]", 'output = "h"', 'equations = """', *equations, '"""',
+             "[params]", *(f"{name} = {SIZED_PARAMS[name]}" for name in used)]
+    return "\n".join(lines) + "\n"
+
+
+@fuzz(120, deadline=None)
+@given(sized_specs())
+def test_cells_with_declared_sizes_and_several_inputs_pass_finite_differences_and_the_oracle(text):
+    builds_and_passes_finite_differences(text, name="sized")
+
+
+def builds_and_passes_finite_differences(text: str, name: str = "typed") -> None:
     """The spec builds (or is refused for a reason random cells may have), its backward pass passes finite
     differences, its forward pass agrees with the oracle and its fast functions with its readable ones."""
-    spec = spec_from_text(text, "typed.toml")
+    spec = spec_from_text(text, f"{name}.toml")
     try:
-        source = generate(spec)["typed/typed.py"]
+        source = generate(spec)[f"{name}/{name}.py"]
     except DeriveError as error:
         assert any(reason in str(error) for reason in ALLOWED_REFUSALS), f"{error}\n{text}"
         return
-    module = load_generated(source, "typed")
-    rows = gradcheck(module, input_size=2, hidden_size=3, steps=2, batch=1, seed=0)
+    module = load_generated(source, name)
+    rows = gradcheck(module, input_size=2, hidden_size=3, steps=2, batch=1, seed=0, sizes={"P": 4})
     worst = max(rows, key=lambda row: row.error)
     assert worst.error < 1e-5, f"{worst.name}: {worst.error:.1e}\n{text}"
     agrees_with_the_oracle_and_the_readable_steps(module, text)
@@ -182,6 +216,9 @@ def agrees_with_the_oracle_and_the_readable_steps(module, text: str) -> None:
     step_grads = module.backward_sequence_steps(problem["params"], steps_cache, problem["d_outputs"], problem["d_state_last"])
     for name in module.PARAM_SHAPES:
         np.testing.assert_allclose(fast_grads[0][name], step_grads[0][name], rtol=1e-10, atol=1e-12, err_msg=text)
+    fast_inputs, step_inputs = contract.as_dict(module, fast_grads[1]), contract.as_dict(module, step_grads[1])
+    for name in fast_inputs:
+        np.testing.assert_allclose(fast_inputs[name], step_inputs[name], rtol=1e-10, atol=1e-12, err_msg=text)
 
 
 def builds_or_refuses(text: str) -> bool:
