@@ -33,7 +33,7 @@ MODULE_NAMES = {
         "forward_sequence", "backward_sequence", "forward_sequence_steps", "backward_sequence_steps", "init_params",
         "check_arguments", *CALLABLE)},
     **{name: "a constant of the generated module" for name in (
-        "STATE", "OUTPUT", "PARAM_SHAPES", "PARAM_SIZES", "SIZES", "INPUTS", "STATE_SIZES")},
+        "STATE", "OUTPUT", "PARAM_SHAPES", "PARAM_SIZES", "SIZES", "INPUTS", "STATE_SIZES", "SIZE_FROM")},
     # tests/test_naming.py checks that every builtin a generated module calls is listed here
     **{name: "a Python builtin the generated code calls" for name in (
         "any", "dict", "len", "range", "reversed", "zip", "isinstance", "tuple", "str", "list", "next", "type",

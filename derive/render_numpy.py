@@ -79,6 +79,9 @@ def _size_view(spec) -> dict:
         "step_axes": _axes(spec, "B"),
         "sequence_axes": _axes(spec, "TB"),
         "step_input": "inputs" if several else spec.input,
+        "size_from": _size_sources(spec),
+        "size_counts": ", ".join([size.lower() for size in spec.sizes] + ["const"]),
+        "size_formula": " + ".join([f"{size.lower()} * {size}" for size in spec.sizes] + ["const"]),
         "xs_shape": "(a dict of " + ", ".join(f"{n} (T, B, {vector(n)})" for n in spec.inputs) + ")" if several else f"(T, B, {vector(spec.input)})",
         "dtype": f'xs["{spec.input}"].dtype' if several else "xs.dtype",
         "zero_states": _zero_states(spec, "np.zeros((B, {size}), dtype=" + ('xs["' + spec.input + '"].dtype' if several else "xs.dtype") + ")"),
@@ -96,6 +99,18 @@ def _zero_states(spec, pattern: str) -> str:
     if len(set(sizes)) == 1:
         return "{name: " + pattern.format(size=sizes[0], name="name") + " for name in STATE}"
     return "{" + ", ".join(f'"{state}": ' + pattern.format(size=size, name=f'"{state}"') for state, size in zip(spec.states, sizes)) + "}"
+
+
+def _size_sources(spec) -> list[tuple[str, str]]:
+    """For each size no input has (H, P), the first parameter axis sized by it alone, as data:
+    (size, '("W_f", 0, 1, 0)'), parameter, axis, how many of the size, a constant."""
+    input_sizes = {name for v in spec.inputs for name in spec.size_of(v).names}
+    sources = {}
+    for param in spec.params:
+        for axis, dim in enumerate(param.shape):
+            if len(dim.counts) == 1 and dim.names[0] not in input_sizes and dim.names[0] not in sources:
+                sources[dim.names[0]] = f'("{param.name}", {axis}, {dim.counts[0][1]}, {dim.const})'
+    return [(size, sources[size]) for size in spec.sizes if size in sources]
 
 
 def _axes(spec, leading: str) -> str:

@@ -37,6 +37,9 @@ PARAM_SIZES = {  # PARAM_SHAPES as numbers, for check_arguments: each size is (h
     "U_h": ((0, 1, 0), (0, 1, 0)),
     "b_h": ((0, 1, 0),),
 }
+SIZE_FROM = {  # check_arguments reads each size no input has from a parameter: (its name, the axis, how many, a constant)
+    "H": ("W_z", 0, 1, 0),
+}
 
 
 def sigmoid(z):
@@ -170,16 +173,14 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
         raise ValueError(f"the arrays are {dtype}: expected floats, float32 or float64")
 
     sizes, source = {}, {}  # each size, and the argument it was read from
-    for what, array, axes, _ in weights:  # H: from the first parameter sized by it alone
-        for counts, length in zip(axes, array.shape):
-            used = [k for k, n in enumerate(counts[:-1]) if n]
-            if len(used) == 1 and SIZES[used[0]] not in INPUTS.values() and SIZES[used[0]] not in sizes:
-                sizes[SIZES[used[0]]], source[SIZES[used[0]]] = (length - counts[-1]) // counts[used[0]], what
+    for size, (name, axis, count, const) in SIZE_FROM.items():  # H: from the first parameter sized by it alone
+        sizes[size], source[size] = (params[name].shape[axis] - const) // count, f"params[{name!r}]"
     for what, array, letters, _ in others:  # T, B and D: from the first array that has them
         for letter, length in zip(letters, array.shape):
             if letter not in sizes:
                 sizes[letter], source[letter] = length, what
-    for what, array, axes, _ in weights * len(SIZES):  # one step back: D from the first parameter sized by D and known sizes
+    missing = [size for size in SIZES if size not in sizes]
+    for what, array, axes, _ in weights * len(missing):  # one step back: D from the first parameter sized by D and known sizes
         for counts, length in zip(axes, array.shape):
             unknown = [k for k, n in enumerate(counts[:-1]) if n and SIZES[k] not in sizes]
             if len(unknown) == 1:  # (the passes over the parameters repeat, as one size solved may be needed for the next)
@@ -187,7 +188,7 @@ def check_arguments(params, arrays=(), states=(), cache=None, made_by=None, work
                 sizes[SIZES[unknown[0]]], source[SIZES[unknown[0]]] = (length - rest - counts[-1]) // counts[unknown[0]], what
     D, H = (sizes[size] for size in SIZES)
     for what, array, axes, written in weights:
-        expected = tuple([sum(n * sizes[size] for size, n in zip(SIZES, counts)) + counts[-1] for counts in axes])
+        expected = tuple([d * D + h * H + const for d, h, const in axes])
         if array.shape != expected:
             counts, length = next((axis, n) for axis, n, size in zip(axes, array.shape, expected) if n != size)
             says = f"{array.shape}, expected {shown(written)} = {expected}"
