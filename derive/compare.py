@@ -89,6 +89,7 @@ def comparison_view(cells: list[DerivedCell], d: int, h: int) -> dict:
         "first": cells[0].spec.name,
         "d": d,
         "h": h,
+        "sized_alike": _sized_alike(cells),
         "table": costs_table([cell_cost(cell.derivation, cell.code, d, h) for cell in cells]),
         "pairings": [_pairing(compared[0], other) for other in compared[1:]],
     }
@@ -195,3 +196,11 @@ def costs_table(costs: list[CellCost]) -> list[list[str]]:
                                           c.backward_elementwise, c.cached_floats, c.backward_ops_after_cse))]
             for c in costs]
     return [header, *rows]
+
+
+def _sized_alike(cells: list[DerivedCell]) -> str:
+    """How the cost table counts the sizes some cells declare beyond D and H (equal to H), or ""."""
+    declared = [f"{size} of {cell.spec.name}" for cell in cells for size in cell.spec.sizes if size not in ("D", "H")]
+    equal = [f"{cell.spec.name} declares {left} = {right}" for cell in cells for left, right in cell.spec.equal_sizes]
+    parts = ([f"declared sizes count as H ({', '.join(declared)})"] if declared else []) + equal
+    return "; ".join(parts)
