@@ -5,25 +5,18 @@ and backward over a whole sequence; both timed interleaved, so the ratio holds w
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
+from . import against_torch
 from .timing import median_times
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZES = [(50, 32, 128, 128), (50, 64, 256, 256)]  # (T, B, D, H)
 DTYPES = ["float32", "float64"]
-GENERATED, FRESH, TORCH = "generated, workspace", "generated", "torch autograd"
+TORCH = "torch autograd"
 
 
 def load_cell():
-    path = ROOT / "generated" / "layernorm_lstm" / "layernorm_lstm.py"
-    spec = importlib.util.spec_from_file_location("generated_layernorm_lstm", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return against_torch.load_cell("layernorm_lstm")
 
 
 def contenders(cell, torch, T, B, D, H, dtype) -> dict:
@@ -31,17 +24,7 @@ def contenders(cell, torch, T, B, D, H, dtype) -> dict:
     params = cell.init_params(D, H, rng=rng, dtype=dtype)
     xs = rng.normal(size=(T, B, D)).astype(dtype)
     d_hs = rng.normal(size=(T, B, H)).astype(dtype)
-    workspace = {}
-
-    def generated_workspace():
-        outputs, cache = cell.forward_sequence(params, xs, workspace=workspace)
-        cell.backward_sequence(params, cache, d_hs, workspace=workspace)
-
-    def generated():
-        outputs, cache = cell.forward_sequence(params, xs)
-        cell.backward_sequence(params, cache, d_hs)
-
-    runs = {GENERATED: generated_workspace, FRESH: generated}
+    runs = against_torch.generated_runs(cell, params, xs, d_hs)
     if torch is not None:
         runs[TORCH] = torch_run(torch, params, xs, d_hs)
     return runs
@@ -81,21 +64,9 @@ def rows(torch, repeats: int) -> list:
 
 
 def render(found, repeats: int) -> list[str]:
-    lines = ["## layernorm_lstm against torch autograd", "",
+    intro = ["## layernorm_lstm against torch autograd", "",
              "The generated `layernorm_lstm` (its fast loops, with and without a workspace) against the same",
              "equations in torch (`torch.nn.functional.layer_norm`, eps 1e-5; the input's products for all",
              f"steps at once) differentiated by autograd; median of {repeats} interleaved runs, ms per forward and backward.",
-             "`python -m benchmarks --only layernorm` reruns this section.", "",
-             "| T, B, D, H | dtype | generated, workspace | generated | torch autograd | workspace / torch |",
-             "|---|---|---:|---:|---:|---:|"]
-    for size, dtype, t in found:
-        theirs = t.get(TORCH)
-        ratio = f"{t[GENERATED] / theirs:.2f}" if theirs else "n/a"
-        shown = f"{theirs * 1e3:.2f}" if theirs else "n/a (torch not installed)"
-        lines.append(f"| {', '.join(map(str, size))} | {dtype} | {t[GENERATED] * 1e3:.2f} | {t[FRESH] * 1e3:.2f} | {shown} | {ratio} |")
-    lines.append("")
-    for size, dtype, t in found:
-        if TORCH in t:
-            ratio = t[GENERATED] / t[TORCH]
-            lines.append(f"- generated/torch at {size} {dtype}: {ratio:.2f} (target at most 1.0): {'met' if ratio <= 1.0 else 'missed'}")
-    return lines
+             "`python -m benchmarks --only layernorm` reruns this section."]
+    return against_torch.render(found, intro, "T, B, D, H", TORCH)

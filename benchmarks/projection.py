@@ -4,25 +4,18 @@ holds within a run. `python -m benchmarks --only projection` reruns this section
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
+from . import against_torch
 from .timing import median_times
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZES = [(50, 32, 128, 128, 64), (50, 64, 256, 256, 128)]  # (T, B, D, H, P): P = H / 2, a usual projection
 DTYPES = ["float32", "float64"]
-GENERATED, FRESH, TORCH = "generated, workspace", "generated", "torch.nn.LSTM(proj_size)"
+TORCH = "torch.nn.LSTM(proj_size)"
 
 
 def load_cell():
-    path = ROOT / "generated" / "lstmp" / "lstmp.py"
-    spec = importlib.util.spec_from_file_location("generated_lstmp", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return against_torch.load_cell("lstmp")
 
 
 def contenders(cell, torch, T, B, D, H, P, dtype) -> dict:
@@ -30,17 +23,7 @@ def contenders(cell, torch, T, B, D, H, P, dtype) -> dict:
     params = cell.init_params(D, H, rng=rng, dtype=dtype, P=P)
     xs = rng.normal(size=(T, B, D)).astype(dtype)
     d_hs = rng.normal(size=(T, B, P)).astype(dtype)
-    workspace = {}
-
-    def generated_workspace():
-        outputs, cache = cell.forward_sequence(params, xs, workspace=workspace)
-        cell.backward_sequence(params, cache, d_hs, workspace=workspace)
-
-    def generated():
-        outputs, cache = cell.forward_sequence(params, xs)
-        cell.backward_sequence(params, cache, d_hs)
-
-    runs = {GENERATED: generated_workspace, FRESH: generated}
+    runs = against_torch.generated_runs(cell, params, xs, d_hs)
     if torch is not None:
         runs[TORCH] = torch_run(torch, params, xs, d_hs, P)
     return runs
@@ -80,20 +63,8 @@ def rows(torch, repeats: int) -> list:
 
 
 def render(found, repeats: int) -> list[str]:
-    lines = ["## lstmp against torch.nn.LSTM(proj_size)", "",
+    intro = ["## lstmp against torch.nn.LSTM(proj_size)", "",
              "The generated `lstmp` (its fast loops, with and without a workspace) against torch.nn.LSTM with",
              f"`proj_size` and the same weights; median of {repeats} interleaved runs, ms per forward and backward.",
-             "`python -m benchmarks --only projection` reruns this section.", "",
-             f"| T, B, D, H, P | dtype | generated, workspace | generated | {TORCH} | workspace / torch |",
-             "|---|---|---:|---:|---:|---:|"]
-    for size, dtype, t in found:
-        theirs = t.get(TORCH)
-        ratio = f"{t[GENERATED] / theirs:.2f}" if theirs else "n/a"
-        shown = f"{theirs * 1e3:.2f}" if theirs else "n/a (torch not installed)"
-        lines.append(f"| {', '.join(map(str, size))} | {dtype} | {t[GENERATED] * 1e3:.2f} | {t[FRESH] * 1e3:.2f} | {shown} | {ratio} |")
-    lines.append("")
-    for size, dtype, t in found:
-        if TORCH in t:
-            ratio = t[GENERATED] / t[TORCH]
-            lines.append(f"- generated/torch at {size} {dtype}: {ratio:.2f} (target at most 1.0): {'met' if ratio <= 1.0 else 'missed'}")
-    return lines
+             "`python -m benchmarks --only projection` reruns this section."]
+    return against_torch.render(found, intro, "T, B, D, H, P", TORCH)
