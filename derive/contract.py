@@ -13,14 +13,15 @@ from typing import Callable
 
 import numpy as np
 
+from .dims import size_values
+
 Draw = Callable[[tuple[int, ...]], np.ndarray]  # an array of the given shape, such as rng.normal(size=shape)
 
 
 def sizes_of(module: ModuleType, input_size: int, hidden_size: int, extra: dict[str, int] | None = None) -> dict[str, int]:
     """A value for each of the module's SIZES: D and H as given, a declared size from extra, else
     equal to H (the command line's documented default). A cell that declares D = H has no D."""
-    given = {"D": input_size, "H": hidden_size, **(extra or {})}
-    return {name: given.get(name, hidden_size) for name in module.SIZES}
+    return size_values(module.SIZES, input_size, hidden_size, extra)
 
 
 def init(module: ModuleType, sizes: dict[str, int], rng=None, dtype=np.float64) -> dict[str, np.ndarray]:

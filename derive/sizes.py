@@ -11,9 +11,7 @@ import re
 from .dims import AXES, BUILT_IN_SIZES, Dim
 from .errors import Location, SpecError, SpecNameError
 
-ASCII_BLANKS = " \t\r"
-
-
+ASCII_BLANKS = " \t\r"  # the blanks spec.py trims too: str.strip() would also eat U+2003 and its kind
 SIZE_NAME = re.compile(r"[A-Z]", re.ASCII)
 SIZES_EXPECTED = 'a list of new sizes and equalities, e.g. sizes = ["P"] or sizes = ["D = H"]'
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .dims import BUILT_IN_SIZES, D, H, ONE, Dim, dim_problem, parse_dim, size_values
-from .sizes import declared_sizes, sized_names
+from .sizes import ASCII_BLANKS, declared_sizes, sized_names
 from .errors import Location, SpecError, SpecNameError, SpecSyntaxError
 from . import limits
 from .style import LatexStyle, style_from_table
@@ -28,7 +28,6 @@ MAX_NAME_LENGTH = 48
 CELL_NAME = re.compile(r"[a-z][a-z0-9_]*", re.ASCII)
 VARIABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*", re.ASCII)
 BOM = "\ufeff"
-ASCII_BLANKS = " \t\r"
 # A cell's module is imported as NAME from NAME/NAME.py: a name Python or the module's own imports
 # already use (sys, numpy, ...) would shadow it, or be shadowed, and the module could not be imported.
 IMPORTED_NAMES = frozenset(sys.stdlib_module_names) | {
