@@ -11,7 +11,7 @@ original string (or, for comments, as a visible and inert rendering of it) and c
   HTML, math, Liquid ({{ {%) or a Hugo shortcode ({{< {{%).
 - html_comment: inside <!-- ... --> on one line of a Markdown post, with the same neutralisation.
 - quoted_string: a double-quoted scalar that YAML (Jekyll's front matter) and TOML (Hugo's) both read back.
-- markdown_reference: a reference: a link when it is nothing but an http(s) URL, escaped text otherwise.
+- markdown_reference: a reference: escaped text, every http(s) URL in it a link without its trailing punctuation.
 """
 from __future__ import annotations
 
@@ -101,10 +101,23 @@ WEB_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!&'()*+,;=%]+")
 
 
 def markdown_reference(text: str) -> str:
-    """A reference in Markdown: a link <URL> when it is one web address, escaped text otherwise."""
-    if WEB_URL.fullmatch(text):
-        return f"<{text}>"
-    return markdown_text(text)
+    """A reference in Markdown: escaped text in which every web address is a link <URL>, its end read as a
+    reader reads it: a URL does not end in . , ; : ! ? ' * or in a ) it did not open ("see https://a.b/c;
+    code: ..." links https://a.b/c). An engine's own autolinking would take the punctuation along (GFM,
+    Hugo) or link nothing (kramdown)."""
+    text = _one_line(text)
+    out, start = [], 0
+    for match in WEB_URL.finditer(text):
+        url = _without_trailing_punctuation(match.group())
+        out += [markdown_text(text[start:match.start()]), f"<{url}>"]
+        start = match.start() + len(url)
+    return "".join(out) + markdown_text(text[start:])
+
+
+def _without_trailing_punctuation(url: str) -> str:
+    while url and (url[-1] in ".,;:!?'*" or (url[-1] == ")" and url.count(")") > url.count("("))):
+        url = url[:-1]
+    return url
 
 
 def quoted_string(text: str) -> str:
