@@ -17,7 +17,7 @@ from .atomic_write import write_files
 from .emit import flavor_path
 from .loader import generated_module
 from .pipeline import build, compare, explain, generate
-from .flavors import FLAVORS, HUGO_CONFIG
+from .flavors import FLAVORS, SITE_SETUP
 from .preview import png_pages
 from .style import ADJOINTS, PRODUCTS, TIMES, with_options
 
@@ -254,7 +254,7 @@ def _latex(args) -> int:
         if not sign or not name:
             raise DeriveError(f"--symbol {item!r}: expected NAME=LATEX, e.g. c_tilde='\\tilde{{c}}'")
         symbols[name.strip()] = latex
-    names = {spec.input, *spec.states, *(p.name for p in spec.params), *(e.target for e in spec.equations)}
+    names = {*spec.inputs, *spec.states, *(p.name for p in spec.params), *(e.target for e in spec.equations)}
     style = with_options(spec.latex, Location("command line"), names, args.time, args.adjoint, args.product, symbols)
     files = generate(dataclasses.replace(spec, latex=style))
     tex = files[f"{spec.name}/{spec.name}.tex"]
@@ -268,11 +268,12 @@ def _latex(args) -> int:
         print(f"wrote {', '.join(str(args.out.parent / name) for name in outputs)}")
         return 0
     text = tex if args.flavor == "tex" else files[flavor_path(spec.name, args.flavor)]
+    setup = SITE_SETUP.get(args.flavor)
     if args.out is None:
         sys.stdout.write(text)
+        if setup:  # the post alone on stdout; what the site needs beside it, on stderr
+            print("\n" + setup, file=sys.stderr)
         return 0
     write_files(args.out.parent, {args.out.name: text})
-    print(f"wrote {args.out}")
-    if args.flavor == "hugo":
-        print("Hugo renders this math with passthrough on; in hugo.toml:\n" + HUGO_CONFIG)
+    print(f"wrote {args.out}" + (f"\n\n{setup}" if setup else ""))
     return 0

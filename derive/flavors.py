@@ -60,6 +60,23 @@ inline = [['\(', '\)']]
 """
 
 
+# What a Hugo layout needs for the math of a hugo post: a partial that loads MathJax (its defaults read the
+# passthrough's \(...\), \[...\] and $$...$$), called in the <head> of pages whose front matter says math = true.
+HUGO_MATH_PARTIAL = f'<script async src="{MATHJAX_URL}"></script>\n'
+HUGO_HEAD_LINE = '{{ if .Param "math" }}{{ partial "math.html" . }}{{ end }}'
+
+# What `derive latex CELL --flavor F` says a site needs, once: the same words as the README's.
+SITE_SETUP = {
+    "jekyll": "Jekyll: nothing to add to the site. The post loads MathJax 3 itself (from cdn.jsdelivr.net) unless the "
+              "page has it already; kramdown, Jekyll's Markdown, writes the math as MathJax reads it.",
+    "hugo": "Hugo 0.122 or newer (older ones have no Goldmark passthrough and break the math without a warning).\n"
+            f"In hugo.toml:\n{HUGO_CONFIG}In layouts/partials/math.html:\n{HUGO_MATH_PARTIAL}"
+            f"In the <head> of your layout (baseof.html, or the theme's head partial):\n{HUGO_HEAD_LINE}",
+    "commonmark": "CommonMark: the math is left between $...$ and $$...$$; the page's MathJax or KaTeX must read $...$ "
+                  "(MathJax: window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']]}}).",
+}
+
+
 @dataclass(frozen=True)
 class MathSpan:
     """One formula of the canonical Markdown."""
