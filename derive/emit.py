@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from . import escape
+from . import escape, tex_layout
 from .errors import DeriveError
 from .flavors import FLAVORS, to_flavor
 
@@ -52,6 +52,7 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
         autoescape=False,  # the outputs are code and LaTeX, not HTML
     )
     env.filters.update(escape.FILTERS)  # one per context an outside string lands in: see derive/escape.py
+    env.filters["tex_lines"] = lambda right, left: tex_layout.broken_lines(left, right)  # a long display, broken
     return env
 
 

@@ -64,10 +64,29 @@ TEX_UNICODE = frozenset(map(chr, range(0xA1, 0x100))) - set("«»ÐÞðþ") | se
 
 
 def tex_text(text: str) -> str:
-    """text in LaTeX's text mode: special characters as commands, non-printables as escapes (shown, not run), and a
-    character pdflatex cannot print as its code point, [U+03B1]."""
+    """text in LaTeX's text mode: special characters as commands, non-printables as escapes (shown, not run), a
+    character pdflatex cannot print as its code point, [U+03B1], and straight double quotes as opening and
+    closing ones (TeX prints " as a closing quote at both ends)."""
     return tex_escape("".join(char if char.isascii() or char in TEX_UNICODE else f"[U+{ord(char):04X}]"
-                              for char in _one_line(text)))
+                              for char in _curly_quotes(_one_line(text))))
+
+
+def _curly_quotes(text: str) -> str:
+    """ "a" as “a”: a quote opens at the start or after a blank or an opening bracket, and closes elsewhere."""
+    return "".join(("“" if index == 0 or text[index - 1] in " \t([{" else "”") if char == '"' else char
+                   for index, char in enumerate(text))
+
+
+def tex_reference(text: str) -> str:
+    """A reference in LaTeX text: tex_text, with every web address (as markdown_reference finds it) in \\url, so that
+    it breaks across lines instead of running into the margin."""
+    text = _one_line(text)
+    out, start = [], 0
+    for match in WEB_URL.finditer(text):
+        url = _without_trailing_punctuation(match.group())
+        out += [tex_text(text[start:match.start()]), "\\url{" + url + "}"]
+        start = match.start() + len(url)
+    return "".join(out) + tex_text(text[start:])
 
 
 def tex_comment(text: str) -> str:
@@ -135,4 +154,5 @@ def quoted_string(text: str) -> str:
 
 FILTERS = {"tex_escape": tex_escape, "python_docstring": python_docstring, "python_comment": python_comment, "tex_text": tex_text,
            "tex_comment": tex_comment, "markdown_text": markdown_text, "markdown_reference": markdown_reference,
+           "tex_reference": tex_reference,
            "html_comment": html_comment, "quoted_string": quoted_string}

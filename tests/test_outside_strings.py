@@ -25,7 +25,7 @@ from test_hostile import _Watch
 from test_renderers import RENDER, render_check
 
 from derive.errors import DeriveError, Location, SpecError
-from derive.escape import WEB_URL, quoted_string, tex_text
+from derive.escape import WEB_URL, quoted_string, tex_reference, tex_text
 from derive.flavors import JEKYLL_LOADER, math_spans
 from derive.loader import load_generated
 from derive.pipeline import build, generate
@@ -129,9 +129,9 @@ def check_tex(tex: str, spec) -> None:
     header = lines[: lines.index(r"\documentclass[11pt]{article}")]
     assert len(header) == 2 and all(line.startswith("% ") for line in header), header
     assert f"\\title{{{tex_text(spec.title)}}}" in lines
-    assert f"\\noindent Reference: {tex_text(spec.reference)}" in lines
+    assert f"\\noindent Reference: {tex_reference(spec.reference)}" in lines
     assert _changed_lines(tex, _BASE["tiny/tiny.tex"]) <= {0, 1, lines.index(f"\\title{{{tex_text(spec.title)}}}"),
-                                                           lines.index(f"\\noindent Reference: {tex_text(spec.reference)}")}
+                                                           lines.index(f"\\noindent Reference: {tex_reference(spec.reference)}")}
 
 
 def check_markdown(files: dict[str, str], spec) -> None:

@@ -83,6 +83,24 @@ def test_tex_compiles_with_pdflatex(name, tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-2000:]
     assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
+    log = (tmp_path / f"{name}.log").read_text(errors="replace")
+    overfull = [line for line in log.splitlines() if line.startswith("Overfull")]
+    assert not overfull, f"{len(overfull)} lines run into the margin (derive/tex_layout.py breaks long displays): {overfull[:3]}"
+
+
+def test_a_long_display_breaks_at_its_sums_then_at_its_products():
+    from derive.tex_layout import broken_lines, width
+
+    term = r"\frac{\partial L}{\partial \hat{f}(t+1)} \odot W_{cf}"
+    right = " + ".join([term] * 12)
+    lines = broken_lines("x", right)
+    assert len(lines) > 1
+    assert "".join(lines).replace(" ", "") == right.replace(" ", "")  # nothing lost, nothing added
+    assert all(line.startswith("+ ") for line in lines[1:]) and all(width(line) < 430 for line in lines)
+    product = r" \odot ".join([r"\left(1 - \tanh\left(c(t)\right)^{2}\right)"] * 12)
+    pieces = broken_lines("x", product)
+    assert len(pieces) > 1 and all(piece.startswith("\\odot ") for piece in pieces[1:])
+    assert broken_lines("x", "a + b") == ["a + b"]  # what fits stays on one line
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (Debian: texlive-latex-base)")
