@@ -77,14 +77,18 @@ def latex_base(name: str, symbols: dict[str, str] | None = None) -> str:
     return f"{text}_{{{','.join(rest)}}}" if rest else text
 
 
+DOTLESS = {"i": "\\imath", "j": "\\jmath"}  # a hat on i or j replaces their dot: \hat{\imath}, not \hat{i}
+
+
 def hatted(latex: str) -> str:
-    """A pre-activation's LaTeX: the hat on the symbol, not on its subscript (\\hat{\\sigma}_{c})."""
+    """A pre-activation's LaTeX: the hat on the symbol, not on its subscript (\\hat{\\sigma}_{c}); an i or a j
+    loses its dot under the hat."""
     depth = 0
     for index, char in enumerate(latex):
         depth += {"{": 1, "}": -1}.get(char, 0)
         if char == "_" and depth == 0:
-            return f"\\hat{{{latex[:index]}}}{latex[index:]}"
-    return f"\\hat{{{latex}}}"
+            return f"\\hat{{{DOTLESS.get(latex[:index], latex[:index])}}}{latex[index:]}"
+    return f"\\hat{{{DOTLESS.get(latex, latex)}}}"
 
 
 class Notation:

@@ -27,7 +27,8 @@ GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "et
          "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi",
          "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega")
 COMMANDS = set(GREEK) | {"tilde", "hat", "bar", "vec", "dot", "ddot", "check", "breve", "widetilde", "widehat",
-                         "overline", "mathbf", "mathrm", "mathit", "mathcal", "mathsf", "boldsymbol", "ell", "prime"}
+                         "overline", "mathbf", "mathrm", "mathit", "mathcal", "mathsf", "boldsymbol", "ell", "prime",
+                         "imath", "jmath"}
 SYMBOL_TOKEN = re.compile(r"\\([A-Za-z]+)|([A-Za-z0-9_^{}', ])")
 MAX_SYMBOL = 60
 
@@ -72,7 +73,7 @@ class LatexStyle:
         return f"\\frac{{{d}{top}}}{{{d}{bottom}}}"
 
 
-SIMPLE = set(GREEK) | {"ell", "prime"}  # a command that is one token: a base, or a script's argument unbraced
+SIMPLE = set(GREEK) | {"ell", "prime", "imath", "jmath"}  # a command that is one token: a base, or a script's argument unbraced
 ACCENTS = COMMANDS - SIMPLE  # a command that takes one braced argument: \\tilde{c}, \\mathbf{W}
 EXPECTED = ("a base (letters, digits, Greek letters, \\ell, a {group}, an accent or font command with a braced "
             "argument such as \\tilde{c} or \\mathbf{W}), then optional primes ', then at most one _ and one ^, each "

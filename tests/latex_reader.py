@@ -145,6 +145,7 @@ GREEK = {
         "Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega"
     ).split()
 }
+DOTLESS = {r"\imath": "i", r"\jmath": "j"}  # i and j without their dot, under an accent: read as i and j
 ACCENTS = {r"\hat", r"\tilde", r"\bar", r"\check", r"\breve", r"\dot", r"\ddot", r"\vec",
            r"\widehat", r"\widetilde", r"\overline"}
 FONTS = {r"\mathit", r"\mathbf", r"\mathrm"}
@@ -777,6 +778,8 @@ class _Parser:
             return tok.text
         if tok.text in GREEK:
             return tok.text
+        if tok.text in DOTLESS:
+            return DOTLESS[tok.text]
         if tok.text in ACCENTS:
             if self.at("{"):
                 self.next()
@@ -841,11 +844,24 @@ def display_equations(text: str, flavor: str) -> list[str]:
         for m in re.finditer(r"\\begin\{(align\*?|equation\*?)\}(.*?)\\end\{\1\}", text, re.DOTALL):
             body = m.group(2)
             if m.group(1).startswith("align"):
-                equations += [_relation(row) for row in _split_rows(body, text, m.start(2))]
+                equations += [_relation(row) for row in _continued(_split_rows(body, text, m.start(2)))]
             else:
                 equations += _display_rows(body, text, m.start(2))
         return equations
     raise ValueError(f"unknown flavor {flavor!r}: md, jekyll, hugo, commonmark or tex")
+
+
+def _continued(rows: list[str]) -> list[str]:
+    r"""Rows of an align with each row that begins ``&\quad`` joined to the row before it: one equation
+    too wide for the page, broken at a + or a product and continued under its first line."""
+    joined: list[str] = []
+    for row in rows:
+        stripped = row.strip()
+        if stripped.startswith(r"&\quad") and joined:
+            joined[-1] += " " + stripped[len(r"&\quad"):].strip()
+        else:
+            joined.append(row)
+    return joined
 
 
 def _dollar_blocks(text: str) -> list[tuple[str, int]]:
