@@ -45,9 +45,11 @@ def cell_views(cell: DerivedCell) -> dict[str, dict]:
     """Output suffix -> what its template reads: the module (readable and fast code), the documents."""
     spec = cell.spec
     common = {"name": spec.name, "title": spec.title, "reference": spec.reference, "spec_path": spec.path}
-    documents = {**common, **latex_view(cell.derivation, cell.notation), **walkthrough_view(cell.derivation, cell.notation)}
+    module = numpy_view(cell)
+    documents = {**common, **latex_view(cell.derivation, cell.notation), **walkthrough_view(cell.derivation, cell.notation),
+                 "code_lines": [(line.comment, line.code) for line in module["backward"]]}  # the post's listing of backward()
     fast = None if spec.several_inputs else fast_view(cell)  # several inputs: the sequence functions run the readable steps
-    return {".py": {**common, **numpy_view(cell), "fast": fast}, ".tex": documents, ".md": documents}
+    return {".py": {**common, **module, "fast": fast}, ".tex": documents, ".md": documents}
 
 
 def generate(spec: CellSpec, templates: Path | None = None, env: jinja2.Environment | None = None) -> dict[str, str]:
