@@ -80,13 +80,7 @@ def _curly_quotes(text: str) -> str:
 def tex_reference(text: str) -> str:
     """A reference in LaTeX text: tex_text, with every web address (as markdown_reference finds it) in \\url, so that
     it breaks across lines instead of running into the margin."""
-    text = _one_line(text)
-    out, start = [], 0
-    for match in WEB_URL.finditer(text):
-        url = _without_trailing_punctuation(match.group())
-        out += [tex_text(text[start:match.start()]), "\\url{" + url + "}"]
-        start = match.start() + len(url)
-    return "".join(out) + tex_text(text[start:])
+    return _linked(text, lambda url: "\\url{" + url + "}", tex_text)
 
 
 def tex_comment(text: str) -> str:
@@ -124,13 +118,18 @@ def markdown_reference(text: str) -> str:
     reader reads it: a URL does not end in . , ; : ! ? ' * or in a ) it did not open ("see https://a.b/c;
     code: ..." links https://a.b/c). An engine's own autolinking would take the punctuation along (GFM,
     Hugo) or link nothing (kramdown)."""
+    return _linked(text, lambda url: f"<{url}>", markdown_text)
+
+
+def _linked(text: str, link, plain) -> str:
+    """text on one line, each web address in it written by link(url) and the rest by plain(piece)."""
     text = _one_line(text)
     out, start = [], 0
     for match in WEB_URL.finditer(text):
         url = _without_trailing_punctuation(match.group())
-        out += [markdown_text(text[start:match.start()]), f"<{url}>"]
+        out += [plain(text[start:match.start()]), link(url)]
         start = match.start() + len(url)
-    return "".join(out) + markdown_text(text[start:])
+    return "".join(out) + plain(text[start:])
 
 
 def _without_trailing_punctuation(url: str) -> str:
