@@ -137,6 +137,33 @@ def derive_backward(model: CellModel) -> Derivation:
         return _Backward(model).run()
 
 
+def backward_order(assignments, gates) -> list:
+    """The order the backward pass visits the assignments: each after every assignment that reads it
+    (its adjoint is then complete); of those ready, first a state or a value derive made up (a
+    pre-activation, tanh(c)), then the gate (any other equation of the spec) the forward pass computes
+    first: the derivation reads the states, then the gates in the forward pass's order (nico: h, s, then
+    g, i, f, o; lstm: h, c, then f, i, c~, o), where plain reverse order gave o, f, i, g."""
+    readers = {a.target: 0 for a in assignments}
+    for a in assignments:
+        for symbol in a.expr.free_symbols:
+            if symbol.name in readers and symbol.name != a.target:
+                readers[symbol.name] += 1
+    position = {a.target: index for index, a in enumerate(assignments)}
+    ready = [a for a in assignments if readers[a.target] == 0]
+    order = []
+    while ready:
+        chosen = min(ready, key=lambda a: (a.target in gates, position[a.target]))
+        ready.remove(chosen)
+        order.append(chosen)
+        for symbol in chosen.expr.free_symbols:
+            if symbol.name in readers and symbol.name != chosen.target:
+                readers[symbol.name] -= 1
+                if readers[symbol.name] == 0:
+                    ready.append(next(a for a in assignments if a.target == symbol.name))
+    assert len(order) == len(assignments), "the assignments form a cycle"  # the model orders them: impossible
+    return order
+
+
 class _Backward:
     def __init__(self, model: CellModel):
         self.model = model
@@ -151,7 +178,8 @@ class _Backward:
         self.blocks: dict[str, tuple[int, dict[int, list[sp.Symbol]]]] = {}  # vector -> (blocks, adjoints by block)
 
     def run(self) -> Derivation:
-        for assignment in reversed(self.model.assignments):
+        gates = {name for name, v in self.model.variables.items() if v.role == Role.EQUATION and name not in self.spec.states}
+        for assignment in backward_order(self.model.assignments, gates):
             limits.check_deadline()
             adjoint = self.complete_adjoint(assignment)
             if adjoint is not None:

@@ -52,7 +52,7 @@ def test_blocks_send_their_adjoints_back_into_their_rows(case):
     ("block(a, 1/2, 4)", "block takes a vector and two whole numbers"),
     ("block(a, 0, 3)", "does not split into 3 equal blocks"),
     ("block(a, 0)", "block takes a vector and two whole numbers"),
-    ("mean(block(a, 1, 2)) + block(a, 0, 4)", "a is split into 4 blocks and into 2"),
+    ("mean(block(a, 1, 2)) + block(a, 0, 4)", "a is split into 2 blocks and into 4"),
 ])
 def test_a_block_asked_wrongly_is_refused_with_a_clear_message(replacement, message):
     text = spec_text(LSTM.replace("block(a, 0, 4)", replacement, 1))

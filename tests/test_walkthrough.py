@@ -44,12 +44,13 @@ def test_nico_walkthrough_follows_the_simple_lstm_post():
         r"\frac{dh(t)}{ds(t)} = o(t)",
         r"\frac{ds(t+1)}{ds(t)} = f(t+1)",
         r"\frac{dL}{ds(t)} = \frac{dL}{dh(t)} * o(t) + \frac{dL}{ds(t+1)} * f(t+1) \tag{B2}",
-        r"\frac{dL}{do(t)} = \frac{dL}{dh(t)} * s(t) \tag{B3}",
-        r"\frac{dL}{d\hat{o}(t)} = \frac{dL}{do(t)} * o(t) * \left(1 - o(t)\right) \tag{B4}",
-        r"\frac{dL}{df(t)} = \frac{dL}{ds(t)} * s(t-1) \tag{B5}",
-        r"\frac{dL}{di(t)} = \frac{dL}{ds(t)} * g(t) \tag{B7}",
-        r"\frac{dL}{dg(t)} = \frac{dL}{ds(t)} * i(t) \tag{B9}",
-        r"\frac{dL}{d\hat{g}(t)} = \frac{dL}{dg(t)} * \left(1 - g(t)^{2}\right) \tag{B10}",
+        # then the gates in the forward pass's order, g, i, f, o
+        r"\frac{dL}{dg(t)} = \frac{dL}{ds(t)} * i(t) \tag{B3}",
+        r"\frac{dL}{d\hat{g}(t)} = \frac{dL}{dg(t)} * \left(1 - g(t)^{2}\right) \tag{B4}",
+        r"\frac{dL}{di(t)} = \frac{dL}{ds(t)} * g(t) \tag{B5}",
+        r"\frac{dL}{df(t)} = \frac{dL}{ds(t)} * s(t-1) \tag{B7}",
+        r"\frac{dL}{do(t)} = \frac{dL}{dh(t)} * s(t) \tag{B9}",
+        r"\frac{dL}{d\hat{o}(t)} = \frac{dL}{do(t)} * o(t) * \left(1 - o(t)\right) \tag{B10}",
         r"\frac{dL(t)}{ds(t-1)} = \frac{dL}{ds(t)} * f(t) \tag{B12}",  # the part through step t, as the seed's bottom_diff_s
         r"\frac{dL}{dW_{g}} = \sum_{t} \frac{dL}{d\hat{g}(t)} \, x_c(t)^{\top} \tag{B15}",
     ]

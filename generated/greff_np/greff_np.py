@@ -337,24 +337,24 @@ def backward(params, cache, d_state):
     y_tanh = cache["y_tanh"]
     # (B1) dL/dy(t) = R_f^T @ dL/df_pre(t+1) + R_i^T @ dL/di_pre(t+1) + R_o^T @ dL/do_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
     d_y = d_state["y"]
-    # (B2) dL/do(t) = dL/dy(t)*tanh(c(t))
-    d_o = d_y*y_tanh
-    # (B3) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
-    d_o_pre = d_o*o*o_complement
-    # (B4) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/dy(t)*o(t)*(1 - tanh(c(t))**2)
+    # (B2) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/dy(t)*o(t)*(1 - tanh(c(t))**2)
     d_c = d_state["c"] + d_y*o*(1 - y_tanh**2)
-    # (B5) dL/df(t) = c(t-1)*dL/dc(t)
-    d_f = c_prev*d_c
-    # (B6) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = d_f*f*f_complement
-    # (B7) dL/di(t) = dL/dc(t)*z(t)
-    d_i = d_c*z
-    # (B8) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
-    d_i_pre = d_i*i*i_complement
-    # (B9) dL/dz(t) = dL/dc(t)*i(t)
+    # (B3) dL/dz(t) = dL/dc(t)*i(t)
     d_z = d_c*i
-    # (B10) dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)
+    # (B4) dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)
     d_z_pre = d_z*(1 - z**2)
+    # (B5) dL/di(t) = dL/dc(t)*z(t)
+    d_i = d_c*z
+    # (B6) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
+    d_i_pre = d_i*i*i_complement
+    # (B7) dL/df(t) = c(t-1)*dL/dc(t)
+    d_f = c_prev*d_c
+    # (B8) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
+    d_f_pre = d_f*f*f_complement
+    # (B9) dL/do(t) = dL/dy(t)*tanh(c(t))
+    d_o = d_y*y_tanh
+    # (B10) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
+    d_o_pre = d_o*o*o_complement
     # (B11) dL(t)/dy(t-1) = R_f^T @ dL/df_pre(t) + R_i^T @ dL/di_pre(t) + R_o^T @ dL/do_pre(t) + R_z^T @ dL/dz_pre(t)
     d_y_prev = d_f_pre @ R_f + d_i_pre @ R_i + d_o_pre @ R_o + d_z_pre @ R_z
     # (B12) dL(t)/dc(t-1) = dL/dc(t)*f(t)
@@ -601,12 +601,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         y_tanh = _seq_y_tanh[t]
         np.add(_carry_in_y, d_outputs[t], out=_carry_in_y)  # dL/dy(t): from step t+1 and from the loss at t
         d_y = _carry_in_y
-        d_o = _tmp0
-        np.multiply(d_y, y_tanh, out=d_o)  # d_o = d_y*y_tanh
-        d_o_pre = _deltas_y_prev[t, :, 3 * H:4 * H]
-        # d_o_pre = d_o*o*o_complement
-        np.multiply(d_o, o, out=d_o_pre)
-        np.multiply(d_o_pre, o_complement, out=d_o_pre)
         d_c = _tmp0
         # d_c = _carry_in_c + d_y*o*(1 - y_tanh**2)
         np.square(y_tanh, out=d_c)
@@ -614,18 +608,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.multiply(d_c, d_y, out=d_c)
         np.multiply(d_c, o, out=d_c)
         np.add(d_c, _carry_in_c, out=d_c)
-        d_f = _tmp1
-        np.multiply(c_prev, d_c, out=d_f)  # d_f = c_prev*d_c
-        d_f_pre = _deltas_y_prev[t, :, 2 * H:3 * H]
-        # d_f_pre = d_f*f*f_complement
-        np.multiply(d_f, f, out=d_f_pre)
-        np.multiply(d_f_pre, f_complement, out=d_f_pre)
-        d_i = _tmp1
-        np.multiply(d_c, z, out=d_i)  # d_i = d_c*z
-        d_i_pre = _deltas_y_prev[t, :, H:2 * H]
-        # d_i_pre = d_i*i*i_complement
-        np.multiply(d_i, i, out=d_i_pre)
-        np.multiply(d_i_pre, i_complement, out=d_i_pre)
         d_z = _tmp1
         np.multiply(d_c, i, out=d_z)  # d_z = d_c*i
         d_z_pre = _deltas_y_prev[t, :, :H]
@@ -633,6 +615,24 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.square(z, out=d_z_pre)
         np.subtract(1, d_z_pre, out=d_z_pre)
         np.multiply(d_z_pre, d_z, out=d_z_pre)
+        d_i = _tmp1
+        np.multiply(d_c, z, out=d_i)  # d_i = d_c*z
+        d_i_pre = _deltas_y_prev[t, :, H:2 * H]
+        # d_i_pre = d_i*i*i_complement
+        np.multiply(d_i, i, out=d_i_pre)
+        np.multiply(d_i_pre, i_complement, out=d_i_pre)
+        d_f = _tmp1
+        np.multiply(c_prev, d_c, out=d_f)  # d_f = c_prev*d_c
+        d_f_pre = _deltas_y_prev[t, :, 2 * H:3 * H]
+        # d_f_pre = d_f*f*f_complement
+        np.multiply(d_f, f, out=d_f_pre)
+        np.multiply(d_f_pre, f_complement, out=d_f_pre)
+        d_o = _tmp1
+        np.multiply(d_y, y_tanh, out=d_o)  # d_o = d_y*y_tanh
+        d_o_pre = _deltas_y_prev[t, :, 3 * H:4 * H]
+        # d_o_pre = d_o*o*o_complement
+        np.multiply(d_o, o, out=d_o_pre)
+        np.multiply(d_o_pre, o_complement, out=d_o_pre)
         d_y_prev = _carry_out_y
         np.matmul(_deltas_y_prev[t], _stack_y_prev, out=d_y_prev)  # W^T d of every product of y_prev, at once
         d_c_prev = _carry_out_c

@@ -360,18 +360,18 @@ def backward(params, cache, d_state):
     d_o_pre = d_o*o*o_complement
     # (B4) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/df_pre(t+1)*p_f + dL/di_pre(t+1)*p_i + dL/do_pre(t)*p_o + dL/dy(t)*o(t)*(1 - tanh(c(t))**2)
     d_c = d_state["c"] + d_o_pre*p_o + d_y*o*(1 - y_tanh**2)
-    # (B5) dL/df(t) = c(t-1)*dL/dc(t)
-    d_f = c_prev*d_c
-    # (B6) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = d_f*f*f_complement
+    # (B5) dL/dz(t) = dL/dc(t)*i(t)
+    d_z = d_c*i
+    # (B6) dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)
+    d_z_pre = d_z*(1 - z**2)
     # (B7) dL/di(t) = dL/dc(t)*z(t)
     d_i = d_c*z
     # (B8) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
     d_i_pre = d_i*i*i_complement
-    # (B9) dL/dz(t) = dL/dc(t)*i(t)
-    d_z = d_c*i
-    # (B10) dL/dz_pre(t) = dL/dz(t)*(1 - z(t)**2)
-    d_z_pre = d_z*(1 - z**2)
+    # (B9) dL/df(t) = c(t-1)*dL/dc(t)
+    d_f = c_prev*d_c
+    # (B10) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
+    d_f_pre = d_f*f*f_complement
     # (B11) dL(t)/dy(t-1) = R_f^T @ dL/df_pre(t) + R_i^T @ dL/di_pre(t) + R_o^T @ dL/do_pre(t) + R_z^T @ dL/dz_pre(t)
     d_y_prev = d_f_pre @ R_f + d_i_pre @ R_i + d_o_pre @ R_o + d_z_pre @ R_z
     # (B12) dL(t)/dc(t-1) = dL/dc(t)*f(t) + dL/df_pre(t)*p_f + dL/di_pre(t)*p_i
@@ -676,18 +676,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.add(d_c, _carry_in_c, out=d_c)
         np.multiply(d_o_pre, p_o, out=_tmp1)
         np.add(d_c, _tmp1, out=d_c)
-        d_f = _tmp1
-        np.multiply(c_prev, d_c, out=d_f)  # d_f = c_prev*d_c
-        d_f_pre = _deltas_y_prev[t, :, 2 * H:3 * H]
-        # d_f_pre = d_f*f*f_complement
-        np.multiply(d_f, f, out=d_f_pre)
-        np.multiply(d_f_pre, f_complement, out=d_f_pre)
-        d_i = _tmp1
-        np.multiply(d_c, z, out=d_i)  # d_i = d_c*z
-        d_i_pre = _deltas_y_prev[t, :, H:2 * H]
-        # d_i_pre = d_i*i*i_complement
-        np.multiply(d_i, i, out=d_i_pre)
-        np.multiply(d_i_pre, i_complement, out=d_i_pre)
         d_z = _tmp1
         np.multiply(d_c, i, out=d_z)  # d_z = d_c*i
         d_z_pre = _deltas_y_prev[t, :, :H]
@@ -695,6 +683,18 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.square(z, out=d_z_pre)
         np.subtract(1, d_z_pre, out=d_z_pre)
         np.multiply(d_z_pre, d_z, out=d_z_pre)
+        d_i = _tmp1
+        np.multiply(d_c, z, out=d_i)  # d_i = d_c*z
+        d_i_pre = _deltas_y_prev[t, :, H:2 * H]
+        # d_i_pre = d_i*i*i_complement
+        np.multiply(d_i, i, out=d_i_pre)
+        np.multiply(d_i_pre, i_complement, out=d_i_pre)
+        d_f = _tmp1
+        np.multiply(c_prev, d_c, out=d_f)  # d_f = c_prev*d_c
+        d_f_pre = _deltas_y_prev[t, :, 2 * H:3 * H]
+        # d_f_pre = d_f*f*f_complement
+        np.multiply(d_f, f, out=d_f_pre)
+        np.multiply(d_f_pre, f_complement, out=d_f_pre)
         d_y_prev = _carry_out_y
         np.matmul(_deltas_y_prev[t], _stack_y_prev, out=d_y_prev)  # W^T d of every product of y_prev, at once
         d_c_prev = _carry_out_c

@@ -299,16 +299,16 @@ def backward(params, cache, d_state):
     h_tilde = cache["h_tilde"]
     # (B1) dL/dh(t) = U_r^T @ dL/dr_pre(t+1) + U_z^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1) + dL(t+1)/d(h(t)*r(t+1))*r(t+1)
     d_h = d_state["h"]
-    # (B2) dL/dh_tilde(t) = dL/dh(t)*(1 - z(t))
-    d_h_tilde = d_h*z_complement
-    # (B3) dL/dh_tilde_pre(t) = dL/dh_tilde(t)*(1 - h_tilde(t)**2)
-    d_h_tilde_pre = d_h_tilde*(1 - h_tilde**2)
-    # (B4) dL/d(h(t-1)*r(t)) = U^T @ dL/dh_tilde_pre(t)
-    d_h_tilde_arg = d_h_tilde_pre @ U
-    # (B5) dL/dz(t) = dL/dh(t)*(h(t-1) - h_tilde(t))
+    # (B2) dL/dz(t) = dL/dh(t)*(h(t-1) - h_tilde(t))
     d_z = d_h*(h_prev - h_tilde)
-    # (B6) dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
+    # (B3) dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
     d_z_pre = d_z*z*z_complement
+    # (B4) dL/dh_tilde(t) = dL/dh(t)*(1 - z(t))
+    d_h_tilde = d_h*z_complement
+    # (B5) dL/dh_tilde_pre(t) = dL/dh_tilde(t)*(1 - h_tilde(t)**2)
+    d_h_tilde_pre = d_h_tilde*(1 - h_tilde**2)
+    # (B6) dL/d(h(t-1)*r(t)) = U^T @ dL/dh_tilde_pre(t)
+    d_h_tilde_arg = d_h_tilde_pre @ U
     # (B7) dL/dr(t) = dL/d(h(t-1)*r(t))*h(t-1)
     d_r = d_h_tilde_arg*h_prev
     # (B8) dL/dr_pre(t) = dL/dr(t)*r(t)*(1 - r(t))
@@ -526,6 +526,14 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         h_tilde = _seq_h_tilde[t]
         np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
         d_h = _carry_in_h
+        d_z = _tmp0
+        # d_z = d_h*(h_prev - h_tilde)
+        np.subtract(h_prev, h_tilde, out=d_z)
+        np.multiply(d_z, d_h, out=d_z)
+        d_z_pre = _deltas_h_prev[t, :, H:2 * H]
+        # d_z_pre = d_z*z*z_complement
+        np.multiply(d_z, z, out=d_z_pre)
+        np.multiply(d_z_pre, z_complement, out=d_z_pre)
         d_h_tilde = _tmp0
         np.multiply(d_h, z_complement, out=d_h_tilde)  # d_h_tilde = d_h*z_complement
         d_h_tilde_pre = _deltas_x[t, :, 2 * H:3 * H]
@@ -536,14 +544,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.copyto(_deltas_h_tilde_arg[t, :, :H], d_h_tilde_pre)
         d_h_tilde_arg = _tmp0
         np.matmul(_deltas_h_tilde_arg[t], _stack_h_tilde_arg, out=d_h_tilde_arg)  # W^T d of every product of h_tilde_arg, at once
-        d_z = _tmp1
-        # d_z = d_h*(h_prev - h_tilde)
-        np.subtract(h_prev, h_tilde, out=d_z)
-        np.multiply(d_z, d_h, out=d_z)
-        d_z_pre = _deltas_h_prev[t, :, H:2 * H]
-        # d_z_pre = d_z*z*z_complement
-        np.multiply(d_z, z, out=d_z_pre)
-        np.multiply(d_z_pre, z_complement, out=d_z_pre)
         d_r = _tmp1
         np.multiply(d_h_tilde_arg, h_prev, out=d_r)  # d_r = d_h_tilde_arg*h_prev
         d_r_pre = _deltas_h_prev[t, :, :H]

@@ -324,18 +324,18 @@ def backward(params, cache, d_state):
     n = cache["n"]
     # (B1) dL/dh(t) = W_hn^T @ dL(t+1)/d(W_hn @ h(t)) + W_hr^T @ dL/dr_pre(t+1) + W_hz^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1)
     d_h = d_state["h"]
-    # (B2) dL/dn(t) = dL/dh(t)*(1 - z(t))
+    # (B2) dL/dz(t) = dL/dh(t)*(h(t-1) - n(t))
+    d_z = d_h*(h_prev - n)
+    # (B3) dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
+    d_z_pre = d_z*z*z_complement
+    # (B4) dL/dn(t) = dL/dh(t)*(1 - z(t))
     d_n = d_h*z_complement
-    # (B3) dL/dn_pre(t) = dL/dn(t)*(1 - n(t)**2)
+    # (B5) dL/dn_pre(t) = dL/dn(t)*(1 - n(t)**2)
     d_n_pre = d_n*(1 - n**2)
     # shared subexpression
     common0 = d_n_pre*r
-    # (B4) dL/d(W_hn @ h(t-1)) = dL/dn_pre(t)*r(t)
+    # (B6) dL/d(W_hn @ h(t-1)) = dL/dn_pre(t)*r(t)
     d_W_hn_h_prev = common0
-    # (B5) dL/dz(t) = dL/dh(t)*(h(t-1) - n(t))
-    d_z = d_h*(h_prev - n)
-    # (B6) dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
-    d_z_pre = d_z*z*z_complement
     # (B7) dL/dr(t) = dL/dn_pre(t)*((W_hn @ h(t-1)) + b_hn)
     d_r = d_n_pre*(W_hn_h_prev + b_hn)
     # (B8) dL/dr_pre(t) = dL/dr(t)*r(t)*(1 - r(t))
@@ -591,6 +591,14 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         n = _seq_n[t]
         np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
         d_h = _carry_in_h
+        d_z = _tmp0
+        # d_z = d_h*(h_prev - n)
+        np.subtract(h_prev, n, out=d_z)
+        np.multiply(d_z, d_h, out=d_z)
+        d_z_pre = _deltas_h_prev[t, :, H:2 * H]
+        # d_z_pre = d_z*z*z_complement
+        np.multiply(d_z, z, out=d_z_pre)
+        np.multiply(d_z_pre, z_complement, out=d_z_pre)
         d_n = _tmp0
         np.multiply(d_h, z_complement, out=d_n)  # d_n = d_h*z_complement
         d_n_pre = _deltas_x[t, :, 2 * H:3 * H]
@@ -600,14 +608,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.multiply(d_n_pre, d_n, out=d_n_pre)
         d_W_hn_h_prev = _deltas_h_prev[t, :, 2 * H:3 * H]
         np.multiply(d_n_pre, r, out=d_W_hn_h_prev)  # d_W_hn_h_prev = d_n_pre*r
-        d_z = _tmp0
-        # d_z = d_h*(h_prev - n)
-        np.subtract(h_prev, n, out=d_z)
-        np.multiply(d_z, d_h, out=d_z)
-        d_z_pre = _deltas_h_prev[t, :, H:2 * H]
-        # d_z_pre = d_z*z*z_complement
-        np.multiply(d_z, z, out=d_z_pre)
-        np.multiply(d_z_pre, z_complement, out=d_z_pre)
         d_r = _tmp0
         # d_r = d_n_pre*(W_hn_h_prev + b_hn)
         np.add(W_hn_h_prev, b_hn, out=d_r)

@@ -301,14 +301,14 @@ def backward(params, cache, d_state):
     d_c_sigmoid2 = -c_tilde*d_c
     # (B4) dL/d(s(t) - 1) = sigmoid(s(t) - 1)*(1 - sigmoid(s(t) - 1))*dL/dsigmoid(s(t) - 1)
     d_c_sigmoid2_pre = c_sigmoid2*c_sigmoid2_complement*d_c_sigmoid2
-    # (B5) dL/dc_tilde(t) = (1 - sigmoid(s(t) - 1))*dL/dc(t)
-    d_c_tilde = c_sigmoid2_complement*d_c
-    # (B6) dL/dc_tilde_pre(t) = dL/dc_tilde(t)*(1 - c_tilde(t)**2)
-    d_c_tilde_pre = d_c_tilde*(1 - c_tilde**2)
     # shared subexpression
     common0 = c_sigmoid*d_c
-    # (B7) dL/ds(t) = dL/d(s(t) - 1) + sigmoid(s(t))*(1 - sigmoid(s(t)))*dL/dc(t)*h(t-1)
+    # (B5) dL/ds(t) = dL/d(s(t) - 1) + sigmoid(s(t))*(1 - sigmoid(s(t)))*dL/dc(t)*h(t-1)
     d_s = d_c_sigmoid2_pre + c_sigmoid_complement*common0*h_prev
+    # (B6) dL/dc_tilde(t) = (1 - sigmoid(s(t) - 1))*dL/dc(t)
+    d_c_tilde = c_sigmoid2_complement*d_c
+    # (B7) dL/dc_tilde_pre(t) = dL/dc_tilde(t)*(1 - c_tilde(t)**2)
+    d_c_tilde_pre = d_c_tilde*(1 - c_tilde**2)
     # (B8) dL(t)/dh(t-1) = U_c^T @ dL/dc_tilde_pre(t) + U_f^T @ dL/ds(t) + sigmoid(s(t))*dL/dc(t)
     d_h_prev = d_c_tilde_pre @ U_c + d_s @ U_f + common0
     # (B9) dL/dx(t) = W_c^T @ dL/dc_tilde_pre(t) + W_f^T @ dL/ds(t)
@@ -530,6 +530,12 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         # d_c_sigmoid2_pre = c_sigmoid2*c_sigmoid2_complement*d_c_sigmoid2
         np.multiply(c_sigmoid2, c_sigmoid2_complement, out=d_c_sigmoid2_pre)
         np.multiply(d_c_sigmoid2_pre, d_c_sigmoid2, out=d_c_sigmoid2_pre)
+        d_s = _deltas_h_prev[t, :, :H]
+        # d_s = d_c_sigmoid2_pre + c_sigmoid*c_sigmoid_complement*d_c*h_prev
+        np.multiply(c_sigmoid, c_sigmoid_complement, out=d_s)
+        np.multiply(d_s, d_c, out=d_s)
+        np.multiply(d_s, h_prev, out=d_s)
+        np.add(d_s, d_c_sigmoid2_pre, out=d_s)
         d_c_tilde = _tmp0
         np.multiply(c_sigmoid2_complement, d_c, out=d_c_tilde)  # d_c_tilde = c_sigmoid2_complement*d_c
         d_c_tilde_pre = _deltas_h_prev[t, :, H:2 * H]
@@ -537,12 +543,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.square(c_tilde, out=d_c_tilde_pre)
         np.subtract(1, d_c_tilde_pre, out=d_c_tilde_pre)
         np.multiply(d_c_tilde_pre, d_c_tilde, out=d_c_tilde_pre)
-        d_s = _deltas_h_prev[t, :, :H]
-        # d_s = d_c_sigmoid2_pre + c_sigmoid*c_sigmoid_complement*d_c*h_prev
-        np.multiply(c_sigmoid, c_sigmoid_complement, out=d_s)
-        np.multiply(d_s, d_c, out=d_s)
-        np.multiply(d_s, h_prev, out=d_s)
-        np.add(d_s, d_c_sigmoid2_pre, out=d_s)
         _grad_h_prev = _tmp0
         np.matmul(_deltas_h_prev[t], _stack_h_prev, out=_grad_h_prev)  # W^T d of every product of h_prev, at once
         d_h_prev = _carry_out_h

@@ -381,78 +381,78 @@ def backward(params, cache, d_state):
     d_h_tanh = common0
     # (B3) dL/d(beta_c + alpha_c*n_c(t)/s_c(t)) = dL/dtanh(beta_c + alpha_c*n_c(t)/s_c(t))*(1 - tanh(beta_c + alpha_c*n_c(t)/s_c(t))**2)
     d_h_tanh_pre = d_h_tanh*(1 - h_tanh**2)
-    # (B4) dL/ds_c(t) = sum(-alpha_c*dL/d(beta_c + alpha_c*n_c(t)/s_c(t))*n_c(t)/s_c(t)**2)
+    # (B4) dL/do(t) = dL/dh(t)*sigmoid(o(t))*(1 - sigmoid(o(t)))*tanh(beta_c + alpha_c*n_c(t)/s_c(t))
+    d_o = common0*h_sigmoid_complement*h_tanh
+    # (B5) dL/ds_c(t) = sum(-alpha_c*dL/d(beta_c + alpha_c*n_c(t)/s_c(t))*n_c(t)/s_c(t)**2)
     d_s_c = np.sum(-alpha_c*d_h_tanh_pre*n_c/s_c**2, axis=-1, keepdims=True)
     # shared subexpression
     common1 = 1/s_c
-    # (B5) dL/ds_c_pre(t) = dL/ds_c(t)/(2*s_c(t))
+    # (B6) dL/ds_c_pre(t) = dL/ds_c(t)/(2*s_c(t))
     d_s_c_pre = (1/2)*common1*d_s_c
-    # (B6) dL/d(mean(n_c(t)**2)) = dL/ds_c_pre(t)
+    # (B7) dL/d(mean(n_c(t)**2)) = dL/ds_c_pre(t)
     d_s_c_mean = d_s_c_pre
-    # (B7) dL/d(n_c(t)**2) = dL/d(mean(n_c(t)**2)) (spread over (n_c(t)**2)) / H
+    # (B8) dL/d(n_c(t)**2) = dL/d(mean(n_c(t)**2)) (spread over (n_c(t)**2)) / H
     d_s_c_arg = np.ones_like(s_c_arg) * d_s_c_mean / H
     # shared subexpression
     common2 = common1*d_h_tanh_pre
-    # (B8) dL/dn_c(t) = 2*dL/d(n_c(t)**2)*n_c(t) + alpha_c*dL/d(beta_c + alpha_c*n_c(t)/s_c(t))/s_c(t)
+    # (B9) dL/dn_c(t) = 2*dL/d(n_c(t)**2)*n_c(t) + alpha_c*dL/d(beta_c + alpha_c*n_c(t)/s_c(t))/s_c(t)
     d_n_c = alpha_c*common2 + 2*d_s_c_arg*n_c
-    # (B9) dL/d(mean(c(t))) = sum(-dL/dn_c(t))
+    # (B10) dL/d(mean(c(t))) = sum(-dL/dn_c(t))
     d_n_c_mean = np.sum(-d_n_c, axis=-1, keepdims=True)
-    # (B10) dL/dc(t) = dL/dn_c(t) + sigmoid(f(t+1))*dL/dc(t+1) + dL/d(mean(c(t))) (spread over c(t)) / H
+    # (B11) dL/dc(t) = dL/dn_c(t) + sigmoid(f(t+1))*dL/dc(t+1) + dL/d(mean(c(t))) (spread over c(t)) / H
     d_c = d_state["c"] + d_n_c + np.ones_like(c) * d_n_c_mean / H
     # shared subexpression
-    common3 = c_sigmoid2*d_c
-    # (B11) dL/dg(t) = sigmoid(i(t))*dL/dc(t)*(1 - tanh(g(t))**2)
-    d_g = common3*(1 - c_tanh**2)
-    # (B12) dL/do(t) = dL/dh(t)*sigmoid(o(t))*(1 - sigmoid(o(t)))*tanh(beta_c + alpha_c*n_c(t)/s_c(t))
-    d_o = common0*h_sigmoid_complement*h_tanh
-    # (B13) dL/di(t) = sigmoid(i(t))*(1 - sigmoid(i(t)))*tanh(g(t))*dL/dc(t)
-    d_i = c_sigmoid2_complement*c_tanh*common3
+    common3 = c_sigmoid*d_c
+    # (B12) dL/df(t) = c(t-1)*sigmoid(f(t))*(1 - sigmoid(f(t)))*dL/dc(t)
+    d_f = c_prev*c_sigmoid_complement*common3
     # shared subexpression
-    common4 = c_sigmoid*d_c
-    # (B14) dL/df(t) = c(t-1)*sigmoid(f(t))*(1 - sigmoid(f(t)))*dL/dc(t)
-    d_f = c_prev*c_sigmoid_complement*common4
+    common4 = c_sigmoid2*d_c
+    # (B13) dL/di(t) = sigmoid(i(t))*(1 - sigmoid(i(t)))*tanh(g(t))*dL/dc(t)
+    d_i = c_sigmoid2_complement*c_tanh*common4
+    # (B14) dL/dg(t) = sigmoid(i(t))*dL/dc(t)*(1 - tanh(g(t))**2)
+    d_g = common4*(1 - c_tanh**2)
     # (B15) dL/da(t) = concat(dL/df(t), dL/di(t), dL/do(t), dL/dg(t))
     d_a = np.concatenate((d_f, d_i, d_o, d_g), axis=1)
-    # (B16) dL/ds_x(t) = sum(-alpha_x*dL/da(t)*n_x(t)/s_x(t)**2)
-    d_s_x = np.sum(-alpha_x*d_a*n_x/s_x**2, axis=-1, keepdims=True)
-    # shared subexpression
-    common5 = 1/s_x
-    # (B17) dL/ds_x_pre(t) = dL/ds_x(t)/(2*s_x(t))
-    d_s_x_pre = (1/2)*common5*d_s_x
-    # (B18) dL/d(mean(n_x(t)**2)) = dL/ds_x_pre(t)
-    d_s_x_mean = d_s_x_pre
-    # (B19) dL/d(n_x(t)**2) = dL/d(mean(n_x(t)**2)) (spread over (n_x(t)**2)) / (4*H)
-    d_s_x_arg = np.ones_like(s_x_arg) * d_s_x_mean / (4*H)
-    # (B20) dL/ds_h(t) = sum(-alpha_h*dL/da(t)*n_h(t)/s_h(t)**2)
+    # (B16) dL/ds_h(t) = sum(-alpha_h*dL/da(t)*n_h(t)/s_h(t)**2)
     d_s_h = np.sum(-alpha_h*d_a*n_h/s_h**2, axis=-1, keepdims=True)
     # shared subexpression
-    common6 = 1/s_h
-    # (B21) dL/ds_h_pre(t) = dL/ds_h(t)/(2*s_h(t))
-    d_s_h_pre = (1/2)*common6*d_s_h
-    # (B22) dL/d(mean(n_h(t)**2)) = dL/ds_h_pre(t)
+    common5 = 1/s_h
+    # (B17) dL/ds_h_pre(t) = dL/ds_h(t)/(2*s_h(t))
+    d_s_h_pre = (1/2)*common5*d_s_h
+    # (B18) dL/d(mean(n_h(t)**2)) = dL/ds_h_pre(t)
     d_s_h_mean = d_s_h_pre
-    # (B23) dL/d(n_h(t)**2) = dL/d(mean(n_h(t)**2)) (spread over (n_h(t)**2)) / (4*H)
+    # (B19) dL/d(n_h(t)**2) = dL/d(mean(n_h(t)**2)) (spread over (n_h(t)**2)) / (4*H)
     d_s_h_arg = np.ones_like(s_h_arg) * d_s_h_mean / (4*H)
     # shared subexpression
-    common7 = common5*d_a
-    # (B24) dL/dn_x(t) = 2*dL/d(n_x(t)**2)*n_x(t) + alpha_x*dL/da(t)/s_x(t)
-    d_n_x = alpha_x*common7 + 2*d_s_x_arg*n_x
-    # (B25) dL/d(mean(z_x(t))) = sum(-dL/dn_x(t))
-    d_n_x_mean = np.sum(-d_n_x, axis=-1, keepdims=True)
-    # shared subexpression
-    common8 = common6*d_a
-    # (B26) dL/dn_h(t) = 2*dL/d(n_h(t)**2)*n_h(t) + alpha_h*dL/da(t)/s_h(t)
-    d_n_h = alpha_h*common8 + 2*d_s_h_arg*n_h
-    # (B27) dL/d(mean(z_h(t))) = sum(-dL/dn_h(t))
+    common6 = common5*d_a
+    # (B20) dL/dn_h(t) = 2*dL/d(n_h(t)**2)*n_h(t) + alpha_h*dL/da(t)/s_h(t)
+    d_n_h = alpha_h*common6 + 2*d_s_h_arg*n_h
+    # (B21) dL/d(mean(z_h(t))) = sum(-dL/dn_h(t))
     d_n_h_mean = np.sum(-d_n_h, axis=-1, keepdims=True)
-    # (B28) dL/dz_x(t) = dL/dn_x(t) + dL/d(mean(z_x(t))) (spread over z_x(t)) / (4*H)
-    d_z_x = d_n_x + np.ones_like(z_x) * d_n_x_mean / (4*H)
-    # (B29) dL/dz_h(t) = dL/dn_h(t) + dL/d(mean(z_h(t))) (spread over z_h(t)) / (4*H)
+    # (B22) dL/dz_h(t) = dL/dn_h(t) + dL/d(mean(z_h(t))) (spread over z_h(t)) / (4*H)
     d_z_h = d_n_h + np.ones_like(z_h) * d_n_h_mean / (4*H)
+    # (B23) dL/ds_x(t) = sum(-alpha_x*dL/da(t)*n_x(t)/s_x(t)**2)
+    d_s_x = np.sum(-alpha_x*d_a*n_x/s_x**2, axis=-1, keepdims=True)
+    # shared subexpression
+    common7 = 1/s_x
+    # (B24) dL/ds_x_pre(t) = dL/ds_x(t)/(2*s_x(t))
+    d_s_x_pre = (1/2)*common7*d_s_x
+    # (B25) dL/d(mean(n_x(t)**2)) = dL/ds_x_pre(t)
+    d_s_x_mean = d_s_x_pre
+    # (B26) dL/d(n_x(t)**2) = dL/d(mean(n_x(t)**2)) (spread over (n_x(t)**2)) / (4*H)
+    d_s_x_arg = np.ones_like(s_x_arg) * d_s_x_mean / (4*H)
+    # shared subexpression
+    common8 = common7*d_a
+    # (B27) dL/dn_x(t) = 2*dL/d(n_x(t)**2)*n_x(t) + alpha_x*dL/da(t)/s_x(t)
+    d_n_x = alpha_x*common8 + 2*d_s_x_arg*n_x
+    # (B28) dL/d(mean(z_x(t))) = sum(-dL/dn_x(t))
+    d_n_x_mean = np.sum(-d_n_x, axis=-1, keepdims=True)
+    # (B29) dL/dz_x(t) = dL/dn_x(t) + dL/d(mean(z_x(t))) (spread over z_x(t)) / (4*H)
+    d_z_x = d_n_x + np.ones_like(z_x) * d_n_x_mean / (4*H)
     # (B30) dL(t)/dh(t-1) = W_h^T @ dL/dz_h(t)
     d_h_prev = d_z_h @ W_h
     # (B31) dL(t)/dc(t-1) = sigmoid(f(t))*dL/dc(t)
-    d_c_prev = common4
+    d_c_prev = common3
     # (B32) dL/dx(t) = W_x^T @ dL/dz_x(t)
     d_x = d_z_x @ W_x
     # (B33) dL/dW_h = sum over t of dL/dz_h(t) @ h(t-1)^T
@@ -464,11 +464,11 @@ def backward(params, cache, d_state):
     # (B35) dL/db = sum over t of dL/da(t)
     d_b = common9
     # (B36) dL/dalpha_h = sum over t of dL/da(t)*n_h(t)/s_h(t)
-    d_alpha_h = np.sum(common8*n_h, axis=0)
+    d_alpha_h = np.sum(common6*n_h, axis=0)
     # (B37) dL/dbeta_h = sum over t of dL/da(t)
     d_beta_h = common9
     # (B38) dL/dalpha_x = sum over t of dL/da(t)*n_x(t)/s_x(t)
-    d_alpha_x = np.sum(common7*n_x, axis=0)
+    d_alpha_x = np.sum(common8*n_x, axis=0)
     # (B39) dL/dbeta_x = sum over t of dL/da(t)
     d_beta_x = common9
     # (B40) dL/dalpha_c = sum over t of dL/d(beta_c + alpha_c*n_c(t)/s_c(t))*n_c(t)/s_c(t)
@@ -760,7 +760,7 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
     _seq_h_sigmoid_complement = values["h_sigmoid_complement"]
     _seq_h_tanh = values["h_tanh"]
     grads = dict(zip(PARAM_SHAPES, buffers(xs.dtype, workspace, "gradients", *(params[name].shape for name in PARAM_SHAPES), zeroed=True)))
-    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h, _carry_in_c, _carry_out_c, dxs, _dW_h_prev, _dW_x, _tmp0, _tmp1, _tmp2, _tmp3, _tmp4, _tmp5, _tmp6, _tmp7, _tmp8, _tmp9, _tmp10, _tmp11, _tmp12, _tmp13, _tmp14 = buffers(
+    _deltas_h_prev, _deltas_x, _carry_in_h, _carry_out_h, _carry_in_c, _carry_out_c, dxs, _dW_h_prev, _dW_x, _tmp0, _tmp1, _tmp2, _tmp3, _tmp4, _tmp5, _tmp6, _tmp7, _tmp8, _tmp9, _tmp10, _tmp11, _tmp12, _tmp13 = buffers(
         xs.dtype, workspace, "backward",
         (T, B, 4 * H),
         (T, B, 4 * H),
@@ -774,12 +774,11 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         (B, H),
         (B, H),
         (B, 1),
+        (B, H),
         (B, 1),
         (B, H),
         (B, H),
         (B, H),
-        (B, H),
-        (B, 4 * H),
         (B, 4 * H),
         (B, 4 * H),
         (B, 4 * H),
@@ -821,67 +820,100 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.square(h_tanh, out=d_h_tanh_pre)
         np.subtract(1, d_h_tanh_pre, out=d_h_tanh_pre)
         np.multiply(d_h_tanh_pre, d_h_tanh, out=d_h_tanh_pre)
+        d_o = _tmp0
+        # d_o = d_h*h_sigmoid*h_sigmoid_complement*h_tanh
+        np.multiply(d_h, h_sigmoid, out=d_o)
+        np.multiply(d_o, h_sigmoid_complement, out=d_o)
+        np.multiply(d_o, h_tanh, out=d_o)
         d_s_c = _tmp2
         # d_s_c = np.sum(-alpha_c*d_h_tanh_pre*n_c/s_c**2, axis=-1, keepdims=True)
-        np.square(s_c, out=_tmp0)
-        np.divide(alpha_c, _tmp0, out=_tmp0)
-        np.multiply(_tmp0, d_h_tanh_pre, out=_tmp0)
-        np.multiply(_tmp0, n_c, out=_tmp0)
-        np.negative(_tmp0, out=_tmp0)
-        np.sum(_tmp0, axis=-1, keepdims=True, out=d_s_c)
-        d_s_c_pre = _tmp3
+        np.square(s_c, out=_tmp3)
+        np.divide(alpha_c, _tmp3, out=_tmp3)
+        np.multiply(_tmp3, d_h_tanh_pre, out=_tmp3)
+        np.multiply(_tmp3, n_c, out=_tmp3)
+        np.negative(_tmp3, out=_tmp3)
+        np.sum(_tmp3, axis=-1, keepdims=True, out=d_s_c)
+        d_s_c_pre = _tmp4
         # d_s_c_pre = (1/2)*d_s_c/s_c
         np.divide(d_s_c, s_c, out=d_s_c_pre)
         np.multiply(d_s_c_pre, 0.5, out=d_s_c_pre)
         d_s_c_mean = d_s_c_pre
-        d_s_c_arg = _tmp0
+        d_s_c_arg = _tmp3
         # d_s_c_arg = np.ones_like(s_c_arg) * d_s_c_mean / H
         np.copyto(d_s_c_arg, d_s_c_mean)
         np.divide(d_s_c_arg, H, out=d_s_c_arg)
-        d_n_c = _tmp4
+        d_n_c = _tmp5
         # d_n_c = 2*d_s_c_arg*n_c + alpha_c*d_h_tanh_pre/s_c
         np.multiply(d_s_c_arg, n_c, out=d_n_c)
         np.multiply(d_n_c, 2, out=d_n_c)
-        np.multiply(alpha_c, d_h_tanh_pre, out=_tmp5)
-        np.divide(_tmp5, s_c, out=_tmp5)
-        np.add(d_n_c, _tmp5, out=d_n_c)
+        np.multiply(alpha_c, d_h_tanh_pre, out=_tmp6)
+        np.divide(_tmp6, s_c, out=_tmp6)
+        np.add(d_n_c, _tmp6, out=d_n_c)
         d_n_c_mean = _tmp2
         # d_n_c_mean = np.sum(-d_n_c, axis=-1, keepdims=True)
-        np.negative(d_n_c, out=_tmp0)
-        np.sum(_tmp0, axis=-1, keepdims=True, out=d_n_c_mean)
-        d_c = _tmp0
+        np.negative(d_n_c, out=_tmp3)
+        np.sum(_tmp3, axis=-1, keepdims=True, out=d_n_c_mean)
+        d_c = _tmp3
         # d_c = _carry_in_c + d_n_c + np.ones_like(c) * d_n_c_mean / H
         np.copyto(d_c, d_n_c_mean)
         np.divide(d_c, H, out=d_c)
         np.add(d_c, _carry_in_c, out=d_c)
         np.add(d_c, d_n_c, out=d_c)
-        d_g = _tmp4
-        # d_g = c_sigmoid2*d_c*(1 - c_tanh**2)
-        np.square(c_tanh, out=d_g)
-        np.subtract(1, d_g, out=d_g)
-        np.multiply(d_g, c_sigmoid2, out=d_g)
-        np.multiply(d_g, d_c, out=d_g)
-        d_o = _tmp5
-        # d_o = d_h*h_sigmoid*h_sigmoid_complement*h_tanh
-        np.multiply(d_h, h_sigmoid, out=d_o)
-        np.multiply(d_o, h_sigmoid_complement, out=d_o)
-        np.multiply(d_o, h_tanh, out=d_o)
+        d_f = _tmp5
+        # d_f = c_prev*c_sigmoid*c_sigmoid_complement*d_c
+        np.multiply(c_prev, c_sigmoid, out=d_f)
+        np.multiply(d_f, c_sigmoid_complement, out=d_f)
+        np.multiply(d_f, d_c, out=d_f)
         d_i = _tmp6
         # d_i = c_sigmoid2*c_sigmoid2_complement*c_tanh*d_c
         np.multiply(c_sigmoid2, c_sigmoid2_complement, out=d_i)
         np.multiply(d_i, c_tanh, out=d_i)
         np.multiply(d_i, d_c, out=d_i)
-        d_f = _tmp7
-        # d_f = c_prev*c_sigmoid*c_sigmoid_complement*d_c
-        np.multiply(c_prev, c_sigmoid, out=d_f)
-        np.multiply(d_f, c_sigmoid_complement, out=d_f)
-        np.multiply(d_f, d_c, out=d_f)
+        d_g = _tmp7
+        # d_g = c_sigmoid2*d_c*(1 - c_tanh**2)
+        np.square(c_tanh, out=d_g)
+        np.subtract(1, d_g, out=d_g)
+        np.multiply(d_g, c_sigmoid2, out=d_g)
+        np.multiply(d_g, d_c, out=d_g)
         d_a = _tmp8
         # d_a = np.concatenate((d_f, d_i, d_o, d_g), axis=1)
         np.copyto(d_a[:, :H], d_f)
         np.copyto(d_a[:, H:2*H], d_i)
         np.copyto(d_a[:, 2*H:3*H], d_o)
         np.copyto(d_a[:, 3*H:4*H], d_g)
+        d_s_h = _tmp2
+        # d_s_h = np.sum(-alpha_h*d_a*n_h/s_h**2, axis=-1, keepdims=True)
+        np.square(s_h, out=_tmp9)
+        np.divide(alpha_h, _tmp9, out=_tmp9)
+        np.multiply(_tmp9, d_a, out=_tmp9)
+        np.multiply(_tmp9, n_h, out=_tmp9)
+        np.negative(_tmp9, out=_tmp9)
+        np.sum(_tmp9, axis=-1, keepdims=True, out=d_s_h)
+        d_s_h_pre = _tmp4
+        # d_s_h_pre = (1/2)*d_s_h/s_h
+        np.divide(d_s_h, s_h, out=d_s_h_pre)
+        np.multiply(d_s_h_pre, 0.5, out=d_s_h_pre)
+        d_s_h_mean = d_s_h_pre
+        d_s_h_arg = _tmp9
+        # d_s_h_arg = np.ones_like(s_h_arg) * d_s_h_mean / (4*H)
+        np.copyto(d_s_h_arg, d_s_h_mean)
+        np.divide(d_s_h_arg, (4*H), out=d_s_h_arg)
+        d_n_h = _tmp10
+        # d_n_h = 2*d_s_h_arg*n_h + alpha_h*d_a/s_h
+        np.multiply(d_s_h_arg, n_h, out=d_n_h)
+        np.multiply(d_n_h, 2, out=d_n_h)
+        np.multiply(alpha_h, d_a, out=_tmp11)
+        np.divide(_tmp11, s_h, out=_tmp11)
+        np.add(d_n_h, _tmp11, out=d_n_h)
+        d_n_h_mean = _tmp2
+        # d_n_h_mean = np.sum(-d_n_h, axis=-1, keepdims=True)
+        np.negative(d_n_h, out=_tmp9)
+        np.sum(_tmp9, axis=-1, keepdims=True, out=d_n_h_mean)
+        d_z_h = _deltas_h_prev[t, :, :4 * H]
+        # d_z_h = d_n_h + np.ones_like(z_h) * d_n_h_mean / (4*H)
+        np.copyto(d_z_h, d_n_h_mean)
+        np.divide(d_z_h, (4*H), out=d_z_h)
+        np.add(d_z_h, d_n_h, out=d_z_h)
         d_s_x = _tmp2
         # d_s_x = np.sum(-alpha_x*d_a*n_x/s_x**2, axis=-1, keepdims=True)
         np.square(s_x, out=_tmp9)
@@ -890,7 +922,7 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.multiply(_tmp9, n_x, out=_tmp9)
         np.negative(_tmp9, out=_tmp9)
         np.sum(_tmp9, axis=-1, keepdims=True, out=d_s_x)
-        d_s_x_pre = _tmp3
+        d_s_x_pre = _tmp4
         # d_s_x_pre = (1/2)*d_s_x/s_x
         np.divide(d_s_x, s_x, out=d_s_x_pre)
         np.multiply(d_s_x_pre, 0.5, out=d_s_x_pre)
@@ -899,79 +931,46 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         # d_s_x_arg = np.ones_like(s_x_arg) * d_s_x_mean / (4*H)
         np.copyto(d_s_x_arg, d_s_x_mean)
         np.divide(d_s_x_arg, (4*H), out=d_s_x_arg)
-        d_s_h = _tmp2
-        # d_s_h = np.sum(-alpha_h*d_a*n_h/s_h**2, axis=-1, keepdims=True)
-        np.square(s_h, out=_tmp10)
-        np.divide(alpha_h, _tmp10, out=_tmp10)
-        np.multiply(_tmp10, d_a, out=_tmp10)
-        np.multiply(_tmp10, n_h, out=_tmp10)
-        np.negative(_tmp10, out=_tmp10)
-        np.sum(_tmp10, axis=-1, keepdims=True, out=d_s_h)
-        d_s_h_pre = _tmp3
-        # d_s_h_pre = (1/2)*d_s_h/s_h
-        np.divide(d_s_h, s_h, out=d_s_h_pre)
-        np.multiply(d_s_h_pre, 0.5, out=d_s_h_pre)
-        d_s_h_mean = d_s_h_pre
-        d_s_h_arg = _tmp10
-        # d_s_h_arg = np.ones_like(s_h_arg) * d_s_h_mean / (4*H)
-        np.copyto(d_s_h_arg, d_s_h_mean)
-        np.divide(d_s_h_arg, (4*H), out=d_s_h_arg)
-        d_n_x = _tmp11
+        d_n_x = _tmp10
         # d_n_x = 2*d_s_x_arg*n_x + alpha_x*d_a/s_x
         np.multiply(d_s_x_arg, n_x, out=d_n_x)
         np.multiply(d_n_x, 2, out=d_n_x)
-        np.multiply(alpha_x, d_a, out=_tmp12)
-        np.divide(_tmp12, s_x, out=_tmp12)
-        np.add(d_n_x, _tmp12, out=d_n_x)
+        np.multiply(alpha_x, d_a, out=_tmp11)
+        np.divide(_tmp11, s_x, out=_tmp11)
+        np.add(d_n_x, _tmp11, out=d_n_x)
         d_n_x_mean = _tmp2
         # d_n_x_mean = np.sum(-d_n_x, axis=-1, keepdims=True)
         np.negative(d_n_x, out=_tmp9)
         np.sum(_tmp9, axis=-1, keepdims=True, out=d_n_x_mean)
-        d_n_h = _tmp9
-        # d_n_h = 2*d_s_h_arg*n_h + alpha_h*d_a/s_h
-        np.multiply(d_s_h_arg, n_h, out=d_n_h)
-        np.multiply(d_n_h, 2, out=d_n_h)
-        np.multiply(alpha_h, d_a, out=_tmp12)
-        np.divide(_tmp12, s_h, out=_tmp12)
-        np.add(d_n_h, _tmp12, out=d_n_h)
-        d_n_h_mean = _tmp3
-        # d_n_h_mean = np.sum(-d_n_h, axis=-1, keepdims=True)
-        np.negative(d_n_h, out=_tmp10)
-        np.sum(_tmp10, axis=-1, keepdims=True, out=d_n_h_mean)
         d_z_x = _deltas_x[t, :, :4 * H]
         # d_z_x = d_n_x + np.ones_like(z_x) * d_n_x_mean / (4*H)
         np.copyto(d_z_x, d_n_x_mean)
         np.divide(d_z_x, (4*H), out=d_z_x)
         np.add(d_z_x, d_n_x, out=d_z_x)
-        d_z_h = _deltas_h_prev[t, :, :4 * H]
-        # d_z_h = d_n_h + np.ones_like(z_h) * d_n_h_mean / (4*H)
-        np.copyto(d_z_h, d_n_h_mean)
-        np.divide(d_z_h, (4*H), out=d_z_h)
-        np.add(d_z_h, d_n_h, out=d_z_h)
         d_h_prev = _carry_out_h
         np.matmul(_deltas_h_prev[t], _stack_h_prev, out=d_h_prev)  # W^T d of every product of h_prev, at once
         d_c_prev = _carry_out_c
         np.multiply(c_sigmoid, d_c, out=d_c_prev)  # d_c_prev = c_sigmoid*d_c
-        np.sum(d_a, axis=0, out=_tmp13)
-        np.add(grads["b"], _tmp13, out=grads["b"])  # dL/db, this step's term
+        np.sum(d_a, axis=0, out=_tmp12)
+        np.add(grads["b"], _tmp12, out=grads["b"])  # dL/db, this step's term
         np.multiply(d_a, n_h, out=_tmp9)
         np.divide(_tmp9, s_h, out=_tmp9)
-        np.sum(_tmp9, axis=0, out=_tmp13)
-        np.add(grads["alpha_h"], _tmp13, out=grads["alpha_h"])  # dL/dalpha_h, this step's term
-        np.sum(d_a, axis=0, out=_tmp13)
-        np.add(grads["beta_h"], _tmp13, out=grads["beta_h"])  # dL/dbeta_h, this step's term
+        np.sum(_tmp9, axis=0, out=_tmp12)
+        np.add(grads["alpha_h"], _tmp12, out=grads["alpha_h"])  # dL/dalpha_h, this step's term
+        np.sum(d_a, axis=0, out=_tmp12)
+        np.add(grads["beta_h"], _tmp12, out=grads["beta_h"])  # dL/dbeta_h, this step's term
         np.multiply(d_a, n_x, out=_tmp9)
         np.divide(_tmp9, s_x, out=_tmp9)
-        np.sum(_tmp9, axis=0, out=_tmp13)
-        np.add(grads["alpha_x"], _tmp13, out=grads["alpha_x"])  # dL/dalpha_x, this step's term
-        np.sum(d_a, axis=0, out=_tmp13)
-        np.add(grads["beta_x"], _tmp13, out=grads["beta_x"])  # dL/dbeta_x, this step's term
+        np.sum(_tmp9, axis=0, out=_tmp12)
+        np.add(grads["alpha_x"], _tmp12, out=grads["alpha_x"])  # dL/dalpha_x, this step's term
+        np.sum(d_a, axis=0, out=_tmp12)
+        np.add(grads["beta_x"], _tmp12, out=grads["beta_x"])  # dL/dbeta_x, this step's term
         np.multiply(d_h_tanh_pre, n_c, out=_tmp0)
         np.divide(_tmp0, s_c, out=_tmp0)
-        np.sum(_tmp0, axis=0, out=_tmp14)
-        np.add(grads["alpha_c"], _tmp14, out=grads["alpha_c"])  # dL/dalpha_c, this step's term
-        np.sum(d_h_tanh_pre, axis=0, out=_tmp14)
-        np.add(grads["beta_c"], _tmp14, out=grads["beta_c"])  # dL/dbeta_c, this step's term
+        np.sum(_tmp0, axis=0, out=_tmp13)
+        np.add(grads["alpha_c"], _tmp13, out=grads["alpha_c"])  # dL/dalpha_c, this step's term
+        np.sum(d_h_tanh_pre, axis=0, out=_tmp13)
+        np.add(grads["beta_c"], _tmp13, out=grads["beta_c"])  # dL/dbeta_c, this step's term
         _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1
         _carry_in_c, _carry_out_c = _carry_out_c, _carry_in_c  # dL/dc(t-1) arrives at step t-1
     np.matmul(_deltas_h_prev.reshape(T * B, -1).T, parts["h_prev"].reshape(T * B, -1), out=_dW_h_prev)

@@ -287,14 +287,14 @@ def backward(params, cache, d_state):
     h_tilde = cache["h_tilde"]
     # (B1) dL/dh(t) = U_h^T @ dL/dh_tilde_pre(t+1) + U_z^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1)
     d_h = d_state["h"]
-    # (B2) dL/dh_tilde(t) = dL/dh(t)*(1 - z(t))
-    d_h_tilde = d_h*z_complement
-    # (B3) dL/dh_tilde_pre(t) = dL/dh_tilde(t)*[h_tilde(t) > 0]
-    d_h_tilde_pre = d_h_tilde*np.heaviside(h_tilde, 0)
-    # (B4) dL/dz(t) = dL/dh(t)*(h(t-1) - h_tilde(t))
+    # (B2) dL/dz(t) = dL/dh(t)*(h(t-1) - h_tilde(t))
     d_z = d_h*(h_prev - h_tilde)
-    # (B5) dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
+    # (B3) dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
     d_z_pre = d_z*z*z_complement
+    # (B4) dL/dh_tilde(t) = dL/dh(t)*(1 - z(t))
+    d_h_tilde = d_h*z_complement
+    # (B5) dL/dh_tilde_pre(t) = dL/dh_tilde(t)*[h_tilde(t) > 0]
+    d_h_tilde_pre = d_h_tilde*np.heaviside(h_tilde, 0)
     # (B6) dL(t)/dh(t-1) = U_h^T @ dL/dh_tilde_pre(t) + U_z^T @ dL/dz_pre(t) + dL/dh(t)*z(t)
     d_h_prev = d_h_tilde_pre @ U_h + d_z_pre @ U_z + d_h*z
     # (B7) dL/dx(t) = W_h^T @ dL/dh_tilde_pre(t) + W_z^T @ dL/dz_pre(t)
@@ -490,12 +490,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         h_tilde = _seq_h_tilde[t]
         np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
         d_h = _carry_in_h
-        d_h_tilde = _tmp0
-        np.multiply(d_h, z_complement, out=d_h_tilde)  # d_h_tilde = d_h*z_complement
-        d_h_tilde_pre = _deltas_h_prev[t, :, H:2 * H]
-        # d_h_tilde_pre = d_h_tilde*np.heaviside(h_tilde, 0)
-        np.heaviside(h_tilde, 0, out=d_h_tilde_pre)
-        np.multiply(d_h_tilde_pre, d_h_tilde, out=d_h_tilde_pre)
         d_z = _tmp0
         # d_z = d_h*(h_prev - h_tilde)
         np.subtract(h_prev, h_tilde, out=d_z)
@@ -504,6 +498,12 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         # d_z_pre = d_z*z*z_complement
         np.multiply(d_z, z, out=d_z_pre)
         np.multiply(d_z_pre, z_complement, out=d_z_pre)
+        d_h_tilde = _tmp0
+        np.multiply(d_h, z_complement, out=d_h_tilde)  # d_h_tilde = d_h*z_complement
+        d_h_tilde_pre = _deltas_h_prev[t, :, H:2 * H]
+        # d_h_tilde_pre = d_h_tilde*np.heaviside(h_tilde, 0)
+        np.heaviside(h_tilde, 0, out=d_h_tilde_pre)
+        np.multiply(d_h_tilde_pre, d_h_tilde, out=d_h_tilde_pre)
         _grad_h_prev = _tmp0
         np.matmul(_deltas_h_prev[t], _stack_h_prev, out=_grad_h_prev)  # W^T d of every product of h_prev, at once
         d_h_prev = _carry_out_h

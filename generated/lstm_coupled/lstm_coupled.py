@@ -309,20 +309,20 @@ def backward(params, cache, d_state):
     d_h = d_state["h"]
     # (B2) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/dh(t)*o(t)*(1 - tanh(c(t))**2)
     d_c = d_state["c"] + d_h*o*(1 - h_tanh**2)
-    # (B3) dL/do(t) = dL/dh(t)*tanh(c(t))
-    d_o = d_h*h_tanh
-    # (B4) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
-    d_o_pre = d_o*o*o_complement
-    # (B5) dL/dc_tilde(t) = dL/dc(t)*i(t)
-    d_c_tilde = d_c*i
-    # (B6) dL/dc_tilde_pre(t) = dL/dc_tilde(t)*(1 - c_tilde(t)**2)
-    d_c_tilde_pre = d_c_tilde*(1 - c_tilde**2)
-    # (B7) dL/df(t) = c(t-1)*dL/dc(t)
+    # (B3) dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
-    # (B8) dL/di(t) = c_tilde(t)*dL/dc(t) - dL/df(t)
+    # (B4) dL/di(t) = c_tilde(t)*dL/dc(t) - dL/df(t)
     d_i = c_tilde*d_c - d_f
-    # (B9) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
+    # (B5) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
     d_i_pre = d_i*i*i_complement
+    # (B6) dL/dc_tilde(t) = dL/dc(t)*i(t)
+    d_c_tilde = d_c*i
+    # (B7) dL/dc_tilde_pre(t) = dL/dc_tilde(t)*(1 - c_tilde(t)**2)
+    d_c_tilde_pre = d_c_tilde*(1 - c_tilde**2)
+    # (B8) dL/do(t) = dL/dh(t)*tanh(c(t))
+    d_o = d_h*h_tanh
+    # (B9) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
+    d_o_pre = d_o*o*o_complement
     # (B10) dL/dX(t) = W_c^T @ dL/dc_tilde_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t)
     d_X = d_c_tilde_pre @ W_c + d_i_pre @ W_i + d_o_pre @ W_o
     # (B11) dL(t)/dh(t-1) = dL/dX(t)[h(t-1) part]
@@ -552,19 +552,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.multiply(d_c, d_h, out=d_c)
         np.multiply(d_c, o, out=d_c)
         np.add(d_c, _carry_in_c, out=d_c)
-        d_o = _tmp1
-        np.multiply(d_h, h_tanh, out=d_o)  # d_o = d_h*h_tanh
-        d_o_pre = _deltas_h_prev[t, :, H:2 * H]
-        # d_o_pre = d_o*o*o_complement
-        np.multiply(d_o, o, out=d_o_pre)
-        np.multiply(d_o_pre, o_complement, out=d_o_pre)
-        d_c_tilde = _tmp1
-        np.multiply(d_c, i, out=d_c_tilde)  # d_c_tilde = d_c*i
-        d_c_tilde_pre = _deltas_h_prev[t, :, 2 * H:3 * H]
-        # d_c_tilde_pre = d_c_tilde*(1 - c_tilde**2)
-        np.square(c_tilde, out=d_c_tilde_pre)
-        np.subtract(1, d_c_tilde_pre, out=d_c_tilde_pre)
-        np.multiply(d_c_tilde_pre, d_c_tilde, out=d_c_tilde_pre)
         d_f = _tmp1
         np.multiply(c_prev, d_c, out=d_f)  # d_f = c_prev*d_c
         d_i = _tmp2
@@ -575,6 +562,19 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         # d_i_pre = d_i*i*i_complement
         np.multiply(d_i, i, out=d_i_pre)
         np.multiply(d_i_pre, i_complement, out=d_i_pre)
+        d_c_tilde = _tmp1
+        np.multiply(d_c, i, out=d_c_tilde)  # d_c_tilde = d_c*i
+        d_c_tilde_pre = _deltas_h_prev[t, :, 2 * H:3 * H]
+        # d_c_tilde_pre = d_c_tilde*(1 - c_tilde**2)
+        np.square(c_tilde, out=d_c_tilde_pre)
+        np.subtract(1, d_c_tilde_pre, out=d_c_tilde_pre)
+        np.multiply(d_c_tilde_pre, d_c_tilde, out=d_c_tilde_pre)
+        d_o = _tmp1
+        np.multiply(d_h, h_tanh, out=d_o)  # d_o = d_h*h_tanh
+        d_o_pre = _deltas_h_prev[t, :, H:2 * H]
+        # d_o_pre = d_o*o*o_complement
+        np.multiply(d_o, o, out=d_o_pre)
+        np.multiply(d_o_pre, o_complement, out=d_o_pre)
         d_h_prev = _carry_out_h
         np.matmul(_deltas_h_prev[t], _stack_h_prev, out=d_h_prev)  # W^T d of every product of h_prev, at once
         d_c_prev = _carry_out_c

@@ -363,14 +363,14 @@ def backward(params, cache, d_state):
     d_c_tanh = d_c*i
     # (B6) dL/d(W_hc @ h(t-1) + W_xc @ x(t) + b_c) = dL/dtanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)*(1 - tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)**2)
     d_c_tanh_pre = d_c_tanh*(1 - c_tanh**2)
-    # (B7) dL/df(t) = c(t-1)*dL/dc(t)
-    d_f = c_prev*d_c
-    # (B8) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = d_f*f*f_complement
-    # (B9) dL/di(t) = tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)*dL/dc(t)
+    # (B7) dL/di(t) = tanh(W_hc @ h(t-1) + W_xc @ x(t) + b_c)*dL/dc(t)
     d_i = c_tanh*d_c
-    # (B10) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
+    # (B8) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
     d_i_pre = d_i*i*i_complement
+    # (B9) dL/df(t) = c(t-1)*dL/dc(t)
+    d_f = c_prev*d_c
+    # (B10) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
+    d_f_pre = d_f*f*f_complement
     # (B11) dL(t)/dh(t-1) = W_hc^T @ dL/d(W_hc @ h(t-1) + W_xc @ x(t) + b_c) + W_hf^T @ dL/df_pre(t) + W_hi^T @ dL/di_pre(t) + W_ho^T @ dL/do_pre(t)
     d_h_prev = d_c_tanh_pre @ W_hc + d_f_pre @ W_hf + d_i_pre @ W_hi + d_o_pre @ W_ho
     # (B12) dL(t)/dc(t-1) = W_cf*dL/df_pre(t) + W_ci*dL/di_pre(t) + dL/dc(t)*f(t)
@@ -683,18 +683,18 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.square(c_tanh, out=d_c_tanh_pre)
         np.subtract(1, d_c_tanh_pre, out=d_c_tanh_pre)
         np.multiply(d_c_tanh_pre, d_c_tanh, out=d_c_tanh_pre)
-        d_f = _tmp1
-        np.multiply(c_prev, d_c, out=d_f)  # d_f = c_prev*d_c
-        d_f_pre = _deltas_h_prev[t, :, H:2 * H]
-        # d_f_pre = d_f*f*f_complement
-        np.multiply(d_f, f, out=d_f_pre)
-        np.multiply(d_f_pre, f_complement, out=d_f_pre)
         d_i = _tmp1
         np.multiply(c_tanh, d_c, out=d_i)  # d_i = c_tanh*d_c
         d_i_pre = _deltas_h_prev[t, :, :H]
         # d_i_pre = d_i*i*i_complement
         np.multiply(d_i, i, out=d_i_pre)
         np.multiply(d_i_pre, i_complement, out=d_i_pre)
+        d_f = _tmp1
+        np.multiply(c_prev, d_c, out=d_f)  # d_f = c_prev*d_c
+        d_f_pre = _deltas_h_prev[t, :, H:2 * H]
+        # d_f_pre = d_f*f*f_complement
+        np.multiply(d_f, f, out=d_f_pre)
+        np.multiply(d_f_pre, f_complement, out=d_f_pre)
         d_h_prev = _carry_out_h
         np.matmul(_deltas_h_prev[t], _stack_h_prev, out=d_h_prev)  # W^T d of every product of h_prev, at once
         d_c_prev = _carry_out_c

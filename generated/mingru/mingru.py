@@ -277,12 +277,12 @@ def backward(params, cache, d_state):
     h_tilde = cache["h_tilde"]
     # (B1) dL/dh(t) = dl(t)/dh(t) + dL/dh(t+1)*(1 - z(t+1))
     d_h = d_state["h"]
-    # (B2) dL/dh_tilde(t) = dL/dh(t)*z(t)
-    d_h_tilde = d_h*z
-    # (B3) dL/dz(t) = dL/dh(t)*(h_tilde(t) - h(t-1))
+    # (B2) dL/dz(t) = dL/dh(t)*(h_tilde(t) - h(t-1))
     d_z = d_h*(h_tilde - h_prev)
-    # (B4) dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
+    # (B3) dL/dz_pre(t) = dL/dz(t)*z(t)*(1 - z(t))
     d_z_pre = d_z*z*z_complement
+    # (B4) dL/dh_tilde(t) = dL/dh(t)*z(t)
+    d_h_tilde = d_h*z
     # (B5) dL(t)/dh(t-1) = dL/dh(t)*(1 - z(t))
     d_h_prev = d_h*z_complement
     # (B6) dL/dx(t) = W_h^T @ dL/dh_tilde(t) + W_z^T @ dL/dz_pre(t)
@@ -454,8 +454,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         h_tilde = _seq_h_tilde[t]
         np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
         d_h = _carry_in_h
-        d_h_tilde = _deltas_x[t, :, H:2 * H]
-        np.multiply(d_h, z, out=d_h_tilde)  # d_h_tilde = d_h*z
         d_z = _tmp0
         # d_z = d_h*(h_tilde - h_prev)
         np.subtract(h_tilde, h_prev, out=d_z)
@@ -464,6 +462,8 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         # d_z_pre = d_z*z*z_complement
         np.multiply(d_z, z, out=d_z_pre)
         np.multiply(d_z_pre, z_complement, out=d_z_pre)
+        d_h_tilde = _deltas_x[t, :, H:2 * H]
+        np.multiply(d_h, z, out=d_h_tilde)  # d_h_tilde = d_h*z
         d_h_prev = _carry_out_h
         np.multiply(d_h, z_complement, out=d_h_prev)  # d_h_prev = d_h*z_complement
         _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1

@@ -301,12 +301,10 @@ def backward(params, cache, d_state):
     h_tilde = cache["h_tilde"]
     # (B1) dL/dh(t) = dl(t)/dh(t) + dL/dh(t+1)*f_prime(t+1)
     d_h = d_state["h"]
-    # (B2) dL/dh_tilde(t) = dL/dh(t)*i_prime(t)
-    d_h_tilde = d_h*i_prime
+    # (B2) dL/df_prime(t) = dL/dh(t)*h(t-1)
+    d_f_prime = d_h*h_prev
     # (B3) dL/di_prime(t) = dL/dh(t)*h_tilde(t)
     d_i_prime = d_h*h_tilde
-    # (B4) dL/df_prime(t) = dL/dh(t)*h(t-1)
-    d_f_prime = d_h*h_prev
     # shared subexpression
     common0 = f + i
     # shared subexpression
@@ -314,17 +312,19 @@ def backward(params, cache, d_state):
     # shared subexpression
     common2 = common0**(-2)
     # shared subexpression
-    common3 = common2*i
+    common3 = common2*f
     # shared subexpression
-    common4 = common2*f
-    # (B5) dL/di(t) = dL/di_prime(t)*(1/(f(t) + i(t)) - i(t)/(f(t) + i(t))**2) - dL/df_prime(t)*f(t)/(f(t) + i(t))**2
-    d_i = d_i_prime*((-common1) - common3) - common4*d_f_prime
-    # (B6) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
-    d_i_pre = d_i*i*i_complement
-    # (B7) dL/df(t) = dL/df_prime(t)*(1/(f(t) + i(t)) - f(t)/(f(t) + i(t))**2) - dL/di_prime(t)*i(t)/(f(t) + i(t))**2
-    d_f = d_f_prime*((-common1) - common4) - common3*d_i_prime
-    # (B8) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
+    common4 = common2*i
+    # (B4) dL/df(t) = dL/df_prime(t)*(1/(f(t) + i(t)) - f(t)/(f(t) + i(t))**2) - dL/di_prime(t)*i(t)/(f(t) + i(t))**2
+    d_f = d_f_prime*((-common1) - common3) - common4*d_i_prime
+    # (B5) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
     d_f_pre = d_f*f*f_complement
+    # (B6) dL/di(t) = dL/di_prime(t)*(1/(f(t) + i(t)) - i(t)/(f(t) + i(t))**2) - dL/df_prime(t)*f(t)/(f(t) + i(t))**2
+    d_i = d_i_prime*((-common1) - common4) - common3*d_f_prime
+    # (B7) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
+    d_i_pre = d_i*i*i_complement
+    # (B8) dL/dh_tilde(t) = dL/dh(t)*i_prime(t)
+    d_h_tilde = d_h*i_prime
     # (B9) dL(t)/dh(t-1) = dL/dh(t)*f_prime(t)
     d_h_prev = d_h*f_prime
     # (B10) dL/dx(t) = W_f^T @ dL/df_pre(t) + W_h^T @ dL/dh_tilde(t) + W_i^T @ dL/di_pre(t)
@@ -527,30 +527,10 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         h_tilde = _seq_h_tilde[t]
         np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
         d_h = _carry_in_h
-        d_h_tilde = _deltas_x[t, :, 2 * H:3 * H]
-        np.multiply(d_h, i_prime, out=d_h_tilde)  # d_h_tilde = d_h*i_prime
-        d_i_prime = _tmp0
-        np.multiply(d_h, h_tilde, out=d_i_prime)  # d_i_prime = d_h*h_tilde
-        d_f_prime = _tmp1
+        d_f_prime = _tmp0
         np.multiply(d_h, h_prev, out=d_f_prime)  # d_f_prime = d_h*h_prev
-        d_i = _tmp2
-        # d_i = d_i_prime*(1/(f + i) - i/(f + i)**2) - d_f_prime*f/(f + i)**2
-        np.add(f, i, out=d_i)
-        np.square(d_i, out=d_i)
-        np.divide(i, d_i, out=d_i)
-        np.add(f, i, out=_tmp3)
-        np.reciprocal(_tmp3, out=_tmp3)
-        np.subtract(_tmp3, d_i, out=d_i)
-        np.multiply(d_i, d_i_prime, out=d_i)
-        np.add(f, i, out=_tmp3)
-        np.square(_tmp3, out=_tmp3)
-        np.divide(d_f_prime, _tmp3, out=_tmp3)
-        np.multiply(_tmp3, f, out=_tmp3)
-        np.subtract(d_i, _tmp3, out=d_i)
-        d_i_pre = _deltas_x[t, :, H:2 * H]
-        # d_i_pre = d_i*i*i_complement
-        np.multiply(d_i, i, out=d_i_pre)
-        np.multiply(d_i_pre, i_complement, out=d_i_pre)
+        d_i_prime = _tmp1
+        np.multiply(d_h, h_tilde, out=d_i_prime)  # d_i_prime = d_h*h_tilde
         d_f = _tmp2
         # d_f = d_f_prime*(1/(f + i) - f/(f + i)**2) - d_i_prime*i/(f + i)**2
         np.add(f, i, out=d_f)
@@ -569,6 +549,26 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         # d_f_pre = d_f*f*f_complement
         np.multiply(d_f, f, out=d_f_pre)
         np.multiply(d_f_pre, f_complement, out=d_f_pre)
+        d_i = _tmp2
+        # d_i = d_i_prime*(1/(f + i) - i/(f + i)**2) - d_f_prime*f/(f + i)**2
+        np.add(f, i, out=d_i)
+        np.square(d_i, out=d_i)
+        np.divide(i, d_i, out=d_i)
+        np.add(f, i, out=_tmp3)
+        np.reciprocal(_tmp3, out=_tmp3)
+        np.subtract(_tmp3, d_i, out=d_i)
+        np.multiply(d_i, d_i_prime, out=d_i)
+        np.add(f, i, out=_tmp3)
+        np.square(_tmp3, out=_tmp3)
+        np.divide(d_f_prime, _tmp3, out=_tmp3)
+        np.multiply(_tmp3, f, out=_tmp3)
+        np.subtract(d_i, _tmp3, out=d_i)
+        d_i_pre = _deltas_x[t, :, H:2 * H]
+        # d_i_pre = d_i*i*i_complement
+        np.multiply(d_i, i, out=d_i_pre)
+        np.multiply(d_i_pre, i_complement, out=d_i_pre)
+        d_h_tilde = _deltas_x[t, :, 2 * H:3 * H]
+        np.multiply(d_h, i_prime, out=d_h_tilde)  # d_h_tilde = d_h*i_prime
         d_h_prev = _carry_out_h
         np.multiply(d_h, f_prime, out=d_h_prev)  # d_h_prev = d_h*f_prime
         _carry_in_h, _carry_out_h = _carry_out_h, _carry_in_h  # dL/dh(t-1) arrives at step t-1

@@ -364,26 +364,26 @@ def backward(params, cache, d_state):
     d_h = d_state["h"]
     # (B2) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/dh(t)*o(t)*(1 - tanh(c(t))**2)
     d_c = d_state["c"] + d_h*o*(1 - h_tanh**2)
-    # (B3) dL/df(t) = c(t-1)*dL/dc(t)
-    d_f = c_prev*d_c
-    # (B4) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = d_f*f*f_complement
-    # (B5) dL/do(t) = dL/dh(t)*tanh(c(t))
-    d_o = d_h*h_tanh
-    # (B6) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
-    d_o_pre = d_o*o*o_complement
-    # (B7) dL/di(t) = tanh(u(t))*dL/dc(t)
-    d_i = c_tanh*d_c
-    # (B8) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
-    d_i_pre = d_i*i*i_complement
-    # (B9) dL/du(t) = dL/dc(t)*i(t)*(1 - tanh(u(t))**2)
+    # (B3) dL/du(t) = dL/dc(t)*i(t)*(1 - tanh(u(t))**2)
     d_u = d_c*i*(1 - c_tanh**2)
+    # (B4) dL/di(t) = tanh(u(t))*dL/dc(t)
+    d_i = c_tanh*d_c
+    # (B5) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
+    d_i_pre = d_i*i*i_complement
+    # (B6) dL/do(t) = dL/dh(t)*tanh(c(t))
+    d_o = d_h*h_tanh
+    # (B7) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
+    d_o_pre = d_o*o*o_complement
+    # (B8) dL/df(t) = c(t-1)*dL/dc(t)
+    d_f = c_prev*d_c
+    # (B9) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
+    d_f_pre = d_f*f*f_complement
     # (B10) dL/dm(t) = W_fm^T @ dL/df_pre(t) + W_hm^T @ dL/du(t) + W_im^T @ dL/di_pre(t) + W_om^T @ dL/do_pre(t)
     d_m = d_f_pre @ W_fm + d_u @ W_hm + d_i_pre @ W_im + d_o_pre @ W_om
-    # (B11) dL/d(W_mx @ x(t)) = (W_mh @ h(t-1))*dL/dm(t)
-    d_W_mx_x = W_mh_h_prev*d_m
-    # (B12) dL/d(W_mh @ h(t-1)) = (W_mx @ x(t))*dL/dm(t)
+    # (B11) dL/d(W_mh @ h(t-1)) = (W_mx @ x(t))*dL/dm(t)
     d_W_mh_h_prev = W_mx_x*d_m
+    # (B12) dL/d(W_mx @ x(t)) = (W_mh @ h(t-1))*dL/dm(t)
+    d_W_mx_x = W_mh_h_prev*d_m
     # (B13) dL(t)/dh(t-1) = W_mh^T @ dL/d(W_mh @ h(t-1))
     d_h_prev = d_W_mh_h_prev @ W_mh
     # (B14) dL(t)/dc(t-1) = dL/dc(t)*f(t)
@@ -672,40 +672,40 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.multiply(d_c, d_h, out=d_c)
         np.multiply(d_c, o, out=d_c)
         np.add(d_c, _carry_in_c, out=d_c)
-        d_f = _tmp1
-        np.multiply(c_prev, d_c, out=d_f)  # d_f = c_prev*d_c
-        d_f_pre = _deltas_x[t, :, 3 * H + M:4 * H + M]
-        # d_f_pre = d_f*f*f_complement
-        np.multiply(d_f, f, out=d_f_pre)
-        np.multiply(d_f_pre, f_complement, out=d_f_pre)
-        d_o = _tmp1
-        np.multiply(d_h, h_tanh, out=d_o)  # d_o = d_h*h_tanh
-        d_o_pre = _deltas_x[t, :, 2 * H + M:3 * H + M]
-        # d_o_pre = d_o*o*o_complement
-        np.multiply(d_o, o, out=d_o_pre)
-        np.multiply(d_o_pre, o_complement, out=d_o_pre)
-        d_i = _tmp1
-        np.multiply(c_tanh, d_c, out=d_i)  # d_i = c_tanh*d_c
-        d_i_pre = _deltas_x[t, :, H + M:2 * H + M]
-        # d_i_pre = d_i*i*i_complement
-        np.multiply(d_i, i, out=d_i_pre)
-        np.multiply(d_i_pre, i_complement, out=d_i_pre)
         d_u = _deltas_x[t, :, M:H + M]
         # d_u = d_c*i*(1 - c_tanh**2)
         np.square(c_tanh, out=d_u)
         np.subtract(1, d_u, out=d_u)
         np.multiply(d_u, d_c, out=d_u)
         np.multiply(d_u, i, out=d_u)
+        d_i = _tmp1
+        np.multiply(c_tanh, d_c, out=d_i)  # d_i = c_tanh*d_c
+        d_i_pre = _deltas_x[t, :, H + M:2 * H + M]
+        # d_i_pre = d_i*i*i_complement
+        np.multiply(d_i, i, out=d_i_pre)
+        np.multiply(d_i_pre, i_complement, out=d_i_pre)
+        d_o = _tmp1
+        np.multiply(d_h, h_tanh, out=d_o)  # d_o = d_h*h_tanh
+        d_o_pre = _deltas_x[t, :, 2 * H + M:3 * H + M]
+        # d_o_pre = d_o*o*o_complement
+        np.multiply(d_o, o, out=d_o_pre)
+        np.multiply(d_o_pre, o_complement, out=d_o_pre)
+        d_f = _tmp1
+        np.multiply(c_prev, d_c, out=d_f)  # d_f = c_prev*d_c
+        d_f_pre = _deltas_x[t, :, 3 * H + M:4 * H + M]
+        # d_f_pre = d_f*f*f_complement
+        np.multiply(d_f, f, out=d_f_pre)
+        np.multiply(d_f_pre, f_complement, out=d_f_pre)
         np.copyto(_deltas_m[t, :, :H], d_u)
         np.copyto(_deltas_m[t, :, H:2 * H], d_i_pre)
         np.copyto(_deltas_m[t, :, 2 * H:3 * H], d_o_pre)
         np.copyto(_deltas_m[t, :, 3 * H:4 * H], d_f_pre)
         d_m = _tmp2
         np.matmul(_deltas_m[t], _stack_m, out=d_m)  # W^T d of every product of m, at once
-        d_W_mx_x = _deltas_x[t, :, :M]
-        np.multiply(W_mh_h_prev, d_m, out=d_W_mx_x)  # d_W_mx_x = W_mh_h_prev*d_m
         d_W_mh_h_prev = _deltas_h_prev[t, :, :M]
         np.multiply(W_mx_x, d_m, out=d_W_mh_h_prev)  # d_W_mh_h_prev = W_mx_x*d_m
+        d_W_mx_x = _deltas_x[t, :, :M]
+        np.multiply(W_mh_h_prev, d_m, out=d_W_mx_x)  # d_W_mx_x = W_mh_h_prev*d_m
         d_h_prev = _carry_out_h
         np.matmul(_deltas_h_prev[t], _stack_h_prev, out=d_h_prev)  # W^T d of every product of h_prev, at once
         d_c_prev = _carry_out_c

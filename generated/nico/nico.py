@@ -320,22 +320,22 @@ def backward(params, cache, d_state):
     d_h = d_state["h"]
     # (B2) dL/ds(t) = dL/dh(t)*o(t) + dL/ds(t+1)*f(t+1)
     d_s = d_state["s"] + d_h*o
-    # (B3) dL/do(t) = dL/dh(t)*s(t)
-    d_o = d_h*s
-    # (B4) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
-    d_o_pre = d_o*o*o_complement
-    # (B5) dL/df(t) = dL/ds(t)*s(t-1)
-    d_f = d_s*s_prev
-    # (B6) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
-    d_f_pre = d_f*f*f_complement
-    # (B7) dL/di(t) = dL/ds(t)*g(t)
-    d_i = d_s*g
-    # (B8) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
-    d_i_pre = d_i*i*i_complement
-    # (B9) dL/dg(t) = dL/ds(t)*i(t)
+    # (B3) dL/dg(t) = dL/ds(t)*i(t)
     d_g = d_s*i
-    # (B10) dL/dg_pre(t) = dL/dg(t)*(1 - g(t)**2)
+    # (B4) dL/dg_pre(t) = dL/dg(t)*(1 - g(t)**2)
     d_g_pre = d_g*(1 - g**2)
+    # (B5) dL/di(t) = dL/ds(t)*g(t)
+    d_i = d_s*g
+    # (B6) dL/di_pre(t) = dL/di(t)*i(t)*(1 - i(t))
+    d_i_pre = d_i*i*i_complement
+    # (B7) dL/df(t) = dL/ds(t)*s(t-1)
+    d_f = d_s*s_prev
+    # (B8) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
+    d_f_pre = d_f*f*f_complement
+    # (B9) dL/do(t) = dL/dh(t)*s(t)
+    d_o = d_h*s
+    # (B10) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
+    d_o_pre = d_o*o*o_complement
     # (B11) dL/dxc(t) = W_f^T @ dL/df_pre(t) + W_g^T @ dL/dg_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t)
     d_xc = d_f_pre @ W_f + d_g_pre @ W_g + d_i_pre @ W_i + d_o_pre @ W_o
     # (B12) dL(t)/ds(t-1) = dL/ds(t)*f(t)
@@ -567,24 +567,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         # d_s = _carry_in_s + d_h*o
         np.multiply(d_h, o, out=d_s)
         np.add(d_s, _carry_in_s, out=d_s)
-        d_o = _tmp1
-        np.multiply(d_h, s, out=d_o)  # d_o = d_h*s
-        d_o_pre = _deltas_x[t, :, 3 * H:4 * H]
-        # d_o_pre = d_o*o*o_complement
-        np.multiply(d_o, o, out=d_o_pre)
-        np.multiply(d_o_pre, o_complement, out=d_o_pre)
-        d_f = _tmp1
-        np.multiply(d_s, s_prev, out=d_f)  # d_f = d_s*s_prev
-        d_f_pre = _deltas_x[t, :, 2 * H:3 * H]
-        # d_f_pre = d_f*f*f_complement
-        np.multiply(d_f, f, out=d_f_pre)
-        np.multiply(d_f_pre, f_complement, out=d_f_pre)
-        d_i = _tmp1
-        np.multiply(d_s, g, out=d_i)  # d_i = d_s*g
-        d_i_pre = _deltas_x[t, :, H:2 * H]
-        # d_i_pre = d_i*i*i_complement
-        np.multiply(d_i, i, out=d_i_pre)
-        np.multiply(d_i_pre, i_complement, out=d_i_pre)
         d_g = _tmp1
         np.multiply(d_s, i, out=d_g)  # d_g = d_s*i
         d_g_pre = _deltas_x[t, :, :H]
@@ -592,6 +574,24 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         np.square(g, out=d_g_pre)
         np.subtract(1, d_g_pre, out=d_g_pre)
         np.multiply(d_g_pre, d_g, out=d_g_pre)
+        d_i = _tmp1
+        np.multiply(d_s, g, out=d_i)  # d_i = d_s*g
+        d_i_pre = _deltas_x[t, :, H:2 * H]
+        # d_i_pre = d_i*i*i_complement
+        np.multiply(d_i, i, out=d_i_pre)
+        np.multiply(d_i_pre, i_complement, out=d_i_pre)
+        d_f = _tmp1
+        np.multiply(d_s, s_prev, out=d_f)  # d_f = d_s*s_prev
+        d_f_pre = _deltas_x[t, :, 2 * H:3 * H]
+        # d_f_pre = d_f*f*f_complement
+        np.multiply(d_f, f, out=d_f_pre)
+        np.multiply(d_f_pre, f_complement, out=d_f_pre)
+        d_o = _tmp1
+        np.multiply(d_h, s, out=d_o)  # d_o = d_h*s
+        d_o_pre = _deltas_x[t, :, 3 * H:4 * H]
+        # d_o_pre = d_o*o*o_complement
+        np.multiply(d_o, o, out=d_o_pre)
+        np.multiply(d_o_pre, o_complement, out=d_o_pre)
         d_s_prev = _carry_out_s
         np.multiply(d_s, f, out=d_s_prev)  # d_s_prev = d_s*f
         d_h_prev = _carry_out_h

@@ -287,14 +287,14 @@ def backward(params, cache, d_state):
     g_complement = cache["g_complement"]
     # (B1) dL/dh(t) = W_ch^T @ dL/dc_pre(t+1) + W_gh^T @ dL/dg_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*g(t+1)
     d_h = d_state["h"]
-    # (B2) dL/dg(t) = dL/dh(t)*(h(t-1) - c(t))
-    d_g = d_h*(h_prev - c)
-    # (B3) dL/dg_pre(t) = dL/dg(t)*g(t)*(1 - g(t))
-    d_g_pre = d_g*g*g_complement
-    # (B4) dL/dc(t) = dL/dh(t)*(1 - g(t))
+    # (B2) dL/dc(t) = dL/dh(t)*(1 - g(t))
     d_c = d_h*g_complement
-    # (B5) dL/dc_pre(t) = dL/dc(t)*(1 - c(t)**2)
+    # (B3) dL/dc_pre(t) = dL/dc(t)*(1 - c(t)**2)
     d_c_pre = d_c*(1 - c**2)
+    # (B4) dL/dg(t) = dL/dh(t)*(h(t-1) - c(t))
+    d_g = d_h*(h_prev - c)
+    # (B5) dL/dg_pre(t) = dL/dg(t)*g(t)*(1 - g(t))
+    d_g_pre = d_g*g*g_complement
     # (B6) dL(t)/dh(t-1) = W_ch^T @ dL/dc_pre(t) + W_gh^T @ dL/dg_pre(t) + dL/dh(t)*g(t)
     d_h_prev = d_c_pre @ W_ch + d_g_pre @ W_gh + d_h*g
     # (B7) dL/dx(t) = W_cx^T @ dL/dc_pre(t) + W_gx^T @ dL/dg_pre(t)
@@ -490,6 +490,13 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         g_complement = _seq_g_complement[t]
         np.add(_carry_in_h, d_outputs[t], out=_carry_in_h)  # dL/dh(t): from step t+1 and from the loss at t
         d_h = _carry_in_h
+        d_c = _tmp0
+        np.multiply(d_h, g_complement, out=d_c)  # d_c = d_h*g_complement
+        d_c_pre = _deltas_h_prev[t, :, :H]
+        # d_c_pre = d_c*(1 - c**2)
+        np.square(c, out=d_c_pre)
+        np.subtract(1, d_c_pre, out=d_c_pre)
+        np.multiply(d_c_pre, d_c, out=d_c_pre)
         d_g = _tmp0
         # d_g = d_h*(h_prev - c)
         np.subtract(h_prev, c, out=d_g)
@@ -498,13 +505,6 @@ def backward_sequence(params, cache, d_outputs, d_state_last=None, workspace=Non
         # d_g_pre = d_g*g*g_complement
         np.multiply(d_g, g, out=d_g_pre)
         np.multiply(d_g_pre, g_complement, out=d_g_pre)
-        d_c = _tmp0
-        np.multiply(d_h, g_complement, out=d_c)  # d_c = d_h*g_complement
-        d_c_pre = _deltas_h_prev[t, :, :H]
-        # d_c_pre = d_c*(1 - c**2)
-        np.square(c, out=d_c_pre)
-        np.subtract(1, d_c_pre, out=d_c_pre)
-        np.multiply(d_c_pre, d_c, out=d_c_pre)
         _grad_h_prev = _tmp0
         np.matmul(_deltas_h_prev[t], _stack_h_prev, out=_grad_h_prev)  # W^T d of every product of h_prev, at once
         d_h_prev = _carry_out_h
