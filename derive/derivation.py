@@ -149,6 +149,7 @@ def backward_order(assignments, gates) -> list:
             if symbol.name in readers and symbol.name != a.target:
                 readers[symbol.name] += 1
     position = {a.target: index for index, a in enumerate(assignments)}
+    by_target = {a.target: a for a in assignments}
     ready = [a for a in assignments if readers[a.target] == 0]
     order = []
     while ready:
@@ -159,7 +160,7 @@ def backward_order(assignments, gates) -> list:
             if symbol.name in readers and symbol.name != chosen.target:
                 readers[symbol.name] -= 1
                 if readers[symbol.name] == 0:
-                    ready.append(next(a for a in assignments if a.target == symbol.name))
+                    ready.append(by_target[symbol.name])
     assert len(order) == len(assignments), "the assignments form a cycle"  # the model orders them: impossible
     return order
 

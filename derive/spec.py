@@ -160,11 +160,12 @@ SEED_SIZES = (50, 100)  # D and H of the seed posts: every spec's parameters are
 
 def parameter_count(spec: CellSpec, d: int, h: int) -> int:
     """Entries of all the cell's parameter arrays for input size d and hidden size h (declared sizes equal to h)."""
-    return sum(_entries(param, d, h) for param in spec.params)
+    values = size_values(spec.sizes, d, h)
+    return sum(_entries(param, values) for param in spec.params)
 
 
-def _entries(param: ParamSpec, d: int, h: int) -> int:
-    entries, values = 1, size_values(BUILT_IN_SIZES + tuple(n for dim in param.shape for n in dim.names), d, h)
+def _entries(param: ParamSpec, values: dict[str, int]) -> int:
+    entries = 1
     for dim in param.shape:
         entries *= dim.value(values)
     return entries
@@ -176,11 +177,11 @@ def check_parameter_count(spec: CellSpec, d: int, h: int, limit: int, use: str) 
     total = parameter_count(spec, d, h)
     if total <= limit:
         return
-    largest = max(spec.params, key=lambda param: _entries(param, d, h))
     values = size_values(spec.sizes, d, h)
+    largest = max(spec.params, key=lambda param: _entries(param, values))
     shape = " x ".join(f"{dim.value(values):,}" for dim in largest.shape)
     raise SpecError(largest.where, f"the cell has {total:,} parameters at D={d}, H={h}; the largest, {largest.name}, "
-                                   f"is {shape} = {_entries(largest, d, h):,}",
+                                   f"is {shape} = {_entries(largest, values):,}",
                     f"at most {limit:,} parameters for {use} (smaller sizes, fewer or smaller parameters)")
 
 

@@ -20,6 +20,15 @@ _SPACING = {"left", "right", "quad", "qquad", "top", "mathrm", "mathbf", "mathtt
 _OPERATORS = {"odot", "cdot", "circ", "times", "ast"}
 
 
+def _command_points(name: str) -> float:
+    """A command's width: none for sizing and font commands, an operator's, a thin space's, else one symbol's."""
+    if name in _SPACING:
+        return 0.0
+    if name in _OPERATORS:
+        return OPERATOR_POINTS
+    return 1.7 if name == "," else CHAR_POINTS
+
+
 def width(tex: str) -> float:
     """An estimate, in points, of how wide tex typesets in a display."""
     total, index = 0.0, 0
@@ -34,7 +43,7 @@ def width(tex: str) -> float:
             match = _COMMAND.match(tex, index)
             name = match.group(1) or match.group(2)
             index = match.end()
-            total += 0 if name in _SPACING else OPERATOR_POINTS if name in _OPERATORS else CHAR_POINTS * (name != ",") + 1.7 * (name == ",")
+            total += _command_points(name)
             continue
         if char in "_^":
             script, index = _group(tex, index + 1)

@@ -154,10 +154,11 @@ def _race(args) -> int:
     repeated = first_repeated(spec.name for spec in specs)
     if repeated is not None:
         raise DeriveError(f"cell {repeated!r} is named twice; expected distinct cells")
-    skipped = [(spec.name, train.untrainable(spec)) for spec in specs if train.untrainable(spec)]
+    reasons = {spec.name: train.untrainable(spec) for spec in specs}
+    skipped = [(name, reason) for name, reason in reasons.items() if reason]
     if skipped and args.cells:
         raise DeriveError(f"{skipped[0][0]} cannot be raced: {skipped[0][1]}")
-    specs = [spec for spec in specs if not train.untrainable(spec)]  # every built-in cell: those listed as skipped
+    specs = [spec for spec in specs if not reasons[spec.name]]  # every built-in cell: those listed as skipped
     if args.task == "toy":
         settings = {"iterations": args.iterations or 100, "lr": args.lr or 0.1, "init": "original"}
     else:

@@ -58,8 +58,7 @@ for (const entry of request.pages) {
       description: meta ? meta.getAttribute("content") : null,
       links: [...document.querySelectorAll("a[href]")].map((a) => a.getAttribute("href")),
       mathjax: document.querySelectorAll("mjx-container").length,
-      katex: document.querySelectorAll(".katex").length - document.querySelectorAll(".katex-display .katex").length
-             + document.querySelectorAll(".katex-display").length - document.querySelectorAll(".katex-display").length,
+      katex: document.querySelectorAll(".katex").length,  // one per formula: a display's sits inside its .katex-display
       errors: document.querySelectorAll("mjx-merror, [data-mjx-error], .katex-error").length,
       texLeft,
     };
