@@ -82,7 +82,10 @@ DOTLESS = {"i": "\\imath", "j": "\\jmath"}  # a hat on i or j replaces their dot
 
 def hatted(latex: str) -> str:
     """A pre-activation's LaTeX: the hat on the symbol, not on its subscript (\\hat{\\sigma}_{c}); an i or a j
-    loses its dot under the hat."""
+    loses its dot under the hat. A symbol with an accent of its own gets no hat stacked on it: the
+    pre-activation of \\tilde{c} is z_{\\tilde{c}}, as z = W x + b is commonly written."""
+    if latex.startswith(tuple(f"\\{accent}{{" for accent in ACCENTS)):
+        return f"z_{{{latex}}}"
     depth = 0
     for index, char in enumerate(latex):
         depth += {"{": 1, "}": -1}.get(char, 0)
@@ -179,7 +182,20 @@ class Notation:
     def printer(self, written: bool = False) -> LatexCellPrinter:
         """The LaTeX printer in this notation: its names and its element-wise product; written=True
         keeps the order of unevaluated sums and products (the spec's equations as written)."""
-        return LatexCellPrinter({"names": self.latex, "product": self.style.product, "written": written})
+        return LatexCellPrinter({"names": self.latex, "product": self.style.product, "written": written,
+                                 "ranks": self.adjoint_ranks()})
+
+    def adjoint_ranks(self) -> dict[str, int]:
+        """A rank per adjoint's name, so a backward sum lists its terms in the forward pass's order:
+        the loss term first, then the adjoints at step t by their variable's assignment, then those
+        at step t+1 (dL/dh(t) = dl(t)/dh(t) + ..., W_g^T dL/dg^(t) + W_i^T dL/di^(t) + ...)."""
+        assignments = self.model.assignments
+        ranks: dict[str, int] = {}
+        for position, assignment in enumerate(assignments):
+            adjoint = self.model.names.existing("adjoint", assignment.target)
+            if adjoint:
+                ranks[adjoint + LOSS], ranks[adjoint], ranks[adjoint + NEXT] = -1, position, len(assignments) + position
+        return ranks
 
     def derived_forms(self, name: str, time: str) -> tuple[str, str]:
         """A made-up variable prints as its definition, so readers never meet the made-up name."""

@@ -19,10 +19,16 @@ from sympy.printing.str import StrPrinter
 from .functions import MATRIX_PRODUCTS, Elementwise, Linear, PrintingError
 
 
-def ordered_terms(expr: sp.Add) -> list:
-    """Terms of a sum with matrix products first, as people write W x + b, but not a negative term
-    first when a positive one could lead (1 - tanh(W x)^2, not -tanh(W x)^2 + 1)."""
-    terms = sorted(expr.args, key=lambda term: (not term.has(*MATRIX_PRODUCTS), sp.default_sort_key(term)))
+def ordered_terms(expr: sp.Add, ranks: dict[str, int] | None = None) -> list:
+    """Terms of a sum with matrix products first, as people write W x + b, then (given ranks, a number
+    per symbol name) the term whose best-ranked symbol ranks first, but not a negative term first when
+    a positive one could lead (1 - tanh(W x)^2, not -tanh(W x)^2 + 1)."""
+    ranks = ranks or {}
+
+    def rank(term) -> float:
+        return min((ranks[s.name] for s in term.free_symbols if s.name in ranks), default=float("inf"))
+
+    terms = sorted(expr.args, key=lambda term: (not term.has(*MATRIX_PRODUCTS), rank(term), sp.default_sort_key(term)))
     positive = [term for term in terms if not term.could_extract_minus_sign()]
     if positive and terms[0].could_extract_minus_sign():
         terms.remove(positive[0])
@@ -32,7 +38,7 @@ def ordered_terms(expr: sp.Add) -> list:
 
 def _print_sum(printer, expr) -> str:
     text = ""
-    for index, term in enumerate(ordered_terms(expr)):
+    for index, term in enumerate(ordered_terms(expr, printer._settings.get("ranks"))):
         if index and term.could_extract_minus_sign():
             text += " - " + printer.parenthesize(-term, PRECEDENCE["Add"])
         else:
@@ -160,8 +166,10 @@ class LatexCellPrinter(LatexPrinter):
     """Column-vector math for one example: \\odot for element-wise products, \\sigma for sigmoid."""
 
     # written: print sums and products in their arguments' order (an equation as the spec writes it,
-    # see written.py) instead of derive's canonical order.
-    _default_settings = {**LatexPrinter._default_settings, "names": {}, "product": "\\odot", "written": False}
+    # see written.py) instead of derive's canonical order. ranks: a number per symbol name that orders
+    # a sum's terms (the documents list the adjoints in a backward sum in the forward pass's order).
+    _default_settings = {**LatexPrinter._default_settings, "names": {}, "product": "\\odot", "written": False,
+                         "ranks": {}}
 
     def _print_Add(self, expr, order=None):
         return _print_written_sum(self, expr) if self._settings["written"] else _print_sum(self, expr)
@@ -227,9 +235,10 @@ class LatexCellPrinter(LatexPrinter):
 
 
 class TextPrinter(StrPrinter):
-    """Plain math for comments in generated code: dL/ds(t) = dL/dh(t)*o(t) + ..."""
+    """Plain math for comments in generated code: dL/ds(t) = dL/dh(t)*o(t) + ... (ranks: as LatexCellPrinter's,
+    so a comment lists a sum's terms as the documents do)."""
 
-    _default_settings = {**StrPrinter._default_settings, "names": {}}
+    _default_settings = {**StrPrinter._default_settings, "names": {}, "ranks": {}}
 
     def _print_Add(self, expr, order=None):
         return _print_sum(self, expr)

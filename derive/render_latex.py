@@ -77,12 +77,7 @@ def notation_notes(derivation: Derivation, notation: Notation) -> tuple[str, ...
              f"${style.adjoint_of(at('v', 't-1'), of=at('L', 't'))}$ is the part of the adjoint of ${at('v', 't-1')}$ "
              "that arrives through step $t$; the whole adjoint adds what the uses of $v$ at step $t-1$ contribute. "
              f"Nothing follows the last step: ${at('L', 'T+1')} = 0$."]
-    pre = next((v for v in model.variables.values() if v.role == Role.PRE and model.variables[v.of].role == Role.EQUATION), None)
-    if pre is not None:
-        owner, function = notation.latex[pre.of], type(next(a.expr for a in model.assignments if a.target == pre.of))
-        hat, code_name = notation.latex[pre.name], _code_in_math(pre.name)
-        notes.append(f"A hat marks a pre-activation, the argument of an activation function: ${hat}$ "
-                     f"in ${owner} = {function.latex.format(hat)}$, ${code_name}$ in the code.")
+    notes += _pre_activation_notes(model, notation)
     if any(line.expr.has(Block) for line in derivation.lines):
         notes.append("$\\left[a\\right]_{v}$ is the block of a stacked vector's adjoint $a$ that belongs to its part $v$.")
     notes += _size_one_and_block_notes(derivation, at)
@@ -94,6 +89,26 @@ def notation_notes(derivation: Derivation, notation: Notation) -> tuple[str, ...
     notes.append("Each backward equation has a tag, (B1), (B2), ...; the line of the generated NumPy code that computes "
                  "it carries the same tag in its comment.")
     return tuple(notes)
+
+
+def _pre_activation_notes(model, notation: Notation) -> list[str]:
+    """How a pre-activation reads: a hat on its symbol, or a z where the symbol has an accent already."""
+    pres = [v for v in model.variables.values() if v.role == Role.PRE and model.variables[v.of].role == Role.EQUATION]
+    hatted = [v for v in pres if not notation.latex[v.name].startswith("z_")]
+    accented = [v for v in pres if v not in hatted]
+    notes = []
+    if hatted:
+        pre = hatted[0]
+        owner, function = notation.latex[pre.of], type(next(a.expr for a in model.assignments if a.target == pre.of))
+        hat = notation.latex[pre.name]
+        notes.append(f"A hat marks a pre-activation, the argument of an activation function: ${hat}$ "
+                     f"in ${owner} = {function.latex.format(hat)}$, ${_code_in_math(pre.name)}$ in the code.")
+    if accented:
+        pre = accented[0]
+        notes.append(f"${notation.latex[pre.name]}$ is the pre-activation of ${notation.latex[pre.of]}$, the argument "
+                     f"of its activation function (${_code_in_math(pre.name)}$ in the code): a symbol with an accent "
+                     "of its own gets a $z$, not a hat.")
+    return notes
 
 
 def _size_one_and_block_notes(derivation: Derivation, at) -> list[str]:

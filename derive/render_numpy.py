@@ -198,7 +198,7 @@ def _read_by(name: str, model: CellModel) -> bool:
 def _backward_lines(derivation: Derivation, notation: Notation, code: BackwardCode) -> list[CodeLine]:
     """Adjoint lines with shared subexpressions computed once, just before their first use."""
     shared, reduced = code.shared, code.reduced
-    printer, text = _printer(derivation), TextPrinter({"names": notation.text})
+    printer, text = _printer(derivation), TextPrinter({"names": notation.text, "ranks": notation.adjoint_ranks()})
     tags = equation_tags(derivation)
     pending = list(shared)
     out: list[CodeLine] = []

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .derivation import AdjointLine, Contribution, Derivation, LineRole, UseKind, equation_tags
+from .functions import Block
 from .reductions import UnitSum
 from .equations import Equation, backward_equation
 from .model import Role
 from .notation import LOSS, NEXT, Notation, forward_form, shifted
 from .written import written_equations
+
+
+PRODUCT_RULE = "; a product $W v$ sends $W^{\\top}$ times its adjoint back to $v$"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class _Writer:
         self.as_written = notation.printer(written=True)
         self.written = {time: written_equations(self.model, time) for time in ("", NEXT)}  # the spec's equations at t and t+1
         self.tags = equation_tags(derivation)
+        self.shown_in_full = False  # whether a gate's chain rule was worked in full yet: later ones are brief
+        self.brief_written = False  # the first brief step says "Likewise"
+        self.told: set[str] = set()  # lines already written with the one before them (a gate's pre-activation)
 
     def latex(self, expr: sp.Expr) -> str:
         return self.printer.doprint(expr)
@@ -70,6 +77,8 @@ class _Writer:
     def steps(self):
         """Each step's beats, in the order the code computes the lines, so the tags count up."""
         for line in self.derivation.lines:
+            if line.target.name in self.told:
+                continue
             if line.role == LineRole.STATE:
                 yield self.state_step(line)
             elif line.role == LineRole.INTERMEDIATE:
@@ -77,7 +86,8 @@ class _Writer:
             elif line.role == LineRole.PRODUCT:
                 yield (Beat(f"${self.name(line.target.name)}$:", (self.result(line),)),)
             elif line.role == LineRole.INPUT:
-                yield (Beat(f"The input ${self.name(line.about)}$ receives its block:", (self.result(line),)),)
+                if line == self.derivation.lines_with_role(line.role)[0]:
+                    yield (self.inputs_beat(),)
             elif line == self.derivation.lines_with_role(line.role)[0]:  # the first carry or parameter
                 yield (self.group_beat(line.role),)
 
@@ -89,6 +99,16 @@ class _Writer:
             LineRole.PARAM: "The parameters are the same at every step, so each gradient sums one term per step:",
         }[role]
         return Beat(prose, tuple(self.result(line) for line in self.derivation.lines_with_role(role)))
+
+    def inputs_beat(self) -> Beat:
+        """What the inputs receive: a block of a stacked vector's adjoint, or an adjoint of their own."""
+        lines = self.derivation.lines_with_role(LineRole.INPUT)
+        if len(lines) == 1:
+            what = "its block" if isinstance(lines[0].expr, Block) else "its adjoint"
+            prose = f"The input ${self.name(lines[0].about)}$ receives {what}:"
+        else:
+            prose = f"The inputs {_listing([self.name(line.about) for line in lines])} receive their adjoints:"
+        return Beat(prose, tuple(self.result(line) for line in lines))
 
     def result(self, line: AdjointLine) -> Equation:
         return backward_equation(self.derivation, line, self.printer, self.notation, self.tags)
@@ -111,11 +131,44 @@ class _Writer:
 
     def intermediate_step(self, line: AdjointLine) -> tuple[Beat, ...]:
         uses = self.derivation.uses_of(line.about)
+        products = any(use.kind == UseKind.PRODUCT for use in uses)
+        if self.shown_in_full and any(use.kind == UseKind.ELEMENTWISE for use in uses):
+            return (self.brief_step(line, uses, products),)
         opening = f"${self.name(line.about)}$ is used by {_listing([self.route(use, '') for use in uses])}"
-        if any(use.kind == UseKind.PRODUCT for use in uses):
-            opening += "; a product $W v$ sends $W^{\\top}$ times its adjoint back to $v$"
+        if products:
+            opening += PRODUCT_RULE
         return self.chain_beats(line, opening, [self.chain_term(use, "") for use in uses], uses,
                                 f"the adjoint of ${self.name(line.about)}$")
+
+    def brief_step(self, line: AdjointLine, uses: list[Contribution], products: bool) -> Beat:
+        """A gate after the first worked in full: one sentence that quotes the equations that use it, then
+        its local derivatives and its adjoint, the chain rule's pattern being known by now. The gate's
+        pre-activation, computed next, shares the sentence."""
+        prose = f"${self.name(line.about)}$ is used by {self.users(uses)}{PRODUCT_RULE if products else ''}"
+        equations = self.local_derivatives(uses) + (self.result(line),)
+        pre = self.next_line(line)
+        if pre is not None and pre.about == self.model.names.existing("pre", line.about):
+            pre_uses = self.derivation.uses_of(pre.about)
+            if all(use.kind == UseKind.ELEMENTWISE for use in pre_uses):
+                self.told.add(pre.target.name)
+                prose += f", and ${self.name(pre.about)}$ by {self.users(pre_uses)}"
+                equations += self.local_derivatives(pre_uses) + (self.result(pre),)
+        prose = ("Likewise, " if not self.brief_written else "") + prose + ":"
+        self.brief_written = True
+        return Beat(prose, equations)
+
+    def users(self, uses: list[Contribution]) -> str:
+        """The uses of a variable at step t, each as its forward equation (a product W v as itself)."""
+        return _listing([self.definition(use.user, "", keep=use.to) if use.kind == UseKind.ELEMENTWISE
+                         else self.route(use, "") for use in uses])
+
+    def local_derivatives(self, uses: list[Contribution]) -> tuple[Equation, ...]:
+        return tuple(self.local_derivative(use, "") for use in uses if use.kind == UseKind.ELEMENTWISE)
+
+    def next_line(self, line: AdjointLine) -> AdjointLine | None:
+        lines = self.derivation.lines
+        index = lines.index(line) + 1
+        return lines[index] if index < len(lines) else None
 
     def route(self, use: Contribution, time: str) -> str:
         """How a use is named in prose: the variable that reads, or the product W v."""
@@ -136,25 +189,34 @@ class _Writer:
     def chain_beats(self, line: AdjointLine, opening: str, terms: list[str], uses: list[Contribution],
                     outcome: str) -> tuple[Beat, ...]:
         """The chain rule over the uses, the local derivatives read off the forward equations that
-        the prose quotes, and the result; or the result alone when no use is element-wise."""
+        the prose quotes, and the result; once that was shown, one sentence before the local derivatives
+        and the result; or the result alone when no use is element-wise."""
         locals_ = [use for use in uses if use.kind == UseKind.ELEMENTWISE]
         if not locals_:
             return (Beat(opening + ":", (self.result(line),)),)
-        chain = Beat(f"{opening}, so by the chain rule:", (Equation(self.name(line.target.name), " + ".join(terms)),))
         definitions, derivatives = {}, []
         for use in locals_:
             time = NEXT if use.to != line.about else ""
             definitions.setdefault((use.user, time), self.definition(use.user, time, keep=use.to))
-            local = forward_form(self.model, use.local)
-            derivatives.append(Equation(self.style.partial(self.name(use.user, time), self.name(use.to, time)),
-                                        self.latex(shifted(local) if time else local)))
+            derivatives.append(self.local_derivative(use, time))
         one = len(derivatives) == 1
         sources = _listing(list(definitions.values()))
+        if self.shown_in_full:  # the pattern is known: one sentence, the local derivatives and the result
+            said = "its local derivative comes" if one else "its local derivatives come"
+            return (Beat(f"{opening}; {said} from {sources}:", tuple(derivatives) + (self.result(line),)),)
+        self.shown_in_full = True
+        chain = Beat(f"{opening}, so by the chain rule:", (Equation(self.name(line.target.name), " + ".join(terms)),))
         worked = Beat(f"The local derivative{'' if one else 's'} follow{'s' if one else ''} from {sources}:",
                       tuple(derivatives))
         result = Beat(f"Substituting {'it' if one else 'them'} gives {outcome}:",
                       (self.result(line),))
         return chain, worked, result
+
+    def local_derivative(self, use: Contribution, time: str) -> Equation:
+        """d user / d variable, read off the user's forward equation (at t+1 when time is NEXT)."""
+        local = forward_form(self.model, use.local)
+        return Equation(self.style.partial(self.name(use.user, time), self.name(use.to, time)),
+                        self.latex(shifted(local) if time else local))
 
     def definition(self, variable: str, time: str, keep: str) -> str:
         """The forward equation of a variable, at t or (time = NEXT) at t+1, as LaTeX: the spec's own

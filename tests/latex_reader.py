@@ -899,6 +899,10 @@ def _display_rows(body: str, text: str, pos: int) -> list[str]:
 
 
 def _relation(row: str) -> str:
+    r"""A row as ``left = right \tag{..}``: its alignment mark dropped, and a label at its end in a column
+    of its own (``&& \text{(B3)}``, how a row of ``aligned`` is tagged where ``\tag`` is refused) read as
+    the tag it is."""
+    row = re.sub(r"\s*&&\s*\\text\{\(([^()]+)\)\}\s*$", r" \\tag{\1}", row.strip())
     return re.sub(r"\s*&\s*=", " =", row, count=1).strip()
 
 

@@ -13,6 +13,8 @@ import re
 
 import pytest
 
+from latex_reader import display_equations
+
 from derive.catalog import builtin_spec
 from derive.pipeline import generate
 
@@ -36,7 +38,9 @@ def beats(name: str) -> list[tuple[str, list[str]]]:
 def test_nico_walkthrough_follows_the_simple_lstm_post():
     walk = beats("nico")
     prose = [text for text, _ in walk]
-    math = [equation for _, equations in walk for equation in equations]
+    # an aligned block's rows each as `left = right \tag{..}`
+    math = [row for _, equations in walk for equation in equations
+            for row in display_equations(f"$$\n{equation}\n$$\n", "md")]
     expected_in_order = [
         r"L(t) = l(t) + L(t+1)",
         r"\frac{dL}{dh(t)} = \frac{dl(t)}{dh(t)} + \left[\frac{dL}{dx_c(t+1)}\right]_{h(t)} \tag{B1}",
@@ -51,8 +55,9 @@ def test_nico_walkthrough_follows_the_simple_lstm_post():
         r"\frac{dL}{df(t)} = \frac{dL}{ds(t)} * s(t-1) \tag{B7}",
         r"\frac{dL}{do(t)} = \frac{dL}{dh(t)} * s(t) \tag{B9}",
         r"\frac{dL}{d\hat{o}(t)} = \frac{dL}{do(t)} * o(t) * \left(1 - o(t)\right) \tag{B10}",
+        r"\frac{dL}{dx_c(t)} = W_{g}^{\top} \frac{dL}{d\hat{g}(t)} + W_{i}^{\top} \frac{dL}{d\hat{\imath}(t)} + "
+        r"W_{f}^{\top} \frac{dL}{d\hat{f}(t)} + W_{o}^{\top} \frac{dL}{d\hat{o}(t)} \tag{B11}",  # the gates' order again
         r"\frac{dL(t)}{ds(t-1)} = \frac{dL}{ds(t)} * f(t) \tag{B12}",  # the part through step t, as the seed's bottom_diff_s
-        r"\frac{dL}{dW_{g}} = \sum_{t} \frac{dL}{d\hat{g}(t)} \, x_c(t)^{\top} \tag{B15}",
     ]
     positions = [math.index(equation) for equation in expected_in_order]
     assert positions == sorted(positions)
@@ -62,13 +67,20 @@ def test_nico_walkthrough_follows_the_simple_lstm_post():
     assert ("The local derivatives follow from $h(t) = s(t) * o(t)$ and "  # in the post's (and the spec's) order
             "$s(t+1) = g(t+1) * i(t+1) + s(t) * f(t+1)$:") in prose
     assert "Substituting them gives the recursion through time:" in prose
-    assert "The local derivative follows from $o(t) = \\sigma\\left(\\hat{o}(t)\\right)$:" in prose
+    assert ("$o(t)$ is used by $h(t) = s(t) * o(t)$, and $\\hat{o}(t)$ by "  # a gate after the first: one sentence
+            "$o(t) = \\sigma\\left(\\hat{o}(t)\\right)$:") in prose
+
+
+TAG = re.compile(r"\\tag\{B(\d+)\}|&& \\text\{\(B(\d+)\)\}")  # a display's tag, or a label in an aligned row
+
+
+def tags_of(equation: str) -> list[int]:
+    return [int(a or b) for a, b in TAG.findall(equation)]
 
 
 def test_every_prose_beat_introduces_its_equations_and_every_tag_appears_once_in_order(cell):
     walk = beats(cell)
-    tags = [int(tag) for _, equations in walk for equation in equations
-            for tag in re.findall(r"\\tag\{B(\d+)\}", equation)]
+    tags = [tag for _, equations in walk for equation in equations for tag in tags_of(equation)]
     code = generate(builtin_spec(cell))[f"{cell}/{cell}.py"]
     in_code = {int(tag) for tag in re.findall(r"# \(B(\d+)\)", code)}
     assert tags == sorted(in_code), "each backward equation once, in the code's order"
@@ -78,10 +90,12 @@ def test_every_prose_beat_introduces_its_equations_and_every_tag_appears_once_in
         assert (text[-1] == ":") == bool(equations), f"{text!r} introduces {len(equations)} equation(s)"
 
 
-def test_every_gate_gets_chain_rule_local_derivative_and_result(cell):
-    """Where a variable feeds an element-wise use, its step has three beats: the chain rule with the
-    partial derivative unworked, the local derivative (with the forward equation it comes from), and
-    the result, tagged."""
+def test_the_chain_rule_is_worked_in_full_once_then_briefly(cell):
+    """The first step through an element-wise use has three beats: the chain rule with the partial
+    derivative unworked, the local derivative (with the forward equation it comes from), and the
+    result, tagged. A step after that gets one sentence that quotes the equations using it, then its
+    local derivatives and its tagged result (a gate and its pre-activation share the sentence), so no
+    sentence is repeated per gate."""
     walk = beats(cell)
     chains = [index for index, (text, _) in enumerate(walk) if text.endswith("so by the chain rule:")]
     assert chains, "every cell has an activation, so at least one element-wise use"
@@ -94,6 +108,14 @@ def test_every_gate_gets_chain_rule_local_derivative_and_result(cell):
         assert local_equations and all("\\tag" not in eq for eq in local_equations + [chain])
         assert result_text.startswith("Substituting ") and "\\tag{B" in result
         assert chain.split(" = ")[0] == result.split(" = ")[0], "the chain rule and the result share a left side"
+    assert len(chains) == 1, f"{cell}: the chain rule worked in full {len(chains)} times"
+    for text, equations in walk[chains[0] + 3:]:
+        if equations and not tags_of(equations[0]):  # a brief step: local derivatives, each before its result
+            assert re.search(r"(is used by|comes? from) \$", text), f"a brief step quotes the equations: {text!r}"
+            assert tags_of(equations[-1]), f"a brief step ends on its result: {equations}"
+    prose = [re.sub(r"\$[^$]*\$", "$", text) for text, _ in walk]
+    repeated = {text for text in prose if prose.count(text) > 2 and not re.match(r"\$ (is used by|reaches the loss)", text)}
+    assert not repeated, f"{cell}: sentences repeated per gate: {repeated}"
 
 
 @pytest.mark.parametrize("name", ["gru", "lstm_peephole"])

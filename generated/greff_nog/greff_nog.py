@@ -323,9 +323,9 @@ def backward(params, cache, d_state):
     f = cache["f"]
     f_complement = cache["f_complement"]
     y = cache["y"]
-    # (B1) dL/dy(t) = R_f^T @ dL/df_pre(t+1) + R_i^T @ dL/di_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
+    # (B1) dL/dy(t) = R_z^T @ dL/dz_pre(t+1) + R_i^T @ dL/di_pre(t+1) + R_f^T @ dL/df_pre(t+1) + dl(t)/dy(t)
     d_y = d_state["y"]
-    # (B2) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/df_pre(t+1)*p_f + dL/di_pre(t+1)*p_i + dL/dy(t)*(1 - y(t)**2)
+    # (B2) dL/dc(t) = dL/dy(t)*(1 - y(t)**2) + dL/di_pre(t+1)*p_i + dL/df_pre(t+1)*p_f + dL/dc(t+1)*f(t+1)
     d_c = d_state["c"] + d_y*(1 - y**2)
     # (B3) dL/dz(t) = dL/dc(t)*i(t)
     d_z = d_c*i
@@ -339,11 +339,11 @@ def backward(params, cache, d_state):
     d_f = c_prev*d_c
     # (B8) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
     d_f_pre = d_f*f*f_complement
-    # (B9) dL(t)/dy(t-1) = R_f^T @ dL/df_pre(t) + R_i^T @ dL/di_pre(t) + R_z^T @ dL/dz_pre(t)
+    # (B9) dL(t)/dy(t-1) = R_z^T @ dL/dz_pre(t) + R_i^T @ dL/di_pre(t) + R_f^T @ dL/df_pre(t)
     d_y_prev = d_f_pre @ R_f + d_i_pre @ R_i + d_z_pre @ R_z
-    # (B10) dL(t)/dc(t-1) = dL/dc(t)*f(t) + dL/df_pre(t)*p_f + dL/di_pre(t)*p_i
+    # (B10) dL(t)/dc(t-1) = dL/di_pre(t)*p_i + dL/df_pre(t)*p_f + dL/dc(t)*f(t)
     d_c_prev = d_c*f + d_f_pre*p_f + d_i_pre*p_i
-    # (B11) dL/dx(t) = W_f^T @ dL/df_pre(t) + W_i^T @ dL/di_pre(t) + W_z^T @ dL/dz_pre(t)
+    # (B11) dL/dx(t) = W_z^T @ dL/dz_pre(t) + W_i^T @ dL/di_pre(t) + W_f^T @ dL/df_pre(t)
     d_x = d_f_pre @ W_f + d_i_pre @ W_i + d_z_pre @ W_z
     # (B12) dL/dW_z = sum over t of dL/dz_pre(t) @ x(t)^T
     d_W_z = d_z_pre.T @ x

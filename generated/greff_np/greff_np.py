@@ -335,9 +335,9 @@ def backward(params, cache, d_state):
     o = cache["o"]
     o_complement = cache["o_complement"]
     y_tanh = cache["y_tanh"]
-    # (B1) dL/dy(t) = R_f^T @ dL/df_pre(t+1) + R_i^T @ dL/di_pre(t+1) + R_o^T @ dL/do_pre(t+1) + R_z^T @ dL/dz_pre(t+1) + dl(t)/dy(t)
+    # (B1) dL/dy(t) = R_z^T @ dL/dz_pre(t+1) + R_i^T @ dL/di_pre(t+1) + R_f^T @ dL/df_pre(t+1) + R_o^T @ dL/do_pre(t+1) + dl(t)/dy(t)
     d_y = d_state["y"]
-    # (B2) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/dy(t)*o(t)*(1 - tanh(c(t))**2)
+    # (B2) dL/dc(t) = dL/dy(t)*o(t)*(1 - tanh(c(t))**2) + dL/dc(t+1)*f(t+1)
     d_c = d_state["c"] + d_y*o*(1 - y_tanh**2)
     # (B3) dL/dz(t) = dL/dc(t)*i(t)
     d_z = d_c*i
@@ -355,11 +355,11 @@ def backward(params, cache, d_state):
     d_o = d_y*y_tanh
     # (B10) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
     d_o_pre = d_o*o*o_complement
-    # (B11) dL(t)/dy(t-1) = R_f^T @ dL/df_pre(t) + R_i^T @ dL/di_pre(t) + R_o^T @ dL/do_pre(t) + R_z^T @ dL/dz_pre(t)
+    # (B11) dL(t)/dy(t-1) = R_z^T @ dL/dz_pre(t) + R_i^T @ dL/di_pre(t) + R_f^T @ dL/df_pre(t) + R_o^T @ dL/do_pre(t)
     d_y_prev = d_f_pre @ R_f + d_i_pre @ R_i + d_o_pre @ R_o + d_z_pre @ R_z
     # (B12) dL(t)/dc(t-1) = dL/dc(t)*f(t)
     d_c_prev = d_c*f
-    # (B13) dL/dx(t) = W_f^T @ dL/df_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t) + W_z^T @ dL/dz_pre(t)
+    # (B13) dL/dx(t) = W_z^T @ dL/dz_pre(t) + W_i^T @ dL/di_pre(t) + W_f^T @ dL/df_pre(t) + W_o^T @ dL/do_pre(t)
     d_x = d_f_pre @ W_f + d_i_pre @ W_i + d_o_pre @ W_o + d_z_pre @ W_z
     # (B14) dL/dW_z = sum over t of dL/dz_pre(t) @ x(t)^T
     d_W_z = d_z_pre.T @ x

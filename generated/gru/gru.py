@@ -297,7 +297,7 @@ def backward(params, cache, d_state):
     z_complement = cache["z_complement"]
     h_tilde_arg = cache["h_tilde_arg"]
     h_tilde = cache["h_tilde"]
-    # (B1) dL/dh(t) = U_r^T @ dL/dr_pre(t+1) + U_z^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1) + dL(t+1)/d(h(t)*r(t+1))*r(t+1)
+    # (B1) dL/dh(t) = U_r^T @ dL/dr_pre(t+1) + U_z^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL(t+1)/d(h(t)*r(t+1))*r(t+1) + dL/dh(t+1)*z(t+1)
     d_h = d_state["h"]
     # (B2) dL/dz(t) = dL/dh(t)*(h(t-1) - h_tilde(t))
     d_z = d_h*(h_prev - h_tilde)
@@ -313,9 +313,9 @@ def backward(params, cache, d_state):
     d_r = d_h_tilde_arg*h_prev
     # (B8) dL/dr_pre(t) = dL/dr(t)*r(t)*(1 - r(t))
     d_r_pre = d_r*r*r_complement
-    # (B9) dL(t)/dh(t-1) = U_r^T @ dL/dr_pre(t) + U_z^T @ dL/dz_pre(t) + dL/dh(t)*z(t) + dL/d(h(t-1)*r(t))*r(t)
+    # (B9) dL(t)/dh(t-1) = U_r^T @ dL/dr_pre(t) + U_z^T @ dL/dz_pre(t) + dL/d(h(t-1)*r(t))*r(t) + dL/dh(t)*z(t)
     d_h_prev = d_r_pre @ U_r + d_z_pre @ U_z + d_h*z + d_h_tilde_arg*r
-    # (B10) dL/dx(t) = W^T @ dL/dh_tilde_pre(t) + W_r^T @ dL/dr_pre(t) + W_z^T @ dL/dz_pre(t)
+    # (B10) dL/dx(t) = W_r^T @ dL/dr_pre(t) + W_z^T @ dL/dz_pre(t) + W^T @ dL/dh_tilde_pre(t)
     d_x = d_h_tilde_pre @ W + d_r_pre @ W_r + d_z_pre @ W_z
     # (B11) dL/dW_r = sum over t of dL/dr_pre(t) @ x(t)^T
     d_W_r = d_r_pre.T @ x

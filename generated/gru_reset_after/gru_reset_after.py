@@ -322,7 +322,7 @@ def backward(params, cache, d_state):
     z_complement = cache["z_complement"]
     W_hn_h_prev = cache["W_hn_h_prev"]
     n = cache["n"]
-    # (B1) dL/dh(t) = W_hn^T @ dL(t+1)/d(W_hn @ h(t)) + W_hr^T @ dL/dr_pre(t+1) + W_hz^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1)
+    # (B1) dL/dh(t) = W_hr^T @ dL/dr_pre(t+1) + W_hz^T @ dL/dz_pre(t+1) + W_hn^T @ dL(t+1)/d(W_hn @ h(t)) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1)
     d_h = d_state["h"]
     # (B2) dL/dz(t) = dL/dh(t)*(h(t-1) - n(t))
     d_z = d_h*(h_prev - n)
@@ -340,9 +340,9 @@ def backward(params, cache, d_state):
     d_r = d_n_pre*(W_hn_h_prev + b_hn)
     # (B8) dL/dr_pre(t) = dL/dr(t)*r(t)*(1 - r(t))
     d_r_pre = d_r*r*r_complement
-    # (B9) dL(t)/dh(t-1) = W_hn^T @ dL/d(W_hn @ h(t-1)) + W_hr^T @ dL/dr_pre(t) + W_hz^T @ dL/dz_pre(t) + dL/dh(t)*z(t)
+    # (B9) dL(t)/dh(t-1) = W_hr^T @ dL/dr_pre(t) + W_hz^T @ dL/dz_pre(t) + W_hn^T @ dL/d(W_hn @ h(t-1)) + dL/dh(t)*z(t)
     d_h_prev = d_W_hn_h_prev @ W_hn + d_r_pre @ W_hr + d_z_pre @ W_hz + d_h*z
-    # (B10) dL/dx(t) = W_in^T @ dL/dn_pre(t) + W_ir^T @ dL/dr_pre(t) + W_iz^T @ dL/dz_pre(t)
+    # (B10) dL/dx(t) = W_ir^T @ dL/dr_pre(t) + W_iz^T @ dL/dz_pre(t) + W_in^T @ dL/dn_pre(t)
     d_x = d_n_pre @ W_in + d_r_pre @ W_ir + d_z_pre @ W_iz
     # (B11) dL/dW_ir = sum over t of dL/dr_pre(t) @ x(t)^T
     d_W_ir = d_r_pre.T @ x

@@ -293,7 +293,7 @@ def backward(params, cache, d_state):
     c_sigmoid_complement = cache["c_sigmoid_complement"]
     c_sigmoid2 = cache["c_sigmoid2"]
     c_sigmoid2_complement = cache["c_sigmoid2_complement"]
-    # (B1) dL/dh(t) = U_c^T @ dL/dc_tilde_pre(t+1) + U_f^T @ dL/ds(t+1) + dl(t)/dh(t) + sigmoid(s(t+1))*dL/dc(t+1)
+    # (B1) dL/dh(t) = U_f^T @ dL/ds(t+1) + U_c^T @ dL/dc_tilde_pre(t+1) + dl(t)/dh(t) + sigmoid(s(t+1))*dL/dc(t+1)
     d_h = d_state["h"]
     # (B2) dL/dc(t) = dL/dh(t)
     d_c = d_h
@@ -309,9 +309,9 @@ def backward(params, cache, d_state):
     d_c_tilde = c_sigmoid2_complement*d_c
     # (B7) dL/dc_tilde_pre(t) = dL/dc_tilde(t)*(1 - c_tilde(t)**2)
     d_c_tilde_pre = d_c_tilde*(1 - c_tilde**2)
-    # (B8) dL(t)/dh(t-1) = U_c^T @ dL/dc_tilde_pre(t) + U_f^T @ dL/ds(t) + sigmoid(s(t))*dL/dc(t)
+    # (B8) dL(t)/dh(t-1) = U_f^T @ dL/ds(t) + U_c^T @ dL/dc_tilde_pre(t) + sigmoid(s(t))*dL/dc(t)
     d_h_prev = d_c_tilde_pre @ U_c + d_s @ U_f + common0
-    # (B9) dL/dx(t) = W_c^T @ dL/dc_tilde_pre(t) + W_f^T @ dL/ds(t)
+    # (B9) dL/dx(t) = W_f^T @ dL/ds(t) + W_c^T @ dL/dc_tilde_pre(t)
     d_x = d_c_tilde_pre @ W_c + d_s @ W_f
     # (B10) dL/dU_f = sum over t of dL/ds(t) @ h(t-1)^T
     d_U_f = d_s.T @ h_prev

@@ -399,7 +399,7 @@ def backward(params, cache, d_state):
     d_n_c = alpha_c*common2 + 2*d_s_c_arg*n_c
     # (B10) dL/d(mean(c(t))) = sum(-dL/dn_c(t))
     d_n_c_mean = np.sum(-d_n_c, axis=-1, keepdims=True)
-    # (B11) dL/dc(t) = dL/dn_c(t) + sigmoid(f(t+1))*dL/dc(t+1) + dL/d(mean(c(t))) (spread over c(t)) / H
+    # (B11) dL/dc(t) = dL/d(mean(c(t))) (spread over c(t)) / H + dL/dn_c(t) + sigmoid(f(t+1))*dL/dc(t+1)
     d_c = d_state["c"] + d_n_c + np.ones_like(c) * d_n_c_mean / H
     # shared subexpression
     common3 = c_sigmoid*d_c
@@ -429,7 +429,7 @@ def backward(params, cache, d_state):
     d_n_h = alpha_h*common6 + 2*d_s_h_arg*n_h
     # (B21) dL/d(mean(z_h(t))) = sum(-dL/dn_h(t))
     d_n_h_mean = np.sum(-d_n_h, axis=-1, keepdims=True)
-    # (B22) dL/dz_h(t) = dL/dn_h(t) + dL/d(mean(z_h(t))) (spread over z_h(t)) / (4*H)
+    # (B22) dL/dz_h(t) = dL/d(mean(z_h(t))) (spread over z_h(t)) / (4*H) + dL/dn_h(t)
     d_z_h = d_n_h + np.ones_like(z_h) * d_n_h_mean / (4*H)
     # (B23) dL/ds_x(t) = sum(-alpha_x*dL/da(t)*n_x(t)/s_x(t)**2)
     d_s_x = np.sum(-alpha_x*d_a*n_x/s_x**2, axis=-1, keepdims=True)
@@ -447,7 +447,7 @@ def backward(params, cache, d_state):
     d_n_x = alpha_x*common8 + 2*d_s_x_arg*n_x
     # (B28) dL/d(mean(z_x(t))) = sum(-dL/dn_x(t))
     d_n_x_mean = np.sum(-d_n_x, axis=-1, keepdims=True)
-    # (B29) dL/dz_x(t) = dL/dn_x(t) + dL/d(mean(z_x(t))) (spread over z_x(t)) / (4*H)
+    # (B29) dL/dz_x(t) = dL/d(mean(z_x(t))) (spread over z_x(t)) / (4*H) + dL/dn_x(t)
     d_z_x = d_n_x + np.ones_like(z_x) * d_n_x_mean / (4*H)
     # (B30) dL(t)/dh(t-1) = W_h^T @ dL/dz_h(t)
     d_h_prev = d_z_h @ W_h

@@ -285,7 +285,7 @@ def backward(params, cache, d_state):
     z = cache["z"]
     z_complement = cache["z_complement"]
     h_tilde = cache["h_tilde"]
-    # (B1) dL/dh(t) = U_h^T @ dL/dh_tilde_pre(t+1) + U_z^T @ dL/dz_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1)
+    # (B1) dL/dh(t) = U_z^T @ dL/dz_pre(t+1) + U_h^T @ dL/dh_tilde_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*z(t+1)
     d_h = d_state["h"]
     # (B2) dL/dz(t) = dL/dh(t)*(h(t-1) - h_tilde(t))
     d_z = d_h*(h_prev - h_tilde)
@@ -295,9 +295,9 @@ def backward(params, cache, d_state):
     d_h_tilde = d_h*z_complement
     # (B5) dL/dh_tilde_pre(t) = dL/dh_tilde(t)*[h_tilde(t) > 0]
     d_h_tilde_pre = d_h_tilde*np.heaviside(h_tilde, 0)
-    # (B6) dL(t)/dh(t-1) = U_h^T @ dL/dh_tilde_pre(t) + U_z^T @ dL/dz_pre(t) + dL/dh(t)*z(t)
+    # (B6) dL(t)/dh(t-1) = U_z^T @ dL/dz_pre(t) + U_h^T @ dL/dh_tilde_pre(t) + dL/dh(t)*z(t)
     d_h_prev = d_h_tilde_pre @ U_h + d_z_pre @ U_z + d_h*z
-    # (B7) dL/dx(t) = W_h^T @ dL/dh_tilde_pre(t) + W_z^T @ dL/dz_pre(t)
+    # (B7) dL/dx(t) = W_z^T @ dL/dz_pre(t) + W_h^T @ dL/dh_tilde_pre(t)
     d_x = d_h_tilde_pre @ W_h + d_z_pre @ W_z
     # (B8) dL/dW_z = sum over t of dL/dz_pre(t) @ x(t)^T
     d_W_z = d_z_pre.T @ x

@@ -307,7 +307,7 @@ def backward(params, cache, d_state):
     D = params["W_i"].shape[1] - H
     # (B1) dL/dh(t) = dl(t)/dh(t) + dL/dX(t+1)[h(t) part]
     d_h = d_state["h"]
-    # (B2) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/dh(t)*o(t)*(1 - tanh(c(t))**2)
+    # (B2) dL/dc(t) = dL/dh(t)*o(t)*(1 - tanh(c(t))**2) + dL/dc(t+1)*f(t+1)
     d_c = d_state["c"] + d_h*o*(1 - h_tanh**2)
     # (B3) dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
@@ -323,7 +323,7 @@ def backward(params, cache, d_state):
     d_o = d_h*h_tanh
     # (B9) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
     d_o_pre = d_o*o*o_complement
-    # (B10) dL/dX(t) = W_c^T @ dL/dc_tilde_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t)
+    # (B10) dL/dX(t) = W_i^T @ dL/di_pre(t) + W_c^T @ dL/dc_tilde_pre(t) + W_o^T @ dL/do_pre(t)
     d_X = d_c_tilde_pre @ W_c + d_i_pre @ W_i + d_o_pre @ W_o
     # (B11) dL(t)/dh(t-1) = dL/dX(t)[h(t-1) part]
     d_h_prev = d_X[:, :H]

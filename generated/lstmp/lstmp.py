@@ -333,7 +333,7 @@ def backward(params, cache, d_state):
     d_h = d_state["h"]
     # (B2) dL/d(o(t)*tanh(c(t))) = W_p^T @ dL/dh(t)
     d_h_arg = d_h @ W_p
-    # (B3) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/d(o(t)*tanh(c(t)))*o(t)*(1 - tanh(c(t))**2)
+    # (B3) dL/dc(t) = dL/d(o(t)*tanh(c(t)))*o(t)*(1 - tanh(c(t))**2) + dL/dc(t+1)*f(t+1)
     d_c = d_state["c"] + d_h_arg*o*(1 - h_tanh**2)
     # (B4) dL/df(t) = c(t-1)*dL/dc(t)
     d_f = c_prev*d_c
@@ -351,7 +351,7 @@ def backward(params, cache, d_state):
     d_o = d_h_arg*h_tanh
     # (B11) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
     d_o_pre = d_o*o*o_complement
-    # (B12) dL/dX(t) = W_c^T @ dL/dc_tilde_pre(t) + W_f^T @ dL/df_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t)
+    # (B12) dL/dX(t) = W_f^T @ dL/df_pre(t) + W_i^T @ dL/di_pre(t) + W_c^T @ dL/dc_tilde_pre(t) + W_o^T @ dL/do_pre(t)
     d_X = d_c_tilde_pre @ W_c + d_f_pre @ W_f + d_i_pre @ W_i + d_o_pre @ W_o
     # (B13) dL(t)/dh(t-1) = dL/dX(t)[h(t-1) part]
     d_h_prev = d_X[:, :P]

@@ -288,7 +288,7 @@ def backward(params, cache, d_state):
     f_complement = cache["f_complement"]
     h_tilde_arg = cache["h_tilde_arg"]
     h_tilde = cache["h_tilde"]
-    # (B1) dL/dh(t) = U_f^T @ dL/df_pre(t+1) + dl(t)/dh(t) + dL/dh(t+1)*(1 - f(t+1)) + dL(t+1)/d(f(t+1)*h(t))*f(t+1)
+    # (B1) dL/dh(t) = U_f^T @ dL/df_pre(t+1) + dl(t)/dh(t) + dL(t+1)/d(f(t+1)*h(t))*f(t+1) + dL/dh(t+1)*(1 - f(t+1))
     d_h = d_state["h"]
     # (B2) dL/dh_tilde(t) = dL/dh(t)*f(t)
     d_h_tilde = d_h*f
@@ -296,11 +296,11 @@ def backward(params, cache, d_state):
     d_h_tilde_pre = d_h_tilde*(1 - h_tilde**2)
     # (B4) dL/d(f(t)*h(t-1)) = U_h^T @ dL/dh_tilde_pre(t)
     d_h_tilde_arg = d_h_tilde_pre @ U_h
-    # (B5) dL/df(t) = dL/dh(t)*(h_tilde(t) - h(t-1)) + dL/d(f(t)*h(t-1))*h(t-1)
+    # (B5) dL/df(t) = dL/d(f(t)*h(t-1))*h(t-1) + dL/dh(t)*(h_tilde(t) - h(t-1))
     d_f = d_h*(h_tilde - h_prev) + d_h_tilde_arg*h_prev
     # (B6) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
     d_f_pre = d_f*f*f_complement
-    # (B7) dL(t)/dh(t-1) = U_f^T @ dL/df_pre(t) + dL/dh(t)*(1 - f(t)) + dL/d(f(t)*h(t-1))*f(t)
+    # (B7) dL(t)/dh(t-1) = U_f^T @ dL/df_pre(t) + dL/d(f(t)*h(t-1))*f(t) + dL/dh(t)*(1 - f(t))
     d_h_prev = d_f_pre @ U_f + d_h*f_complement + d_h_tilde_arg*f
     # (B8) dL/dx(t) = W_f^T @ dL/df_pre(t) + W_h^T @ dL/dh_tilde_pre(t)
     d_x = d_f_pre @ W_f + d_h_tilde_pre @ W_h

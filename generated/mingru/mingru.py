@@ -285,7 +285,7 @@ def backward(params, cache, d_state):
     d_h_tilde = d_h*z
     # (B5) dL(t)/dh(t-1) = dL/dh(t)*(1 - z(t))
     d_h_prev = d_h*z_complement
-    # (B6) dL/dx(t) = W_h^T @ dL/dh_tilde(t) + W_z^T @ dL/dz_pre(t)
+    # (B6) dL/dx(t) = W_z^T @ dL/dz_pre(t) + W_h^T @ dL/dh_tilde(t)
     d_x = d_h_tilde @ W_h + d_z_pre @ W_z
     # (B7) dL/dW_z = sum over t of dL/dz_pre(t) @ x(t)^T
     d_W_z = d_z_pre.T @ x

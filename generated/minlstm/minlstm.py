@@ -327,7 +327,7 @@ def backward(params, cache, d_state):
     d_h_tilde = d_h*i_prime
     # (B9) dL(t)/dh(t-1) = dL/dh(t)*f_prime(t)
     d_h_prev = d_h*f_prime
-    # (B10) dL/dx(t) = W_f^T @ dL/df_pre(t) + W_h^T @ dL/dh_tilde(t) + W_i^T @ dL/di_pre(t)
+    # (B10) dL/dx(t) = W_f^T @ dL/df_pre(t) + W_i^T @ dL/di_pre(t) + W_h^T @ dL/dh_tilde(t)
     d_x = d_f_pre @ W_f + d_h_tilde @ W_h + d_i_pre @ W_i
     # (B11) dL/dW_f = sum over t of dL/df_pre(t) @ x(t)^T
     d_W_f = d_f_pre.T @ x

@@ -362,7 +362,7 @@ def backward(params, cache, d_state):
     h_tanh = cache["h_tanh"]
     # (B1) dL/dh(t) = W_mh^T @ dL(t+1)/d(W_mh @ h(t)) + dl(t)/dh(t)
     d_h = d_state["h"]
-    # (B2) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/dh(t)*o(t)*(1 - tanh(c(t))**2)
+    # (B2) dL/dc(t) = dL/dh(t)*o(t)*(1 - tanh(c(t))**2) + dL/dc(t+1)*f(t+1)
     d_c = d_state["c"] + d_h*o*(1 - h_tanh**2)
     # (B3) dL/du(t) = dL/dc(t)*i(t)*(1 - tanh(u(t))**2)
     d_u = d_c*i*(1 - c_tanh**2)
@@ -378,7 +378,7 @@ def backward(params, cache, d_state):
     d_f = c_prev*d_c
     # (B9) dL/df_pre(t) = dL/df(t)*f(t)*(1 - f(t))
     d_f_pre = d_f*f*f_complement
-    # (B10) dL/dm(t) = W_fm^T @ dL/df_pre(t) + W_hm^T @ dL/du(t) + W_im^T @ dL/di_pre(t) + W_om^T @ dL/do_pre(t)
+    # (B10) dL/dm(t) = W_hm^T @ dL/du(t) + W_im^T @ dL/di_pre(t) + W_om^T @ dL/do_pre(t) + W_fm^T @ dL/df_pre(t)
     d_m = d_f_pre @ W_fm + d_u @ W_hm + d_i_pre @ W_im + d_o_pre @ W_om
     # (B11) dL/d(W_mh @ h(t-1)) = (W_mx @ x(t))*dL/dm(t)
     d_W_mh_h_prev = W_mx_x*d_m
@@ -388,7 +388,7 @@ def backward(params, cache, d_state):
     d_h_prev = d_W_mh_h_prev @ W_mh
     # (B14) dL(t)/dc(t-1) = dL/dc(t)*f(t)
     d_c_prev = d_c*f
-    # (B15) dL/dx(t) = W_fx^T @ dL/df_pre(t) + W_hx^T @ dL/du(t) + W_ix^T @ dL/di_pre(t) + W_mx^T @ dL/d(W_mx @ x(t)) + W_ox^T @ dL/do_pre(t)
+    # (B15) dL/dx(t) = W_mx^T @ dL/d(W_mx @ x(t)) + W_hx^T @ dL/du(t) + W_ix^T @ dL/di_pre(t) + W_ox^T @ dL/do_pre(t) + W_fx^T @ dL/df_pre(t)
     d_x = d_f_pre @ W_fx + d_u @ W_hx + d_i_pre @ W_ix + d_W_mx_x @ W_mx + d_o_pre @ W_ox
     # (B16) dL/dW_mx = sum over t of dL/d(W_mx @ x(t)) @ x(t)^T
     d_W_mx = d_W_mx_x.T @ x

@@ -336,7 +336,7 @@ def backward(params, cache, d_state):
     d_o = d_h*s
     # (B10) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
     d_o_pre = d_o*o*o_complement
-    # (B11) dL/dxc(t) = W_f^T @ dL/df_pre(t) + W_g^T @ dL/dg_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t)
+    # (B11) dL/dxc(t) = W_g^T @ dL/dg_pre(t) + W_i^T @ dL/di_pre(t) + W_f^T @ dL/df_pre(t) + W_o^T @ dL/do_pre(t)
     d_xc = d_f_pre @ W_f + d_g_pre @ W_g + d_i_pre @ W_i + d_o_pre @ W_o
     # (B12) dL(t)/ds(t-1) = dL/ds(t)*f(t)
     d_s_prev = d_s*f

@@ -319,7 +319,7 @@ def backward(params, cache, d_state):
     D = params["W_g"].shape[1] - H
     # (B1) dL/dh(t) = dl(t)/dh(t) + dL/dxc(t+1)[h(t) part]
     d_h = d_state["h"]
-    # (B2) dL/ds(t) = dL/ds(t+1)*f(t+1) + dL/dh(t)*o(t)*(1 - tanh(s(t))**2)
+    # (B2) dL/ds(t) = dL/dh(t)*o(t)*(1 - tanh(s(t))**2) + dL/ds(t+1)*f(t+1)
     d_s = d_state["s"] + d_h*o*(1 - h_tanh**2)
     # (B3) dL/dg(t) = dL/ds(t)*i(t)
     d_g = d_s*i
@@ -337,7 +337,7 @@ def backward(params, cache, d_state):
     d_o = d_h*h_tanh
     # (B10) dL/do_pre(t) = dL/do(t)*o(t)*(1 - o(t))
     d_o_pre = d_o*o*o_complement
-    # (B11) dL/dxc(t) = W_f^T @ dL/df_pre(t) + W_g^T @ dL/dg_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t)
+    # (B11) dL/dxc(t) = W_g^T @ dL/dg_pre(t) + W_i^T @ dL/di_pre(t) + W_f^T @ dL/df_pre(t) + W_o^T @ dL/do_pre(t)
     d_xc = d_f_pre @ W_f + d_g_pre @ W_g + d_i_pre @ W_i + d_o_pre @ W_o
     # (B12) dL(t)/ds(t-1) = dL/ds(t)*f(t)
     d_s_prev = d_s*f

@@ -306,7 +306,7 @@ def backward(params, cache, d_state):
     r_complement = cache["r_complement"]
     # (B1) dL/dh(t) = dl(t)/dh(t)
     d_h = d_state["h"]
-    # (B2) dL/dc(t) = dL/dc(t+1)*f(t+1) + dL/df_pre(t+1)*v_f + dL/dh(t)*r(t) + dL/dr_pre(t+1)*v_r
+    # (B2) dL/dc(t) = dL/dh(t)*r(t) + dL/df_pre(t+1)*v_f + dL/dc(t+1)*f(t+1) + dL/dr_pre(t+1)*v_r
     d_c = d_state["c"] + d_h*r
     # (B3) dL/d(W @ x(t)) = dL/dc(t)*(1 - f(t))
     d_W_x = d_c*f_complement
@@ -320,9 +320,9 @@ def backward(params, cache, d_state):
     d_r_pre = d_r*r*r_complement
     # (B8) dL(t)/dh(t-1) = 0
     d_h_prev = np.zeros_like(d_state["h"])
-    # (B9) dL(t)/dc(t-1) = dL/dc(t)*f(t) + dL/df_pre(t)*v_f + dL/dr_pre(t)*v_r
+    # (B9) dL(t)/dc(t-1) = dL/df_pre(t)*v_f + dL/dc(t)*f(t) + dL/dr_pre(t)*v_r
     d_c_prev = d_c*f + d_f_pre*v_f + d_r_pre*v_r
-    # (B10) dL/dx(t) = W^T @ dL/d(W @ x(t)) + W_f^T @ dL/df_pre(t) + W_r^T @ dL/dr_pre(t) + dL/dh(t)*(1 - r(t))
+    # (B10) dL/dx(t) = W_f^T @ dL/df_pre(t) + W^T @ dL/d(W @ x(t)) + W_r^T @ dL/dr_pre(t) + dL/dh(t)*(1 - r(t))
     d_x = d_W_x @ W + d_f_pre @ W_f + d_r_pre @ W_r + d_h*r_complement
     # (B11) dL/dW = sum over t of dL/d(W @ x(t)) @ x(t)^T
     d_W = d_W_x.T @ x

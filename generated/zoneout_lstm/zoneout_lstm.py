@@ -330,9 +330,9 @@ def backward(params, cache, d_state):
     h_tanh = cache["h_tanh"]
     H = d_state["h"].shape[1]
     D = params["W_f"].shape[1] - H
-    # (B1) dL/dc(t) = dL/dc(t+1)*z_c(t+1) + dL/dc_new(t+1)*f(t+1)
+    # (B1) dL/dc(t) = dL/dc_new(t+1)*f(t+1) + dL/dc(t+1)*z_c(t+1)
     d_c = d_state["c"]
-    # (B2) dL/dh(t) = dl(t)/dh(t) + dL/dh(t+1)*z_h(t+1) + dL/dX(t+1)[h(t) part]
+    # (B2) dL/dh(t) = dl(t)/dh(t) + dL/dX(t+1)[h(t) part] + dL/dh(t+1)*z_h(t+1)
     d_h = d_state["h"]
     # shared subexpression
     common0 = d_h*(1 - z_h)
@@ -354,11 +354,11 @@ def backward(params, cache, d_state):
     d_g = d_c_new*i
     # (B11) dL/dg_pre(t) = dL/dg(t)*(1 - g(t)**2)
     d_g_pre = d_g*(1 - g**2)
-    # (B12) dL/dX(t) = W_f^T @ dL/df_pre(t) + W_g^T @ dL/dg_pre(t) + W_i^T @ dL/di_pre(t) + W_o^T @ dL/do_pre(t)
+    # (B12) dL/dX(t) = W_f^T @ dL/df_pre(t) + W_i^T @ dL/di_pre(t) + W_g^T @ dL/dg_pre(t) + W_o^T @ dL/do_pre(t)
     d_X = d_f_pre @ W_f + d_g_pre @ W_g + d_i_pre @ W_i + d_o_pre @ W_o
-    # (B13) dL(t)/dh(t-1) = dL/dh(t)*z_h(t) + dL/dX(t)[h(t-1) part]
+    # (B13) dL(t)/dh(t-1) = dL/dX(t)[h(t-1) part] + dL/dh(t)*z_h(t)
     d_h_prev = d_h*z_h + d_X[:, :H]
-    # (B14) dL(t)/dc(t-1) = dL/dc(t)*z_c(t) + dL/dc_new(t)*f(t)
+    # (B14) dL(t)/dc(t-1) = dL/dc_new(t)*f(t) + dL/dc(t)*z_c(t)
     d_c_prev = d_c*z_c + d_c_new*f
     # (B15) dL/dx(t) = dL/dX(t)[x(t) part]
     d_x = d_X[:, H:D + H]
