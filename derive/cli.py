@@ -50,6 +50,7 @@ EXAMPLES = {
     "latex": (
         "examples:\n"
         "  derive latex nico --flavor jekyll --out _posts/2026-11-21-lstm.md\n"
+        "  derive latex nico --flavor html --out nico.html   (offline: MathML, backward() beside it)\n"
         "  derive latex lstm --flavor tex --time parens --adjoint delta --symbol c_tilde='\\tilde{c}'\n"
         "  derive latex gru --png --out gru.png        # look before you paste"
     ),
@@ -134,8 +135,9 @@ def _build_and_compare(command) -> None:
 def _latex_and_gradcheck(command) -> None:
     sub = command("latex", "the derivation as a blog post or LaTeX article, in a chosen notation", _latex)
     sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
-    sub.add_argument("--flavor", choices=("tex",) + FLAVORS, default="commonmark",
-                     help="tex (standalone article), jekyll (kramdown, front matter), hugo (passthrough math) or commonmark (default)")
+    sub.add_argument("--flavor", choices=("tex", "html") + FLAVORS, default="commonmark",
+                     help="tex (standalone article), html (a page that works offline: MathML, the code beside it), "
+                          "jekyll (kramdown, front matter), hugo (passthrough math) or commonmark (default)")
     sub.add_argument("--out", type=Path, help="write to FILE instead of printing (with --png: FILE.png, or FILE-N.png per page)")
     sub.add_argument("--png", action="store_true", help="compile with pdflatex and write PNG pages (needs texlive-latex-base, poppler-utils)")
     sub.add_argument("--time", choices=tuple(TIMES), help="s(t) (parens) or s_t (subscript)")
@@ -267,7 +269,8 @@ def _latex(args) -> int:
         write_files(args.out.parent, outputs)
         print(f"wrote {', '.join(str(args.out.parent / name) for name in outputs)}")
         return 0
-    text = tex if args.flavor == "tex" else files[flavor_path(spec.name, args.flavor)]
+    own = {"tex": tex, "html": files[f"{spec.name}/{spec.name}.html"]}
+    text = own[args.flavor] if args.flavor in own else files[flavor_path(spec.name, args.flavor)]
     setup = SITE_SETUP.get(args.flavor)
     if args.out is None:
         sys.stdout.write(text)

@@ -15,16 +15,16 @@ from pathlib import Path
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from . import escape, tex_layout
+from . import escape, mathml, tex_layout
 from .errors import DeriveError
 from .flavors import FLAVORS, to_flavor
 
-KATEX_VERSION = "0.19.1"  # the HTML comparison's integrity hashes are for this release
 COMPARISON_TEMPLATES = {".md": "comparison.md.j2", ".html": "comparison.html.j2"}
 TEMPLATES = {  # output suffix -> template that renders it
     ".py": "module.py.j2",
     ".tex": "document.tex.j2",
     ".md": "equations.md.j2",
+    ".html": "page.html.j2",
 }
 
 
@@ -53,6 +53,8 @@ def environment(user_dir: Path | None = None) -> jinja2.Environment:
     )
     env.filters.update(escape.FILTERS)  # one per context an outside string lands in: see derive/escape.py
     env.filters["tex_lines"] = lambda right, left: tex_layout.broken_lines(left, right)  # a long display, broken
+    env.filters.update({"math": mathml.math, "math_block": lambda latex: mathml.math(latex, display=True),
+                        "math_aligned": mathml.aligned, "math_prose": mathml.prose})  # the offline page's MathML
     return env
 
 
@@ -73,7 +75,7 @@ def _template_line(error: Exception, template: str) -> str:
 
 def render_comparison(view: dict, suffix: str, env: jinja2.Environment) -> str:
     """The comparison report as Markdown (.md) or an HTML page (.html)."""
-    return _render(env, COMPARISON_TEMPLATES[suffix], {**view, "katex_version": KATEX_VERSION})
+    return _render(env, COMPARISON_TEMPLATES[suffix], view)
 
 
 def render_cell(views: dict[str, dict], env: jinja2.Environment) -> dict[str, str]:

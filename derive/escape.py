@@ -15,6 +15,7 @@ original string (or, for comments, as a visible and inert rendering of it) and c
 """
 from __future__ import annotations
 
+import html
 import re
 
 
@@ -121,6 +122,16 @@ def markdown_reference(text: str) -> str:
     return _linked(text, lambda url: f"<{url}>", markdown_text)
 
 
+def html_text(text: str) -> str:
+    """text in an HTML element or a double-quoted attribute, on one line."""
+    return html.escape(_one_line(text))
+
+
+def html_reference(text: str) -> str:
+    """A reference in an HTML page: escaped text, each web address a link (ending as markdown_reference's do)."""
+    return _linked(text, lambda url: f'<a href="{html.escape(url)}">{html.escape(url)}</a>', html_text)
+
+
 def _linked(text: str, link, plain) -> str:
     """text on one line, each web address in it written by link(url) and the rest by plain(piece)."""
     text = _one_line(text)
@@ -154,4 +165,5 @@ def quoted_string(text: str) -> str:
 FILTERS = {"tex_escape": tex_escape, "python_docstring": python_docstring, "python_comment": python_comment, "tex_text": tex_text,
            "tex_comment": tex_comment, "markdown_text": markdown_text, "markdown_reference": markdown_reference,
            "tex_reference": tex_reference,
-           "html_comment": html_comment, "quoted_string": quoted_string}
+           "html_comment": html_comment, "quoted_string": quoted_string, "html_text": html_text,
+           "html_reference": html_reference}

@@ -47,9 +47,10 @@ def cell_views(cell: DerivedCell) -> dict[str, dict]:
     common = {"name": spec.name, "title": spec.title, "reference": spec.reference, "spec_path": spec.path}
     module = numpy_view(cell)
     documents = {**common, **latex_view(cell.derivation, cell.notation), **walkthrough_view(cell.derivation, cell.notation),
-                 "code_lines": [(line.comment, line.code) for line in module["backward"]]}  # the post's listing of backward()
+                 "code_lines": [(line.comment, line.code) for line in module["backward"]],  # the post's listing of backward()
+                 "code_listing": [(line.tag, line.comment, line.code) for line in module["backward"]]}  # the page's, linked
     fast = None if spec.several_inputs else fast_view(cell)  # several inputs: the sequence functions run the readable steps
-    return {".py": {**common, **module, "fast": fast}, ".tex": documents, ".md": documents}
+    return {".py": {**common, **module, "fast": fast}, ".tex": documents, ".md": documents, ".html": documents}
 
 
 def generate(spec: CellSpec, templates: Path | None = None, env: jinja2.Environment | None = None) -> dict[str, str]:

@@ -26,6 +26,7 @@ class CodeLine:
     code: str  # one Python statement
     comment: str  # the equation it implements, or why it is there
     reads: frozenset[str] = frozenset()  # the names it reads
+    tag: str = ""  # the tag of the equation it computes (B3), if it computes one
 
 
 def numpy_view(cell: DerivedCell) -> dict:
@@ -205,7 +206,9 @@ def _backward_lines(derivation: Derivation, notation: Notation, code: BackwardCo
     for line, expr in zip(derivation.lines, reduced):
         for symbol, value in _needed(pending, expr):
             out.append(CodeLine(f"{symbol} = {printer.doprint(value)}", "shared subexpression"))
-        out.append(CodeLine(f"{line.target} = {printer.doprint(expr)}", _equation_text(derivation, line, tags[line.target.name], text, notation)))
+        tag = tags[line.target.name]
+        out.append(CodeLine(f"{line.target} = {printer.doprint(expr)}", _equation_text(derivation, line, tag, text, notation),
+                            tag=tag))
     return out
 
 

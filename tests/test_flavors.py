@@ -377,6 +377,9 @@ def test_latex_command_writes_each_flavor_and_refuses_unsafe_symbols(tmp_path, c
     assert (tmp_path / "post.md").read_text().startswith("---\nlayout: post\n")
     assert main(["latex", "lstm", "--flavor", "tex", "--adjoint", "delta", "--out", str(tmp_path / "a.tex")]) == 0
     assert r"\delta c_{t}" in (tmp_path / "a.tex").read_text()
+    assert main(["latex", "lstm", "--flavor", "html", "--adjoint", "delta", "--out", str(tmp_path / "a.html")]) == 0
+    page = (tmp_path / "a.html").read_text()  # the offline page, in the notation asked for
+    assert page.startswith("<!DOCTYPE html>") and r"\delta c_{t}" in page and "<script" not in page
     assert main(["latex", "nico", "--symbol", r"xc=\input{x}", "--out", str(tmp_path / "bad.md")]) == 2
     assert "contains '\\\\input'" in capsys.readouterr().err and not (tmp_path / "bad.md").exists()
 

@@ -3,7 +3,8 @@
 // request: {"chromium": "/usr/bin/chromium", "pages": [{"url": ..., "screenshot": path}],
 //           "routes": {"https://cdn.example/prefix/": "/local/folder/"}}   (no other network is let through)
 // report: one entry per page: title, meta description, links, typeset formulas (MathJax or KaTeX),
-//   error nodes, text nodes that still hold TeX delimiters, and console errors.
+//   error nodes, text nodes that still hold TeX delimiters, console errors, the requests refused, and for
+//   MathML pages each formula's TeX, fractions not laid out, and in-page links that lead nowhere.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -14,6 +15,7 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
          "--disable-default-apps", "--disable-sync", "--metrics-recording-only", "--no-first-run"],
 });
+const blocked = [];  // every request the page made that was refused
 const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
 await context.route("**/*", async (route) => {
   const url = route.request().url();
@@ -25,6 +27,7 @@ await context.route("**/*", async (route) => {
       return route.fulfill({ path: path.join(folder, url.slice(prefix.length).split("?")[0]) });
     }
   }
+  blocked.push(url);
   return route.abort();  // offline: nothing else is reached
 });
 
@@ -47,7 +50,7 @@ for (const entry of request.pages) {
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       const parent = node.parentElement;
-      if (parent && parent.closest("script, style, code, pre, mjx-container, .katex, .katex-display")) continue;
+      if (parent && parent.closest("script, style, code, pre, mjx-container, .katex, .katex-display, annotation")) continue;
       const text = node.textContent;
       if (/\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\\frac|\\left|\\tag\{/.test(text)) texLeft.push(text.trim().slice(0, 120));
     }
@@ -61,10 +64,25 @@ for (const entry of request.pages) {
       katex: document.querySelectorAll(".katex").length,  // one per formula: a display's sits inside its .katex-display
       errors: document.querySelectorAll("mjx-merror, [data-mjx-error], .katex-error").length,
       texLeft,
+      // MathML drawn by the browser itself (the offline page): each formula's TeX (its annotation), whether
+      // it is a display, and the fractions whose numerator is not drawn above the denominator (a browser
+      // without MathML layout runs them into one line)
+      mathml: [...document.querySelectorAll("math")].map((m) => ({
+        tex: (m.querySelector("annotation") || {}).textContent || "",
+        display: m.getAttribute("display") === "block",
+        width: m.getBoundingClientRect().width,
+      })),
+      mathmlErrors: document.querySelectorAll("merror").length,
+      flatFractions: [...document.querySelectorAll("mfrac")].filter((f) => {
+        const [top, bottom] = [...f.children].map((c) => c.getBoundingClientRect());
+        return !(top && bottom && top.bottom <= bottom.top + 1);
+      }).length,
+      brokenAnchors: [...document.querySelectorAll('a[href^="#"]')].map((a) => a.getAttribute("href"))
+        .filter((href) => !document.getElementById(href.slice(1))),
     };
   });
   if (entry.screenshot) await page.screenshot({ path: entry.screenshot, fullPage: true });
-  report.push({ url: entry.url, consoleErrors, ...found });
+  report.push({ url: entry.url, consoleErrors, blocked: blocked.splice(0), ...found });
   await page.close();
 }
 await browser.close();
