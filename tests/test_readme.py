@@ -30,10 +30,12 @@ def test_readme_example_spec_builds_and_its_quoted_line_is_real(tmp_path):
 def test_the_readme_says_what_derive_latex_prints_a_blog_needs():
     """What a blogger adds to a Hugo site is written once in derive/flavors.py, printed by derive latex and
     tested by tests/test_blog_engines.py: the README must say the same lines."""
-    from derive.flavors import HUGO_CONFIG, HUGO_HEAD_LINE, HUGO_MATH_PARTIAL, MATHJAX_URL
+    from derive.flavors import COMMONMARK_HEAD, HUGO_CONFIG, HUGO_HEAD_LINE, HUGO_MATH_PARTIAL, MATHJAX_URL
 
     lines = [line.strip() for line in README.splitlines()]  # the README indents the hugo.toml block in a list
     config = [line for line in HUGO_CONFIG.splitlines()]
     assert any(lines[i:i + len(config)] == config for i in range(len(lines))), "the hugo.toml lines"
     assert HUGO_HEAD_LINE in README and HUGO_MATH_PARTIAL.strip() in README
     assert MATHJAX_URL in README
+    head = COMMONMARK_HEAD.splitlines()  # the CommonMark post's lines (and an older Hugo's)
+    assert any(lines[i:i + len(head)] == head for i in range(len(lines))), "the MathJax lines of the CommonMark post"
