@@ -14,7 +14,7 @@ The names below are imported on first use: importing `derive` itself loads nothi
 """
 from .errors import DeriveError, SpecError
 
-__all__ = ["DeriveError", "SpecError", "build", "derive_cell", "generate"]
+__all__ = ["Cell", "DeriveError", "SpecError", "build", "derive_cell", "generate"]
 __version__ = "0.1.0"
 
 
@@ -23,4 +23,8 @@ def __getattr__(name: str):
         from . import pipeline
 
         return getattr(pipeline, name)
+    if name == "Cell":  # the Python API for notebooks and scripts: derive/api.py
+        from .api import Cell
+
+        return Cell
     raise AttributeError(f"module 'derive' has no attribute {name!r}")
