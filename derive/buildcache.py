@@ -82,7 +82,7 @@ def _imported(package: str, relative: str, source: bytes) -> tuple[tuple[str, ..
     `from ..x import y` in a subpackage climbs one level, and `derive.x` is read as `.x`."""
     here = PurePosixPath(relative).parent.parts
     found = []
-    for node in ast.walk(_import_statements(source, relative)):
+    for node in ast.walk(_import_statements(source, relative) if not relative.endswith("__init__.py") else _eager_part(source, relative)):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 if node.level - 1 > len(here):
@@ -96,6 +96,14 @@ def _imported(package: str, relative: str, source: bytes) -> tuple[tuple[str, ..
         elif isinstance(node, ast.Import):
             found += [tuple(alias.name.split(".")[1:]) for alias in node.names if alias.name.split(".")[0] == package]
     return tuple(found)
+
+
+def _eager_part(source: bytes, relative: str) -> ast.Module:
+    """A package's __init__.py without its module-level __getattr__: what that imports (derive.Cell,
+    derive.build) is imported when someone asks for the name, not when a module of the package is imported."""
+    tree = ast.parse(source, relative)
+    tree.body = [node for node in tree.body if not (isinstance(node, ast.FunctionDef) and node.name == "__getattr__")]
+    return tree
 
 
 def _import_statements(source: bytes, relative: str) -> ast.Module:
