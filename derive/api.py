@@ -83,20 +83,25 @@ class Cell:
     def _file(self, suffix: str) -> str:
         return self.files[f"{self.name}/{self.name}{suffix}"]
 
-    def markdown(self, flavor: str = "md") -> str:
-        """The post: "md" (dollar math), or a blog engine's flavour ("jekyll", "hugo", "commonmark")."""
+    def notation(self, **options) -> "Cell":
+        """The same cell in another notation: time=, adjoint=, product=, symbols= (as the constructor's)."""
+        return Cell(self.spec, **options) if options else self
+
+    def markdown(self, flavor: str = "md", **notation) -> str:
+        """The post: "md" (dollar math), or a blog engine's flavour ("jekyll", "hugo", "commonmark"), in this
+        cell's notation or the one given (time=, adjoint=, product=, symbols=)."""
         suffix = ".md" if flavor == "md" else f".{flavor}.md"
         if f"{self.name}/{self.name}{suffix}" not in self.files:
             raise DeriveError(f"no Markdown flavour {flavor!r}: expected md, jekyll, hugo or commonmark")
-        return self._file(suffix)
+        return self.notation(**notation)._file(suffix)
 
-    def latex(self) -> str:
-        """The standalone LaTeX article (pdflatex compiles it)."""
-        return self._file(".tex")
+    def latex(self, **notation) -> str:
+        """The standalone LaTeX article (pdflatex compiles it), in this cell's notation or the one given."""
+        return self.notation(**notation)._file(".tex")
 
-    def html(self) -> str:
+    def html(self, **notation) -> str:
         """The offline page: the derivation in MathML with backward() beside it."""
-        return self._file(".html")
+        return self.notation(**notation)._file(".html")
 
     def code(self) -> str:
         """The generated NumPy module's source."""
@@ -148,6 +153,10 @@ class Cell:
 
     def _repr_markdown_(self) -> str:
         return self.equations()
+
+    def _repr_latex_(self) -> str:
+        """The displays alone, for a front end that renders LaTeX output rather than Markdown."""
+        return "\n".join(part for part in self.equations().split("\n\n") if part.startswith("$$"))
 
     def __repr__(self) -> str:
         return f"derive.Cell({self.name!r})"

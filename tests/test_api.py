@@ -58,9 +58,14 @@ def test_jupyter_shows_the_equations_of_the_documents(lstm):
     assert shown.count("$$") % 2 == 0 and "\\begin{aligned}" in shown
 
 
-def test_notation_options_are_the_command_line_s():
+def test_notation_options_are_the_command_line_s(lstm):
     cell = derive.Cell("lstm", time="parens", adjoint="delta", symbols={"c_tilde": r"\bar{c}"})
     assert r"\delta c(t)" in cell.latex() and r"\bar{c}(t)" in cell.markdown()
+    assert lstm.latex(time="parens", adjoint="delta", symbols={"c_tilde": r"\bar{c}"}) == cell.latex()
+    assert lstm.markdown("hugo", adjoint="delta") != lstm.markdown("hugo") and r"\delta" in lstm.html(adjoint="delta")
+    latex = lstm._repr_latex_()  # what a LaTeX-only front end shows: the displays, no Markdown prose
+    assert latex.startswith("$$") and "**" not in latex and "Forward pass" not in latex
+    assert latex.count("\\begin{aligned}") == lstm._repr_markdown_().count("\\begin{aligned}") == 6
     with pytest.raises(DeriveError, match="latex time 'weird' is not offered"):
         derive.Cell("lstm", time="weird")
 
