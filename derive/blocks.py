@@ -33,6 +33,10 @@ class BlockOf(Linear):
             return f"{p._print(vector)}[:, {'' if start == 0 else p._print(start)}:{p._print(stop)}]"
         return f"np.split({p._print(vector)}, {count}, axis=-1)[{index}]"  # the readable step needs no size
 
+    def torch(self, p):
+        vector, index, count = self.args[:3]
+        return f"torch.chunk({p._print(vector)}, {count}, dim=-1)[{index}]"
+
     def latex(self, p):
         vector, _index, _count, start, stop = self.args  # rows start + 1 to stop, as papers number them
         return f"\\left[{p._print(vector)}\\right]_{{{sp.latex(start + 1)}:{sp.latex(stop)}}}"

@@ -20,6 +20,7 @@ class Elementwise(sp.Function):
 
     nargs = 1
     numpy = ""  # NumPy code with {} for the argument ({0}, {1} for two)
+    torch = ""  # the same in PyTorch (the generated NAME_torch.py, whose helpers are step, heaviside and softplus)
     into = ""  # NumPy code writing f({0}) into the array {1} (f({0}, {1}) into {2}), which may be an argument itself
     latex = ""  # LaTeX with {} for the argument ({0}, {1} for two)
     text = ""  # plain text for code comments, with {} for the argument ({0}, {1} for two)
@@ -28,11 +29,16 @@ class Elementwise(sp.Function):
         """The readable NumPy code of this application, given its arguments printed."""
         return self.numpy.format(*printed)
 
+    def torch_code(self, printed: list[str], printer) -> str:
+        """The same in PyTorch."""
+        return self.torch.format(*printed)
+
 
 class Sigmoid(Elementwise):
     """Logistic function; the generated module defines a stable `sigmoid` helper."""
 
     numpy, latex, text = "sigmoid({})", "\\sigma\\left({}\\right)", "sigmoid({})"
+    torch = "torch.sigmoid({})"
     into = "sigmoid_into({0}, {1})"
 
     def fdiff(self, argindex=1):
@@ -41,6 +47,7 @@ class Sigmoid(Elementwise):
 
 class Tanh(Elementwise):
     numpy, latex, text = "np.tanh({})", "\\tanh\\left({}\\right)", "tanh({})"
+    torch = "torch.tanh({})"
     into = "np.tanh({0}, out={1})"
 
     def fdiff(self, argindex=1):
@@ -49,6 +56,7 @@ class Tanh(Elementwise):
 
 class Exp(Elementwise):
     numpy, latex, text = "np.exp({})", "\\exp\\left({}\\right)", "exp({})"
+    torch = "torch.exp({})"
     into = "np.exp({0}, out={1})"
 
     def fdiff(self, argindex=1):
@@ -57,6 +65,7 @@ class Exp(Elementwise):
 
 class Relu(Elementwise):
     numpy, latex, text = "np.maximum({}, 0)", "\\operatorname{{relu}}\\left({}\\right)", "relu({})"
+    torch = "torch.relu({})"
     into = "np.maximum({0}, 0, out={1})"
 
     def fdiff(self, argindex=1):
@@ -75,6 +84,7 @@ class Step(Flat):
     """1 where the argument is positive, else 0 (the derivative of relu, read off its output)."""
 
     numpy, latex, text = "np.heaviside({}, 0)", "\\mathbf{{1}}\\left[{} > 0\\right]", "[{} > 0]"
+    torch = "step({})"
     into = "np.heaviside({0}, 0, out={1})"
 
 
@@ -88,6 +98,7 @@ class SquareRoot(Elementwise):
     """sqrt, of a positive argument (its derivative is infinite at 0)."""
 
     numpy, latex, text = "np.sqrt({})", "\\sqrt{{{}}}", "sqrt({})"
+    torch = "torch.sqrt({})"
     into = "np.sqrt({0}, out={1})"
 
     def fdiff(self, argindex=1):
@@ -98,6 +109,7 @@ class Log(Elementwise):
     """Natural logarithm, of a positive argument."""
 
     numpy, latex, text = "np.log({})", "\\log\\left({}\\right)", "log({})"
+    torch = "torch.log({})"
     into = "np.log({0}, out={1})"
 
     def fdiff(self, argindex=1):
@@ -108,6 +120,7 @@ class Softplus(Elementwise):
     """log(1 + exp(z)), computed without overflow as np.logaddexp(0, z)."""
 
     numpy, latex, text = "np.logaddexp(0, {})", "\\operatorname{{softplus}}\\left({}\\right)", "softplus({})"
+    torch = "softplus({})"
     into = "np.logaddexp(0, {0}, out={1})"
 
     def fdiff(self, argindex=1):
@@ -118,6 +131,7 @@ class Absolute(Elementwise):
     """|z|; its derivative sign(z) is 0 at z = 0 (a subgradient, as np.sign and torch.abs take it)."""
 
     numpy, latex, text = "np.abs({})", "\\left|{}\\right|", "abs({})"
+    torch = "torch.abs({})"
     into = "np.abs({0}, out={1})"
 
     def fdiff(self, argindex=1):
@@ -128,6 +142,7 @@ class Sign(Flat):
     """-1, 0 or 1 by the sign of the argument (the derivative of abs)."""
 
     numpy, latex, text = "np.sign({})", "\\operatorname{{sign}}\\left({}\\right)", "sign({})"
+    torch = "torch.sign({})"
     into = "np.sign({0}, out={1})"
 
 
@@ -137,6 +152,7 @@ class Maximum(Elementwise):
 
     nargs = 2
     numpy, latex, text = "np.maximum({0}, {1})", "\\max\\left({0}, {1}\\right)", "maximum({0}, {1})"
+    torch = "torch.maximum({0}, {1})"
     into = "np.maximum({0}, {1}, out={2})"
 
     def fdiff(self, argindex=1):
@@ -150,6 +166,7 @@ class Minimum(Elementwise):
 
     nargs = 2
     numpy, latex, text = "np.minimum({0}, {1})", "\\min\\left({0}, {1}\\right)", "minimum({0}, {1})"
+    torch = "torch.minimum({0}, {1})"
     into = "np.minimum({0}, {1}, out={2})"
 
     def fdiff(self, argindex=1):
@@ -167,6 +184,10 @@ class _Indicator(Flat):
     def numpy_code(self, printed, printer):
         a, b = self.args
         return f"np.heaviside({printer._print(a - b)}, {self.AT_TIE})"
+
+    def torch_code(self, printed, printer):
+        a, b = self.args
+        return f"heaviside({printer._print(a - b)}, {self.AT_TIE})"
 
 
 class Above(_Indicator):

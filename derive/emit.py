@@ -25,6 +25,7 @@ TEMPLATES = {  # output suffix -> template that renders it
     ".tex": "document.tex.j2",
     ".md": "equations.md.j2",
     ".html": "page.html.j2",
+    "_torch.py": "module_torch.py.j2",
 }
 
 
@@ -84,6 +85,7 @@ def render_cell(views: dict[str, dict], env: jinja2.Environment) -> dict[str, st
     name = views[".py"]["name"]
     outputs = {f"{name}/{name}{suffix}": _render(env, template, views[suffix]) for suffix, template in TEMPLATES.items()}
     _check_python(outputs[f"{name}/{name}.py"], TEMPLATES[".py"])
+    _check_python(outputs[f"{name}/{name}_torch.py"], TEMPLATES["_torch.py"])
     return outputs
 
 

@@ -29,6 +29,10 @@ class Linear(sp.Function):
     def numpy(self, printer) -> str:
         raise NotImplementedError(type(self).__name__)
 
+    def torch(self, printer) -> str:
+        """PyTorch code (the generated NAME_torch.py): the NumPy form where it is PyTorch too (@, .T, slices)."""
+        return self.numpy(printer)
+
     def latex(self, printer) -> str:
         raise NotImplementedError(type(self).__name__)
 
@@ -139,6 +143,9 @@ class BatchSum(Linear):
     def numpy(self, p):
         return f"np.sum({p._print(self.args[0])}, axis=0)"
 
+    def torch(self, p):
+        return f"torch.sum({p._print(self.args[0])}, dim=0)"
+
     def latex(self, p):
         return p._print(self.args[0])
 
@@ -163,6 +170,9 @@ class Concat(Linear):
 
     def numpy(self, p):
         return f"np.concatenate(({', '.join(p._print(a) for a in self.parts)}), axis=1)"
+
+    def torch(self, p):
+        return f"torch.cat(({', '.join(p._print(a) for a in self.parts)}), dim=1)"
 
     def latex(self, p):
         rows = " \\\\ ".join(p._print(a) for a in self.parts)
@@ -217,6 +227,9 @@ class ZerosLike(Linear):
 
     def numpy(self, p):
         return f"np.zeros_like({p._print(self.args[0])})"
+
+    def torch(self, p):
+        return f"torch.zeros_like({p._print(self.args[0])})"
 
     def latex(self, p):
         return "0"

@@ -24,6 +24,7 @@ from .calls import CALLABLE
 # told which use it would shadow).
 MODULE_NAMES = {
     **{name: "the NumPy module" for name in ("np",)},
+    **{name: "a module the PyTorch module imports" for name in ("torch", "math")},
     **{name: "an argument or local of the generated functions" for name in (
         "params", "state", "cache", "grads", "d_state", "d_state_prev", "state_next", "state0", "d_state_last", "xs",
         "outputs", "d_outputs", "dxs", "dx", "steps", "step_cache", "step_grads", "stacks", "cached", "parts", "name",
@@ -31,13 +32,13 @@ MODULE_NAMES = {
     **{name: "a function of the generated module" for name in (
         "sigmoid", "relu", "sigmoid_pair", "sigmoid_into", "sigmoid_pair_into", "buffers", "forward", "backward",
         "forward_sequence", "backward_sequence", "forward_sequence_steps", "backward_sequence_steps", "init_params",
-        "check_arguments", *CALLABLE)},
+        "check_arguments", "step", "heaviside", "softplus", "Sequence", "Layer", *CALLABLE)},
     **{name: "a constant of the generated module" for name in (
         "STATE", "OUTPUT", "PARAM_SHAPES", "PARAM_SIZES", "SIZES", "INPUTS", "STATE_SIZES", "SIZE_FROM")},
     # tests/test_naming.py checks that every builtin a generated module calls is listed here
     **{name: "a Python builtin the generated code calls" for name in (
         "any", "dict", "len", "range", "reversed", "zip", "isinstance", "tuple", "str", "list", "next", "type",
-        "getattr", "enumerate", "ValueError", "TypeError")},
+        "getattr", "enumerate", "ValueError", "TypeError", "iter", "staticmethod", "super")},
 }
 
 

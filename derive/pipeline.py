@@ -19,6 +19,7 @@ from .folder import changed_in
 from .lock import open_folder
 from .model import build_model
 from .notation import Notation
+from .printers import TorchPrinter
 from .render_fast import fast_view
 from .render_latex import latex_view
 from .render_numpy import numpy_view
@@ -50,7 +51,9 @@ def cell_views(cell: DerivedCell) -> dict[str, dict]:
                  "code_lines": [(line.comment, line.code) for line in module["backward"]],  # the post's listing of backward()
                  "code_listing": [(line.tag, line.comment, line.code) for line in module["backward"]]}  # the page's, linked
     fast = None if spec.several_inputs else fast_view(cell)  # several inputs: the sequence functions run the readable steps
-    return {".py": {**common, **module, "fast": fast}, ".tex": documents, ".md": documents, ".html": documents}
+    torch = {**common, **numpy_view(cell, TorchPrinter)}  # the same steps in PyTorch
+    return {".py": {**common, **module, "fast": fast}, "_torch.py": torch, ".tex": documents, ".md": documents,
+            ".html": documents}
 
 
 def generate(spec: CellSpec, templates: Path | None = None, env: jinja2.Environment | None = None) -> dict[str, str]:

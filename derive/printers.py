@@ -162,6 +162,16 @@ def _unwrapped_text(text: str) -> str:
     return text[1:-1]
 
 
+class TorchPrinter(NumpyPrinter):
+    """The same code in PyTorch (the generated NAME_torch.py): each class's torch form instead of its NumPy form."""
+
+    def _print_Elementwise(self, expr, exp=None):
+        return expr.torch_code([self._print(arg) for arg in expr.args], self)
+
+    def _print_Linear(self, expr, exp=None):
+        return expr.torch(self)
+
+
 class LatexCellPrinter(LatexPrinter):
     """Column-vector math for one example: \\odot for element-wise products, \\sigma for sigmoid."""
 

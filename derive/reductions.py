@@ -30,6 +30,9 @@ class Reduction(Linear):
     def numpy(self, p):
         return f"np.{self.numpy_function}({p._print(self.args[0])}, axis=-1, keepdims=True)"
 
+    def torch(self, p):
+        return f"torch.{self.numpy_function}({p._print(self.args[0])}, dim=-1, keepdim=True)"
+
     def latex(self, p):
         return f"\\operatorname{{{self.latex_name}}}\\left({p._print(self.args[0])}\\right)"
 
@@ -84,6 +87,11 @@ class Spread(Linear):
     def numpy(self, p):
         adjoint, like = self.args[:2]  # a new array, not np.broadcast_to's read-only view: it may be returned
         spread = f"np.ones_like({p._print(like)}) * {p.parenthesize(adjoint, PRECEDENCE['Mul'])}"
+        return spread if self.count == 1 else f"{spread} / {self._count_text()}"
+
+    def torch(self, p):
+        adjoint, like = self.args[:2]
+        spread = f"torch.ones_like({p._print(like)}) * {p.parenthesize(adjoint, PRECEDENCE['Mul'])}"
         return spread if self.count == 1 else f"{spread} / {self._count_text()}"
 
     def _count_text(self) -> str:

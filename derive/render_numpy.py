@@ -29,13 +29,14 @@ class CodeLine:
     tag: str = ""  # the tag of the equation it computes (B3), if it computes one
 
 
-def numpy_view(cell: DerivedCell) -> dict:
-    """Everything module.py.j2 needs, as plain strings and lists."""
+def numpy_view(cell: DerivedCell, printer: type[NumpyPrinter] = NumpyPrinter) -> dict:
+    """Everything module.py.j2 needs, as plain strings and lists; with printer=TorchPrinter, the same
+    steps written in PyTorch for module_torch.py.j2."""
     derivation, notation, code = cell.derivation, cell.notation, cell.code
     model, spec = cell.model, cell.spec
-    backward = _backward_lines(derivation, notation, code)
+    backward = _backward_lines(derivation, notation, code, printer)
     read, cache = code.reads, list(code.cached)
-    forward = _forward_lines(model, notation, keep=set(cache))
+    forward = _forward_lines(model, notation, set(cache), printer)
     return {
         "state_tuple": _python_tuple(spec.states),
         "size_tuple": _python_tuple(spec.sizes),
@@ -154,12 +155,12 @@ def _size_tuple(shape, sizes: tuple[str, ...]) -> str:
     return _tuple([_tuple([str(dim.count(name)) for name in sizes] + [str(dim.const)]) for dim in shape])
 
 
-def _printer(derivation: Derivation) -> NumpyPrinter:
+def _printer(derivation: Derivation, printer: type[NumpyPrinter]) -> NumpyPrinter:
     incoming = {symbol.name: f'd_state["{state}"]' for state, symbol in derivation.incoming.items()}
-    return NumpyPrinter({"names": incoming})
+    return printer({"names": incoming})
 
 
-def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list[CodeLine]:
+def _forward_lines(model: CellModel, notation: Notation, keep: set[str], printer_class: type[NumpyPrinter]) -> list[CodeLine]:
     """Forward assignments. A complement nobody reads is left out; a pre-activation read by one
     line only, and not by the backward pass (keep), is written inline into that line."""
     readers: dict[str, int] = {}
@@ -170,7 +171,7 @@ def _forward_lines(model: CellModel, notation: Notation, keep: set[str]) -> list
             readers[symbol.name] = readers.get(symbol.name, 0) + 1
     pre = {sp.Symbol(a.target): a.expr for a in emitted
            if model.variables[a.target].role == Role.PRE and a.target not in keep and readers.get(a.target) == 1}
-    printer = NumpyPrinter()
+    printer = printer_class()
     values = model.cached_values
     lines = []
     paired = sigmoid_pairs(model, emitted)
@@ -196,10 +197,11 @@ def _read_by(name: str, model: CellModel) -> bool:
     return any(sp.Symbol(name) in a.expr.free_symbols for a in model.assignments if a.target != name)
 
 
-def _backward_lines(derivation: Derivation, notation: Notation, code: BackwardCode) -> list[CodeLine]:
+def _backward_lines(derivation: Derivation, notation: Notation, code: BackwardCode,
+                    printer_class: type[NumpyPrinter]) -> list[CodeLine]:
     """Adjoint lines with shared subexpressions computed once, just before their first use."""
     shared, reduced = code.shared, code.reduced
-    printer, text = _printer(derivation), TextPrinter({"names": notation.text, "ranks": notation.adjoint_ranks()})
+    printer, text = _printer(derivation, printer_class), TextPrinter({"names": notation.text, "ranks": notation.adjoint_ranks()})
     tags = equation_tags(derivation)
     pending = list(shared)
     out: list[CodeLine] = []

@@ -26,7 +26,7 @@ def test_generated_matches_a_fresh_build(tmp_path):
 def test_every_builtin_cell_has_its_outputs():
     files = committed_files()
     for name in CATALOG:
-        for suffix in (".py", ".tex", ".md", ".html"):
+        for suffix in (".py", "_torch.py", ".tex", ".md", ".html"):
             assert f"{name}/{name}{suffix}" in files
 
 
