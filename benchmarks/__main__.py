@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, layernorm, projection, seed_style, training
+from . import checks, layernorm, projection, seed_style, torch_module, training
 from .timing import median_times
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,14 +142,15 @@ def main(argv=None) -> int:
                                      epilog="example:\n  python -m benchmarks --repeats 9 --out benchmarks/RESULTS.md")
     parser.add_argument("--repeats", type=int, default=7, help="timed runs of each contender (default 7)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="where to write the table")
-    parser.add_argument("--only", choices=("kernels", "generation", "training", "checks", "layernorm", "projection"),
+    parser.add_argument("--only", choices=("kernels", "generation", "training", "checks", "layernorm", "projection", "torch"),
                         help="run one part and print it (RESULTS.md is written only by a full run)")
     parser.add_argument("--without-torch", action="store_true",
                         help="do not import torch even if installed: torch running in the same process changes "
                              "how glibc hands freed memory back, and with it the generated code's fresh-array times")
+    parser.add_argument("--device", default="cpu", help="where the PyTorch module's section runs: cpu (default) or cuda")
     args = parser.parse_args(argv)
     if args.only:
-        print("\n".join(run_part(args.only, args.repeats, args.without_torch)))
+        print("\n".join(run_part(args.only, args.repeats, args.without_torch, args.device)))
         return 0
     torch = None if args.without_torch else import_torch()
     rows = kernel_rows(torch, args.repeats)
@@ -163,8 +164,11 @@ def main(argv=None) -> int:
     normed = layernorm.render(layernorm.rows(torch, args.repeats), args.repeats)
     print("[+] lstmp against torch.nn.LSTM(proj_size) ...", flush=True)
     projected = projection.render(projection.rows(torch, args.repeats), args.repeats)
+    print("[+] the generated PyTorch module against autograd and torch.nn.LSTM ...", flush=True)
+    in_torch = torch_part(torch, args.repeats, args.device)
     report = (render(rows, cold, warm, machine(torch), args.repeats) + "\n" + "\n".join(training.render(rates))
-              + "\n\n" + "\n".join(checked) + "\n\n" + "\n".join(normed) + "\n\n" + "\n".join(projected) + "\n")
+              + "\n\n" + "\n".join(checked) + "\n\n" + "\n".join(normed) + "\n\n" + "\n".join(projected)
+              + "\n\n" + "\n".join(in_torch) + "\n")
     args.out.write_text(report)
     print(report)
     return 0
@@ -178,7 +182,15 @@ def import_torch():
     return torch
 
 
-def run_part(part: str, repeats: int, without_torch: bool = False) -> list[str]:
+def torch_part(torch, repeats: int, device: str) -> list[str]:
+    if torch is None:
+        return ["## The generated PyTorch module", "", "Not run: torch is not installed (pip install torch==2.13.0)."]
+    return torch_module.render(torch_module.rows(torch, repeats, device), repeats, device)
+
+
+def run_part(part: str, repeats: int, without_torch: bool = False, device: str = "cpu") -> list[str]:
+    if part == "torch":
+        return torch_part(None if without_torch else import_torch(), repeats, device)
     if part == "training":
         return training.render(training.iterations_per_second(repeats))
     if part == "checks":

@@ -73,3 +73,26 @@ def test_the_projection_benchmark_runs_its_contenders_on_the_same_function():
     ours, _ = cell.forward_sequence(params, xs)
     theirs, _ = projection.torch_lstm(torch, params, 3, torch.float64)(torch.tensor(xs))
     np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=0, atol=1e-12)
+
+
+def test_the_torch_module_benchmark_times_one_function_three_ways():
+    """benchmarks/torch_module.py: the generated Sequence and autograd through the module's forward() give
+    the same gradients, and nn.LSTM holds the same weights (the same outputs), so the timed runs compute
+    one thing; each keeps some memory for its backward. No timing is asserted."""
+    from benchmarks import torch_module
+
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch==2.13.0)")
+    module = torch_module.load_torch_cell("lstm")
+    layer = module.Layer(5, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    runs = torch_module.contenders(torch, module, "lstm", 4, 3, 5, 6, "cpu", layer=layer)
+    assert set(runs) == {torch_module.GENERATED, torch_module.AUTOGRAD, torch_module.NN_LSTM}
+    gradients = {}
+    for name in (torch_module.GENERATED, torch_module.AUTOGRAD):
+        layer.zero_grad()
+        runs[name]()
+        gradients[name] = {key: p.grad.clone() for key, p in layer.named_parameters()}
+    for key, grad in gradients[torch_module.GENERATED].items():
+        torch.testing.assert_close(grad, gradients[torch_module.AUTOGRAD][key], rtol=1e-10, atol=1e-12)
+    xs = torch.randn(4, 3, 5, dtype=torch.float64)
+    torch.testing.assert_close(layer(xs)[0], torch_module.same_weights_lstm(torch, layer)(xs)[0], rtol=1e-12, atol=1e-12)
+    assert all(torch_module.kept_bytes(torch, run) > 0 for run in runs.values())
