@@ -9,10 +9,10 @@ ROOT = Path(__file__).resolve().parent.parent
 GENERATED, FRESH = "generated, workspace", "generated"
 
 
-def load_cell(name: str):
-    """generated/NAME/NAME.py, the committed module, imported from its file."""
-    path = ROOT / "generated" / name / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"generated_{name}", path)
+def load_cell(name: str, suffix: str = ""):
+    """generated/NAME/NAME.py, the committed module (NAME_torch.py with suffix "_torch"), imported from its file."""
+    path = ROOT / "generated" / name / f"{name}{suffix}.py"
+    spec = importlib.util.spec_from_file_location(f"generated_{name}{suffix}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

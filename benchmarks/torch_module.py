@@ -7,9 +7,7 @@ saves for it (torch.autograd.graph.saved_tensors_hooks sees both custom Function
 """
 from __future__ import annotations
 
-import importlib.util
-
-from .against_torch import ROOT
+from .against_torch import load_cell
 from .timing import median_times
 
 SIZES = [(50, 32, 128, 128), (50, 64, 256, 256)]  # (T, B, D, H)
@@ -18,11 +16,7 @@ GENERATED, AUTOGRAD, NN_LSTM = "generated Sequence", "autograd of its forward", 
 
 
 def load_torch_cell(name: str):
-    path = ROOT / "generated" / name / f"{name}_torch.py"
-    spec = importlib.util.spec_from_file_location(f"generated_{name}_torch", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_cell(name, "_torch")
 
 
 def contenders(torch, module, name, T, B, D, H, device, layer=None) -> dict:
