@@ -2,24 +2,24 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 from .arguments import check_seed, size_setting, whole_number
+from .api import restyled
 from .catalog import builtin_names, builtin_spec, resolve
-from .errors import DeriveError, Location
+from .errors import DeriveError
 from . import contract, limits
 from .experiments.commands import train_and_race
 from .spec import check_parameter_count
 from .gradcheck import gradcheck
 from .atomic_write import write_files
 from .emit import flavor_path
-from .loader import generated_module
+from .loader import generated_module, user_module
 from .pipeline import build, compare, explain, generate
 from .flavors import FLAVORS, SITE_SETUP
 from .preview import png_pages
-from .style import ADJOINTS, PRODUCTS, TIMES, with_options
+from .style import ADJOINTS, PRODUCTS, TIMES
 
 EXAMPLES = {
     "list": "example:\n  derive list",
@@ -57,7 +57,8 @@ EXAMPLES = {
     "gradcheck": (
         "examples:\n"
         "  derive gradcheck nico\n"
-        "  derive gradcheck my_cell.toml --hidden-size 6 --steps 5"
+        "  derive gradcheck my_cell.toml --hidden-size 6 --steps 5\n"
+        "  derive gradcheck --module my_lstm.py      # your own code, written to generated/lstm/lstm.py's contract"
     ),
 }
 SPEC_EXAMPLE = """example spec (my_cell.toml):
@@ -145,7 +146,9 @@ def _latex_and_gradcheck(command) -> None:
     sub.add_argument("--product", help="element-wise product symbol: " + ", ".join(PRODUCTS))
     sub.add_argument("--symbol", action="append", default=[], metavar="NAME=LATEX", help="a variable's symbol, e.g. c_tilde='\\tilde{c}' (repeatable)")
     sub = command("gradcheck", "check a cell's generated backward pass against finite differences", _gradcheck)
-    sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
+    sub.add_argument("cell", metavar="CELL", nargs="?", help="built-in cell name or path to a .toml spec")
+    sub.add_argument("--module", type=Path, metavar="FILE.py",
+                     help="check your own module instead, one that follows the generated-module contract (its code runs)")
     sub.add_argument("--input-size", type=whole_number, default=3, help="D (default 3)")
     sub.add_argument("--hidden-size", type=whole_number, default=4, help="H (default 4)")
     sub.add_argument("--steps", type=whole_number, default=3, help="sequence length T (default 3)")
@@ -218,14 +221,14 @@ def _gradcheck(args) -> int:
         if not 1 <= getattr(args, flag) <= 64:
             raise DeriveError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a whole number from 1 to 64")
     check_seed(args)
-    spec = resolve(args.cell)
-    extra = declared_sizes(spec, args.size)
-    check_parameter_count(spec, args.input_size, args.hidden_size, limits.MAX_PARAMETERS["gradcheck"], "gradcheck")
-    module = generated_module(spec)
-    rows = gradcheck(module, input_size=args.input_size, hidden_size=args.hidden_size,
-                     steps=args.steps, batch=args.batch, seed=args.seed, sizes=extra)
+    name, module, extra = _checked_module(args)
+    try:
+        rows = gradcheck(module, input_size=args.input_size, hidden_size=args.hidden_size,
+                         steps=args.steps, batch=args.batch, seed=args.seed, sizes=extra)
+    except Exception as error:  # only a user's module gets here with an error: derive's own are checked
+        raise DeriveError(f"{name}: running it raised {type(error).__name__}: {error}") from None
     sizes = contract.sizes_of(module, args.input_size, args.hidden_size, extra)
-    print(f"{spec.name}: central differences, {' '.join(f'{k}={v}' for k, v in sizes.items())} "
+    print(f"{name}: central differences, {' '.join(f'{k}={v}' for k, v in sizes.items())} "
           f"T={args.steps} B={args.batch}, float64")
     print(f"{'array':<16} {'entries':>8} {'worst relative error':>22}")
     for row in rows:
@@ -234,6 +237,19 @@ def _gradcheck(args) -> int:
     verdict = "ok" if worst < 1e-6 else "FAILED"
     print(f"worst: {worst:.2e} ({verdict}: the threshold is 1e-6)")
     return 0 if worst < 1e-6 else 1
+
+
+def _checked_module(args):
+    """(name, module, declared sizes) of a gradcheck: a cell's generated module, or --module's."""
+    if (args.cell is None) == (args.module is None):
+        raise DeriveError("gradcheck takes a CELL or --module FILE.py, one of the two")
+    if args.module is not None:
+        module = user_module(args.module)
+        return str(args.module), module, dict(args.size)
+    spec = resolve(args.cell)
+    extra = declared_sizes(spec, args.size)
+    check_parameter_count(spec, args.input_size, args.hidden_size, limits.MAX_PARAMETERS["gradcheck"], "gradcheck")
+    return spec.name, generated_module(spec), extra
 
 
 def declared_sizes(spec, settings: list[tuple[str, int]]) -> dict[str, int]:
@@ -256,9 +272,7 @@ def _latex(args) -> int:
         if not sign or not name:
             raise DeriveError(f"--symbol {item!r}: expected NAME=LATEX, e.g. c_tilde='\\tilde{{c}}'")
         symbols[name.strip()] = latex
-    names = {*spec.inputs, *spec.states, *(p.name for p in spec.params), *(e.target for e in spec.equations)}
-    style = with_options(spec.latex, Location("command line"), names, args.time, args.adjoint, args.product, symbols)
-    files = generate(dataclasses.replace(spec, latex=style))
+    files = generate(restyled(spec, args.time, args.adjoint, args.product, symbols, where="command line"))
     tex = files[f"{spec.name}/{spec.name}.tex"]
     if args.png:
         pages = png_pages(tex)
