@@ -94,6 +94,19 @@ def hatted(latex: str) -> str:
     return f"\\hat{{{DOTLESS.get(latex, latex)}}}"
 
 
+def adjoint_ranks(model) -> dict[str, int]:
+    """A rank per adjoint's name, so a backward sum lists its terms in the forward pass's order: the loss
+    term first, then the adjoints at step t by their variable's assignment, then those at step t+1
+    (dL/dh(t) = dl(t)/dh(t) + ..., W_g^T dL/dg^(t) + W_i^T dL/di^(t) + ...)."""
+    assignments = model.assignments
+    ranks: dict[str, int] = {}
+    for position, assignment in enumerate(assignments):
+        adjoint = model.names.existing("adjoint", assignment.target)
+        if adjoint:
+            ranks[adjoint + LOSS], ranks[adjoint], ranks[adjoint + NEXT] = -1, position, len(assignments) + position
+    return ranks
+
+
 class Notation:
     """Printed names of every symbol of a derivation, in LaTeX and in plain text."""
 
@@ -101,6 +114,7 @@ class Notation:
         self.derivation = derivation
         self.model = derivation.model
         self.style = style or self.model.spec.latex
+        self.ranks = adjoint_ranks(self.model)  # every printer of the notation orders backward sums by them
         self.symbols = self.style.symbol_map
         self.latex: dict[str, str] = {size: size for size in self.model.spec.sizes}
         self.text: dict[str, str] = dict(self.latex)
@@ -183,19 +197,7 @@ class Notation:
         """The LaTeX printer in this notation: its names and its element-wise product; written=True
         keeps the order of unevaluated sums and products (the spec's equations as written)."""
         return LatexCellPrinter({"names": self.latex, "product": self.style.product, "written": written,
-                                 "ranks": self.adjoint_ranks()})
-
-    def adjoint_ranks(self) -> dict[str, int]:
-        """A rank per adjoint's name, so a backward sum lists its terms in the forward pass's order:
-        the loss term first, then the adjoints at step t by their variable's assignment, then those
-        at step t+1 (dL/dh(t) = dl(t)/dh(t) + ..., W_g^T dL/dg^(t) + W_i^T dL/di^(t) + ...)."""
-        assignments = self.model.assignments
-        ranks: dict[str, int] = {}
-        for position, assignment in enumerate(assignments):
-            adjoint = self.model.names.existing("adjoint", assignment.target)
-            if adjoint:
-                ranks[adjoint + LOSS], ranks[adjoint], ranks[adjoint + NEXT] = -1, position, len(assignments) + position
-        return ranks
+                                 "ranks": self.ranks})
 
     def derived_forms(self, name: str, time: str) -> tuple[str, str]:
         """A made-up variable prints as its definition, so readers never meet the made-up name."""

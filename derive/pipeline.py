@@ -22,7 +22,7 @@ from .notation import Notation
 from .printers import TorchPrinter
 from .render_fast import fast_view
 from .render_latex import latex_view
-from .render_numpy import numpy_view
+from .render_numpy import numpy_view, step_lines
 from .spec import CellSpec
 from .walkthrough import walkthrough_view
 
@@ -48,10 +48,9 @@ def cell_views(cell: DerivedCell) -> dict[str, dict]:
     common = {"name": spec.name, "title": spec.title, "reference": spec.reference, "spec_path": spec.path}
     module = numpy_view(cell)
     documents = {**common, **latex_view(cell.derivation, cell.notation), **walkthrough_view(cell.derivation, cell.notation),
-                 "code_lines": [(line.comment, line.code) for line in module["backward"]],  # the post's listing of backward()
-                 "code_listing": [(line.tag, line.comment, line.code) for line in module["backward"]]}  # the page's, linked
+                 "code_lines": [(line.tag, line.comment, line.code) for line in module["backward"]]}  # backward(), listed
     fast = None if spec.several_inputs else fast_view(cell)  # several inputs: the sequence functions run the readable steps
-    torch = {**common, **numpy_view(cell, TorchPrinter)}  # the same steps in PyTorch
+    torch = {**common, **module, **step_lines(cell, TorchPrinter)}  # the same steps in PyTorch
     return {".py": {**common, **module, "fast": fast}, "_torch.py": torch, ".tex": documents, ".md": documents,
             ".html": documents}
 

@@ -29,14 +29,20 @@ class CodeLine:
     tag: str = ""  # the tag of the equation it computes (B3), if it computes one
 
 
-def numpy_view(cell: DerivedCell, printer: type[NumpyPrinter] = NumpyPrinter) -> dict:
-    """Everything module.py.j2 needs, as plain strings and lists; with printer=TorchPrinter, the same
-    steps written in PyTorch for module_torch.py.j2."""
-    derivation, notation, code = cell.derivation, cell.notation, cell.code
+def step_lines(cell: DerivedCell, printer: type[NumpyPrinter] = NumpyPrinter) -> dict:
+    """The readable steps' lines, printed for NumPy or (printer=TorchPrinter) for PyTorch: what
+    step_lines.py.j2 writes, and all that module_torch.py.j2 reads differently from module.py.j2."""
+    return {"forward": _forward_lines(cell.model, cell.notation, set(cell.code.cached), printer),
+            "backward": _backward_lines(cell.derivation, cell.notation, cell.code, printer)}
+
+
+def numpy_view(cell: DerivedCell) -> dict:
+    """Everything module.py.j2 needs, as plain strings and lists."""
+    derivation, code = cell.derivation, cell.code
     model, spec = cell.model, cell.spec
-    backward = _backward_lines(derivation, notation, code, printer)
+    lines = step_lines(cell)
+    forward, backward = lines["forward"], lines["backward"]
     read, cache = code.reads, list(code.cached)
-    forward = _forward_lines(model, notation, set(cache), printer)
     return {
         "state_tuple": _python_tuple(spec.states),
         "size_tuple": _python_tuple(spec.sizes),
@@ -201,7 +207,7 @@ def _backward_lines(derivation: Derivation, notation: Notation, code: BackwardCo
                     printer_class: type[NumpyPrinter]) -> list[CodeLine]:
     """Adjoint lines with shared subexpressions computed once, just before their first use."""
     shared, reduced = code.shared, code.reduced
-    printer, text = _printer(derivation, printer_class), TextPrinter({"names": notation.text, "ranks": notation.adjoint_ranks()})
+    printer, text = _printer(derivation, printer_class), TextPrinter({"names": notation.text, "ranks": notation.ranks})
     tags = equation_tags(derivation)
     pending = list(shared)
     out: list[CodeLine] = []

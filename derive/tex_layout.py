@@ -3,7 +3,7 @@ lines at its top-level + and -, as a person would break it, since display math n
 
 The width is estimated from the LaTeX the printers write (a fraction is as wide as its wider part, a
 script 70% of its base, a command such as \\odot one symbol); the estimate is held against pdflatex by
-tests/test_renderers.py, which reads the log of every catalog document for overfull boxes.
+tests/test_printed_forms.py, which reads the log of every catalog document for overfull boxes.
 """
 from __future__ import annotations
 
