@@ -16,7 +16,9 @@ from .gradcheck import gradcheck
 from .atomic_write import write_files
 from .emit import flavor_path
 from .loader import generated_module, user_module
-from .pipeline import build, compare, explain, generate
+from .pipeline import build, compare, explain, generate, work_out
+from .check import check_backward
+from .hand_read import backward_equations, read_backward_file
 from .flavors import FLAVORS, SITE_SETUP
 from .preview import png_pages
 from .style import ADJOINTS, PRODUCTS, TIMES
@@ -59,6 +61,22 @@ EXAMPLES = {
         "  derive gradcheck nico\n"
         "  derive gradcheck my_cell.toml --hidden-size 6 --steps 5\n"
         "  derive gradcheck --module my_lstm.py      # your own code, written to generated/lstm/lstm.py's contract"
+    ),
+    "check": (
+        "examples:\n"
+        "  derive check nico --backward my_backward.toml      # your own backward equations, line by line\n"
+        "  derive check my_cell.toml                           # the [backward] table inside the spec itself\n"
+        "  derive check nico_tanh --backward my_backward.toml --format markdown > report.md\n"
+        "\n"
+        "my_backward.toml (adjoints named as derive names them; what arrives from step t+1 written (t+1)):\n"
+        "  [backward]\n"
+        "  equations = \"\"\"\n"
+        "  d_s = d_h * o + d_s(t+1) * f(t+1)\n"
+        "  d_g_pre = d_s * i * (1 - g ** 2)\n"
+        "  d_W_g = outer(d_g_pre, xc)\n"
+        "  d_xc = W_g.T @ d_g_pre + W_i.T @ d_i_pre + W_f.T @ d_f_pre + W_o.T @ d_o_pre\n"
+        "  d_h_prev = part(d_xc, h(t-1))\n"
+        "  \"\"\""
     ),
 }
 SPEC_EXAMPLE = """example spec (my_cell.toml):
@@ -156,6 +174,12 @@ def _latex_and_gradcheck(command) -> None:
     sub.add_argument("--size", type=size_setting, action="append", default=[], metavar="NAME=VALUE",
                      help="a size the spec declares, e.g. P=5 (repeatable; default: equal to H)")
     sub.add_argument("--seed", type=whole_number, default=0, help="random seed (default 0)")
+    sub = command("check", "hold your own backward equations against the derived ones: which line is wrong, and how", _check)
+    sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
+    sub.add_argument("--backward", type=Path, metavar="FILE.toml",
+                     help="a file with a [backward] table of your equations (default: the spec's own [backward] table)")
+    sub.add_argument("--format", choices=("text", "markdown"), default="text",
+                     help="text for the terminal (default), or Markdown with the differences in LaTeX")
 
 
 def _list(args) -> int:
@@ -262,6 +286,20 @@ def declared_sizes(spec, settings: list[tuple[str, int]]) -> dict[str, int]:
         if not 1 <= value <= 64:
             raise DeriveError(f"--size {name}={value}: expected a whole number from 1 to 64")
     return extra
+
+
+def _check(args) -> int:
+    spec = resolve(args.cell)
+    if args.backward is not None:
+        equations, source = read_backward_file(args.backward), str(args.backward)
+    else:
+        equations, source = backward_equations(spec.source_text, spec.path), spec.path
+        if equations is None:
+            raise DeriveError(f"{spec.path}: {spec.name} has no [backward] table of its own; expected --backward FILE.toml "
+                              "with your equations (see derive check --help)")
+    report = check_backward(work_out(spec), equations, source)
+    sys.stdout.write(report.markdown() if args.format == "markdown" else report.text())
+    return 0 if report.passed else 1
 
 
 def _latex(args) -> int:

@@ -224,11 +224,14 @@ FUNCTIONS: dict[str, type[Elementwise]] = {
     "minimum": Minimum,
 }
 CONCAT = "concat"
+# The derivatives' helpers, which a hand-written backward pass (derive check) may call too: relu'(z) is step(relu(z)).
+DERIVATIVE_FUNCTIONS: dict[str, type[Elementwise]] = {"step": Step, "sign": Sign, "above": Above, "at_least": AtLeast}
 
 
 def spelled(function: type[Elementwise]) -> str:
     """The name a spec calls a function by: Tanh -> "tanh", SquareRoot -> "sqrt"."""
-    return next((name for name, known in FUNCTIONS.items() if known is function), function.__name__.lower())
+    spellings = {**FUNCTIONS, **DERIVATIVE_FUNCTIONS}.items()
+    return next((name for name, known in spellings if known is function), function.__name__.lower())
 
 
 def arity(function: type[Elementwise]) -> int:

@@ -18,7 +18,8 @@ MAX_DEPTH = 32
 MAX_NODES = 400
 MAX_NUMBER = 10**6
 MAX_DENOMINATOR = 10**9
-POWERS = range(2, 9)  # the exponents v ** k may have (see read_power)
+POWERS = range(2, 9)
+BACKWARD_CALLS = ("outer", "part")  # a hand-written backward pass may also call outer(d, v) and part(d_xc, h(t-1))  # the exponents v ** k may have (see read_power)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,18 @@ class Name:
 @dataclass(frozen=True)
 class Previous:
     name: str  # a state at step t-1, written name(t-1)
+    where: Location
+
+
+@dataclass(frozen=True)
+class Next:
+    name: str  # a value or an adjoint at step t+1, written name(t+1): only in a hand-written backward pass
+    where: Location
+
+
+@dataclass(frozen=True)
+class Transposed:
+    name: str  # a matrix parameter transposed, written W.T: only in a hand-written backward pass
     where: Location
 
 
@@ -60,7 +73,7 @@ class Call:
     where: Location
 
 
-Node = Number | Name | Previous | Negate | BinaryOp | Call
+Node = Number | Name | Previous | Next | Transposed | Negate | BinaryOp | Call
 
 _OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@", ast.Pow: "**"}
 
@@ -88,8 +101,9 @@ EXPECTED = "names, numbers, + - * / @, v ** k, unary minus, parentheses and call
 POWER_EXPECTED = f"a whole number from {POWERS.start} to {POWERS.stop - 1} written as one, such as v ** 2"
 
 
-def parse_expression(text: str, where: Location) -> Node:
-    """Parse one right-hand side. `where` is the place of its first character.
+def parse_expression(text: str, where: Location, backward: bool = False) -> Node:
+    """Parse one right-hand side. `where` is the place of its first character. backward=True reads a
+    hand-written backward pass (derive check), which may also write name(t+1) and W.T.
 
     Returns the root Node. Raises SpecSyntaxError for text that is not an expression and
     UnsupportedError for constructs outside the language.
@@ -102,7 +116,7 @@ def parse_expression(text: str, where: Location) -> Node:
         raise SpecSyntaxError(_shift(where, column), f"syntax error in {text!r}: {error.msg}", EXPECTED) from None
     except (RecursionError, MemoryError, ValueError):
         raise SpecSyntaxError(where, "the expression is too deeply nested", f"at most {MAX_DEPTH} levels") from None
-    return _Reader(where, text).read(tree.body, depth=0)
+    return _Reader(where, text, backward).read(tree.body, depth=0)
 
 
 def _check_text(text: str, where: Location) -> None:
@@ -127,10 +141,11 @@ def _shift(where: Location, columns: int) -> Location:
 class _Reader:
     """Turns a Python expression tree into Nodes, refusing everything not on the list."""
 
-    def __init__(self, where: Location, text: str):
+    def __init__(self, where: Location, text: str, backward: bool = False):
         self.where = where
         self.text = text
         self.nodes = 0
+        self.backward = backward
 
     def place(self, node: ast.AST) -> Location:
         return _shift(self.where, getattr(node, "col_offset", 0))
@@ -142,6 +157,8 @@ class _Reader:
         if self.nodes > MAX_NODES:
             raise SpecSyntaxError(self.where, "the expression is too large", f"at most {MAX_NODES} operations and operands")
         reader = getattr(self, f"read_{type(node).__name__}", None)
+        if isinstance(node, ast.Attribute) and self.backward:
+            return self.read_transposed(node)
         if reader is None:
             what = _REFUSED.get(type(node), f"the construct {type(node).__name__}")
             hint = "block(a, i, n) for the i-th of n equal blocks of a" if isinstance(node, ast.Subscript) else EXPECTED
@@ -166,6 +183,14 @@ class _Reader:
         if not name[0].isalpha():
             raise UnsupportedError(self.place(node), f"the name {name!r} starts with _", "names that start with a letter")
         return name
+
+    def read_transposed(self, node: ast.Attribute) -> Transposed:
+        """W.T, the one attribute a backward pass may write: a matrix parameter transposed (W.T @ d)."""
+        if node.attr != "T" or not isinstance(node.value, ast.Name):
+            written = ast.get_source_segment(self.text, node) or node.attr
+            raise UnsupportedError(self.place(node), f"{written} is not part of the backward equations' language",
+                                   "W.T for a matrix parameter transposed, as in W.T @ d_g_pre or d_g_pre @ xc.T")
+        return Transposed(self.checked_name(node.value.id, node), self.place(node))
 
     def read_UnaryOp(self, node: ast.UnaryOp, depth: int) -> Node:
         if isinstance(node.op, ast.UAdd):
@@ -211,13 +236,16 @@ class _Reader:
         self.checked_name(node.func.id, node)
         if node.keywords:
             raise UnsupportedError(self.place(node), "keyword arguments are not part of the equation language", "positional arguments")
-        if _is_previous_step(node):
+        if _is_step(node, ast.Sub):
             return Previous(node.func.id, self.place(node))
+        if self.backward and _is_step(node, ast.Add):
+            return Next(node.func.id, self.place(node))
         if any(_mentions_time(arg) for arg in node.args):
             name = node.func.id
+            later = f", {name}(t+1) for the next step" if self.backward else ""
             raise UnsupportedError(self.place(node), f"{ast.get_source_segment(self.text, node) or name} is not a time index this language reads",
-                                   f"{name} for its value at step t, {name}(t-1) for the previous step")
-        if node.func.id not in CALLABLE:
+                                   f"{name} for its value at step t, {name}(t-1) for the previous step{later}")
+        if node.func.id not in CALLABLE and not (self.backward and node.func.id in BACKWARD_CALLS):
             return Call(node.func.id, (), self.place(node))  # refused by name in the model stage; its arguments do not matter
         args = tuple(self.read(arg, depth) for arg in node.args)
         return Call(node.func.id, args, self.place(node))
@@ -229,12 +257,13 @@ def _mentions_time(arg: ast.AST) -> bool:
     return is_t(arg) or (isinstance(arg, ast.BinOp) and (is_t(arg.left) or is_t(arg.right)))
 
 
-def _is_previous_step(node: ast.Call) -> bool:
-    """True for `name(t-1)`, the one way to read a carried state at the previous step."""
+def _is_step(node: ast.Call, sign: type) -> bool:
+    """True for `name(t-1)` (sign ast.Sub), the one way to read a carried state at the previous step, or
+    `name(t+1)` (sign ast.Add), the next step's value in a hand-written backward pass."""
     if len(node.args) != 1:
         return False
     arg = node.args[0]
-    return (isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Sub)
+    return (isinstance(arg, ast.BinOp) and isinstance(arg.op, sign)
             and isinstance(arg.left, ast.Name) and arg.left.id == "t"
             and isinstance(arg.right, ast.Constant) and arg.right.value == 1
             and not isinstance(arg.right.value, bool))

@@ -1,4 +1,5 @@
-"""SymPy printers for the three outputs: NumPy code, LaTeX, and plain text for code comments.
+"""SymPy printers for the three outputs: NumPy code, LaTeX, and plain text for code comments; and the
+spec's own equation language, in which `derive check` shows a derived equation beside a user's.
 
 Each dispatches on the node's class (`_print_Add`, `_print_Symbol`, ...); element-wise
 functions print from their own class attributes and linear operations by their own methods
@@ -16,7 +17,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
-from .functions import MATRIX_PRODUCTS, Elementwise, Linear, PrintingError
+from .functions import MATRIX_PRODUCTS, Elementwise, Linear, PrintingError, spelled
 
 
 def ordered_terms(expr: sp.Add, ranks: dict[str, int] | None = None) -> list:
@@ -261,5 +262,55 @@ class TextPrinter(StrPrinter):
 
     def _print_Linear(self, expr, exp=None):
         return expr.text(self)
+
+    _print_Function = _print_function
+
+
+class EquationPrinter(StrPrinter):
+    """The spec's equation language, as a hand-written backward pass writes it (derive check shows the derived
+    equation so, beside the user's): d_h*o + d_s(t+1)*f(t+1), W_g.T @ d_g_pre, outer(d_g_pre, xc),
+    part(d_xc, h(t-1)). names maps a symbol to its written form (f@next -> f(t+1), s_prev -> s(t-1))."""
+
+    _default_settings = {**StrPrinter._default_settings, "names": {}, "ranks": {}}
+
+    def _print_Add(self, expr, order=None):
+        return _print_sum(self, expr)
+
+    def _print_Symbol(self, expr):
+        return self._settings["names"].get(expr.name, expr.name)
+
+    def _print_Elementwise(self, expr, exp=None):
+        return f"{spelled(type(expr))}({', '.join(self._print(arg) for arg in expr.args)})"
+
+    def _print_MatVec(self, expr):
+        return f"{self._print(expr.args[0])} @ {self.parenthesize(expr.args[1], PRECEDENCE['Mul'])}"
+
+    def _print_MatVecT(self, expr):
+        return f"{self._print(expr.args[0])}.T @ {self.parenthesize(expr.args[1], PRECEDENCE['Mul'])}"
+
+    def _print_Outer(self, expr):
+        return f"outer({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
+    def _print_BatchSum(self, expr):  # a gradient's term of one step, summed over the batch as outer(d, v) is
+        return self._print(expr.args[0])
+
+    def _print_Block(self, expr):
+        return f"part({self._print(expr.args[0])}, {self._print(expr.args[3])})"
+
+    def _print_BlockOf(self, expr):
+        return f"block({self._print(expr.args[0])}, {expr.args[1]}, {expr.args[2]})"
+
+    def _print_Concat(self, expr):
+        return f"concat({', '.join(self._print(part) for part in expr.parts)})"
+
+    def _print_Reduction(self, expr):
+        return f"{expr.text_name}({self._print(expr.args[0])})"
+
+    def _print_Spread(self, expr):  # a size-1 adjoint, broadcast over the units it was reduced from
+        adjoint = self.parenthesize(expr.args[0], PRECEDENCE["Mul"])
+        return adjoint if expr.count == 1 else f"{adjoint}/{self.parenthesize(expr.count, PRECEDENCE['Pow'])}"
+
+    def _print_ZerosLike(self, expr):
+        return "0"
 
     _print_Function = _print_function

@@ -33,7 +33,8 @@ BOM = "\ufeff"
 IMPORTED_NAMES = frozenset(sys.stdlib_module_names) | {
     "derive", "numpy", "sympy", "mpmath", "jinja2", "markupsafe", "matplotlib", "tomli", "setuptools", "pip",
     "pkg_resources", "_distutils_hack", "sitecustomize", "usercustomize"}
-KNOWN_KEYS = ("name", "title", "reference", "sizes", "inputs", "states", "output", "equations", "params", "latex")
+# [backward] holds the user's own backward equations, read only by `derive check` (derive/hand_read.py).
+KNOWN_KEYS = ("name", "title", "reference", "sizes", "inputs", "states", "output", "equations", "params", "latex", "backward")
 REQUIRED_KEYS = ("name", "inputs", "states", "output", "equations", "params")
 
 
@@ -111,9 +112,9 @@ def spec_from_text(text: str, path: str) -> CellSpec:
     (Notepad writes one) is dropped; anywhere else U+FEFF is refused like any non-ASCII name."""
     if text.startswith(BOM):
         text = text[len(BOM):]
-    table = _read_toml(text, path)
+    table = read_toml(text, path)
     lines = text.split("\n")  # as a user's editor counts lines (splitlines also breaks at U+2028, U+0085, ...)
-    where = lambda key: Location(path, _key_line(lines, key))  # noqa: E731 - tiny local helper
+    where = lambda key: Location(path, key_line(lines, key))  # noqa: E731 - tiny local helper
     _check_keys(table, path, where)
     name = _cell_name(table["name"], where("name"))
     declared, equal = declared_sizes(table.get("sizes", []), where("sizes"))
@@ -122,7 +123,7 @@ def spec_from_text(text: str, path: str) -> CellSpec:
     states = sized_names(table["states"], "states", where("states"), known, equal, H, check_variable_name)
     output = _output(table["output"], states, where("output"))
     params = _params(table["params"], lines, path, known, equal)
-    equations = _equations(table["equations"], lines, path, where("equations"))
+    equations = equation_lines(table["equations"], lines, path, where("equations"))
     spec = CellSpec(
         name=name,
         title=_prose(table.get("title", name), "title", where("title")),
@@ -185,7 +186,7 @@ def check_parameter_count(spec: CellSpec, d: int, h: int, limit: int, use: str) 
                     f"at most {limit:,} parameters for {use} (smaller sizes, fewer or smaller parameters)")
 
 
-def _read_toml(text: str, path: str) -> dict:
+def read_toml(text: str, path: str) -> dict:
     try:
         return tomllib.loads(text)
     except RecursionError:
@@ -197,7 +198,7 @@ def _read_toml(text: str, path: str) -> dict:
         raise SpecSyntaxError(Location(path, line, column), f"invalid TOML: {problem}", "a TOML table as in derive/cells/nico.toml") from None
 
 
-def _key_line(lines: list[str], key: str, start: int = 0) -> int:
+def key_line(lines: list[str], key: str, start: int = 0) -> int:
     """The 1-based line where `key =` is first written at or after line index `start`; 0 if absent."""
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=|^\s*\[{re.escape(key)}\]")
     for index in range(start, len(lines)):
@@ -279,14 +280,14 @@ def _check_sizes_used(spec: CellSpec, where: Location, declared: tuple[str, ...]
 
 
 def _params(value, lines: list[str], path: str, known: tuple[str, ...], equal: dict[str, str]) -> tuple[ParamSpec, ...]:
-    section = _key_line(lines, "params")
+    section = key_line(lines, "params")
     if not isinstance(value, dict) or not value:
         raise SpecError(Location(path, section), "params is not a table of shapes", '[params] with lines such as W = ["H", "D + H"]')
     if len(value) > MAX_PARAMS:
         raise SpecError(Location(path, section), f"{len(value)} parameters", f"at most {MAX_PARAMS}")
     params = []
     for name, shape in value.items():
-        where = Location(path, _key_line(lines, name, max(section - 1, 0)))
+        where = Location(path, key_line(lines, name, max(section - 1, 0)))
         check_variable_name(name, where, "parameter")
         params.append(ParamSpec(name, tuple(dim.renamed(equal) for dim in _shape(shape, name, where, known)), where))
     return tuple(params)
@@ -311,7 +312,9 @@ def _shape(value, name: str, where: Location, known: tuple[str, ...]) -> tuple[D
     return shape
 
 
-def _equations(value, lines: list[str], path: str, key_where: Location) -> tuple[EquationSpec, ...]:
+def equation_lines(value, lines: list[str], path: str, key_where: Location) -> tuple[EquationSpec, ...]:
+    """The `target = expression` lines of an equations string (a spec's, or the hand-written backward pass
+    `derive check` reads), each with where its right-hand side starts in the file."""
     if not isinstance(value, str):
         raise SpecError(key_where, "equations is not a string", 'a multi-line string: equations = """ ... """ with one `name = expression` per line')
     equations = []

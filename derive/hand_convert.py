@@ -1,0 +1,212 @@
+"""A hand-written backward equation to SymPy, in the derivation's own symbols and operations.
+
+The right-hand side of `d_s = d_h * o + d_s(t+1) * f(t+1)` reads, besides the forward pass's names:
+- the adjoints of the derivation, by the names the generated code gives them (d_s, d_o_pre, d_xc,
+  d_s_prev, d_W_g), at step t or, written name(t+1), at step t+1 (Symbol("d_s@next"), as the
+  documents' own "what arrives from step t+1" is written);
+- dl_h, the loss at step t's own part of dL/dh(t) (h the output);
+- any forward value at step t+1, f(t+1), and a state at t-1, s(t-1);
+- W.T @ d (MatVecT), outer(d, v) or d @ v.T (Outer: a weight's gradient, one step's term) and
+  part(d_xc, h(t-1)) (the block of a stacked vector's adjoint that belongs to h(t-1)).
+Sizes are checked as the forward language checks them (the Converter's rules), so a W @ d that
+should be W.T @ d is refused at its place with the sizes, never evaluated.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from .convert import Converter
+from .derivation import AdjointLine, Derivation, LineRole, Product
+from .dims import Dim
+from .errors import Location, ShapeError, SpecError, SpecNameError
+from .functions import Block, Concat, MatVecT, Outer
+from .model import Kind
+from .notation import LOSS, NEXT
+from .parse import BinaryOp, Call, Name, Next, Previous, Transposed, parse_expression
+from .spec import EquationSpec
+
+
+def loss_names(derivation: Derivation) -> dict[str, str]:
+    """What a backward pass writes for the loss at step t's part of the output's adjoint: dl_h -> d_h@loss."""
+    output = derivation.model.spec.output
+    return {f"dl_{output}": derivation.model.names.adjoint(output) + LOSS}
+
+
+def adjoint_listing(derivation: Derivation) -> str:
+    """The names a backward pass of this cell may define and read, for messages."""
+    names = ", ".join(line.target.name for line in derivation.lines)
+    return f"{names}; and {next(iter(loss_names(derivation)))} for the loss at step t"
+
+
+def line_shape(derivation: Derivation, line: AdjointLine) -> tuple[Dim, ...]:
+    """The shape of an adjoint: its variable's (a parameter's for a gradient; a product W v's is W's rows)."""
+    variables = derivation.model.variables
+    if isinstance(line.about, Product):
+        return variables[line.about.matrix].shape[:1]
+    return variables[line.about].shape
+
+
+def convert_hand_line(derivation: Derivation, equation: EquationSpec) -> tuple[AdjointLine, sp.Expr]:
+    """A hand-written `adjoint = expression`: the derived line it is about, and its right side in SymPy."""
+    lines = {line.target.name: line for line in derivation.lines}
+    target_where = Location(equation.where.path, equation.where.line)
+    if equation.target not in lines:
+        raise SpecNameError(target_where, f"{equation.target!r} is not an adjoint of cell {derivation.model.spec.name!r}",
+                            f"one of its adjoints: {adjoint_listing(derivation)}")
+    line = lines[equation.target]
+    tree = parse_expression(equation.expression, equation.where, backward=True)
+    expr, size = _HandConverter(derivation, line).convert(tree)
+    shape = line_shape(derivation, line)
+    expected = shape if len(shape) == 2 else shape[0]
+    if size is not None and size != expected:
+        raise ShapeError(equation.where, f"{equation.target} has size {_size_text(expected)}, its right side {_size_text(size)}",
+                         f"a right side of size {_size_text(expected)}")
+    return line, expr
+
+
+def _size_text(size) -> str:
+    return " x ".join(str(part) for part in size) if isinstance(size, tuple) else str(size)
+
+
+class _HandConverter(Converter):
+    """The forward language's converter, reading adjoints, step t+1, W.T, outer and part besides."""
+
+    def __init__(self, derivation: Derivation, line: AdjointLine):
+        model = derivation.model
+        super().__init__(model.spec, model.variables, model.names)
+        self.derivation = derivation
+        self.line = line  # the line being written: an outer product is its parameter's gradient
+        self.adjoints = {adjoint.target.name: adjoint for adjoint in derivation.lines}
+        self.loss = loss_names(derivation)
+
+    # -- a compound operand stays inline: a backward equation names nothing of its own --------------
+    def operand_variable(self, expr, size):
+        return expr
+
+    def reduction_variable(self, expr, function):
+        return expr
+
+    def block_variable(self, expr):
+        return expr
+
+    def check_per_example(self, expr, what, where):
+        pass  # an adjoint always has a row per example
+
+    # -- names -----------------------------------------------------------------------------------
+    def convert_Name(self, node: Name):
+        if node.name in self.loss:
+            return sp.Symbol(self.loss[node.name]), self.variables[self.spec.output].shape[0]
+        if node.name in self.adjoints:
+            return self.adjoint(node.name, node.where, "")
+        if node.name not in self.variables:
+            self.unknown(node.name, node.where)
+        return super().convert_Name(node)
+
+    def convert_Next(self, node: Next):
+        if node.name in self.adjoints:
+            return self.adjoint(node.name, node.where, NEXT)
+        variable = self.variables.get(node.name)
+        if variable is None:
+            self.unknown(node.name, node.where)
+        if variable.kind == Kind.PARAM:
+            raise SpecError(node.where, f"{node.name} is a parameter, the same at every step", f"{node.name} without a time index")
+        return sp.Symbol(node.name + NEXT), variable.shape[0]
+
+    def convert_Previous(self, node: Previous):
+        if node.name in self.adjoints:
+            raise SpecError(node.where, f"{node.name}(t-1) is computed after step t's backward step",
+                            f"adjoints at step t ({node.name}) or t+1 ({node.name}(t+1))")
+        return super().convert_Previous(node)
+
+    def convert_Transposed(self, node: Transposed):
+        raise ShapeError(node.where, f"{node.name}.T stands alone", f"{node.name}.T @ d for a matrix parameter, or d @ {node.name}.T for an outer product")
+
+    def adjoint(self, name: str, where: Location, suffix: str):
+        line = self.adjoints[name]
+        if line.role == LineRole.PARAM:
+            raise SpecError(where, f"{name} is a parameter's gradient; no other adjoint reads it", "the adjoints of vectors")
+        return sp.Symbol(name + suffix), line_shape(self.derivation, line)[0]
+
+    def unknown(self, name: str, where: Location):
+        forward = ", ".join(v.name for v in self.variables.values() if v.kind != Kind.PREVIOUS)
+        raise SpecNameError(where, f"unknown name {name!r}",
+                            f"a value of the forward pass ({forward}) or an adjoint ({adjoint_listing(self.derivation)})")
+
+    # -- products: W @ v, W.T @ d, d @ v.T ---------------------------------------------------------
+    def matvec(self, node: BinaryOp):
+        if isinstance(node.left, Transposed):
+            matrix = self.matrix(node.left.name, node.where)
+            vector, size = self.convert(node.right)
+            if size != matrix.shape[0]:
+                raise ShapeError(node.where, f"{matrix.name}.T has {matrix.shape[0]} columns but its operand has size {size}",
+                                 f"an operand of size {matrix.shape[0]}")
+            return MatVecT(matrix.symbol, vector), matrix.shape[1]
+        if isinstance(node.right, Transposed):
+            return self.outer(node.left, Name(node.right.name, node.right.where), node.where)
+        try:
+            return super().matvec(node)
+        except ShapeError as error:
+            matrix = self.variables.get(node.left.name) if isinstance(node.left, Name) else None
+            if matrix is None or not matrix.is_matrix or self.convert(node.right)[1] != matrix.shape[0]:
+                raise
+            raise ShapeError(error.where, error.problem, f"{matrix.name}.T @ ...: the transpose carries an adjoint back") from None
+
+    def matrix(self, name: str, where: Location):
+        variable = self.variables.get(name)
+        if variable is None or not variable.is_matrix:
+            raise ShapeError(where, f"{name} is not a matrix parameter", "W.T @ d with W declared with two sizes")
+        return variable
+
+    def outer(self, left, right, where: Location):
+        """d v^T, summed over the batch: one step's term of a weight's gradient (the line's own)."""
+        if self.line.role != LineRole.PARAM or len(line_shape(self.derivation, self.line)) != 2:
+            raise ShapeError(where, "an outer product is a weight's gradient", f"outer(d, v) only in a line d_W = ... for a matrix W")
+        (adjoint, rows), (vector, columns) = self.convert(left), self.convert(right)
+        return Outer(adjoint, vector, sp.Symbol(self.line.about)), (rows, columns)
+
+    def convert_Call(self, node: Call):
+        if node.function == "outer":
+            if len(node.args) != 2:
+                raise SpecError(node.where, f"outer takes two arguments, given {len(node.args)}", "outer(d, v)")
+            return self.outer(*node.args, node.where)
+        if node.function == "part":
+            return self.part(node)
+        return super().convert_Call(node)
+
+    # -- part(d_xc, h(t-1)): the block of a stacked vector's adjoint that belongs to one of its parts --
+    def part(self, node: Call):
+        expected = "part(d_xc, h(t-1)): an adjoint of a vector made by concat, and one of its parts"
+        if len(node.args) != 2 or not isinstance(node.args[1], (Name, Previous)):
+            raise SpecError(node.where, "part takes an adjoint and a part's name", expected)
+        adjoint, _size = self.convert(node.args[0])
+        base, _, suffix = adjoint.name.partition("@") if isinstance(adjoint, sp.Symbol) else ("", "", "")
+        line = self.adjoints.get(base)
+        stacked = self.stacking(line)
+        if stacked is None:
+            raise SpecError(node.args[0].where, "the first argument of part is not the adjoint of a stacked vector", expected)
+        chosen = self.chosen_part(stacked, node.args[1], node.where)
+        start = sum((self.variables[p.name].shape[0].symbolic for p in stacked.args[:stacked.args.index(chosen)]), sp.S.Zero)
+        stop = start + self.variables[chosen.name].shape[0].symbolic
+        label = sp.Symbol(chosen.name + (f"@{suffix}" if suffix else ""))
+        return Block(adjoint, start, stop, label), self.variables[chosen.name].shape[0]
+
+    def stacking(self, line: AdjointLine | None) -> Concat | None:
+        if line is None or isinstance(line.about, Product):
+            return None
+        definition = next((a.expr for a in self.derivation.model.assignments if a.target == line.about), None)
+        return definition if type(definition) is Concat else None
+
+    def chosen_part(self, stacked: Concat, written, where: Location) -> sp.Symbol:
+        """The part written: by its name (x, h) or its spec form (h(t-1)); the stacked vector's parts are
+        all different names, so a name with or without its time index points at one."""
+        parts = list(stacked.args)
+        exact = self.names.prev(written.name) if isinstance(written, Previous) else written.name
+        found = [p for p in parts if p.name == exact] or [p for p in parts if self.variables[p.name].of == written.name]
+        if len(found) != 1:
+            shown = ", ".join(self.shown_part(p) for p in parts)
+            raise SpecError(where, f"{written.name} is not one of the stacked parts", f"one of {shown}")
+        return found[0]
+
+    def shown_part(self, part: sp.Symbol) -> str:
+        variable = self.variables[part.name]
+        return f"{variable.of}(t-1)" if variable.kind == Kind.PREVIOUS else part.name
