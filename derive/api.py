@@ -6,6 +6,7 @@
     lstm.module().forward_sequence(...)             # the generated NumPy code, imported in memory
     lstm.markdown(), lstm.latex(), lstm.html()      # the post, the .tex article, the offline page
     lstm.gradcheck()                                # central differences against the derived backward
+    lstm.check("d_c = o * d_h + d_c(t+1) * f(t+1)")   # your own backward equations, line by line
     lstm.compare(derive.Cell("gru"))                # Jupyter shows the comparison's tables
     linear = lstm.with_equation("h", "o * c", name="linear_out")   # a variant, derived anew
 
@@ -19,12 +20,16 @@ import functools
 import re
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from .catalog import resolve
 from .errors import DeriveError, Location
 from .escape import quoted_string
 from .spec import CellSpec, spec_from_text
 from .style import with_options
+
+if TYPE_CHECKING:  # only for the annotation: the check loads SymPy, which `import derive` does not
+    from .check import CheckReport
 
 
 class Cell:
@@ -130,6 +135,18 @@ class Cell:
         specs = [self.spec, *(other.spec for other in others)]
         sizes = (input_size, hidden_size)
         return Comparison(compare(specs, ".md", sizes=sizes), compare(specs, ".html", sizes=sizes))
+
+    def check(self, backward: str | Path) -> "CheckReport":
+        """Your own backward equations against the derived ones, line by line (`derive check`): a path to a file
+        with a [backward] table, or the equations as text, one `adjoint = expression` per line."""
+        from .check import check_backward
+        from .hand_read import read_backward_file
+        from .spec import equation_lines
+
+        if isinstance(backward, Path):
+            return check_backward(self.derived, read_backward_file(backward).equations, str(backward))
+        equations = equation_lines(backward, backward.split("\n"), "backward text", Location("backward text", 1))
+        return check_backward(self.derived, equations, "backward text")
 
     def train_toy(self, iterations: int = 100, lr: float = 0.1, seed: int = 0) -> list[float]:
         """The "Simple LSTM" post's toy task (fit four numbers with SGD, `derive train CELL --task toy --init

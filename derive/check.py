@@ -7,6 +7,7 @@ the terminal, or as Markdown with LaTeX for a notebook or a post's draft.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -55,6 +56,8 @@ class CheckReport:
 
     def markdown(self) -> str:
         return _Writer(self, markdown=True).report()
+
+    _repr_markdown_ = markdown  # Jupyter shows the report with its LaTeX
 
 
 def check_backward(cell: DerivedCell, equations: tuple[EquationSpec, ...], source: str) -> CheckReport:
@@ -111,11 +114,11 @@ class _Writer:
         report = self.report_of
         title = f"derive check: {report.source} against cell {report.cell.spec.name}"
         blocks = [[f"## {title}" if self.markdown else title]]
-        for line in report.lines:
-            if line.verdict.equal and len(blocks[-1]) and blocks[-1][-1].endswith(")") and "correct" in blocks[-1][-1]:
-                blocks[-1].append(self.correct(line))  # correct lines stand together
+        for equal, lines in itertools.groupby(report.lines, key=lambda line: line.verdict.equal):
+            if equal:  # correct lines stand together, one per line
+                blocks.append([self.correct(line) for line in lines])
             else:
-                blocks.append([self.correct(line)] if line.verdict.equal else self.wrong(line))
+                blocks += [self.wrong(line) for line in lines]
         if report.derived_only:
             blocks.append(["derived only (not written): " + ", ".join(f"{self.code(target)} ({tag})" for tag, target in report.derived_only)])
         wrong, total = len(report.wrong), len(report.lines)

@@ -67,6 +67,7 @@ EXAMPLES = {
         "  derive check nico --backward my_backward.toml      # your own backward equations, line by line\n"
         "  derive check my_cell.toml                           # the [backward] table inside the spec itself\n"
         "  derive check nico_tanh --backward my_backward.toml --format markdown > report.md\n"
+        "  derive check --backward derive/gallery/tanh_forgotten.toml   # a real mistake; the file names its cell\n"
         "\n"
         "my_backward.toml (adjoints named as derive names them; what arrives from step t+1 written (t+1)):\n"
         "  [backward]\n"
@@ -175,7 +176,7 @@ def _latex_and_gradcheck(command) -> None:
                      help="a size the spec declares, e.g. P=5 (repeatable; default: equal to H)")
     sub.add_argument("--seed", type=whole_number, default=0, help="random seed (default 0)")
     sub = command("check", "hold your own backward equations against the derived ones: which line is wrong, and how", _check)
-    sub.add_argument("cell", metavar="CELL", help="built-in cell name or path to a .toml spec")
+    sub.add_argument("cell", metavar="CELL", nargs="?", help="built-in cell name or path to a .toml spec (default: the cell the file names)")
     sub.add_argument("--backward", type=Path, metavar="FILE.toml",
                      help="a file with a [backward] table of your equations (default: the spec's own [backward] table)")
     sub.add_argument("--format", choices=("text", "markdown"), default="text",
@@ -289,9 +290,12 @@ def declared_sizes(spec, settings: list[tuple[str, int]]) -> dict[str, int]:
 
 
 def _check(args) -> int:
-    spec = resolve(args.cell)
-    if args.backward is not None:
-        equations, source = read_backward_file(args.backward), str(args.backward)
+    written = read_backward_file(args.backward) if args.backward is not None else None
+    if args.cell is None and (written is None or written.cell is None):
+        raise DeriveError("check needs a CELL, or --backward FILE.toml whose file names its cell (cell = \"nico\")")
+    spec = resolve(args.cell or written.cell)
+    if written is not None:
+        equations, source = written.equations, str(args.backward)
     else:
         equations, source = backward_equations(spec.source_text, spec.path), spec.path
         if equations is None:

@@ -22,6 +22,7 @@ import sympy as sp
 
 from .blocks import BlockOf
 from .derivation import AdjointLine, Derivation, LineRole
+from .dims import SizeSymbol
 from .functions import BatchSum, Block, Linear, MatVec, MatVecT, Outer
 from .hand_world import World, same_value
 from .model import Kind, Role
@@ -113,7 +114,10 @@ class Comparer:
 
     def same(self, a: sp.Expr, b: sp.Expr) -> bool:
         """Equal at every random point of the cell."""
-        return all(same_value(world.value(a), world.value(b)) for world in self.worlds)
+        try:
+            return all(same_value(world.value(a), world.value(b)) for world in self.worlds)
+        except (ValueError, ArithmeticError):  # shapes that cannot meet: never equal (the converter checks sizes first)
+            return False
 
     # -- the difference in words ----------------------------------------------------------------
     def differences(self, derived: sp.Expr, written: sp.Expr) -> list[tuple[str, tuple[sp.Expr, ...]]]:
@@ -167,7 +171,7 @@ class Comparer:
 
     def retimed(self, expected: sp.Expr, wrote: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
         """(written symbol, expected symbol) if the term is right once one symbol is read at another step."""
-        for symbol in sorted(wrote.free_symbols, key=lambda s: s.name):
+        for symbol in sorted((s for s in wrote.free_symbols if not isinstance(s, SizeSymbol)), key=lambda s: s.name):
             for other in self.other_times(symbol):
                 if self.same(expected, wrote.xreplace({symbol: other})):
                     return symbol, other
@@ -219,7 +223,7 @@ def _factors(expr: sp.Expr) -> list:
 
 def _made_up_definitions(model) -> dict[sp.Symbol, sp.Expr]:
     """Each value lowering made up, at t and t+1, as its definition (a complement as 1 - s, as people write it);
-    a state at t-1 read at step t+1 is the state at t."""
+    a state at t-1 read at step t+1 is the state at t, and a parameter is the same at every step."""
     definitions = {}
     for assignment in model.assignments:
         variable = model.variables[assignment.target]
@@ -234,6 +238,8 @@ def _made_up_definitions(model) -> dict[sp.Symbol, sp.Expr]:
     for variable in model.variables.values():
         if variable.kind == Kind.PREVIOUS:
             definitions[sp.Symbol(variable.name + NEXT)] = sp.Symbol(variable.of)
+        elif variable.kind == Kind.PARAM:  # the same at every step
+            definitions[sp.Symbol(variable.name + NEXT)] = sp.Symbol(variable.name)
     return definitions
 
 

@@ -17,10 +17,11 @@ import sympy as sp
 
 from .convert import Converter
 from .derivation import AdjointLine, Derivation, LineRole, Product
-from .dims import Dim
+from .dims import ONE, Dim, SizeSymbol
 from .errors import Location, ShapeError, SpecError, SpecNameError
-from .functions import Block, Concat, MatVecT, Outer
-from .model import Kind
+from .elementwise import DERIVATIVE_FUNCTIONS
+from .functions import Block, Concat, MatVecT, Outer, arity
+from .model import Kind, Role
 from .notation import LOSS, NEXT
 from .parse import BinaryOp, Call, Name, Next, Previous, Transposed, parse_expression
 from .spec import EquationSpec
@@ -58,7 +59,7 @@ def convert_hand_line(derivation: Derivation, equation: EquationSpec) -> tuple[A
     expr, size = _HandConverter(derivation, line).convert(tree)
     shape = line_shape(derivation, line)
     expected = shape if len(shape) == 2 else shape[0]
-    if size is not None and size != expected:
+    if size is not None and size != expected and not (size == ONE and len(shape) == 1):  # a size-1 value is broadcast
         raise ShapeError(equation.where, f"{equation.target} has size {_size_text(expected)}, its right side {_size_text(size)}",
                          f"a right side of size {_size_text(expected)}")
     return line, expr
@@ -98,6 +99,8 @@ class _HandConverter(Converter):
             return sp.Symbol(self.loss[node.name]), self.variables[self.spec.output].shape[0]
         if node.name in self.adjoints:
             return self.adjoint(node.name, node.where, "")
+        if node.name in self.spec.sizes and node.name not in self.variables:  # d_m / H: a mean's adjoint spread
+            return SizeSymbol(node.name), None
         if node.name not in self.variables:
             self.unknown(node.name, node.where)
         return super().convert_Name(node)
@@ -128,9 +131,9 @@ class _HandConverter(Converter):
         return sp.Symbol(name + suffix), line_shape(self.derivation, line)[0]
 
     def unknown(self, name: str, where: Location):
-        forward = ", ".join(v.name for v in self.variables.values() if v.kind != Kind.PREVIOUS)
-        raise SpecNameError(where, f"unknown name {name!r}",
-                            f"a value of the forward pass ({forward}) or an adjoint ({adjoint_listing(self.derivation)})")
+        forward = ", ".join(v.name for v in self.variables.values() if v.role in (Role.DECLARED, Role.EQUATION) and v.kind != Kind.PREVIOUS)
+        raise SpecNameError(where, f"unknown name {name!r}", f"a value of the forward pass ({forward}, or one derive made up "
+                            f"such as a pre-activation g_pre) or an adjoint ({adjoint_listing(self.derivation)})")
 
     # -- products: W @ v, W.T @ d, d @ v.T ---------------------------------------------------------
     def matvec(self, node: BinaryOp):
@@ -171,6 +174,14 @@ class _HandConverter(Converter):
             return self.outer(*node.args, node.where)
         if node.function == "part":
             return self.part(node)
+        if node.function in DERIVATIVE_FUNCTIONS:
+            arguments = [self.convert(arg) for arg in node.args]
+            function = DERIVATIVE_FUNCTIONS[node.function]
+            if len(arguments) != arity(function):
+                raise SpecError(node.where, f"{node.function} takes {arity(function)} argument(s), given {len(arguments)}",
+                                f"{node.function}({', '.join('ab'[:arity(function)])})")
+            sizes = [size for _, size in arguments if size is not None]
+            return function(*(expr for expr, _ in arguments)), (sizes[0] if sizes else None)
         return super().convert_Call(node)
 
     # -- part(d_xc, h(t-1)): the block of a stacked vector's adjoint that belongs to one of its parts --

@@ -11,11 +11,13 @@ written with (t+1):
     d_xc = W_g.T @ d_g_pre + W_i.T @ d_i_pre + W_f.T @ d_f_pre + W_o.T @ d_o_pre
     \"\"\"
 
-The table may stand in the cell's spec itself or in a file of its own. Nothing here runs the
+The table may stand in the cell's spec itself or in a file of its own, which may name its cell
+(cell = "nico": a built-in name, or a spec's path). Nothing here runs the
 text: it is TOML, and each right-hand side is read by parse's whitelisting reader.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import limits
@@ -26,7 +28,15 @@ MAX_BACKWARD_BYTES = 256 * 1024
 EXAMPLE = '[backward]\nequations = """\nd_s = d_h * o + d_s(t+1) * f(t+1)\n"""'
 
 
-def read_backward_file(path: str | Path) -> tuple[EquationSpec, ...]:
+@dataclass(frozen=True)
+class BackwardFile:
+    """A file's hand-written backward pass, and the cell it is about if it says (cell = "nico")."""
+
+    equations: tuple[EquationSpec, ...]
+    cell: str | None
+
+
+def read_backward_file(path: str | Path) -> BackwardFile:
     """The backward equations of a file's `[backward]` table (a spec holding one, or a file of its own)."""
     shown = str(path)
     try:
@@ -40,7 +50,11 @@ def read_backward_file(path: str | Path) -> tuple[EquationSpec, ...]:
     equations = backward_equations(text, shown)
     if equations is None:
         raise SpecError(Location(shown), "there is no [backward] table", f"a table such as\n{EXAMPLE}")
-    return equations
+    cell = read_toml(text.removeprefix("\ufeff"), shown).get("cell")
+    if cell is not None and not isinstance(cell, str):
+        raise SpecError(Location(shown, key_line(text.split("\n"), "cell")), f"cell is a {type(cell).__name__}",
+                        'the name of a built-in cell or the path of a spec, as a string: cell = "nico"')
+    return BackwardFile(equations, cell)
 
 
 def backward_equations(text: str, path: str) -> tuple[EquationSpec, ...] | None:

@@ -12,6 +12,7 @@ from fractions import Fraction
 
 from .errors import Location, SpecSyntaxError, UnsupportedError
 from .calls import CALLABLE
+from .elementwise import DERIVATIVE_FUNCTIONS
 
 MAX_EXPRESSION_CHARS = 600
 MAX_DEPTH = 32
@@ -19,7 +20,8 @@ MAX_NODES = 400
 MAX_NUMBER = 10**6
 MAX_DENOMINATOR = 10**9
 POWERS = range(2, 9)
-BACKWARD_CALLS = ("outer", "part")  # a hand-written backward pass may also call outer(d, v) and part(d_xc, h(t-1))  # the exponents v ** k may have (see read_power)
+# A hand-written backward pass may also call outer(d, v), part(d_xc, h(t-1)) and the derivatives' helpers (step(z)).
+BACKWARD_CALLS = ("outer", "part", *DERIVATIVE_FUNCTIONS)  # the exponents v ** k may have (see read_power)
 
 
 @dataclass(frozen=True)

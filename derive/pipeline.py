@@ -48,7 +48,8 @@ def cell_views(cell: DerivedCell) -> dict[str, dict]:
     common = {"name": spec.name, "title": spec.title, "reference": spec.reference, "spec_path": spec.path}
     module = numpy_view(cell)
     documents = {**common, **latex_view(cell.derivation, cell.notation), **walkthrough_view(cell.derivation, cell.notation),
-                 "code_lines": [(line.tag, line.comment, line.code) for line in module["backward"]]}  # backward(), listed
+                 "code_lines": [(line.tag, line.comment, line.code) for line in module["backward"]],  # backward(), listed
+                 "first_adjoints": [line.target.name for line in cell.derivation.lines[:3]]}  # named in the check's invitation
     fast = None if spec.several_inputs else fast_view(cell)  # several inputs: the sequence functions run the readable steps
     torch = {**common, **module, **step_lines(cell, TorchPrinter)}  # the same steps in PyTorch
     return {".py": {**common, **module, "fast": fast}, "_torch.py": torch, ".tex": documents, ".md": documents,

@@ -313,4 +313,12 @@ class EquationPrinter(StrPrinter):
     def _print_ZerosLike(self, expr):
         return "0"
 
+    def _print_Linear(self, expr, exp=None):
+        """A subclass (UnitSum, Stacked) prints as its base: SymPy itself tries only a Function's own class name."""
+        for base in type(expr).__mro__[1:type(expr).__mro__.index(Linear)]:
+            method = getattr(self, f"_print_{base.__name__}", None)
+            if method is not None:
+                return method(expr)
+        raise PrintingError(f"no equation-language form for {type(expr).__name__}: {expr}")
+
     _print_Function = _print_function
