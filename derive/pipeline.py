@@ -49,7 +49,7 @@ def cell_views(cell: DerivedCell) -> dict[str, dict]:
     module = numpy_view(cell)
     documents = {**common, **latex_view(cell.derivation, cell.notation), **walkthrough_view(cell.derivation, cell.notation),
                  "code_lines": [(line.tag, line.comment, line.code) for line in module["backward"]],  # backward(), listed
-                 "first_adjoints": [line.target.name for line in cell.derivation.lines[:3]]}  # named in the check's invitation
+                 "first_adjoints": [cell.model.names.adjoint(state) for state in spec.states]}  # named in the check's invitation
     fast = None if spec.several_inputs else fast_view(cell)  # several inputs: the sequence functions run the readable steps
     torch = {**common, **module, **step_lines(cell, TorchPrinter)}  # the same steps in PyTorch
     return {".py": {**common, **module, "fast": fast}, "_torch.py": torch, ".tex": documents, ".md": documents,

@@ -39,3 +39,20 @@ def test_the_readme_says_what_derive_latex_prints_a_blog_needs():
     assert MATHJAX_URL in README
     head = COMMONMARK_HEAD.splitlines()  # the CommonMark post's lines (and an older Hugo's)
     assert any(lines[i:i + len(head)] == head for i in range(len(lines))), "the MathJax lines of the CommonMark post"
+
+
+def test_the_readme_check_example_is_what_derive_check_prints(capsys):
+    """The worked example of "Check your own derivation": its mine.toml reads, and every line of the quoted
+    report (but the elided "...") is a line derive check prints for the gallery file."""
+    from derive.cli import main
+    from derive.hand_read import backward_equations
+
+    section = README[README.index("## Check your own derivation"):]
+    toml = re.search(r"```toml\n# mine.toml\n(.*?)```", section, flags=re.S).group(1)
+    assert len(backward_equations(toml, "mine.toml")) == 6
+    report = re.search(r"```\n\$ (derive check .*?)\n(.*?)```", section, flags=re.S)
+    assert main(report.group(1).split()[1:]) == 1
+    printed = capsys.readouterr().out.splitlines()
+    for line in report.group(2).splitlines():
+        assert line.strip() == "..." or line in printed, f"README quotes a line derive check does not print: {line!r}"
+    assert main(["check", "nico_tanh", "--backward", "/dev/null"]) == 2  # not a regular file: a clear error
