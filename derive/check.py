@@ -17,6 +17,7 @@ from .derivation import equation_tags
 from .errors import Location, SpecError
 from .hand_compare import Comparer, Verdict
 from .hand_convert import convert_hand_line, loss_names
+from .hand_latex import post_equations
 from .model import Kind
 from .notation import NEXT
 from .printers import EquationPrinter, TextPrinter
@@ -29,7 +30,7 @@ class CheckedLine:
 
     tag: str  # the derived line's tag, B1, B2, ...: the documents and the generated code's comments carry it
     target: str  # d_s
-    written_text: str  # the right side as the user wrote it
+    written_text: str  # the equation as the user wrote it: `d_s = ...`, or a post's LaTeX display
     where: Location
     verdict: Verdict
 
@@ -62,20 +63,37 @@ class CheckReport:
 
 def check_backward(cell: DerivedCell, equations: tuple[EquationSpec, ...], source: str) -> CheckReport:
     """Hold each written `adjoint = expression` against the derived line of that adjoint."""
-    derivation = cell.derivation
-    tags = equation_tags(derivation)
     seen: dict[str, Location] = {}
-    converted = []
+    claims = []
     for equation in equations:  # every equation read first: a mistake of form is reported before any verdict
         if equation.target in seen:
             raise SpecError(Location(equation.where.path, equation.where.line), f"{equation.target} is written twice",
                             f"one equation per adjoint (the first is at line {seen[equation.target].line})")
         seen[equation.target] = equation.where
-        converted.append((equation, *convert_hand_line(derivation, equation)))
+        line, written = convert_hand_line(cell.derivation, equation)
+        claims.append((line, written, f"{equation.target} = {equation.expression}", equation.where))
+    return _checked(cell, claims, source)
+
+
+def check_post(cell: DerivedCell, text: str, path: str) -> CheckReport:
+    """Hold each display of a post that states a backward line (in derive's notation) against the derived line.
+    A post may state one line more than once (the derivation, then the summary): each display is checked."""
+    claims = [(claim.line, claim.right, claim.latex, claim.where) for claim in post_equations(cell.derivation, cell.notation, text, path)]
+    if not claims:
+        raise SpecError(Location(path), f"no display equation states a backward line of cell {cell.spec.name!r}",
+                        f"$$ displays in its notation, such as derive latex {cell.spec.name} prints (a post that "
+                        "writes s_t for s(t) needs --time subscript)")
+    return _checked(cell, claims, path)
+
+
+def _checked(cell: DerivedCell, claims: list, source: str) -> CheckReport:
+    derivation = cell.derivation
+    tags = equation_tags(derivation)
     comparer = Comparer(derivation, cell.notation)
-    checked = tuple(CheckedLine(tags[line.target.name], equation.target, equation.expression, equation.where,
-                                comparer.compare(line, written)) for equation, line, written in converted)
-    only = tuple((tags[line.target.name], line.target.name) for line in derivation.lines if line.target.name not in seen)
+    checked = tuple(CheckedLine(tags[line.target.name], line.target.name, text, where, comparer.compare(line, written))
+                    for line, written, text, where in claims)
+    stated = {line.target.name for line, *_ in claims}
+    only = tuple((tags[line.target.name], line.target.name) for line in derivation.lines if line.target.name not in stated)
     return CheckReport(cell, source, checked, only)
 
 
@@ -134,7 +152,7 @@ class _Writer:
         derived = self.equation_printer.doprint(verdict.derived)
         side = f"{indent}- " if self.markdown else indent  # Markdown: nested items, so each stays on its own line
         out = [f"{self.bullet}({line.tag}) {self.code(line.target)}: WRONG ({line.where})",
-               f"{side}written: {self.code(f'{line.target} = {line.written_text}')}",
+               f"{side}written: {self.code(line.written_text)}",
                f"{side}derived: {self.code(f'{line.target} = {derived}')}"]
         return out + [f"{indent}- " + words.format(*(self.math(expr) for expr in exprs)) for words, exprs in verdict.differences]
 

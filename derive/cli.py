@@ -17,8 +17,8 @@ from .atomic_write import write_files
 from .emit import flavor_path
 from .loader import generated_module, user_module
 from .pipeline import build, compare, explain, generate, work_out
-from .check import check_backward
-from .hand_read import backward_equations, read_backward_file
+from .check import check_backward, check_post
+from .hand_read import backward_equations, read_backward_file, read_text
 from .flavors import FLAVORS, SITE_SETUP
 from .preview import png_pages
 from .style import ADJOINTS, PRODUCTS, TIMES
@@ -68,6 +68,7 @@ EXAMPLES = {
         "  derive check my_cell.toml                           # the [backward] table inside the spec itself\n"
         "  derive check nico_tanh --backward my_backward.toml --format markdown > report.md\n"
         "  derive check --backward derive/gallery/tanh_forgotten.toml   # a real mistake; the file names its cell\n"
+        "  derive check nico --latex _posts/2026-12-06-lstm.md          # a post's $$ displays, in derive's notation\n"
         "\n"
         "my_backward.toml (adjoints named as derive names them; what arrives from step t+1 written (t+1)):\n"
         "  [backward]\n"
@@ -179,6 +180,10 @@ def _latex_and_gradcheck(command) -> None:
     sub.add_argument("cell", metavar="CELL", nargs="?", help="built-in cell name or path to a .toml spec (default: the cell the file names)")
     sub.add_argument("--backward", type=Path, metavar="FILE.toml",
                      help="a file with a [backward] table of your equations (default: the spec's own [backward] table)")
+    sub.add_argument("--latex", type=Path, metavar="POST.md",
+                     help="check a post's display equations instead ($$ blocks, or a .tex file), written in derive's notation")
+    sub.add_argument("--time", choices=tuple(TIMES), help="with --latex: the post writes s(t) (parens) or s_t (subscript)")
+    sub.add_argument("--symbol", action="append", default=[], metavar="NAME=LATEX", help="with --latex: a variable's symbol in the post (repeatable)")
     sub.add_argument("--format", choices=("text", "markdown"), default="text",
                      help="text for the terminal (default), or Markdown with the differences in LaTeX")
 
@@ -290,31 +295,41 @@ def declared_sizes(spec, settings: list[tuple[str, int]]) -> dict[str, int]:
 
 
 def _check(args) -> int:
+    if args.backward is not None and args.latex is not None:
+        raise DeriveError("check takes --backward FILE.toml or --latex POST.md, not both")
     written = read_backward_file(args.backward) if args.backward is not None else None
-    if args.cell is None and (written is None or written.cell is None):
+    name = args.cell or (written.cell if written is not None else None)
+    if name is None:
         raise DeriveError("check needs a CELL, or --backward FILE.toml whose file names its cell (cell = \"nico\")")
-    spec = resolve(args.cell or written.cell)
-    if written is not None:
-        equations, source = written.equations, str(args.backward)
+    spec = restyled(resolve(name), args.time, None, None, _symbol_options(args.symbol), where="command line")
+    if args.latex is not None:
+        report = check_post(work_out(spec), read_text(args.latex, "a post (Markdown or .tex)"), str(args.latex))
+    elif written is not None:
+        report = check_backward(work_out(spec), written.equations, str(args.backward))
     else:
-        equations, source = backward_equations(spec.source_text, spec.path), spec.path
+        equations = backward_equations(spec.source_text, spec.path)
         if equations is None:
             raise DeriveError(f"{spec.path}: {spec.name} has no [backward] table of its own; expected --backward FILE.toml "
-                              "with your equations (see derive check --help)")
-    report = check_backward(work_out(spec), equations, source)
+                              "with your equations, or --latex POST.md (see derive check --help)")
+        report = check_backward(work_out(spec), equations, spec.path)
     sys.stdout.write(report.markdown() if args.format == "markdown" else report.text())
     return 0 if report.passed else 1
 
 
-def _latex(args) -> int:
-    spec = resolve(args.cell)
+def _symbol_options(items: list[str]) -> dict[str, str]:
+    """--symbol NAME=LATEX settings, by name."""
     symbols = {}
-    for item in args.symbol:
+    for item in items:
         name, sign, latex = item.partition("=")
         if not sign or not name:
             raise DeriveError(f"--symbol {item!r}: expected NAME=LATEX, e.g. c_tilde='\\tilde{{c}}'")
         symbols[name.strip()] = latex
-    files = generate(restyled(spec, args.time, args.adjoint, args.product, symbols, where="command line"))
+    return symbols
+
+
+def _latex(args) -> int:
+    spec = resolve(args.cell)
+    files = generate(restyled(spec, args.time, args.adjoint, args.product, _symbol_options(args.symbol), where="command line"))
     tex = files[f"{spec.name}/{spec.name}.tex"]
     if args.png:
         pages = png_pages(tex)

@@ -163,7 +163,7 @@ class _HandConverter(Converter):
     def outer(self, left, right, where: Location):
         """d v^T, summed over the batch: one step's term of a weight's gradient (the line's own)."""
         if self.line.role != LineRole.PARAM or len(line_shape(self.derivation, self.line)) != 2:
-            raise ShapeError(where, "an outer product is a weight's gradient", f"outer(d, v) only in a line d_W = ... for a matrix W")
+            raise ShapeError(where, "an outer product is a weight's gradient", "outer(d, v) only in a line d_W = ... for a matrix W")
         (adjoint, rows), (vector, columns) = self.convert(left), self.convert(right)
         return Outer(adjoint, vector, sp.Symbol(self.line.about)), (rows, columns)
 
@@ -186,38 +186,34 @@ class _HandConverter(Converter):
 
     # -- part(d_xc, h(t-1)): the block of a stacked vector's adjoint that belongs to one of its parts --
     def part(self, node: Call):
-        expected = "part(d_xc, h(t-1)): an adjoint of a vector made by concat, and one of its parts"
         if len(node.args) != 2 or not isinstance(node.args[1], (Name, Previous)):
-            raise SpecError(node.where, "part takes an adjoint and a part's name", expected)
+            raise SpecError(node.where, "part takes an adjoint and a part's name", PART_EXPECTED)
         adjoint, _size = self.convert(node.args[0])
-        base, _, suffix = adjoint.name.partition("@") if isinstance(adjoint, sp.Symbol) else ("", "", "")
-        line = self.adjoints.get(base)
-        stacked = self.stacking(line)
-        if stacked is None:
-            raise SpecError(node.args[0].where, "the first argument of part is not the adjoint of a stacked vector", expected)
-        chosen = self.chosen_part(stacked, node.args[1], node.where)
-        start = sum((self.variables[p.name].shape[0].symbolic for p in stacked.args[:stacked.args.index(chosen)]), sp.S.Zero)
-        stop = start + self.variables[chosen.name].shape[0].symbolic
-        label = sp.Symbol(chosen.name + (f"@{suffix}" if suffix else ""))
-        return Block(adjoint, start, stop, label), self.variables[chosen.name].shape[0]
-
-    def stacking(self, line: AdjointLine | None) -> Concat | None:
-        if line is None or isinstance(line.about, Product):
-            return None
-        definition = next((a.expr for a in self.derivation.model.assignments if a.target == line.about), None)
-        return definition if type(definition) is Concat else None
-
-    def chosen_part(self, stacked: Concat, written, where: Location) -> sp.Symbol:
-        """The part written: by its name (x, h) or its spec form (h(t-1)); the stacked vector's parts are
-        all different names, so a name with or without its time index points at one."""
-        parts = list(stacked.args)
+        written = node.args[1]
         exact = self.names.prev(written.name) if isinstance(written, Previous) else written.name
-        found = [p for p in parts if p.name == exact] or [p for p in parts if self.variables[p.name].of == written.name]
-        if len(found) != 1:
-            shown = ", ".join(self.shown_part(p) for p in parts)
-            raise SpecError(where, f"{written.name} is not one of the stacked parts", f"one of {shown}")
-        return found[0]
+        return block_of(self.derivation, adjoint, written.name, exact, node.where)
 
-    def shown_part(self, part: sp.Symbol) -> str:
-        variable = self.variables[part.name]
-        return f"{variable.of}(t-1)" if variable.kind == Kind.PREVIOUS else part.name
+
+PART_EXPECTED = "part(d_xc, h(t-1)): an adjoint of a vector made by concat, and one of its parts"
+
+
+def block_of(derivation: Derivation, adjoint: sp.Expr, name: str, exact: str, where: Location) -> tuple[Block, Dim]:
+    """The block of a stacked vector's adjoint (d_xc, or d_xc at t+1) that belongs to the part written `name`
+    (x, h; exact: its spec form's variable, h_prev for h(t-1)), and its size. The stacked vector's parts are
+    all different names, so a name with or without its time index points at one."""
+    variables = derivation.model.variables
+    base, _, suffix = adjoint.name.partition("@") if isinstance(adjoint, sp.Symbol) else ("", "", "")
+    line = next((line for line in derivation.lines if line.target.name == base and not isinstance(line.about, Product)), None)
+    stacked = next((a.expr for a in derivation.model.assignments if line and a.target == line.about), None)
+    if type(stacked) is not Concat:
+        raise SpecError(where, "the first argument of part is not the adjoint of a stacked vector", PART_EXPECTED)
+    parts = list(stacked.args)
+    found = [p for p in parts if p.name == exact] or [p for p in parts if variables[p.name].of == name]
+    if len(found) != 1:
+        shown = ", ".join(f"{variables[p.name].of}(t-1)" if variables[p.name].kind == Kind.PREVIOUS else p.name for p in parts)
+        raise SpecError(where, f"{name} is not one of the stacked parts", f"one of {shown}")
+    chosen = found[0]
+    start = sum((variables[p.name].shape[0].symbolic for p in parts[:parts.index(chosen)]), sp.S.Zero)
+    size = variables[chosen.name].shape[0]
+    label = sp.Symbol(chosen.name + (f"@{suffix}" if suffix else ""))
+    return Block(adjoint, start, start + size.symbolic, label), size

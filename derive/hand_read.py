@@ -36,17 +36,23 @@ class BackwardFile:
     cell: str | None
 
 
+def read_text(path: str | Path, what: str) -> str:
+    """A regular UTF-8 file of at most MAX_BACKWARD_BYTES: a file of backward equations, or a post (--latex)."""
+    shown = str(path)
+    try:
+        raw = limits.read_capped(path, MAX_BACKWARD_BYTES, what)
+    except limits.FileRefused as error:
+        raise SpecError(Location(shown), f"cannot read it: {error.problem}", error.expected) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecSyntaxError(Location(shown), f"the file is not UTF-8 text (byte {error.start})") from None
+
+
 def read_backward_file(path: str | Path) -> BackwardFile:
     """The backward equations of a file's `[backward]` table (a spec holding one, or a file of its own)."""
     shown = str(path)
-    try:
-        raw = limits.read_capped(path, MAX_BACKWARD_BYTES, "a .toml file with a [backward] table")
-    except limits.FileRefused as error:
-        raise SpecError(Location(shown), f"cannot read the backward equations: {error.problem}", error.expected) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise SpecSyntaxError(Location(shown), f"the file is not UTF-8 text (byte {error.start})") from None
+    text = read_text(path, "a .toml file with a [backward] table")
     equations = backward_equations(text, shown)
     if equations is None:
         raise SpecError(Location(shown), "there is no [backward] table", f"a table such as\n{EXAMPLE}")

@@ -29,6 +29,7 @@ from derive.model import Role
 from derive.pipeline import work_out
 from derive.printers import EquationPrinter
 from derive.spec import EquationSpec
+from conftest import ROOT
 
 GALLERY = sorted((Path(derive.__file__).parent / "gallery").glob("*.toml"))
 
@@ -256,3 +257,60 @@ def test_documents_invite_the_check():
     assert "derive check nico --backward mine.toml" in cell.markdown()
     assert "derive check nico --backward mine.toml" in cell.latex()
     assert "derive check nico --backward mine.toml" in cell.html()
+
+
+# -- --latex: a post's displays, read by the documents' reader --------------------------------------
+POST_SUFFIXES = (".md", ".tex", ".commonmark.md", ".jekyll.md", ".hugo.md")
+
+
+@pytest.mark.parametrize("name", ["nico", "lstm", "gru", "layernorm_lstm", "zoneout_lstm"])
+def test_derives_own_posts_pass_and_state_every_line(name, worked):
+    """Every flavour of the generated post: each backward display is read, matched with its line and correct,
+    and together they state every line (the derivation and the summary both count)."""
+    from derive.check import check_post
+
+    cell, _ = worked(name)
+    for suffix in POST_SUFFIXES:
+        path = f"generated/{name}/{name}{suffix}"
+        report = check_post(cell, (ROOT / path).read_text(), path)
+        assert report.passed and not report.derived_only, (suffix, report.text())
+        assert len(report.lines) > len(cell.derivation.lines)  # the step-by-step results and the summary
+
+
+def test_a_post_in_another_notation_is_read_with_its_time_style(tmp_path, capsys):
+    post = tmp_path / "post.md"
+    post.write_text(derive.Cell("nico").markdown(adjoint="delta", time="subscript"))  # nico's own: dL/ds(t)
+    status, out, _ = run(capsys, "nico", "--latex", str(post), "--time", "subscript")
+    assert status == 0 and "verdict: 44 of 44 written equations correct" in out
+    status, _, err = run(capsys, "nico", "--latex", str(post))
+    assert status == 2 and "needs --time subscript" in err
+
+
+def test_a_post_with_a_wrong_display_gets_its_line_and_words(tmp_path, capsys):
+    lines = (ROOT / "generated/nico/nico.md").read_text().split("\n")
+    summary = next(n for n, line in enumerate(lines) if "&& \\text{(B2)}" in line)
+    lines[summary] = lines[summary].replace(" + \\frac{dL}{ds(t+1)} * f(t+1)", "")  # the carry dropped from the summary
+    step = next(n for n, line in enumerate(lines) if line.endswith("\\tag{B4}"))
+    lines[step] = lines[step].replace("1 - g(t)^{2}", "1 + g(t)^{2}")
+    post = tmp_path / "post.md"
+    post.write_text("\n".join(lines))
+    status, out, _ = run(capsys, "nico", "--latex", str(post))
+    assert status == 1 and out.count(": WRONG") == 2, out
+    assert f"(B2) d_s: WRONG ({post}:{summary - 1})" in out or f"(B2) d_s: WRONG ({post}:" in out
+    assert "missing the term dL/ds(t+1)*f(t+1)" in out
+    assert "the factor 1 + g(t)**2 should be 1 - g(t)**2" in out
+
+
+def test_post_messages(tmp_path, capsys):
+    post = tmp_path / "post.md"
+    post.write_text("# Notes\n\nNo equations here.\n")
+    status, _, err = run(capsys, "nico", "--latex", str(post))
+    assert status == 2 and "no display equation states a backward line of cell 'nico'" in err
+    post.write_text("$$\n\\frac{dL}{ds(t)} = \\frac{dL}{dh(t)} * q(t)\n$$\n")
+    status, _, err = run(capsys, "nico", "--latex", str(post))
+    assert status == 2 and f"{post}:2: the symbol q at t is not a symbol of cell 'nico'" in err
+    post.write_text("$$\n\\frac{dL}{ds(t)} = 1\n")
+    status, _, err = run(capsys, "nico", "--latex", str(post))
+    assert status == 2 and "a $$ block is not closed" in err
+    status, _, err = run(capsys, "nico", "--latex", str(post), "--backward", str(GALLERY[0]))
+    assert status == 2 and "not both" in err

@@ -5,7 +5,7 @@ For each function a spec may call: the readable NumPy form, the in-place form of
 (derive/inplace.py) and the autograd oracle's own function (tests/oracle.py, which shares no code with
 derive) compute the same values; the derivative rule (the class's fdiff, as SymPy applies it and the
 NumPy printer prints it) is the central difference of the readable form; the comment text spells the
-function as a spec does, and the LaTeX reads back (tests/latex_reader.py) as that function. Adding a
+function as a spec does, and the LaTeX reads back (derive/latex_read.py) as that function. Adding a
 function to derive.elementwise.FUNCTIONS adds it to every test here. Powers v ** k, for every k the
 language accepts, get the same checks.
 """
@@ -14,7 +14,7 @@ import pytest
 import sympy as sp
 from conftest import ROOT  # noqa: F401  (puts tests/ on the path)
 
-import latex_reader as reader
+from derive import latex_read as reader
 import oracle
 from derive import naming
 from derive.elementwise import FUNCTIONS, Identity, Sign, arity

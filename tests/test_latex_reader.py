@@ -1,4 +1,4 @@
-r"""The LaTeX reader (tests/latex_reader.py): hand-written cases, the generated documents, errors.
+r"""The LaTeX reader (derive/latex_read.py): hand-written cases, the generated documents, errors.
 
 The reader was written from the generated documents alone, without derive's printers, so that a
 comparison of printed equations with the model proves something; these tests check the reader itself.
@@ -13,7 +13,7 @@ import pytest
 import sympy as sp
 
 from conftest import ROOT
-from latex_reader import (
+from derive.latex_read import (
     Adjoint, Block, Concat, Equation, LatexReadError, LossSum, MatVec, MatVecT, Outer, Partial,
     TimeSum, display_equations, read, read_equation,
 )

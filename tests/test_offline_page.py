@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from conftest import CATALOG, ROOT
-from latex_reader import display_equations
+from derive.latex_read import display_equations
 from test_blog_engines import CHROMIUM, RENDER, browse
 from test_outside_strings import GRAMMAR, _contexts
 

@@ -1,7 +1,7 @@
 """Every equation of every document means what the model and the derivation compute.
 
 Each display equation of a cell's .md, its three blog flavours and its .tex is read back by
-tests/latex_reader.py (written from the documents alone, not from derive's printers) into SymPy
+derive/latex_read.py (written from the documents alone, not from derive's printers) into SymPy
 and compared, symbolically, with what it claims to state:
 
 - a forward equation or pre-activation with the model's assignment (made-up variables expanded);
@@ -23,7 +23,7 @@ import sympy as sp
 from conftest import CATALOG, ROOT
 from hypothesis import given
 
-import latex_reader as reader
+from derive import latex_read as reader
 from derive import functions as fn
 from derive.dims import SizeSymbol
 from derive.derivation import UseKind, equation_tags

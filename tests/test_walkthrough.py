@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from latex_reader import display_equations
+from derive.latex_read import display_equations
 
 from derive.catalog import builtin_spec
 from derive.pipeline import generate
