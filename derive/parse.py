@@ -190,8 +190,8 @@ class _Reader:
         """W.T, the one attribute a backward pass may write: a matrix parameter transposed (W.T @ d)."""
         if node.attr != "T" or not isinstance(node.value, ast.Name):
             written = ast.get_source_segment(self.text, node) or node.attr
-            raise UnsupportedError(self.place(node), f"{written} is not part of the backward equations' language",
-                                   "W.T for a matrix parameter transposed, as in W.T @ d_g_pre or d_g_pre @ xc.T")
+            raise UnsupportedError(self.place(node), f"attribute access ({written}) is not part of the equation language",
+                                   "W.T, the one attribute a backward equation may write: W.T @ d_g_pre, or d_g_pre @ xc.T")
         return Transposed(self.checked_name(node.value.id, node), self.place(node))
 
     def read_UnaryOp(self, node: ast.UnaryOp, depth: int) -> Node:

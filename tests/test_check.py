@@ -206,7 +206,7 @@ def test_a_line_written_through_earlier_adjoints_is_judged_on_its_own():
     ("d_s = outer(d_h, o)", "an outer product is a weight's gradient"),
     ("d_x = part(d_s, x)", "the first argument of part is not the adjoint of a stacked vector"),
     ("d_x = part(d_xc, s)", "s is not one of the stacked parts; expected one of x, h(t-1)"),
-    ("d_s = d_h.real", "d_h.real is not part of the backward equations' language"),
+    ("d_s = d_h.real", "attribute access (d_h.real) is not part of the equation language; expected W.T, the one"),
     ("d_s = __import__('os').system('touch /tmp/derive-pwned')", "attribute access (a.b) is not part of the equation language"),
     ("d_s = __import__('os')", "the name '__import__' starts with _"),
     ("d_s = open('pwned', 'w')", "unknown function 'open'"),
@@ -314,3 +314,24 @@ def test_post_messages(tmp_path, capsys):
     assert status == 2 and "a $$ block is not closed" in err
     status, _, err = run(capsys, "nico", "--latex", str(post), "--backward", str(GALLERY[0]))
     assert status == 2 and "not both" in err
+
+
+def test_hostile_backward_equations_are_refused_before_anything_runs(tmp_path):
+    """The spec language's hostile corpus, as the right side of a backward equation: the same refusal, and the
+    audit hook sees no code run from text (the check evaluates only after every equation is read)."""
+    from test_hostile import EQUATIONS, TEMPLATE, _Watch
+
+    cell = derive.Cell.from_text(TEMPLATE.replace("{expression}", "p"))
+    allowed_here = {"time-index-future", "parameter-only-operand"}  # h(t+1) is the backward language's; no such rule
+    for case_id, expression, fragment in EQUATIONS:
+        if case_id in allowed_here:
+            continue
+        _Watch.seen.clear()
+        _Watch.on = True
+        try:
+            with pytest.raises(DeriveError) as caught:
+                cell.check(f"d_h = ({expression})")  # parenthesised as the forward corpus is
+        finally:
+            _Watch.on = False
+        assert _Watch.seen == [], f"{case_id}: code ran: {_Watch.seen}"
+        assert fragment in str(caught.value), (case_id, str(caught.value))

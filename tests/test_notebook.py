@@ -1,7 +1,8 @@
 """notebooks/tour.ipynb, executed headless in a fresh kernel, so it never rots.
 
 Each code cell must run without an error, and show what its text promises: the equations as Markdown,
-the gradient check's table, the comparison, a loss plot, and the clear message of a bad edit.
+the gradient check's table, a hand derivation checked, the comparison, a loss plot, and the clear message of
+a bad edit.
 """
 import pytest
 from conftest import ROOT
@@ -23,10 +24,12 @@ def test_the_tour_runs_and_shows_what_it_says(tmp_path):
     assert not [o for cell in outputs for o in cell if o.output_type == "error"]
     shown = [o for cell in outputs for o in cell]
     markdown = [o["data"]["text/markdown"] for o in shown if "text/markdown" in o.get("data", {})]
-    lstm, linear, check, comparison = markdown
+    lstm, linear, check, hand, comparison = markdown
     assert "\\tanh\\left(c_{t}\\right)" in lstm and "\\text{(B1)}" in lstm
     assert "h_{t} &= o_{t} \\odot c_{t}" in linear, "the edited equation, derived again"
     assert check.startswith("Gradient check of `linear_out`") and "| `W_o` |" in check
+    assert "(B2) `d_c`: WRONG" in hand and "an extra factor $1 - \\tanh\\left(c_{t}\\right)^{2}$" in hand, hand
+    assert "(B9) `d_o`: correct" in hand
     assert "What changes between lstm, linear_out" in comparison
     assert any("image/png" in o.get("data", {}) for o in shown), "the loss plot"
     assert any("'(' was never closed" in o.get("text", "") for o in shown if o.output_type == "stream")
