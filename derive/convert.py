@@ -82,6 +82,8 @@ class Converter:
                              "vectors of one size, or one of size 1 such as mean(v) (it is broadcast)" + _equal_hint(left_size, right_size))
         if node.op == "/" and right == 0:
             raise ShapeError(node.right.where, "division by zero", "a non-zero divisor")
+        if node.op == "**" and left.is_Rational:
+            check_constant_power(left, int(right), node.where)
         combine = {"+": sp.Add, "-": lambda a, b: a - b, "*": sp.Mul, "/": lambda a, b: a / b, "**": sp.Pow}[node.op]
         return combine(left, right), size
 
@@ -205,6 +207,18 @@ class Converter:
         sizes = [self.variables[s.name].shape[0] for s in sorted(outside.free_symbols, key=sp.default_sort_key) if s.name in self.variables]
         sizes += [self.variables[str(p.args[0])].shape[0] for p in products]
         return next((size for size in sizes if size != ONE), ONE)  # a size-1 value is broadcast
+
+
+MAX_CONSTANT_BITS = 256  # a constant the spec computes, numerator and denominator, stays within 2^256 each
+
+
+def check_constant_power(base: sp.Rational, exponent: int, where: Location) -> None:
+    """A number raised to a power is computed exactly, so ((10 ** 6) ** 8) ** 8 ... nested would need
+    billions of digits: a constant power beyond MAX_CONSTANT_BITS is refused before it is computed."""
+    bits = max(abs(base.p).bit_length(), base.q.bit_length()) * exponent
+    if bits > MAX_CONSTANT_BITS:
+        raise UnsupportedError(where, f"the constant {base} ** {exponent} has about {bits} bits", "a constant within 2^256, "
+                         "such as one written as a number")
 
 
 def broadcast_size(left: Dim | None, right: Dim | None) -> Dim | None | bool:

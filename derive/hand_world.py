@@ -96,5 +96,6 @@ def same_value(a: np.ndarray, b: np.ndarray) -> bool:
         a, b = np.broadcast_arrays(a, b)
     except ValueError:
         return False
-    scale = max(float(np.nanmax(np.abs(a), initial=0.0)), float(np.nanmax(np.abs(b), initial=0.0)), 1.0)
+    finite = [np.abs(x[np.isfinite(x)]) for x in (a, b)]  # an overflow (inf) is compared as itself, not as the scale
+    scale = max(*(float(np.max(x, initial=0.0)) for x in finite), 1.0)
     return bool(np.allclose(a, b, rtol=1e-7, atol=1e-9 * scale, equal_nan=True))

@@ -54,6 +54,7 @@ EQUATIONS = [
     ("power-of-a-variable", "x ** x", "the exponent x is not a number written in the equation"),
     ("exponent-tower", "2 ** 2 ** 2 ** 2 ** 2", "the exponent 2 ** 2 ** 2 ** 2 is not a number written"),
     ("huge-exponent", "h(t-1) ** 123456789", "the exponent 123456789 is above 8"),
+    ("constant-power-tower", "((((((((10) ** 8) ** 8) ** 8) ** 8) ** 8) ** 8) ** 8)", "bits; expected a constant within 2^256"),
     ("float-exponent", "h(t-1) ** 1e308", "the exponent 1e308 has a decimal point"),
     ("bit-ops", "x ^ x", "the ^ operator"),
     ("keyword-argument", "tanh(a=x)", "keyword arguments"),
