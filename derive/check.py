@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from . import limits
 from .cell import DerivedCell
 from .derivation import equation_tags
 from .errors import Location, SpecError
@@ -89,12 +90,15 @@ def check_post(cell: DerivedCell, text: str, path: str) -> CheckReport:
 def _checked(cell: DerivedCell, claims: list, source: str) -> CheckReport:
     derivation = cell.derivation
     tags = equation_tags(derivation)
-    comparer = Comparer(derivation, cell.notation)
-    checked = tuple(CheckedLine(tags[line.target.name], line.target.name, text, where, comparer.compare(line, written))
-                    for line, written, text, where in claims)
+    checked = []
+    with limits.cell_deadline(f"{source}: checking its equations against cell {cell.spec.name!r}"):
+        comparer = Comparer(derivation)
+        for line, written, text, where in claims:
+            limits.check_deadline()
+            checked.append(CheckedLine(tags[line.target.name], line.target.name, text, where, comparer.compare(line, written)))
     stated = {line.target.name for line, *_ in claims}
     only = tuple((tags[line.target.name], line.target.name) for line in derivation.lines if line.target.name not in stated)
-    return CheckReport(cell, source, checked, only)
+    return CheckReport(cell, source, tuple(checked), only)
 
 
 def written_names(cell: DerivedCell) -> dict[str, str]:

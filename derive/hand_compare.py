@@ -26,7 +26,7 @@ from .dims import SizeSymbol
 from .functions import BatchSum, Block, Linear, MatVec, MatVecT, Outer
 from .hand_world import World, same_value
 from .model import Kind, Role
-from .notation import NEXT, Notation, explained, shifted
+from .notation import NEXT, explained, shifted
 from .reductions import Reduction, Spread
 
 WORLDS = 2  # random points every verdict and every matched term is checked at
@@ -48,7 +48,7 @@ class Verdict:
 class Comparer:
     """Compares hand-written right sides with one cell's derived lines."""
 
-    def __init__(self, derivation: Derivation, notation: Notation):
+    def __init__(self, derivation: Derivation):
         self.derivation = derivation
         self.model = derivation.model
         self.values = _made_up_definitions(self.model)
@@ -126,10 +126,13 @@ class Comparer:
             return [("the sign of the whole right side is wrong: {0} where {1} is expected", (written, derived))]
         missing, extra = self.unmatched(_terms(derived), _terms(written))
         said = []
-        while missing and extra:
-            expected, wrote = max(((m, e) for m in missing for e in extra), key=lambda pair: self.kinship(*pair))
-            if not self.kinship(expected, wrote) and not self.retimed(expected, wrote):
-                break
+        while missing and extra:  # pair a missing term with the written term most like it, and say how they differ
+            pairs = [(m, e) for m in missing for e in extra]
+            expected, wrote = max(pairs, key=lambda pair: self.kinship(*pair))
+            if not self.kinship(expected, wrote):
+                expected, wrote = next((pair for pair in pairs if self.retimed(*pair)), (None, None))
+                if expected is None:
+                    break
             missing.remove(expected)
             extra.remove(wrote)
             said += self.term_difference(expected, wrote)

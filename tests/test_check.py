@@ -41,7 +41,7 @@ def worked():
     def get(name):
         if name not in cache:
             cell = work_out(resolve(name))
-            cache[name] = (cell, Comparer(cell.derivation, cell.notation))
+            cache[name] = (cell, Comparer(cell.derivation))
         return cache[name]
     return get
 
