@@ -33,3 +33,11 @@ def test_the_tour_runs_and_shows_what_it_says(tmp_path):
     assert "What changes between lstm, linear_out" in comparison
     assert any("image/png" in o.get("data", {}) for o in shown), "the loss plot"
     assert any("'(' was never closed" in o.get("text", "") for o in shown if o.output_type == "stream")
+
+
+def test_every_cell_has_an_id():
+    """nbformat 4.5 asks each cell for an id (a cell without one warns now and is refused by later versions)."""
+    import json
+
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    assert all(cell.get("id") for cell in cells), [index for index, cell in enumerate(cells) if not cell.get("id")]
