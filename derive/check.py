@@ -18,7 +18,7 @@ from .derivation import equation_tags
 from .errors import Location, SpecError
 from .hand_compare import Comparer, Verdict
 from .hand_convert import convert_hand_line, loss_names
-from .hand_latex import post_equations
+from .hand_latex import other_time_hint, post_equations
 from .model import Kind
 from .notation import NEXT
 from .printers import EquationPrinter, TextPrinter
@@ -82,8 +82,8 @@ def check_post(cell: DerivedCell, text: str, path: str) -> CheckReport:
     claims = [(claim.line, claim.right, claim.latex, claim.where) for claim in post_equations(cell.derivation, cell.notation, text, path)]
     if not claims:
         raise SpecError(Location(path), f"no display equation states a backward line of cell {cell.spec.name!r}",
-                        f"$$ displays in its notation, such as derive latex {cell.spec.name} prints (a post that "
-                        "writes s_t for s(t) needs --time subscript)")
+                        f"$$ displays in its notation, such as derive latex {cell.spec.name} prints "
+                        f"({other_time_hint(cell.notation)})")
     return _checked(cell, claims, path)
 
 

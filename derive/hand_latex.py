@@ -44,13 +44,17 @@ def post_equations(derivation: Derivation, notation: Notation, text: str, path: 
     \\\\ for \\): the reading that finds more backward lines is the post's."""
     flavors = ("tex",) if path.endswith(".tex") else ("md", "commonmark")
     symbols = _symbols(notation)
-    readings = []
+    readings, problems = [], []
     for flavor in flavors:
         try:
             displays = placed_equations(text, flavor)
+            readings.append(_stated(derivation, notation, symbols, displays, text, path))
         except reader.LatexReadError as error:
-            raise SpecError(_place(path, text, error.pos), error.message, "$$ blocks that close") from None
-        readings.append(_stated(derivation, notation, symbols, displays, text, path))
+            problems.append(SpecError(_place(path, text, error.pos), error.message, "$$ blocks that close"))
+        except SpecError as error:  # a backward line it cannot read: this reading is not the post's
+            problems.append(error)
+    if not readings:
+        raise problems[0]
     return max(readings, key=len)
 
 
@@ -61,7 +65,8 @@ def _stated(derivation, notation, symbols, displays, text: str, path: str) -> li
         where = _place(path, text, offset)
         try:
             equation = reader.read_equation(latex, notation.style.time)
-        except reader.LatexReadError:
+        except reader.LatexReadError as error:
+            _refuse_if_about_an_adjoint(latex, error, symbols, notation, lines, where)
             continue  # not an equation in derive's notation: prose math, another symbol language
         target = symbols.get(equation.left)
         if target is None or target.name not in lines:
@@ -73,6 +78,27 @@ def _stated(derivation, notation, symbols, displays, text: str, path: str) -> li
             continue  # a chain rule with local derivatives, or a loss definition: no closed form to check
         found.append(PostEquation(line, right, latex, where))
     return found
+
+
+def _refuse_if_about_an_adjoint(latex: str, error: reader.LatexReadError, symbols: dict, notation: Notation,
+                                lines: dict, where: Location) -> None:
+    """A display the reader cannot read is passed by, unless its left side is one of the cell's adjoints: then it
+    states a backward line, and checking the rest without it would hide it."""
+    left = latex.split("=", 1)[0].rstrip(" &")
+    try:
+        target = symbols.get(reader.read(left, notation.style.time))
+    except reader.LatexReadError:
+        return
+    if target is not None and target.name in lines:
+        raise SpecError(where, f"the display of {target.name} cannot be read: {error.message} near {error.near!r}",
+                        f"derive's notation, as derive latex prints it ({other_time_hint(notation)})")
+
+
+def other_time_hint(notation: Notation) -> str:
+    """What to pass for a post written with the other time style than the cell's."""
+    if notation.style.time == "parens":
+        return "a post that writes s_t for s(t) needs --time subscript"
+    return "a post that writes s(t) for s_t needs --time parens"
 
 
 def _symbols(notation: Notation) -> dict[sp.Expr, sp.Symbol]:

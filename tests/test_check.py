@@ -312,6 +312,9 @@ def test_post_messages(tmp_path, capsys):
     post.write_text("$$\n\\frac{dL}{ds(t)} = 1\n")
     status, _, err = run(capsys, "nico", "--latex", str(post))
     assert status == 2 and "a $$ block is not closed" in err
+    post.write_text("$$\n\\frac{dL}{ds(t)} = \\frac{dL}{dh(t)} * o(t) + \\frac{dL}{ds(t+1)} * f(t+1\n$$\n")
+    status, _, err = run(capsys, "nico", "--latex", str(post))  # a backward line the reader cannot read is not passed by
+    assert status == 2 and f"{post}:2: the display of d_s cannot be read: unclosed '('" in err
     status, _, err = run(capsys, "nico", "--latex", str(post), "--backward", str(GALLERY[0]))
     assert status == 2 and "not both" in err
 
