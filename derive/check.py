@@ -118,10 +118,9 @@ class _Writer:
     """The report as text (dL/ds(t) notation) or Markdown (the cell's LaTeX notation between dollars)."""
 
     def __init__(self, report: CheckReport, markdown: bool):
-        self.report_of = report
+        self.checked = report
         self.markdown = markdown
         notation = report.cell.notation
-        self.notation = notation
         self.math_printer = notation.printer() if markdown else TextPrinter({"names": notation.text, "ranks": notation.ranks})
         self.equation_printer = EquationPrinter({"names": written_names(report.cell), "ranks": notation.ranks})
 
@@ -133,7 +132,7 @@ class _Writer:
         return f"`{text}`" if self.markdown else text
 
     def report(self) -> str:
-        report = self.report_of
+        report = self.checked
         title = f"derive check: {report.source} against cell {report.cell.spec.name}"
         blocks = [[f"## {title}" if self.markdown else title]]
         for equal, lines in itertools.groupby(report.lines, key=lambda line: line.verdict.equal):

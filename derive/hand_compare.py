@@ -26,7 +26,7 @@ from .dims import SizeSymbol
 from .functions import BatchSum, Block, Linear, MatVec, MatVecT, Outer
 from .hand_world import World, same_value
 from .model import Kind, Role
-from .notation import NEXT, explained, shifted
+from .notation import NEXT, explained, shifted, shown_definition
 from .reductions import Reduction, Spread
 
 WORLDS = 2  # random points every verdict and every matched term is checked at
@@ -243,12 +243,9 @@ def _made_up_definitions(model) -> dict[sp.Symbol, sp.Expr]:
     definitions = {}
     for assignment in model.assignments:
         variable = model.variables[assignment.target]
-        if variable.role == Role.COMPLEMENT:
-            definition = 1 - sp.Symbol(variable.of)
-        elif variable.role.made_up:
-            definition = assignment.expr
-        else:
-            continue
+        if variable.role != Role.COMPLEMENT and not variable.role.made_up:
+            continue  # a spec's own value, or a pre-activation: kept, as the user may write g_pre
+        definition = shown_definition(model, assignment)
         definitions[sp.Symbol(variable.name)] = definition
         definitions[sp.Symbol(variable.name + NEXT)] = shifted(definition)
     for variable in model.variables.values():

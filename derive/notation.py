@@ -48,7 +48,7 @@ def explained(derivation: Derivation, expr: sp.Expr) -> sp.Expr:
 def forward_form(model: CellModel, expr: sp.Expr, keep: frozenset[str] = frozenset()) -> sp.Expr:
     """An expression with every variable that lowering made up replaced by its definition
     (a sigmoid output's complement by 1 - s, as it is written), except those named in keep."""
-    definitions = {sp.Symbol(a.target): _shown_definition(model, a) for a in model.assignments
+    definitions = {sp.Symbol(a.target): shown_definition(model, a) for a in model.assignments
                    if model.variables[a.target].role != Role.EQUATION and a.target not in keep}
     for _ in range(len(definitions) + 1):
         expanded = expr.xreplace(definitions)
@@ -58,7 +58,8 @@ def forward_form(model: CellModel, expr: sp.Expr, keep: frozenset[str] = frozens
     return expr
 
 
-def _shown_definition(model: CellModel, assignment) -> sp.Expr:
+def shown_definition(model: CellModel, assignment) -> sp.Expr:
+    """A made-up variable's definition as people write it: a sigmoid output's complement is 1 - s."""
     if model.variables[assignment.target].role == Role.COMPLEMENT:
         return 1 - sp.Symbol(model.variables[assignment.target].of)
     return assignment.expr

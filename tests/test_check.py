@@ -296,7 +296,9 @@ def test_a_post_with_a_wrong_display_gets_its_line_and_words(tmp_path, capsys):
     post.write_text("\n".join(lines))
     status, out, _ = run(capsys, "nico", "--latex", str(post))
     assert status == 1 and out.count(": WRONG") == 2, out
-    assert f"(B2) d_s: WRONG ({post}:{summary - 1})" in out or f"(B2) d_s: WRONG ({post}:" in out
+    block_start = max(n for n in range(summary) if lines[n] == "$$") + 2  # a display's line: the first after its $$
+    assert f"(B2) d_s: WRONG ({post}:{block_start})" in out, out
+    assert f"(B4) d_g_pre: WRONG ({post}:{step + 1})" in out, out
     assert "missing the term dL/ds(t+1)*f(t+1)" in out
     assert "the factor 1 + g(t)**2 should be 1 - g(t)**2" in out
 
